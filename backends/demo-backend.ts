@@ -1,0 +1,27 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * The minimal backend of the gateway-core milestone: it reads the whole request body
+ * (counting, not keeping it) and answers with what it saw, so the gateway's headers,
+ * streaming and balancing can be observed end to end. The image service replaces it.
+ */
+export function startDemoBackend(host: string, port: number): Promise<Server> {
+  const name = `backend-${port}`;
+  const server = createServer((req, res) => {
+    let received = 0;
+    req.on('data', (chunk: Buffer) => { received += chunk.length; });
+    req.on('end', () => {
+      const body = JSON.stringify({ backend: name, method: req.method, url: req.url, received_bytes: received, headers: req.headers });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return new Promise((resolve) => {
+    server.listen(port, host, () => {
+      process.stdout.write(`${JSON.stringify({ msg: 'backend listening', backend: name, port: (server.address() as AddressInfo).port })}\n`);
+      resolve(server);
+    });
+  });
+}

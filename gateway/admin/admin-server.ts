@@ -1,0 +1,178 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { digestsEqual, keyDigest } from '../auth/digest.js';
+import type { SluiceConfig } from '../config/types.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Store } from '../store/types.js';
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const DIGEST = /^[0-9a-f]{64}$/;
+const LIMIT_FIELDS = ['rate', 'burst', 'quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'];
+const MAX_ADMIN_BODY = 64 * 1024;
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
+}
+
+export interface AdminDeps {
+  readonly cfg: SluiceConfig;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Resolves when the store answers; /readyz waits for it at most store.timeout_ms × 4. */
+  readonly storeReady: () => Promise<void>;
+}
+
+/**
+ * The operator's side door on 9090: health, readiness and metrics in the open (bind it
+ * to loopback or a private network), the key and customer API behind a bearer token
+ * whose SHA-256 is in the config.
+ */
+export function createAdminServer(deps: AdminDeps): Server {
+  return createServer((req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      const e = err instanceof HttpError ? err : new HttpError(500, 'internal_error', 'admin request failed');
+      if (!(err instanceof HttpError)) deps.log.error({ err: (err as Error).message }, 'admin request failed');
+      json(res, e.status, { error: { code: e.code, message: e.message } });
+    });
+  });
+}
+
+async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const path = url.pathname;
+  const m = req.method ?? 'GET';
+  if (m === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
+  if (m === 'GET' && path === '/readyz') return readyz(d, res);
+  if (m === 'GET' && path === '/metrics') {
+    const body = await d.metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': d.metrics.registry.contentType });
+    res.end(body);
+    return;
+  }
+  if (!path.startsWith('/admin/')) throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);
+  authorize(d.cfg, req);
+
+  const parts = path.split('/').filter((s) => s !== '').slice(1).map(decodeURIComponent);
+  if (parts[0] === 'keys') {
+    if (parts.length === 1 && m === 'POST') return createKey(d, req, res);
+    if (parts.length === 1 && m === 'GET') {
+      const customer = url.searchParams.get('customer') ?? undefined;
+      const keys = await d.store.listKeys(customer);
+      return json(res, 200, { keys: keys.map((k) => ({ digest: k.digest, customer: k.customer, plan: k.plan, label: k.label, created_at: k.createdAt })) });
+    }
+    if (parts.length === 2 && m === 'DELETE') return revokeKey(d, parts[1]!, res);
+  }
+  if (parts[0] === 'customers' && parts.length >= 2) {
+    const id = parts[1]!;
+    if (!ID.test(id)) throw new HttpError(400, 'bad_request', 'customer id must be 1-128 of A-Z a-z 0-9 . _ : @ -');
+    if (parts.length === 2 && m === 'PUT') return putCustomer(d, id, req, res);
+    if (parts.length === 2 && m === 'GET') {
+      const rec = await d.store.findCustomer(id);
+      const fromConfig = d.cfg.customers.get(id);
+      if (rec === undefined && fromConfig === undefined) throw new HttpError(404, 'not_found', `no customer ${id}`);
+      return json(res, 200, { id, plan: rec?.plan ?? fromConfig?.plan, overrides: { ...fromConfig?.overrides, ...rec?.overrides } });
+    }
+    if (parts.length === 3 && parts[2] === 'usage' && m === 'GET') {
+      const u = await d.store.usage(id);
+      return json(res, 200, { customer: id, day_used: u.dayUsed, month_used: u.monthUsed, inflight: u.inflight, tokens: u.tokens });
+    }
+  }
+  throw new HttpError(404, 'not_found', `no admin endpoint ${m} ${path}`);
+}
+
+function authorize(cfg: SluiceConfig, req: IncomingMessage): void {
+  const want = cfg.admin.token_digest;
+  if (want === undefined) throw new HttpError(403, 'forbidden', 'admin API disabled: set admin.token_digest');
+  const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  if (m === null || !digestsEqual(createHash('sha256').update(m[1]!).digest('hex'), want)) {
+    throw new HttpError(401, 'unauthorized', 'admin API needs Authorization: Bearer <admin token>');
+  }
+}
+
+async function createKey(d: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJson(req);
+  const customer = body.customer;
+  if (typeof customer !== 'string' || !ID.test(customer)) throw new HttpError(400, 'bad_request', 'customer: required, 1-128 of A-Z a-z 0-9 . _ : @ -');
+  const plan = optionalString(body, 'plan');
+  if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
+  const label = optionalString(body, 'label');
+  const key = `sk_${randomBytes(24).toString('base64url')}`;
+  const digest = keyDigest(key, d.cfg.auth.pepper);
+  await d.store.saveKey({ digest, customer, plan, label, createdAt: Date.now() });
+  d.log.info({ customer, plan, digest: digest.slice(0, 12) }, 'api key created');
+  // The plain key is shown once, here, and stored nowhere.
+  json(res, 201, { key, digest, customer, plan, label });
+}
+
+async function revokeKey(d: AdminDeps, digest: string, res: ServerResponse): Promise<void> {
+  if (!DIGEST.test(digest)) throw new HttpError(400, 'bad_request', 'key digest must be 64 lower-case hex characters');
+  if (d.cfg.auth.keys.some((k) => k.digest === digest)) {
+    throw new HttpError(409, 'conflict', 'this key is defined in the config file; remove it there');
+  }
+  const existed = await d.store.revokeKey(digest);
+  if (!existed) throw new HttpError(404, 'not_found', 'no such key');
+  await d.store.publish({ kind: 'key', digest });
+  d.log.info({ digest: digest.slice(0, 12) }, 'api key revoked');
+  res.writeHead(204);
+  res.end();
+}
+
+async function putCustomer(d: AdminDeps, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJson(req);
+  const plan = optionalString(body, 'plan');
+  if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
+  const raw = body.overrides ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'overrides: must be an object');
+  const overrides: Record<string, number> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!LIMIT_FIELDS.includes(k)) throw new HttpError(400, 'bad_request', `overrides.${k}: unknown limit (expected ${LIMIT_FIELDS.join(', ')})`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new HttpError(400, 'bad_request', `overrides.${k}: must be a number >= 0`);
+    overrides[k] = v;
+  }
+  await d.store.saveCustomer({ id, plan, overrides });
+  await d.store.publish({ kind: 'customer', id });
+  d.log.info({ customer: id, plan, overrides }, 'customer updated');
+  json(res, 200, { id, plan, overrides });
+}
+
+async function readyz(d: AdminDeps, res: ServerResponse): Promise<void> {
+  try {
+    await d.storeReady();
+    json(res, 200, { status: 'ready', store: d.cfg.store.kind });
+  } catch (err) {
+    json(res, 503, { status: 'not_ready', store: d.cfg.store.kind, error: (err as Error).message });
+  }
+}
+
+function optionalString(o: Record<string, unknown>, key: string): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v.length > 256) throw new HttpError(400, 'bad_request', `${key}: must be a string of at most 256 characters`);
+  return v;
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_ADMIN_BODY) throw new HttpError(413, 'payload_too_large', `admin request body over ${MAX_ADMIN_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+  } catch {
+    throw new HttpError(400, 'bad_request', 'body must be JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'bad_request', 'body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}

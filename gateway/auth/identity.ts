@@ -1,0 +1,63 @@
+import type { CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import type { CustomerRecord, LimitPolicy } from '../store/types.js';
+
+/** Who is calling and what they may do; built once per key or token, then cached. */
+export interface Identity {
+  readonly customer: string;
+  readonly plan: PlanConfig;
+  /** Limits apply to this subject: the customer, or one key when the plan says scope: key. */
+  readonly subject: string;
+  readonly policy: LimitPolicy;
+  readonly maxBodyBytes: number;
+  readonly failurePolicy: FailurePolicy;
+  /** Precomputed RateLimit-Policy value (IETF httpapi draft-10). */
+  readonly policyHeader: string;
+}
+
+export interface IdentityInput {
+  readonly customer: string;
+  readonly planName: string | undefined;
+  /** Key digest, for per-key limits. */
+  readonly keyDigest: string | undefined;
+  readonly configCustomer: CustomerConfig | undefined;
+  readonly storedCustomer: CustomerRecord | undefined;
+}
+
+/**
+ * Plan: the key's (or token's) own, else the customer's stored plan, else the customer's
+ * config plan. Overrides: config first, then the stored record, so an admin change wins.
+ */
+export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, PlanConfig>, globalPolicy: FailurePolicy): Identity | undefined {
+  const planName = input.planName ?? input.storedCustomer?.plan ?? input.configCustomer?.plan;
+  if (planName === undefined) return undefined;
+  const plan = plans.get(planName);
+  if (plan === undefined) return undefined;
+  const o: LimitOverrides & Record<string, number | undefined> = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
+  const rate = o.rate ?? plan.rate;
+  const burst = o.burst ?? (plan.burst > 0 ? plan.burst : rate);
+  const policy: LimitPolicy = {
+    rate,
+    burst,
+    quotaDay: o.quota_day ?? plan.quota_day,
+    quotaMonth: o.quota_month ?? plan.quota_month,
+    maxInflight: o.max_inflight ?? plan.max_inflight,
+  };
+  const subject = plan.scope === 'key' && input.keyDigest !== undefined ? `k:${input.keyDigest.slice(0, 32)}` : input.customer;
+  return Object.freeze({
+    customer: input.customer,
+    plan,
+    subject,
+    policy,
+    maxBodyBytes: o.max_body_bytes ?? plan.max_body_bytes,
+    failurePolicy: plan.failure_policy ?? globalPolicy,
+    policyHeader: policyHeader(plan.name, policy),
+  });
+}
+
+function policyHeader(name: string, p: LimitPolicy): string {
+  const parts: string[] = [];
+  if (p.rate > 0) parts.push(`"${name}";q=${p.burst};w=${Math.max(1, Math.ceil(p.burst / p.rate))}`);
+  if (p.quotaDay > 0) parts.push(`"${name}-day";q=${p.quotaDay};w=86400`);
+  if (p.quotaMonth > 0) parts.push(`"${name}-month";q=${p.quotaMonth};w=2592000`);
+  return parts.join(', ');
+}

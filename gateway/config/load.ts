@@ -1,0 +1,319 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigReader, join, type Obj } from './reader.js';
+import type {
+  AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitOverrides, LogConfig, PlanConfig,
+  RouteConfig, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, UpstreamConfig,
+} from './types.js';
+
+export class ConfigError extends Error {
+  constructor(readonly errors: readonly string[]) {
+    super(`invalid config:\n  ${errors.join('\n  ')}`);
+  }
+}
+
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/**
+ * `${NAME}` and `${NAME:-default}` are replaced in the text before YAML parsing, the
+ * way docker-compose does it, so a substituted number stays a number. Comments (from a
+ * `#` at the start of a line or after white space) are left alone.
+ */
+export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, errors: string[]): string {
+  return text.split('\n').map((line, i) => {
+    const comment = line.search(/(^|\s)#/);
+    const code = comment === -1 ? line : line.slice(0, comment);
+    const rest = comment === -1 ? '' : line.slice(comment);
+    return code.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, def: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      errors.push(`line ${i + 1}: environment variable ${name} is not set and ${whole} has no default`);
+      return '';
+    }) + rest;
+  }).join('\n');
+}
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: ${(err as Error).message}`]);
+  }
+  return parseConfig(text, env);
+}
+
+export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
+  const envErrors: string[] = [];
+  const expanded = interpolateEnv(text, env, envErrors);
+  let raw: unknown;
+  try {
+    raw = parseYaml(expanded);
+  } catch (err) {
+    const msg = err instanceof YAMLParseError ? err.message : String(err);
+    throw new ConfigError([...envErrors, `yaml: ${msg}`]);
+  }
+  const r = new ConfigReader();
+  r.errors.push(...envErrors);
+  if (!r.isObject(raw)) {
+    r.fail('(root)', 'must be a mapping');
+    throw new ConfigError(r.errors);
+  }
+  const cfg = buildConfig(r, raw);
+  if (r.errors.length > 0) throw new ConfigError(r.errors);
+  return deepFreeze(cfg);
+}
+
+function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
+  r.known(root, '', ['server', 'admin', 'store', 'auth', 'plans', 'customers', 'routes', 'upstreams', 'spawn_backends', 'log']);
+  const plans = readPlans(r, root);
+  const upstreams = readUpstreams(r, root);
+  const customers = readCustomers(r, root, plans);
+  const auth = readAuth(r, root, plans);
+  const routes = readRoutes(r, root, upstreams, plans);
+  const spawnBackends = r.array(root, 'spawn_backends', '').map((item, i) => {
+    const p = `spawn_backends[${i}]`;
+    const o = r.isObject(item) ? item : (r.fail(p, 'must be a mapping'), {});
+    r.known(o, p, ['port']);
+    return { port: r.number(o, 'port', p, 0, { min: 1, max: 65535, integer: true }) };
+  });
+  return {
+    server: readServer(r, root),
+    admin: readAdmin(r, root),
+    store: readStore(r, root),
+    auth,
+    plans,
+    customers,
+    routes,
+    upstreams,
+    spawn_backends: spawnBackends,
+    log: readLog(r, root),
+  };
+}
+
+function readServer(r: ConfigReader, root: Obj): ServerConfig {
+  const p = 'server';
+  const o = r.object(root, 'server', '');
+  r.known(o, p, ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms', 'trust_forwarded']);
+  return {
+    host: r.string(o, 'host', p, '127.0.0.1'),
+    port: r.number(o, 'port', p, 8080, { min: 0, max: 65535, integer: true }),
+    max_header_bytes: r.number(o, 'max_header_bytes', p, 16384, { min: 1024, max: 1048576, integer: true }),
+    headers_timeout_ms: r.number(o, 'headers_timeout_ms', p, 10000, { min: 100, integer: true }),
+    request_timeout_ms: r.number(o, 'request_timeout_ms', p, 120000, { min: 100, integer: true }),
+    keep_alive_timeout_ms: r.number(o, 'keep_alive_timeout_ms', p, 5000, { min: 100, integer: true }),
+    trust_forwarded: r.boolean(o, 'trust_forwarded', p, false),
+  };
+}
+
+function readAdmin(r: ConfigReader, root: Obj): AdminConfig {
+  const p = 'admin';
+  const o = r.object(root, 'admin', '');
+  r.known(o, p, ['host', 'port', 'token_digest']);
+  const tokenDigest = r.optionalString(o, 'token_digest', p);
+  if (tokenDigest !== undefined && !DIGEST.test(tokenDigest)) r.fail(join(p, 'token_digest'), 'must be 64 lower-case hex characters (sha256)');
+  return {
+    host: r.string(o, 'host', p, '127.0.0.1'),
+    port: r.number(o, 'port', p, 9090, { min: 0, max: 65535, integer: true }),
+    token_digest: tokenDigest,
+  };
+}
+
+function readStore(r: ConfigReader, root: Obj): StoreConfig {
+  const p = 'store';
+  const o = r.object(root, 'store', '');
+  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms']);
+  const kind = r.oneOf(o, 'kind', p, ['memory', 'redis'] as const, 'memory');
+  const url = r.optionalString(o, 'url', p);
+  if (kind === 'redis') {
+    if (url === undefined) r.fail(join(p, 'url'), 'is required when kind is redis');
+    else if (!/^rediss?:\/\//.test(url)) r.fail(join(p, 'url'), `must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
+  }
+  return {
+    kind,
+    url,
+    timeout_ms: r.number(o, 'timeout_ms', p, 50, { min: 1, integer: true }),
+    failure_policy: r.oneOf(o, 'failure_policy', p, ['open', 'closed'] as const, 'open'),
+    prefix: r.string(o, 'prefix', p, 'sluice:'),
+    probe_interval_ms: r.number(o, 'probe_interval_ms', p, 200, { min: 10, integer: true }),
+  };
+}
+
+const LIMIT_FIELDS = ['rate', 'burst', 'quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'] as const;
+
+function readLimitOverrides(r: ConfigReader, o: Obj, p: string): LimitOverrides {
+  const out: Record<string, number> = {};
+  for (const f of LIMIT_FIELDS) {
+    const v = r.optionalNumber(o, f, p, { min: 0 });
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
+}
+
+function readPlans(r: ConfigReader, root: Obj): Map<string, PlanConfig> {
+  const plans = new Map<string, PlanConfig>();
+  const o = r.object(root, 'plans', '');
+  for (const [name, v] of Object.entries(o)) {
+    const p = `plans.${name}`;
+    if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
+    r.known(v, p, [...LIMIT_FIELDS, 'priority', 'scope', 'failure_policy']);
+    const rate = r.number(v, 'rate', p, 0, { min: 0 });
+    const burst = r.number(v, 'burst', p, rate, { min: 0 });
+    if (rate > 0 && burst < 1) r.fail(join(p, 'burst'), 'must be >= 1 when rate is set');
+    plans.set(name, {
+      name,
+      rate,
+      burst,
+      quota_day: r.number(v, 'quota_day', p, 0, { min: 0, integer: true }),
+      quota_month: r.number(v, 'quota_month', p, 0, { min: 0, integer: true }),
+      max_inflight: r.number(v, 'max_inflight', p, 0, { min: 0, integer: true }),
+      max_body_bytes: r.number(v, 'max_body_bytes', p, 10 * 1024 * 1024, { min: 0, integer: true }),
+      priority: r.number(v, 'priority', p, 0, { integer: true }),
+      scope: r.oneOf(v, 'scope', p, ['customer', 'key'] as const, 'customer'),
+      failure_policy: v.failure_policy === undefined ? undefined : r.oneOf(v, 'failure_policy', p, ['open', 'closed'] as const, 'open'),
+    });
+  }
+  if (plans.size === 0) r.fail('plans', 'at least one plan is required');
+  return plans;
+}
+
+function readCustomers(r: ConfigReader, root: Obj, plans: Map<string, PlanConfig>): Map<string, CustomerConfig> {
+  const customers = new Map<string, CustomerConfig>();
+  const o = r.object(root, 'customers', '');
+  for (const [id, v] of Object.entries(o)) {
+    const p = `customers.${id}`;
+    if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
+    r.known(v, p, ['plan', 'overrides']);
+    const plan = r.optionalString(v, 'plan', p);
+    if (plan !== undefined && !plans.has(plan)) r.fail(join(p, 'plan'), `unknown plan ${JSON.stringify(plan)}`);
+    const ov = r.object(v, 'overrides', p);
+    r.known(ov, join(p, 'overrides'), LIMIT_FIELDS);
+    customers.set(id, { id, plan, overrides: readLimitOverrides(r, ov, join(p, 'overrides')) });
+  }
+  return customers;
+}
+
+function readAuth(r: ConfigReader, root: Obj, plans: Map<string, PlanConfig>): AuthConfig {
+  const p = 'auth';
+  const o = r.object(root, 'auth', '');
+  r.known(o, p, ['pepper', 'cache_ttl_ms', 'negative_cache_ttl_ms', 'cache_max', 'keys', 'jwt']);
+  const keys: StaticKeyConfig[] = r.array(o, 'keys', p).map((item, i) => {
+    const kp = `auth.keys[${i}]`;
+    const k = r.isObject(item) ? item : (r.fail(kp, 'must be a mapping'), {});
+    r.known(k, kp, ['digest', 'customer', 'plan', 'label']);
+    const digest = r.requiredString(k, 'digest', kp).replace(/^sha256:/, '');
+    if (digest !== '' && !DIGEST.test(digest)) r.fail(join(kp, 'digest'), 'must be 64 lower-case hex characters (sha256 of the key)');
+    const plan = r.optionalString(k, 'plan', kp);
+    if (plan !== undefined && !plans.has(plan)) r.fail(join(kp, 'plan'), `unknown plan ${JSON.stringify(plan)}`);
+    return { digest, customer: r.requiredString(k, 'customer', kp), plan, label: r.optionalString(k, 'label', kp) };
+  });
+  return {
+    pepper: r.optionalString(o, 'pepper', p),
+    cache_ttl_ms: r.number(o, 'cache_ttl_ms', p, 60000, { min: 0, integer: true }),
+    negative_cache_ttl_ms: r.number(o, 'negative_cache_ttl_ms', p, 5000, { min: 0, integer: true }),
+    cache_max: r.number(o, 'cache_max', p, 100000, { min: 1, integer: true }),
+    keys,
+    jwt: o.jwt === undefined ? undefined : readJwt(r, r.object(o, 'jwt', p)),
+  };
+}
+
+function readJwt(r: ConfigReader, o: Obj): JwtConfig {
+  const p = 'auth.jwt';
+  r.known(o, p, ['algorithms', 'issuer', 'audience', 'keys', 'jwks_url', 'customer_claim', 'plan_claim', 'clock_tolerance_s']);
+  const algorithms = r.stringArray(o, 'algorithms', p);
+  algorithms.forEach((a, i) => {
+    if (!['HS256', 'RS256', 'ES256'].includes(a)) r.fail(`${p}.algorithms[${i}]`, `must be HS256, RS256 or ES256, got ${JSON.stringify(a)}`);
+  });
+  if (algorithms.length === 0) r.fail(join(p, 'algorithms'), 'pin at least one algorithm');
+  const keys = r.array(o, 'keys', p).map((item, i) => {
+    const kp = `${p}.keys[${i}]`;
+    const k = r.isObject(item) ? item : (r.fail(kp, 'must be a mapping'), {});
+    r.known(k, kp, ['kid', 'secret', 'pem']);
+    const secret = r.optionalString(k, 'secret', kp);
+    const pem = r.optionalString(k, 'pem', kp);
+    if ((secret === undefined) === (pem === undefined)) r.fail(kp, 'needs exactly one of secret (HS256) or pem (RS256/ES256)');
+    return { kid: r.optionalString(k, 'kid', kp), secret, pem };
+  });
+  const jwksUrl = r.optionalString(o, 'jwks_url', p);
+  if (keys.length === 0 && jwksUrl === undefined) r.fail(p, 'needs keys or jwks_url');
+  if (jwksUrl !== undefined && !/^https?:\/\//.test(jwksUrl)) r.fail(join(p, 'jwks_url'), 'must be an http(s) URL');
+  return {
+    algorithms: algorithms as JwtConfig['algorithms'],
+    issuer: r.optionalString(o, 'issuer', p),
+    audience: r.optionalString(o, 'audience', p),
+    keys,
+    jwks_url: jwksUrl,
+    customer_claim: r.string(o, 'customer_claim', p, 'sub'),
+    plan_claim: r.string(o, 'plan_claim', p, 'plan'),
+    clock_tolerance_s: r.number(o, 'clock_tolerance_s', p, 5, { min: 0 }),
+  };
+}
+
+function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> {
+  const out = new Map<string, UpstreamConfig>();
+  const o = r.object(root, 'upstreams', '');
+  for (const [name, v] of Object.entries(o)) {
+    const p = `upstreams.${name}`;
+    if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
+    r.known(v, p, ['targets', 'connections', 'connect_timeout_ms', 'headers_timeout_ms', 'body_timeout_ms']);
+    const targets = r.stringArray(v, 'targets', p);
+    targets.forEach((t, i) => {
+      let ok = false;
+      try { const u = new URL(t); ok = (u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === ''); } catch { ok = false; }
+      if (!ok) r.fail(`${p}.targets[${i}]`, `must be an origin like http://127.0.0.1:7001, got ${JSON.stringify(t)}`);
+    });
+    if (targets.length === 0) r.fail(join(p, 'targets'), 'needs at least one target');
+    out.set(name, {
+      name,
+      targets,
+      connections: r.number(v, 'connections', p, 64, { min: 1, integer: true }),
+      connect_timeout_ms: r.number(v, 'connect_timeout_ms', p, 2000, { min: 1, integer: true }),
+      headers_timeout_ms: r.number(v, 'headers_timeout_ms', p, 30000, { min: 1, integer: true }),
+      body_timeout_ms: r.number(v, 'body_timeout_ms', p, 30000, { min: 1, integer: true }),
+    });
+  }
+  return out;
+}
+
+function readRoutes(r: ConfigReader, root: Obj, upstreams: Map<string, UpstreamConfig>, plans: Map<string, PlanConfig>): RouteConfig[] {
+  const routes = r.array(root, 'routes', '').map((item, i) => {
+    const p = `routes[${i}]`;
+    const o = r.isObject(item) ? item : (r.fail(p, 'must be a mapping'), {});
+    r.known(o, p, ['name', 'prefix', 'upstream', 'public', 'plans', 'max_body_bytes']);
+    const prefix = r.requiredString(o, 'prefix', p);
+    if (prefix !== '' && !prefix.startsWith('/')) r.fail(join(p, 'prefix'), 'must start with /');
+    const upstream = r.requiredString(o, 'upstream', p);
+    if (upstream !== '' && !upstreams.has(upstream)) r.fail(join(p, 'upstream'), `unknown upstream ${JSON.stringify(upstream)}`);
+    const routePlans = o.plans === undefined ? undefined : r.stringArray(o, 'plans', p);
+    routePlans?.forEach((name, j) => { if (!plans.has(name)) r.fail(`${p}.plans[${j}]`, `unknown plan ${JSON.stringify(name)}`); });
+    return {
+      name: r.string(o, 'name', p, prefix),
+      prefix,
+      upstream,
+      public: r.boolean(o, 'public', p, false),
+      plans: routePlans,
+      max_body_bytes: r.optionalNumber(o, 'max_body_bytes', p, { min: 0, integer: true }),
+    };
+  });
+  if (routes.length === 0) r.fail('routes', 'at least one route is required');
+  return routes;
+}
+
+function readLog(r: ConfigReader, root: Obj): LogConfig {
+  const o = r.object(root, 'log', '');
+  r.known(o, 'log', ['level', 'access']);
+  return {
+    level: r.oneOf(o, 'level', 'log', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    access: r.boolean(o, 'access', 'log', true),
+  };
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v instanceof Map) {
+    for (const x of v.values()) deepFreeze(x);
+  } else if (typeof v === 'object' && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return Object.freeze(v);
+}

@@ -1,0 +1,131 @@
+// The validated, frozen shape the rest of the gateway trusts. Field names follow
+// the YAML (snake_case) so an operator can grep a setting from config to code.
+
+export type FailurePolicy = 'open' | 'closed';
+export type LimitScope = 'customer' | 'key';
+
+export interface PlanConfig {
+  readonly name: string;
+  /** Token bucket refill, tokens per second. 0 disables the bucket. */
+  readonly rate: number;
+  readonly burst: number;
+  /** 0 means unlimited. */
+  readonly quota_day: number;
+  readonly quota_month: number;
+  readonly max_inflight: number;
+  readonly max_body_bytes: number;
+  readonly priority: number;
+  readonly scope: LimitScope;
+  readonly failure_policy: FailurePolicy | undefined;
+}
+
+export type LimitOverrides = Partial<Pick<PlanConfig,
+  'rate' | 'burst' | 'quota_day' | 'quota_month' | 'max_inflight' | 'max_body_bytes'>>;
+
+export interface CustomerConfig {
+  readonly id: string;
+  readonly plan: string | undefined;
+  readonly overrides: LimitOverrides;
+}
+
+export interface StaticKeyConfig {
+  /** Lower-case hex SHA-256 (or HMAC-SHA256 with the pepper) of the key. */
+  readonly digest: string;
+  readonly customer: string;
+  readonly plan: string | undefined;
+  readonly label: string | undefined;
+}
+
+export interface JwtKeyConfig {
+  readonly kid: string | undefined;
+  /** HS256 shared secret (utf-8) or a PEM public key (RS256/ES256). */
+  readonly secret: string | undefined;
+  readonly pem: string | undefined;
+}
+
+export interface JwtConfig {
+  readonly algorithms: readonly ('HS256' | 'RS256' | 'ES256')[];
+  readonly issuer: string | undefined;
+  readonly audience: string | undefined;
+  readonly keys: readonly JwtKeyConfig[];
+  readonly jwks_url: string | undefined;
+  readonly customer_claim: string;
+  readonly plan_claim: string;
+  readonly clock_tolerance_s: number;
+}
+
+export interface AuthConfig {
+  readonly pepper: string | undefined;
+  readonly cache_ttl_ms: number;
+  readonly negative_cache_ttl_ms: number;
+  readonly cache_max: number;
+  readonly keys: readonly StaticKeyConfig[];
+  readonly jwt: JwtConfig | undefined;
+}
+
+export interface StoreConfig {
+  readonly kind: 'memory' | 'redis';
+  readonly url: string | undefined;
+  readonly timeout_ms: number;
+  readonly failure_policy: FailurePolicy;
+  readonly prefix: string;
+  /** How long the breaker waits before letting one probe through to a store that timed out. */
+  readonly probe_interval_ms: number;
+}
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly max_header_bytes: number;
+  readonly headers_timeout_ms: number;
+  readonly request_timeout_ms: number;
+  readonly keep_alive_timeout_ms: number;
+  readonly trust_forwarded: boolean;
+}
+
+export interface AdminConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly token_digest: string | undefined;
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly targets: readonly string[];
+  readonly connections: number;
+  readonly connect_timeout_ms: number;
+  readonly headers_timeout_ms: number;
+  readonly body_timeout_ms: number;
+}
+
+export interface RouteConfig {
+  readonly name: string;
+  readonly prefix: string;
+  readonly upstream: string;
+  /** A public route skips auth and limits (result downloads are capabilities). */
+  readonly public: boolean;
+  readonly plans: readonly string[] | undefined;
+  readonly max_body_bytes: number | undefined;
+}
+
+export interface SpawnBackendConfig {
+  readonly port: number;
+}
+
+export interface LogConfig {
+  readonly level: string;
+  readonly access: boolean;
+}
+
+export interface SluiceConfig {
+  readonly server: ServerConfig;
+  readonly admin: AdminConfig;
+  readonly store: StoreConfig;
+  readonly auth: AuthConfig;
+  readonly plans: ReadonlyMap<string, PlanConfig>;
+  readonly customers: ReadonlyMap<string, CustomerConfig>;
+  readonly routes: readonly RouteConfig[];
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  readonly spawn_backends: readonly SpawnBackendConfig[];
+  readonly log: LogConfig;
+}

@@ -1,0 +1,40 @@
+import type { ServerResponse } from 'node:http';
+import type { RequestContext } from '../pipeline/context.js';
+
+/** Every error code a client can see (DESIGN.md, "Client-facing contract"). */
+export type ErrorCode =
+  | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'request_timeout' | 'payload_too_large'
+  | 'header_too_large' | 'unsupported_media_type' | 'rate_limited' | 'quota_exceeded' | 'concurrency_limited'
+  | 'internal_error' | 'bad_gateway' | 'unavailable' | 'overloaded' | 'upstream_timeout';
+
+export function errorBody(code: ErrorCode | string, message: string, requestId: string): string {
+  return JSON.stringify({ error: { code, message, request_id: requestId } });
+}
+
+/** Answer a request with the JSON error body; safe to call once headers are gone (it then just ends). */
+export function sendError(ctx: RequestContext, status: number, code: ErrorCode, message: string, extra: readonly string[] = []): false {
+  ctx.errorCode = code;
+  ctx.bytesOut = writeError(ctx.res, status, code, message, ctx.requestId, [...ctx.limitHeaders, ...extra]);
+  return false;
+}
+
+/** Returns the body's size in bytes (0 when it was too late to send one). */
+export function writeError(res: ServerResponse, status: number, code: ErrorCode | string, message: string, requestId: string, extra: readonly string[] = []): number {
+  if (res.headersSent) {
+    // Too late for a clean error: cut the connection so the client sees a broken body, not a short one.
+    res.destroy();
+    return 0;
+  }
+  const body = errorBody(code, message, requestId);
+  const headers = [
+    'content-type', 'application/json; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    'cache-control', 'no-store',
+    'x-request-id', requestId,
+    ...extra,
+  ];
+  if (status === 401) headers.push('www-authenticate', 'Bearer realm="sluice"');
+  res.writeHead(status, headers);
+  res.end(body);
+  return Buffer.byteLength(body);
+}

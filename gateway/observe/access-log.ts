@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics.js';
+import type { RequestContext } from '../pipeline/context.js';
+
+/**
+ * What every finished request leaves behind: one access-log line and its metrics.
+ * Only fields the gateway chose are logged (never raw headers), so credentials cannot leak.
+ */
+export function recordRequest(ctx: RequestContext, log: Logger | undefined, metrics: Metrics): void {
+  const seconds = (performance.now() - ctx.startedAt) / 1000;
+  const status = ctx.res.headersSent ? ctx.res.statusCode : 499;
+  const route = ctx.route?.name ?? '(none)';
+  const plan = ctx.identity?.plan.name ?? '(none)';
+  metrics.requests.inc({ route, status, plan });
+  metrics.duration.observe({ route }, seconds);
+  if (log === undefined) return;
+  log.info({
+    request_id: ctx.requestId,
+    method: ctx.req.method,
+    path: ctx.path,
+    status,
+    route,
+    customer: ctx.identity?.customer,
+    plan: ctx.identity?.plan.name,
+    limit: ctx.limitResult,
+    upstream: ctx.target?.origin,
+    bytes_in: ctx.bytesIn,
+    bytes_out: ctx.bytesOut,
+    duration_ms: Math.round(seconds * 1e6) / 1000,
+    error: ctx.errorCode,
+  }, 'request');
+}

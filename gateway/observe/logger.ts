@@ -1,0 +1,10 @@
+import { pino, type Logger } from 'pino';
+import type { LogConfig } from '../config/types.js';
+
+/** JSON lines to stdout; async destination so a slow pipe never blocks the event loop. */
+export function createLogger(cfg: LogConfig, dest: NodeJS.WritableStream | undefined = undefined): Logger {
+  return pino(
+    { level: cfg.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    dest ?? pino.destination({ fd: 1, sync: false }),
+  );
+}

@@ -1,0 +1,22 @@
+// UTC periods for quotas, computed the same way admit.lua computes them.
+const DAY_MS = 86_400_000;
+
+export interface Periods {
+  readonly day: number;
+  readonly month: number;
+  readonly dayResetMs: number;
+  readonly monthEndMs: number;
+}
+
+export function periodsAt(nowMs: number): Periods {
+  const day = Math.floor(nowMs / DAY_MS);
+  const date = new Date(day * DAY_MS);
+  const y = date.getUTCFullYear();
+  const m = date.getUTCMonth();
+  return {
+    day,
+    month: y * 100 + m + 1,
+    dayResetMs: (day + 1) * DAY_MS - nowMs,
+    monthEndMs: Date.UTC(y, m + 1, 1),
+  };
+}

@@ -1,0 +1,25 @@
+// Every Redis key Sluice (and the nginx module) uses; lua-compat/README.md documents
+// the same list. Limit keys carry the subject as a hash tag so one request's keys sit
+// in one Cluster slot and one EVALSHA can touch them all.
+
+export interface KeySchema {
+  bucket(subject: string): string;
+  counters(subject: string): string;
+  leases(subject: string): string;
+  key(digest: string): string;
+  customerKeys(customer: string): string;
+  customer(id: string): string;
+  readonly invalidations: string;
+}
+
+export function keySchema(prefix: string): KeySchema {
+  return {
+    bucket: (s) => `${prefix}rl:{${s}}:tb`,
+    counters: (s) => `${prefix}rl:{${s}}:q`,
+    leases: (s) => `${prefix}rl:{${s}}:if`,
+    key: (digest) => `${prefix}key:${digest}`,
+    customerKeys: (c) => `${prefix}cust:{${c}}:keys`,
+    customer: (id) => `${prefix}cust:{${id}}`,
+    invalidations: `${prefix}invalidate`,
+  };
+}

@@ -1,0 +1,142 @@
+import { periodsAt } from './calendar.js';
+import type {
+  CustomerRecord, Decision, Invalidation, KeyRecord, LimitPolicy, Store, Usage,
+} from './types.js';
+
+interface Bucket { tokens: number; ts: number }
+interface Counters { d: number; dn: number; m: number; mn: number }
+
+/**
+ * Single-process store. `admit` follows lua-compat/redis/admit.lua step by step
+ * (in-flight, then quotas, then bucket, then commit) so both stores pass one
+ * contract suite; the clock is injectable for tests.
+ */
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly counters = new Map<string, Counters>();
+  private readonly leases = new Map<string, Map<string, number>>();
+  private readonly keys = new Map<string, KeyRecord>();
+  private readonly customers = new Map<string, CustomerRecord>();
+  private readonly listeners: ((msg: Invalidation) => void)[] = [];
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
+    return this.admitSync(subject, policy, leaseId, leaseTtlMs);
+  }
+
+  /** Synchronous form, also used as the local fallback when a remote store fails. */
+  admitSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Decision {
+    const now = this.now();
+    const p = periodsAt(now);
+    const monthResetMs = p.monthEndMs - now;
+    const cost = 1;
+
+    let inflight = 0;
+    let leases: Map<string, number> | undefined;
+    if (policy.maxInflight > 0) {
+      leases = this.leases.get(subject);
+      if (leases !== undefined) {
+        for (const [id, expiry] of leases) if (expiry <= now) leases.delete(id);
+        inflight = leases.size;
+      }
+      if (inflight + 1 > policy.maxInflight) {
+        return deny('concurrency_limited', 0, 1000, 0, 0, 0, inflight, p.dayResetMs, monthResetMs);
+      }
+    }
+
+    const c = this.counters.get(subject);
+    const dayUsed = c !== undefined && c.d === p.day ? c.dn : 0;
+    const monthUsed = c !== undefined && c.m === p.month ? c.mn : 0;
+    if (policy.quotaDay > 0 && dayUsed + cost > policy.quotaDay) {
+      return deny('quota_exceeded', 0, p.dayResetMs, 0, dayUsed, monthUsed, inflight, p.dayResetMs, monthResetMs);
+    }
+    if (policy.quotaMonth > 0 && monthUsed + cost > policy.quotaMonth) {
+      return deny('quota_exceeded', 0, monthResetMs, 0, dayUsed, monthUsed, inflight, p.dayResetMs, monthResetMs);
+    }
+
+    let remaining = 0;
+    let fullInMs = 0;
+    if (policy.rate > 0) {
+      const b = this.buckets.get(subject);
+      let tokens = policy.burst;
+      if (b !== undefined) {
+        tokens = Math.min(policy.burst, b.tokens + Math.max(0, now - b.ts) * policy.rate / 1000);
+      }
+      if (tokens < cost) {
+        const retry = Math.ceil((cost - tokens) * 1000 / policy.rate);
+        fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
+        return deny('rate_limited', Math.floor(tokens), retry, fullInMs, dayUsed, monthUsed, inflight, p.dayResetMs, monthResetMs);
+      }
+      tokens -= cost;
+      fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
+      if (b === undefined) this.buckets.set(subject, { tokens, ts: now });
+      else { b.tokens = tokens; b.ts = now; }
+      remaining = Math.floor(tokens);
+    }
+
+    if (c === undefined) this.counters.set(subject, { d: p.day, dn: dayUsed + cost, m: p.month, mn: monthUsed + cost });
+    else { c.d = p.day; c.dn = dayUsed + cost; c.m = p.month; c.mn = monthUsed + cost; }
+    if (policy.maxInflight > 0) {
+      if (leases === undefined) { leases = new Map(); this.leases.set(subject, leases); }
+      leases.set(leaseId, now + leaseTtlMs);
+      inflight += 1;
+    }
+    return {
+      allowed: true, reason: undefined, remaining, retryAfterMs: 0, fullInMs,
+      dayUsed: dayUsed + cost, monthUsed: monthUsed + cost, inflight,
+      dayResetMs: p.dayResetMs, monthResetMs,
+    };
+  }
+
+  async release(subject: string, leaseId: string): Promise<void> {
+    this.releaseSync(subject, leaseId);
+  }
+
+  releaseSync(subject: string, leaseId: string): void {
+    const leases = this.leases.get(subject);
+    if (leases === undefined) return;
+    leases.delete(leaseId);
+    if (leases.size === 0) this.leases.delete(subject);
+  }
+
+  async usage(subject: string): Promise<Usage> {
+    const now = this.now();
+    const p = periodsAt(now);
+    const c = this.counters.get(subject);
+    const leases = this.leases.get(subject);
+    let inflight = 0;
+    if (leases !== undefined) for (const expiry of leases.values()) if (expiry > now) inflight++;
+    return {
+      dayUsed: c !== undefined && c.d === p.day ? c.dn : 0,
+      monthUsed: c !== undefined && c.m === p.month ? c.mn : 0,
+      inflight,
+      tokens: this.buckets.get(subject)?.tokens ?? -1,
+    };
+  }
+
+  async findKey(digest: string): Promise<KeyRecord | undefined> { return this.keys.get(digest); }
+  async saveKey(record: KeyRecord): Promise<void> { this.keys.set(record.digest, record); }
+  async revokeKey(digest: string): Promise<boolean> { return this.keys.delete(digest); }
+  async listKeys(customer: string | undefined): Promise<KeyRecord[]> {
+    return [...this.keys.values()].filter((k) => customer === undefined || k.customer === customer);
+  }
+  async findCustomer(id: string): Promise<CustomerRecord | undefined> { return this.customers.get(id); }
+  async saveCustomer(record: CustomerRecord): Promise<void> { this.customers.set(record.id, record); }
+
+  async publish(msg: Invalidation): Promise<void> {
+    for (const l of this.listeners) l(msg);
+  }
+  async subscribe(onMessage: (msg: Invalidation) => void): Promise<void> {
+    this.listeners.push(onMessage);
+  }
+
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+function deny(reason: Decision['reason'], remaining: number, retryAfterMs: number, fullInMs: number,
+  dayUsed: number, monthUsed: number, inflight: number, dayResetMs: number, monthResetMs: number): Decision {
+  return { allowed: false, reason, remaining, retryAfterMs, fullInMs, dayUsed, monthUsed, inflight, dayResetMs, monthResetMs };
+}

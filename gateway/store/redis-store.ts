@@ -1,0 +1,166 @@
+import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import type { StoreConfig } from '../config/types.js';
+import { keySchema, type KeySchema } from './key-schema.js';
+import {
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type Store, type Usage,
+} from './types.js';
+
+const ADMIT_LUA = readFileSync(new URL('../../../lua-compat/redis/admit.lua', import.meta.url), 'utf8');
+
+type AdmitReply = [number, number, number, number, number, number, number, number, number, number];
+
+interface AdmitCommand {
+  sluiceAdmit(bucket: string, counters: string, leases: string, ...argv: (string | number)[]): Promise<AdmitReply>;
+}
+
+/**
+ * The store for a fleet: one ioredis client with auto-pipelining (concurrent requests
+ * share round trips), one subscriber connection for cache invalidations. The admit
+ * script is lua-compat/redis/admit.lua, run with EVALSHA (ioredis falls back to EVAL
+ * on NOSCRIPT, e.g. after a failover to a replica that never saw SCRIPT LOAD).
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis & AdmitCommand;
+  private subscriber: Redis | undefined;
+  private readonly k: KeySchema;
+
+  constructor(cfg: StoreConfig) {
+    this.k = keySchema(cfg.prefix);
+    this.redis = new Redis(cfg.url!, {
+      enableAutoPipelining: true,
+      // Commands while disconnected fail at once; the limiter's failure policy decides.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+      connectionName: 'sluice',
+    }) as Redis & AdmitCommand;
+    this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
+    // Errors surface on each command; an unhandled 'error' event would crash the process.
+    this.redis.on('error', () => {});
+  }
+
+  /** Resolves once connected (or rejects after timeoutMs); the gateway starts either way. */
+  async ready(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('redis not ready')), timeoutMs);
+      this.redis.once('ready', () => { clearTimeout(t); resolve(); });
+    });
+  }
+
+  async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
+    const r = await this.redis.sluiceAdmit(
+      this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
+      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs,
+    );
+    return {
+      allowed: r[0] === 1,
+      reason: REASON_BY_CODE[r[1]],
+      remaining: r[2],
+      retryAfterMs: r[3],
+      fullInMs: r[4],
+      dayUsed: r[5],
+      monthUsed: r[6],
+      inflight: r[7],
+      dayResetMs: r[8],
+      monthResetMs: r[9],
+    };
+  }
+
+  async release(subject: string, leaseId: string): Promise<void> {
+    await this.redis.zrem(this.k.leases(subject), leaseId);
+  }
+
+  async usage(subject: string): Promise<Usage> {
+    const [[, q], [, card], [, tokens], [, time]] = (await this.redis.multi()
+      .hmget(this.k.counters(subject), 'd', 'dn', 'm', 'mn')
+      .zcount(this.k.leases(subject), `(${Date.now()}`, '+inf')
+      .hget(this.k.bucket(subject), 'tokens')
+      .time()
+      .exec()) as [[null, (string | null)[]], [null, number], [null, string | null], [null, [string, string]]];
+    const nowMs = Number(time[0]) * 1000;
+    const day = Math.floor(nowMs / 86_400_000);
+    const d = new Date(day * 86_400_000);
+    const month = d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
+    return {
+      dayUsed: Number(q[0]) === day ? Number(q[1]) : 0,
+      monthUsed: Number(q[2]) === month ? Number(q[3]) : 0,
+      inflight: card,
+      tokens: tokens === null ? -1 : Number(tokens),
+    };
+  }
+
+  async findKey(digest: string): Promise<KeyRecord | undefined> {
+    const h = await this.redis.hgetall(this.k.key(digest));
+    if (h.customer === undefined) return undefined;
+    return { digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0) };
+  }
+
+  async saveKey(rec: KeyRecord): Promise<void> {
+    await this.redis.multi()
+      .hset(this.k.key(rec.digest), { customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt })
+      .sadd(this.k.customerKeys(rec.customer), rec.digest)
+      .exec();
+  }
+
+  async revokeKey(digest: string): Promise<boolean> {
+    const customer = await this.redis.hget(this.k.key(digest), 'customer');
+    if (customer === null) return false;
+    await this.redis.multi().del(this.k.key(digest)).srem(this.k.customerKeys(customer), digest).exec();
+    return true;
+  }
+
+  async listKeys(customer: string | undefined): Promise<KeyRecord[]> {
+    let digests: string[];
+    if (customer !== undefined) {
+      digests = await this.redis.smembers(this.k.customerKeys(customer));
+    } else {
+      digests = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', this.k.key('*'), 'COUNT', 500);
+        cursor = next;
+        for (const key of found) digests.push(key.slice(this.k.key('').length));
+      } while (cursor !== '0');
+    }
+    const records = await Promise.all(digests.map((d) => this.findKey(d)));
+    return records.filter((r): r is KeyRecord => r !== undefined);
+  }
+
+  async findCustomer(id: string): Promise<CustomerRecord | undefined> {
+    const h = await this.redis.hgetall(this.k.customer(id));
+    if (h.plan === undefined && h.overrides === undefined) return undefined;
+    return { id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, number> : {} };
+  }
+
+  async saveCustomer(rec: CustomerRecord): Promise<void> {
+    await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides) });
+  }
+
+  async publish(msg: Invalidation): Promise<void> {
+    await this.redis.publish(this.k.invalidations, JSON.stringify(msg));
+  }
+
+  async subscribe(onMessage: (msg: Invalidation) => void): Promise<void> {
+    const sub = this.redis.duplicate({ enableOfflineQueue: true, connectionName: 'sluice-sub' });
+    sub.on('error', () => {});
+    sub.on('message', (_channel: string, text: string) => {
+      try { onMessage(JSON.parse(text) as Invalidation); } catch { /* not ours: ignore */ }
+    });
+    // A reconnect may have missed messages; drop everything cached rather than serve a revoked key.
+    sub.on('ready', () => onMessage({ kind: 'customer', id: '*' }));
+    this.subscriber = sub;
+    await sub.subscribe(this.k.invalidations);
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    this.subscriber?.disconnect();
+    this.redis.disconnect();
+  }
+}

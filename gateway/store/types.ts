@@ -1,0 +1,82 @@
+// The one interface both stores implement (memory for a single process, Redis for a
+// fleet); the contract suite in store.contract.test.ts runs against each.
+
+export interface LimitPolicy {
+  /** Tokens per second; 0 disables the bucket. */
+  readonly rate: number;
+  readonly burst: number;
+  /** 0 = unlimited. */
+  readonly quotaDay: number;
+  readonly quotaMonth: number;
+  readonly maxInflight: number;
+}
+
+export type DenyReason = 'rate_limited' | 'quota_exceeded' | 'concurrency_limited';
+
+export interface Decision {
+  readonly allowed: boolean;
+  readonly reason: DenyReason | undefined;
+  /** Whole tokens left in the bucket after this request. */
+  readonly remaining: number;
+  readonly retryAfterMs: number;
+  /** Until the bucket is full again. */
+  readonly fullInMs: number;
+  readonly dayUsed: number;
+  readonly monthUsed: number;
+  readonly inflight: number;
+  readonly dayResetMs: number;
+  readonly monthResetMs: number;
+}
+
+export interface KeyRecord {
+  /** Hex digest of the key; the plain key is never stored. */
+  readonly digest: string;
+  readonly customer: string;
+  readonly plan: string | undefined;
+  readonly label: string | undefined;
+  readonly createdAt: number;
+}
+
+export interface CustomerRecord {
+  readonly id: string;
+  readonly plan: string | undefined;
+  /** Limit fields (snake_case, as in the config) that win over the plan. */
+  readonly overrides: Readonly<Record<string, number>>;
+}
+
+export interface Usage {
+  readonly dayUsed: number;
+  readonly monthUsed: number;
+  readonly inflight: number;
+  readonly tokens: number;
+}
+
+/** Cache invalidations broadcast to every gateway sharing the store. */
+export type Invalidation = { readonly kind: 'key'; readonly digest: string } | { readonly kind: 'customer'; readonly id: string };
+
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  /** Decide and commit every limit of one request at once; a denial consumes nothing. */
+  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision>;
+  /** End an in-flight lease taken by admit (only when the policy had maxInflight). */
+  release(subject: string, leaseId: string): Promise<void>;
+  usage(subject: string): Promise<Usage>;
+
+  findKey(digest: string): Promise<KeyRecord | undefined>;
+  saveKey(record: KeyRecord): Promise<void>;
+  /** True when the key existed. */
+  revokeKey(digest: string): Promise<boolean>;
+  listKeys(customer: string | undefined): Promise<KeyRecord[]>;
+  findCustomer(id: string): Promise<CustomerRecord | undefined>;
+  saveCustomer(record: CustomerRecord): Promise<void>;
+
+  publish(msg: Invalidation): Promise<void>;
+  subscribe(onMessage: (msg: Invalidation) => void): Promise<void>;
+
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const REASON_BY_CODE: readonly (DenyReason | undefined)[] = [
+  undefined, 'rate_limited', 'quota_exceeded', 'quota_exceeded', 'concurrency_limited',
+];
