@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /**
  * The minimal backend of the gateway-core milestone: it reads the whole request body
@@ -19,9 +18,6 @@ export function startDemoBackend(host: string, port: number): Promise<Server> {
   });
   server.keepAliveTimeout = 60_000;
   return new Promise((resolve) => {
-    server.listen(port, host, () => {
-      process.stdout.write(`${JSON.stringify({ msg: 'backend listening', backend: name, port: (server.address() as AddressInfo).port })}\n`);
-      resolve(server);
-    });
+    server.listen(port, host, () => resolve(server));
   });
 }

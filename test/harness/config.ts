@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+
+// Builders for test configs: a minimal valid gateway on ephemeral ports, to which each
+// test adds what it is about.
+
+export const ADMIN_TOKEN = 'test-admin-token';
+
+export interface TestConfigOptions {
+  readonly upstreams: string[];
+  readonly store?: { kind: 'memory' } | { kind: 'redis'; url: string; timeout_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number };
+  readonly plans?: Record<string, object>;
+  readonly keys?: { digest: string; customer: string; plan?: string }[];
+  readonly server?: object;
+  readonly routes?: object[];
+  readonly upstream?: object;
+  readonly auth?: object;
+  readonly customers?: object;
+  readonly log?: object;
+}
+
+export function testConfig(o: TestConfigOptions): Record<string, unknown> {
+  return {
+    server: { host: '127.0.0.1', port: 0, ...o.server },
+    admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest() },
+    store: o.store ?? { kind: 'memory' },
+    plans: o.plans ?? { test: { rate: 1000, burst: 1000 } },
+    auth: { keys: o.keys ?? [], ...o.auth },
+    ...(o.customers === undefined ? {} : { customers: o.customers }),
+    upstreams: { main: { targets: o.upstreams, ...o.upstream } },
+    routes: o.routes ?? [{ name: 'all', prefix: '/', upstream: 'main' }],
+    log: { level: 'info', access: true, ...o.log },
+  };
+}
+
+export function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+export function adminDigest(): string {
+  return sha256(ADMIN_TOKEN);
+}

@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+
+export interface GatewayProcess {
+  readonly pid: number;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly adminUrl: string;
+  /** Every stdout line so far, parsed when JSON. */
+  readonly lines: Record<string, unknown>[];
+  readonly stderr: string[];
+  readonly child: ChildProcess;
+  /** Resolves with the first log line for which pred is true (already seen or future). */
+  waitForLine(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Writes `config` (an object, as YAML) to a temp file and runs `sluice --config` on it as a child process. */
+export async function spawnGateway(config: object | string, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
+  const file = join(dir, 'sluice.yaml');
+  writeFileSync(file, typeof config === 'string' ? config : stringify(config));
+  const child = spawn(process.execPath, [CLI, '--config', file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let l: Record<string, unknown>;
+    try { l = JSON.parse(text) as Record<string, unknown>; } catch { l = { raw: text }; }
+    lines.push(l);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.pred(l)) { waiters[i]!.resolve(l); waiters.splice(i, 1); }
+    }
+  });
+  createInterface({ input: child.stderr! }).on('line', (text) => stderr.push(text));
+
+  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> => {
+    const seen = lines.find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.join('\n')}`)), timeoutMs);
+      const exitEarly = (): void => { clearTimeout(timer); reject(new Error(`gateway exited: ${stderr.join('\n')}`)); };
+      child.once('exit', exitEarly);
+      waiters.push({ pred, resolve: (l) => { clearTimeout(timer); child.off('exit', exitEarly); resolve(l); } });
+    });
+  };
+
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', 15_000);
+  const port = listening.port as number;
+  const adminPort = listening.admin_port as number;
+  return {
+    pid: child.pid!,
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    lines,
+    stderr,
+    child,
+    waitForLine,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
