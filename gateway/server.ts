@@ -103,6 +103,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
 
   const admin = createAdminServer({
     cfg, store, metrics, log,
+    invalidate: (msg) => auth.invalidate(msg),
     storeReady: () => withTimeout(store.ping(), Math.max(200, cfg.store.timeout_ms * 4)),
   });
 

@@ -4,11 +4,13 @@ import type { Logger } from 'pino';
 import { digestsEqual, keyDigest } from '../auth/digest.js';
 import type { SluiceConfig } from '../config/types.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { Store } from '../store/types.js';
+import type { Invalidation, Store } from '../store/types.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 const DIGEST = /^[0-9a-f]{64}$/;
 const LIMIT_FIELDS = ['rate', 'burst', 'quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'];
+// Counted in whole requests or bytes, as the config schema has them.
+const INTEGER_LIMITS = ['quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'];
 const MAX_ADMIN_BODY = 64 * 1024;
 
 class HttpError extends Error {
@@ -22,6 +24,12 @@ export interface AdminDeps {
   readonly log: Logger;
   /** Resolves when the store answers; /readyz waits for it at most store.timeout_ms × 4. */
   readonly storeReady: () => Promise<void>;
+  /**
+   * Drops this process's cached identities. The published invalidation reaches this
+   * process too, but only after the admin answer may have gone out; applying it here
+   * first makes "the next request" on this gateway see the change.
+   */
+  readonly invalidate?: (msg: Invalidation) => void;
 }
 
 /**
@@ -54,7 +62,7 @@ async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
   if (!path.startsWith('/admin/')) throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);
   authorize(d.cfg, req);
 
-  const parts = path.split('/').filter((s) => s !== '').slice(1).map(decodeURIComponent);
+  const parts = path.split('/').filter((s) => s !== '').slice(1).map(decodePart);
   if (parts[0] === 'keys') {
     if (parts.length === 1 && m === 'POST') return createKey(d, req, res);
     if (parts.length === 1 && m === 'GET') {
@@ -93,6 +101,7 @@ function authorize(cfg: SluiceConfig, req: IncomingMessage): void {
 
 async function createKey(d: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readJson(req);
+  onlyFields(body, '', ['customer', 'plan', 'label']);
   const customer = body.customer;
   if (typeof customer !== 'string' || !ID.test(customer)) throw new HttpError(400, 'bad_request', 'customer: required, 1-128 of A-Z a-z 0-9 . _ : @ -');
   const plan = optionalString(body, 'plan');
@@ -113,7 +122,7 @@ async function revokeKey(d: AdminDeps, digest: string, res: ServerResponse): Pro
   }
   const existed = await d.store.revokeKey(digest);
   if (!existed) throw new HttpError(404, 'not_found', 'no such key');
-  await d.store.publish({ kind: 'key', digest });
+  await invalidateEverywhere(d, { kind: 'key', digest });
   d.log.info({ digest: digest.slice(0, 12) }, 'api key revoked');
   res.writeHead(204);
   res.end();
@@ -121,6 +130,7 @@ async function revokeKey(d: AdminDeps, digest: string, res: ServerResponse): Pro
 
 async function putCustomer(d: AdminDeps, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readJson(req);
+  onlyFields(body, '', ['plan', 'overrides']);
   const plan = optionalString(body, 'plan');
   if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
   const raw = body.overrides ?? {};
@@ -129,12 +139,38 @@ async function putCustomer(d: AdminDeps, id: string, req: IncomingMessage, res: 
   for (const [k, v] of Object.entries(raw)) {
     if (!LIMIT_FIELDS.includes(k)) throw new HttpError(400, 'bad_request', `overrides.${k}: unknown limit (expected ${LIMIT_FIELDS.join(', ')})`);
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new HttpError(400, 'bad_request', `overrides.${k}: must be a number >= 0`);
+    if (INTEGER_LIMITS.includes(k) && !Number.isInteger(v)) throw new HttpError(400, 'bad_request', `overrides.${k}: must be a whole number`);
     overrides[k] = v;
   }
+  // A bucket that cannot hold one token admits nothing; the config refuses it too.
+  if (overrides.burst !== undefined && overrides.burst < 1 && overrides.rate !== 0) {
+    throw new HttpError(400, 'bad_request', 'overrides.burst: must be >= 1 unless overrides.rate is 0');
+  }
   await d.store.saveCustomer({ id, plan, overrides });
-  await d.store.publish({ kind: 'customer', id });
+  await invalidateEverywhere(d, { kind: 'customer', id });
   d.log.info({ customer: id, plan, overrides }, 'customer updated');
   json(res, 200, { id, plan, overrides });
+}
+
+/** Here at once, then every other gateway through the store (after the store write, never before). */
+async function invalidateEverywhere(d: AdminDeps, msg: Invalidation): Promise<void> {
+  d.invalidate?.(msg);
+  await d.store.publish(msg);
+}
+
+/** A misspelt field must not silently fall back to a default (the config schema refuses them too). */
+function onlyFields(o: Record<string, unknown>, path: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new HttpError(400, 'bad_request', `${path}${k}: unknown field (expected ${allowed.join(', ')})`);
+  }
+}
+
+function decodePart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, 'bad_request', 'path: bad percent-encoding');
+  }
 }
 
 async function readyz(d: AdminDeps, res: ServerResponse): Promise<void> {

@@ -28,6 +28,8 @@ export class Authenticator {
   private readonly staticKeys: ReadonlyMap<string, StaticKeyConfig>;
   private readonly cache: LRUCache<string, AuthResult>;
   private readonly jwt: JwtVerifier | undefined;
+  /** Bumped by every invalidation; tells a lookup that failed because it was dropped mid-flight. */
+  private generation = 0;
 
   constructor(private readonly cfg: SluiceConfig, private readonly store: Store) {
     this.staticKeys = new Map(cfg.auth.keys.map((k) => [k.digest, k]));
@@ -45,12 +47,27 @@ export class Authenticator {
     const cacheKey = cred.kind === 'key' ? `k${keyDigest(cred.value, this.cfg.auth.pepper)}` : `j${cred.value}`;
     const hit = this.cache.get(cacheKey);
     if (hit !== undefined) return hit;
-    return this.cache.fetch(cacheKey).then((r) => r ?? UNKNOWN_KEY);
+    return this.fetch(cacheKey, 0);
   }
 
   invalidate(msg: Invalidation): void {
+    this.generation++;
     if (msg.kind === 'key') this.cache.delete(`k${msg.digest}`);
     else this.cache.clear();
+  }
+
+  /**
+   * An invalidation arriving while a lookup is in flight aborts it (so a pre-revocation
+   * answer is never cached) and rejects every caller waiting on it. Those callers did
+   * nothing wrong: look again, now against the updated store. Bounded, so a storm of
+   * invalidations ends in the store-unavailable answer rather than a loop.
+   */
+  private fetch(cacheKey: string, attempt: number): Promise<AuthResult> {
+    const generation = this.generation;
+    return this.cache.fetch(cacheKey).then((r) => r ?? UNKNOWN_KEY, (err: unknown) => {
+      if (this.generation !== generation && attempt < 3) return this.fetch(cacheKey, attempt + 1);
+      throw err;
+    });
   }
 
   private async load(cacheKey: string, options: { ttl?: number }): Promise<AuthResult> {

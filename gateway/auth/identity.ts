@@ -1,4 +1,5 @@
 import type { CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import { rateLimitPolicyValue } from '../limits/rate-limit-headers.js';
 import type { CustomerRecord, LimitPolicy } from '../store/types.js';
 
 /** Who is calling and what they may do; built once per key or token, then cached. */
@@ -50,14 +51,6 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
     policy,
     maxBodyBytes: o.max_body_bytes ?? plan.max_body_bytes,
     failurePolicy: plan.failure_policy ?? globalPolicy,
-    policyHeader: policyHeader(plan.name, policy),
+    policyHeader: rateLimitPolicyValue(plan.name, policy),
   });
-}
-
-function policyHeader(name: string, p: LimitPolicy): string {
-  const parts: string[] = [];
-  if (p.rate > 0) parts.push(`"${name}";q=${p.burst};w=${Math.max(1, Math.ceil(p.burst / p.rate))}`);
-  if (p.quotaDay > 0) parts.push(`"${name}-day";q=${p.quotaDay};w=86400`);
-  if (p.quotaMonth > 0) parts.push(`"${name}-month";q=${p.quotaMonth};w=2592000`);
-  return parts.join(', ');
 }

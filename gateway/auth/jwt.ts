@@ -42,10 +42,20 @@ export class JwtVerifier {
       if (err instanceof joseErrors.JWTExpired) throw new JwtRejected('token expired');
       if (err instanceof joseErrors.JWTClaimValidationFailed) throw new JwtRejected(`token claim ${err.claim} is not valid`);
       if (err instanceof joseErrors.JOSEAlgNotAllowed) throw new JwtRejected('token algorithm not allowed');
-      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) throw err;
+      if (!isVerdictOnToken(err)) throw err;
       throw new JwtRejected('token signature or format is not valid');
     }
   }
+}
+
+/**
+ * True when jose judged the token itself. Failing to get the keys (JWKS unreachable,
+ * non-200, bad JSON, timeout) says nothing about the token: it must not become a 401
+ * that is then cached as a refusal, so it propagates and the auth stage answers 503.
+ */
+function isVerdictOnToken(err: unknown): boolean {
+  if (!(err instanceof joseErrors.JOSEError)) return false;
+  return !(err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err.code === joseErrors.JOSEError.code);
 }
 
 function localKeys(cfg: JwtConfig): JWTVerifyGetKey {

@@ -1,5 +1,6 @@
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { isPair, isScalar, isSeq, parseDocument, Scalar, visit } from 'yaml';
 import { ConfigReader, join, type Obj } from './reader.js';
 import type {
   AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitOverrides, LogConfig, PlanConfig,
@@ -14,24 +15,75 @@ export class ConfigError extends Error {
 
 const DIGEST = /^[0-9a-f]{64}$/;
 
+// `${NAME}` or `${NAME:-default}` (the default also applies when NAME is set but empty).
+const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+// What the YAML 1.2 core schema reads as a number; an env value like this in a plain
+// scalar of its own (`port: ${PORT}`) becomes a number, as if it had been typed there.
+const NUMBER = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
+
+interface Placeholder { readonly whole: string; readonly name: string; readonly def: string | undefined }
+
 /**
- * `${NAME}` and `${NAME:-default}` are replaced in the text before YAML parsing, the
- * way docker-compose does it, so a substituted number stays a number. Comments (from a
- * `#` at the start of a line or after white space) are left alone.
+ * Parses the YAML with `${NAME}` and `${NAME:-default}` expanded in values. The
+ * expansion happens after parsing, on scalars, so a value is taken verbatim: a `#`,
+ * `: `, a quote or a newline in a secret stays part of it instead of being read as
+ * YAML (a pepper with " #" in it must not silently become no pepper at all), and
+ * placeholders in comments are never looked at. To get there, each placeholder is
+ * first swapped for an inert token that is a valid plain scalar anywhere (flow
+ * collections included), the text is parsed, and tokens in scalars are replaced.
+ * A plain scalar that is one placeholder and nothing else takes the type its value
+ * reads as: a number, true/false, or (when empty) nothing, so the field's default applies.
  */
-export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, errors: string[]): string {
-  return text.split('\n').map((line, i) => {
-    const comment = line.search(/(^|\s)#/);
-    const code = comment === -1 ? line : line.slice(0, comment);
-    const rest = comment === -1 ? '' : line.slice(comment);
-    return code.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, def: string | undefined) => {
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (def !== undefined) return def;
-      errors.push(`line ${i + 1}: environment variable ${name} is not set and ${whole} has no default`);
-      return '';
-    }) + rest;
-  }).join('\n');
+function parseWithEnv(text: string, env: NodeJS.ProcessEnv, errors: string[]): unknown {
+  const placeholders: Placeholder[] = [];
+  const nonce = randomBytes(6).toString('hex');
+  const tokenized = text.replace(PLACEHOLDER, (whole, name: string, def: string | undefined) =>
+    `__sluice_env_${nonce}_${placeholders.push({ whole, name, def }) - 1}__`);
+  const token = new RegExp(`__sluice_env_${nonce}_(\\d+)__`, 'g');
+  const untokenize = (s: string): string => s.replace(token, (_, i: string) => placeholders[Number(i)]!.whole);
+
+  const doc = parseDocument(tokenized);
+  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `yaml: ${untokenize(e.message)}`));
+  if (placeholders.length === 0) return doc.toJS();
+
+  visit(doc, {
+    Scalar(_key, node, ancestors) {
+      if (typeof node.value !== 'string' || !node.value.includes(`__sluice_env_${nonce}_`)) return;
+      const raw = node.value;
+      const at = fieldPath(ancestors, node);
+      const expanded = raw.replace(token, (_, i: string) => {
+        const p = placeholders[Number(i)]!;
+        const v = env[p.name];
+        if (v !== undefined && v !== '') return v;
+        if (p.def !== undefined) return p.def;
+        errors.push(`${at}: environment variable ${p.name} is not set and ${p.whole} has no default`);
+        return '';
+      });
+      const alone = node.type === Scalar.PLAIN && new RegExp(`^__sluice_env_${nonce}_\\d+__$`).test(raw);
+      node.value = alone ? typed(expanded) : expanded;
+    },
+  });
+  return doc.toJS();
+}
+
+function typed(v: string): string | number | boolean | null {
+  if (v === '') return null;
+  if (NUMBER.test(v)) return Number(v);
+  if (v === 'true' || v === 'false') return v === 'true';
+  return v;
+}
+
+/** `server.port`, `routes[0].upstream`: how errors name a field, from the YAML node's ancestors. */
+function fieldPath(ancestors: readonly unknown[], node: unknown): string {
+  let path = '';
+  const chain = [...ancestors, node];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const a = chain[i];
+    const child = chain[i + 1];
+    if (isSeq(a)) path += `[${a.items.indexOf(child as never)}]`;
+    else if (isPair(a) && a.value === child && isScalar(a.key)) path = path === '' ? String(a.key.value) : `${path}.${String(a.key.value)}`;
+  }
+  return path === '' ? '(root)' : path;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
@@ -46,14 +98,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 
 export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
   const envErrors: string[] = [];
-  const expanded = interpolateEnv(text, env, envErrors);
-  let raw: unknown;
-  try {
-    raw = parseYaml(expanded);
-  } catch (err) {
-    const msg = err instanceof YAMLParseError ? err.message : String(err);
-    throw new ConfigError([...envErrors, `yaml: ${msg}`]);
-  }
+  const raw = parseWithEnv(text, env, envErrors);
   const r = new ConfigReader();
   r.errors.push(...envErrors);
   if (!r.isObject(raw)) {
@@ -233,6 +278,7 @@ function readJwt(r: ConfigReader, o: Obj): JwtConfig {
     const secret = r.optionalString(k, 'secret', kp);
     const pem = r.optionalString(k, 'pem', kp);
     if ((secret === undefined) === (pem === undefined)) r.fail(kp, 'needs exactly one of secret (HS256) or pem (RS256/ES256)');
+    else checkJwtKey(r, kp, secret, pem, algorithms);
     return { kid: r.optionalString(k, 'kid', kp), secret, pem };
   });
   const jwksUrl = r.optionalString(o, 'jwks_url', p);
@@ -248,6 +294,34 @@ function readJwt(r: ConfigReader, o: Obj): JwtConfig {
     plan_claim: r.string(o, 'plan_claim', p, 'plan'),
     clock_tolerance_s: r.number(o, 'clock_tolerance_s', p, 5, { min: 0 }),
   };
+}
+
+/**
+ * A key the verifier could never use would otherwise surface as a crash at startup (a
+ * PEM that does not parse) or as every token refused; say so where the key is written.
+ */
+function checkJwtKey(r: ConfigReader, kp: string, secret: string | undefined, pem: string | undefined, algorithms: readonly string[]): void {
+  if (secret !== undefined) {
+    // RFC 7518 3.2: an HS256 key must be at least as long as the hash (256 bits).
+    if (Buffer.byteLength(secret, 'utf8') < 32) r.fail(join(kp, 'secret'), 'must be at least 32 bytes for HS256');
+    if (!algorithms.includes('HS256')) r.fail(kp, 'a secret is for HS256, which is not in auth.jwt.algorithms');
+    return;
+  }
+  let key;
+  try {
+    key = createPublicKey(pem!);
+  } catch (err) {
+    r.fail(join(kp, 'pem'), `not a PEM public key (${(err as Error).message})`);
+    return;
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) r.fail(join(kp, 'pem'), 'RSA keys must be at least 2048 bits');
+    if (!algorithms.includes('RS256')) r.fail(kp, 'an RSA key is for RS256, which is not in auth.jwt.algorithms');
+  } else if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+    if (!algorithms.includes('ES256')) r.fail(kp, 'a P-256 key is for ES256, which is not in auth.jwt.algorithms');
+  } else {
+    r.fail(join(kp, 'pem'), `must be an RSA (RS256) or P-256 (ES256) public key, got ${key.asymmetricKeyType ?? 'unknown'}`);
+  }
 }
 
 function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> {

@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
+import { CLI } from '../../test/harness/gateway.js';
+import { ConfigError, parseConfig } from './load.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'sluice-config-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The smallest valid config, as YAML text, with `extra` appended. */
+function yaml(extra = ''): string {
+  return `plans:
+  free: { rate: 5, burst: 10 }
+upstreams:
+  main:
+    targets: [http://127.0.0.1:7001]
+routes:
+  - { prefix: /, upstream: main }
+${extra}`;
+}
+
+function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(text, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.errors];
+    throw err;
+  }
+  assert.fail('the config was accepted');
+}
+
+function check(file: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, '--check', file], { env: { PATH: process.env.PATH, ...env }, timeout: 10_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+function writeTemp(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('config: ${VAR} interpolation', () => {
+  it('substitutes set variables and defaults, and keeps numbers numbers', () => {
+    const cfg = parseConfig(yaml(`server:
+  port: \${PORT}
+  host: \${HOST:-127.0.0.2}
+  keep_alive_timeout_ms: \${KA:-7000}
+store:
+  kind: redis
+  url: redis://\${REDIS_HOST:-127.0.0.1}:\${REDIS_PORT}/0
+  prefix: "\${PREFIX:-sx}:"
+`), { PORT: '8181', REDIS_PORT: '6390', PREFIX: '' });
+    assert.equal(cfg.server.port, 8181);
+    assert.equal(cfg.server.host, '127.0.0.2', 'unset: the default');
+    assert.equal(cfg.server.keep_alive_timeout_ms, 7000, 'a defaulted number is a number');
+    assert.equal(cfg.store.url, 'redis://127.0.0.1:6390/0', 'several placeholders inside one value');
+    assert.equal(cfg.store.prefix, 'sx:', 'set but empty counts as unset for :-, inside quotes too');
+  });
+
+  it('works inside flow collections', () => {
+    const cfg = parseConfig(yaml(`upstreams:
+  main: { targets: [\${B1}, \${B2:-http://127.0.0.1:7002}], connections: \${CONNS:-8} }
+`).replace(/^upstreams:\n  main:\n    targets: \[http:\/\/127\.0\.0\.1:7001\]\n/m, ''), { B1: 'http://127.0.0.1:7001' });
+    assert.deepEqual(cfg.upstreams.get('main')!.targets, ['http://127.0.0.1:7001', 'http://127.0.0.1:7002']);
+    assert.equal(cfg.upstreams.get('main')!.connections, 8);
+  });
+
+  it('takes a value verbatim, even with YAML syntax in it', () => {
+    // A pepper is a secret: whatever bytes it has must arrive, not be read as a comment,
+    // a mapping or a second document.
+    for (const pepper of ['pep #not-a-comment', 'a: b', '- x', '"quoted"', 'x\ny: 1', '---', '{ a: 1 }', '&anchor', '#start']) {
+      const cfg = parseConfig(yaml('auth:\n  pepper: ${PEPPER}\n'), { PEPPER: pepper });
+      assert.equal(cfg.auth.pepper, pepper, `pepper ${JSON.stringify(pepper)}`);
+    }
+    const quoted = parseConfig(yaml('auth:\n  pepper: "p-${PEPPER}-q"\n'), { PEPPER: 'a #b "c"' });
+    assert.equal(quoted.auth.pepper, 'p-a #b "c"-q');
+  });
+
+  it('leaves comments alone, including placeholders of unset variables in them', () => {
+    const cfg = parseConfig(yaml(`# port: \${UNSET_IN_COMMENT}
+server:
+  port: 8282   # or \${ALSO_UNSET} in production
+  host: "127.0.0.1" # \${AND_THIS:-x}
+`), {});
+    assert.equal(cfg.server.port, 8282);
+    assert.equal(cfg.server.host, '127.0.0.1');
+  });
+
+  it('reports an unset variable without a default, naming the field', () => {
+    const errors = errorsOf(yaml('server:\n  port: ${NOT_SET_ANYWHERE}\nstore:\n  prefix: x-${ALSO_NOT_SET}\n'));
+    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.match(errors[0]!, /^server\.port: .*NOT_SET_ANYWHERE/);
+    assert.match(errors[1]!, /^store\.prefix: .*ALSO_NOT_SET/);
+  });
+});
+
+describe('config: unknown fields', () => {
+  const cases: [string, string, string][] = [
+    ['root', 'extra: 1\n', 'extra'],
+    ['server', 'server:\n  prot: 1\n', 'server.prot'],
+    ['admin', 'admin:\n  token: x\n', 'admin.token'],
+    ['store', 'store:\n  kind: memory\n  timeout: 5\n', 'store.timeout'],
+    ['auth', 'auth:\n  ttl: 5\n', 'auth.ttl'],
+    ['auth key', 'auth:\n  keys:\n    - { digest: sha256:' + 'a'.repeat(64) + ', customer: c, plan: free, secret: x }\n', 'auth.keys[0].secret'],
+    ['jwt', 'auth:\n  jwt: { algorithms: [HS256], keys: [{ secret: ' + 's'.repeat(32) + ' }], algoritm: RS256 }\n', 'auth.jwt.algoritm'],
+    ['log', 'log:\n  format: text\n', 'log.format'],
+    ['customer overrides', 'customers:\n  c: { plan: free, overrides: { brust: 3 } }\n', 'customers.c.overrides.brust'],
+  ];
+  for (const [what, extra, path] of cases) {
+    it(`rejects an unknown field in ${what}`, () => {
+      const errors = errorsOf(yaml(extra));
+      assert.ok(errors.some((e) => e.startsWith(`${path}: unknown field`)), errors.join('\n'));
+    });
+  }
+
+  it('rejects unknown fields in plans, upstreams and routes', () => {
+    const errors = errorsOf(`plans:
+  free: { rate: 5, burst: 10, rat: 6 }
+upstreams:
+  main: { targets: [http://127.0.0.1:7001], timeout_ms: 5 }
+routes:
+  - { prefix: /, upstream: main, upstrem: main }
+`);
+    for (const path of ['plans.free.rat', 'upstreams.main.timeout_ms', 'routes[0].upstrem']) {
+      assert.ok(errors.some((e) => e.startsWith(`${path}: unknown field`)), `${path} in:\n${errors.join('\n')}`);
+    }
+  });
+});
+
+describe('config: JWT keys are checked when the config is', () => {
+  it('refuses a PEM that is not a public key, naming its path', () => {
+    const errors = errorsOf(yaml('auth:\n  jwt:\n    algorithms: [RS256]\n    keys:\n      - pem: "-----BEGIN PUBLIC KEY-----\\nnot base64\\n-----END PUBLIC KEY-----"\n'));
+    assert.ok(errors.some((e) => e.startsWith('auth.jwt.keys[0].pem:')), errors.join('\n'));
+  });
+
+  it('refuses a key no pinned algorithm can use', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const errors = errorsOf(yaml(`auth:\n  jwt:\n    algorithms: [RS256]\n    keys:\n      - { kid: a, secret: ${'s'.repeat(32)} }\n      - pem: ${JSON.stringify(ec)}\n`));
+    assert.ok(errors.some((e) => e.startsWith('auth.jwt.keys[0]')), errors.join('\n'));
+    assert.ok(errors.some((e) => e.startsWith('auth.jwt.keys[1]')), errors.join('\n'));
+  });
+
+  it('refuses an HS256 secret shorter than 32 bytes', () => {
+    const errors = errorsOf(yaml('auth:\n  jwt:\n    algorithms: [HS256]\n    keys:\n      - secret: short\n'));
+    assert.ok(errors.some((e) => e.startsWith('auth.jwt.keys[0].secret:')), errors.join('\n'));
+  });
+
+  it('accepts RSA and P-256 public keys for RS256 and ES256', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const cfg = parseConfig(yaml(`auth:\n  jwt:\n    algorithms: [RS256, ES256]\n    keys:\n      - pem: ${JSON.stringify(rsa)}\n      - pem: ${JSON.stringify(ec)}\n`), {});
+    assert.equal(cfg.auth.jwt!.keys.length, 2);
+  });
+});
+
+describe('config: sluice --check', () => {
+  it('passes the shipped configs', async () => {
+    const files = ['config/sluice.yaml', 'config/examples/redis.yaml'].filter((f) => existsSync(join(ROOT, f)));
+    assert.ok(files.includes('config/sluice.yaml'));
+    for (const f of files) {
+      const r = await check(join(ROOT, f));
+      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+      assert.match(r.stdout, /: ok \(/, f);
+    }
+  });
+
+  it('uses the environment when checking', async () => {
+    const r = await check(join(ROOT, 'config/sluice.yaml'), { SLUICE_PORT: 'eighty' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /server\.port: must be a number/);
+  });
+
+  it('exits 1 and lists every error with its field path', async () => {
+    const file = writeTemp('bad.yaml', `server:
+  port: 70000
+  prot: 8080
+admin:
+  token_digest: not-hex
+store:
+  kind: redis
+plans:
+  free: { rate: fast, burst: 10 }
+auth:
+  keys:
+    - { digest: abc, customer: c, plan: gold }
+upstreams:
+  main: { targets: [ftp://x] }
+routes:
+  - { prefix: v1, upstream: nope }
+log:
+  level: loud
+`);
+    const r = await check(file);
+    assert.equal(r.code, 1, r.stdout);
+    const want = [
+      'server.port', 'server.prot', 'admin.token_digest', 'store.url', 'plans.free.rate', 'auth.keys[0].digest', 'auth.keys[0].plan',
+      'upstreams.main.targets[0]', 'routes[0].prefix', 'routes[0].upstream', 'log.level',
+    ];
+    for (const path of want) assert.ok(r.stderr.includes(`  ${path}: `), `${path} missing from:\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${want.length} error\\(s\\)`), r.stderr);
+    assert.equal(r.stdout, '');
+  });
+
+  it('exits 1 on YAML that does not parse and on a missing file', async () => {
+    const broken = await check(writeTemp('broken.yaml', 'server:\n  port: [1, 2\n'));
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /yaml/i);
+    const missing = await check(join(dir, 'does-not-exist.yaml'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /does-not-exist\.yaml/);
+  });
+});
