@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { Gauge, Histogram } from 'prom-client';
 import type { FailurePolicy } from '../config/types.js';
 import type { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -9,18 +11,30 @@ export type Verdict =
 
 class StoreTimeout extends Error {}
 
+/** How often a busy gateway tells the shared store it is alive; 3 missed beats and it no longer counts. */
+const HEARTBEAT_MS = 1000;
+
 /**
  * Puts a deadline on every store decision and a breaker in front of the store.
  * A call slower than timeout_ms, or any call while the breaker is open, is decided
  * by the failure policy: `open` admits through local buckets, `closed` refuses.
- * While open, one probe per probe_interval_ms goes to the store; its success closes
- * the breaker, so enforcement resumes within an interval of the store coming back.
+ * The local buckets get this gateway's share of each limit (1 / the gateways that were
+ * alive at the last heartbeat), so a fleet failing open stays near the plan, not N
+ * times over it. While open, one probe per probe_interval_ms goes to the store; its
+ * success closes the breaker, so enforcement resumes within an interval of the store
+ * coming back.
  */
 export class GuardedLimiter {
   private readonly local = new MemoryStore();
   private breakerOpen = false;
   private probing = false;
   private nextProbeAt = 0;
+  private readonly waited: Histogram<'source'>;
+  private readonly fleet: Gauge;
+  private readonly instanceId = randomBytes(8).toString('hex');
+  /** Gateways sharing the store, this one included, as of the last heartbeat. */
+  private instances = 1;
+  private nextHeartbeatAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -28,19 +42,35 @@ export class GuardedLimiter {
     private readonly probeIntervalMs: number,
     private readonly metrics: Metrics,
     private readonly onStateChange: (open: boolean, reason: string) => void,
-  ) {}
+  ) {
+    this.waited = decisionHistogram(metrics, timeoutMs);
+    this.fleet = fleetGauge(metrics);
+  }
 
   admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict | Promise<Verdict> {
     if (this.store.kind === 'memory') {
       return { source: 'store', decision: (this.store as MemoryStore).admitSync(subject, policy, leaseId, leaseTtlMs) };
     }
+    const now = Date.now();
     if (this.breakerOpen) {
-      const now = Date.now();
       if (this.probing || now < this.nextProbeAt) return this.fallback(subject, policy, leaseId, leaseTtlMs, failure);
       this.probing = true;
       this.nextProbeAt = now + this.probeIntervalMs;
+    } else if (now >= this.nextHeartbeatAt) {
+      this.heartbeat(now);
     }
     return this.callStore(subject, policy, leaseId, leaseTtlMs, failure);
+  }
+
+  // Beats ride on traffic (no timer to stop): an idle gateway drops out of the count,
+  // which is right, since it takes no share of anyone's limits.
+  private heartbeat(now: number): void {
+    if (this.store.heartbeat === undefined) return;
+    this.nextHeartbeatAt = now + HEARTBEAT_MS;
+    this.store.heartbeat(this.instanceId, HEARTBEAT_MS * 3).then(
+      (n) => { this.instances = Math.max(1, n); this.fleet.set(this.instances); },
+      () => this.metrics.storeErrors.inc({ op: 'heartbeat', kind: 'error' }),
+    );
   }
 
   /** Release goes where the lease came from. */
@@ -60,17 +90,27 @@ export class GuardedLimiter {
         this.store.admit(subject, policy, leaseId, leaseTtlMs),
         new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new StoreTimeout()), this.timeoutMs); }),
       ]);
-      this.metrics.storeDuration.observe({ op: 'admit' }, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.storeDuration.observe({ op: 'admit' }, seconds);
+      this.waited.observe({ source: 'store' }, seconds);
       if (this.breakerOpen) this.setBreaker(false, 'probe succeeded');
       return { source: 'store', decision };
     } catch (err) {
       const kind = err instanceof StoreTimeout ? 'timeout' : 'error';
       this.metrics.storeErrors.inc({ op: 'admit', kind });
+      // A call we gave up on may still run (a paused Redis works through its backlog
+      // when it resumes) and take a lease that nobody would release until it expires,
+      // minutes later. Queue the release behind it on the same connection.
+      if (policy.maxInflight > 0) {
+        this.store.release(subject, leaseId).catch(() => this.metrics.storeErrors.inc({ op: 'release', kind: 'error' }));
+      }
       if (!this.breakerOpen) {
         this.nextProbeAt = Date.now() + this.probeIntervalMs;
         this.setBreaker(true, kind === 'timeout' ? `store call exceeded ${this.timeoutMs} ms` : (err as Error).message);
       }
-      return this.fallback(subject, policy, leaseId, leaseTtlMs, failure);
+      const verdict = this.fallback(subject, policy, leaseId, leaseTtlMs, failure);
+      this.waited.observe({ source: verdict.source }, (performance.now() - started) / 1000);
+      return verdict;
     } finally {
       clearTimeout(timer);
       this.probing = false;
@@ -79,7 +119,7 @@ export class GuardedLimiter {
 
   private fallback(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict {
     if (failure === 'closed') return { source: 'closed', decision: undefined };
-    return { source: 'fallback', decision: this.local.admitSync(subject, policy, leaseId, leaseTtlMs) };
+    return { source: 'fallback', decision: this.local.admitSync(subject, shareOf(policy, this.instances), leaseId, leaseTtlMs) };
   }
 
   private setBreaker(open: boolean, reason: string): void {
@@ -87,4 +127,55 @@ export class GuardedLimiter {
     this.metrics.storeBreakerOpen.set(open ? 1 : 0);
     this.onStateChange(open, reason);
   }
+}
+
+const DECISION_METRIC = 'sluice_limit_decision_seconds';
+const FLEET_METRIC = 'sluice_store_instances';
+
+// Both metrics belong to the limiter, so they are registered here, in the process's one registry.
+function fleetGauge(metrics: Metrics): Gauge {
+  const existing = metrics.registry.getSingleMetric(FLEET_METRIC);
+  if (existing !== undefined) return existing as Gauge;
+  const g = new Gauge({
+    name: FLEET_METRIC,
+    help: 'Gateways sharing the store as of the last heartbeat; fail-open fallback buckets get 1/this of each limit.',
+    registers: [metrics.registry],
+  });
+  g.set(1);
+  return g;
+}
+
+/**
+ * How long requests waited on the store for their limit decision, timeouts included
+ * (sluice_store_duration_seconds has only the calls that answered). Buckets sit around
+ * the configured timeout so "nobody waited past timeout + 20 ms" is one query.
+ */
+function decisionHistogram(metrics: Metrics, timeoutMs: number): Histogram<'source'> {
+  const existing = metrics.registry.getSingleMetric(DECISION_METRIC);
+  if (existing !== undefined) return existing as Histogram<'source'>;
+  const aroundTimeout = [0, 5, 10, 20, 50].map((extra) => (timeoutMs + extra) / 1000);
+  return new Histogram({
+    name: DECISION_METRIC,
+    help: 'Time a request waited on the store for its limit decision, timeouts included, by source (store, fallback, closed).',
+    labelNames: ['source'] as const,
+    registers: [metrics.registry],
+    buckets: [...new Set([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, ...aroundTimeout, 0.25, 1, 2.5])].sort((a, b) => a - b),
+  });
+}
+
+/**
+ * One gateway's part of a policy when `n` share it. A limit never drops below one unit,
+ * or a small plan on a big fleet would refuse everything: for burst, quotas and
+ * in-flight the fleet may then admit up to n where the plan says fewer.
+ */
+export function shareOf(p: LimitPolicy, n: number): LimitPolicy {
+  if (n <= 1) return p;
+  const part = (v: number): number => (v > 0 ? Math.max(1, Math.floor(v / n)) : 0);
+  return {
+    rate: p.rate / n,
+    burst: p.rate > 0 ? Math.max(1, p.burst / n) : p.burst,
+    quotaDay: part(p.quotaDay),
+    quotaMonth: part(p.quotaMonth),
+    maxInflight: part(p.maxInflight),
+  };
 }

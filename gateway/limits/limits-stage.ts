@@ -3,7 +3,7 @@ import { sendError } from '../http/errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import type { GuardedLimiter, Verdict } from './guarded-limiter.js';
-import { denyMessage, rateLimitValue } from './rate-limit-headers.js';
+import { denyMessage, rateLimitValue, retryAfterSeconds } from './rate-limit-headers.js';
 
 /**
  * limits: token bucket, quotas and in-flight, decided in one store call. Denials carry
@@ -30,8 +30,7 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
       const reason = d.reason!;
       ctx.limitResult = reason;
       metrics.limitDecisions.inc({ result: reason });
-      const retryAfter = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
-      return sendError(ctx, 429, reason, denyMessage(id, d), ['retry-after', retryAfter]);
+      return sendError(ctx, 429, reason, denyMessage(id, d), ['retry-after', String(retryAfterSeconds(d))]);
     }
     ctx.limitResult = v.source === 'fallback' ? 'fallback_open' : 'allowed';
     metrics.limitDecisions.inc({ result: ctx.limitResult });

@@ -10,6 +10,8 @@ export interface KeySchema {
   customerKeys(customer: string): string;
   customer(id: string): string;
   readonly invalidations: string;
+  /** Live gateways (heartbeats), for sizing fail-open fallback buckets. */
+  readonly instances: string;
 }
 
 export function keySchema(prefix: string): KeySchema {
@@ -21,5 +23,6 @@ export function keySchema(prefix: string): KeySchema {
     customerKeys: (c) => `${prefix}cust:{${c}}:keys`,
     customer: (id) => `${prefix}cust:{${id}}`,
     invalidations: `${prefix}invalidate`,
+    instances: `${prefix}instances`,
   };
 }

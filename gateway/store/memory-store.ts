@@ -1,6 +1,6 @@
 import { periodsAt } from './calendar.js';
 import type {
-  CustomerRecord, Decision, Invalidation, KeyRecord, LimitPolicy, Store, Usage,
+  CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitPolicy, Store, Usage,
 } from './types.js';
 
 interface Bucket { tokens: number; ts: number }
@@ -33,6 +33,7 @@ export class MemoryStore implements Store {
     const monthResetMs = p.monthEndMs - now;
     const cost = 1;
 
+    // Read everything first; nothing is written until every limit has passed.
     let inflight = 0;
     let leases: Map<string, number> | undefined;
     if (policy.maxInflight > 0) {
@@ -41,41 +42,38 @@ export class MemoryStore implements Store {
         for (const [id, expiry] of leases) if (expiry <= now) leases.delete(id);
         inflight = leases.size;
       }
-      if (inflight + 1 > policy.maxInflight) {
-        return deny('concurrency_limited', 0, 1000, 0, 0, 0, inflight, p.dayResetMs, monthResetMs);
-      }
     }
 
     const c = this.counters.get(subject);
     const dayUsed = c !== undefined && c.d === p.day ? c.dn : 0;
     const monthUsed = c !== undefined && c.m === p.month ? c.mn : 0;
-    if (policy.quotaDay > 0 && dayUsed + cost > policy.quotaDay) {
-      return deny('quota_exceeded', 0, p.dayResetMs, 0, dayUsed, monthUsed, inflight, p.dayResetMs, monthResetMs);
-    }
-    if (policy.quotaMonth > 0 && monthUsed + cost > policy.quotaMonth) {
-      return deny('quota_exceeded', 0, monthResetMs, 0, dayUsed, monthUsed, inflight, p.dayResetMs, monthResetMs);
-    }
 
+    const b = this.buckets.get(subject);
+    let tokens = 0;
     let remaining = 0;
     let fullInMs = 0;
     if (policy.rate > 0) {
-      const b = this.buckets.get(subject);
-      let tokens = policy.burst;
-      if (b !== undefined) {
-        tokens = Math.min(policy.burst, b.tokens + Math.max(0, now - b.ts) * policy.rate / 1000);
-      }
-      if (tokens < cost) {
-        const retry = Math.ceil((cost - tokens) * 1000 / policy.rate);
-        fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
-        return deny('rate_limited', Math.floor(tokens), retry, fullInMs, dayUsed, monthUsed, inflight, p.dayResetMs, monthResetMs);
-      }
+      tokens = b === undefined ? policy.burst : Math.min(policy.burst, b.tokens + Math.max(0, now - b.ts) * policy.rate / 1000);
+      remaining = Math.floor(tokens);
+      fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
+    }
+
+    const denied = (reason: DenyReason, retryAfterMs: number): Decision => ({
+      allowed: false, reason, remaining, retryAfterMs, fullInMs, dayUsed, monthUsed, inflight,
+      dayResetMs: p.dayResetMs, monthResetMs,
+    });
+    if (policy.maxInflight > 0 && inflight + 1 > policy.maxInflight) return denied('concurrency_limited', 1000);
+    if (policy.quotaDay > 0 && dayUsed + cost > policy.quotaDay) return denied('quota_exceeded', p.dayResetMs);
+    if (policy.quotaMonth > 0 && monthUsed + cost > policy.quotaMonth) return denied('quota_exceeded', monthResetMs);
+    if (policy.rate > 0 && tokens < cost) return denied('rate_limited', Math.ceil((cost - tokens) * 1000 / policy.rate));
+
+    if (policy.rate > 0) {
       tokens -= cost;
+      remaining = Math.floor(tokens);
       fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
       if (b === undefined) this.buckets.set(subject, { tokens, ts: now });
       else { b.tokens = tokens; b.ts = now; }
-      remaining = Math.floor(tokens);
     }
-
     if (c === undefined) this.counters.set(subject, { d: p.day, dn: dayUsed + cost, m: p.month, mn: monthUsed + cost });
     else { c.d = p.day; c.dn = dayUsed + cost; c.m = p.month; c.mn = monthUsed + cost; }
     if (policy.maxInflight > 0) {
@@ -134,9 +132,4 @@ export class MemoryStore implements Store {
 
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
-}
-
-function deny(reason: Decision['reason'], remaining: number, retryAfterMs: number, fullInMs: number,
-  dayUsed: number, monthUsed: number, inflight: number, dayResetMs: number, monthResetMs: number): Decision {
-  return { allowed: false, reason, remaining, retryAfterMs, fullInMs, dayUsed, monthUsed, inflight, dayResetMs, monthResetMs };
 }

@@ -1,17 +1,24 @@
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
+import { periodsAt } from './calendar.js';
 import { keySchema, type KeySchema } from './key-schema.js';
 import {
   REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type Store, type Usage,
 } from './types.js';
 
-const ADMIT_LUA = readFileSync(new URL('../../../lua-compat/redis/admit.lua', import.meta.url), 'utf8');
+const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
+const ADMIT_LUA = luaScript('admit.lua');
+const USAGE_LUA = luaScript('usage.lua');
+const INSTANCES_LUA = luaScript('instances.lua');
 
 type AdmitReply = [number, number, number, number, number, number, number, number, number, number];
+type UsageReply = [number, string, string, string, string, number, string];
 
-interface AdmitCommand {
+interface ScriptCommands {
   sluiceAdmit(bucket: string, counters: string, leases: string, ...argv: (string | number)[]): Promise<AdmitReply>;
+  sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
+  sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
 }
 
 /**
@@ -22,12 +29,14 @@ interface AdmitCommand {
  */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  private readonly redis: Redis & AdmitCommand;
+  private readonly redis: Redis & ScriptCommands;
   private subscriber: Redis | undefined;
   private readonly k: KeySchema;
+  private readonly timeoutMs: number;
 
   constructor(cfg: StoreConfig) {
     this.k = keySchema(cfg.prefix);
+    this.timeoutMs = cfg.timeout_ms;
     this.redis = new Redis(cfg.url!, {
       enableAutoPipelining: true,
       // Commands while disconnected fail at once; the limiter's failure policy decides.
@@ -35,8 +44,10 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * times, 1000),
       connectionName: 'sluice',
-    }) as Redis & AdmitCommand;
+    }) as Redis & ScriptCommands;
     this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
+    this.redis.defineCommand('sluiceUsage', { numberOfKeys: 3, lua: USAGE_LUA });
+    this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
   }
@@ -74,35 +85,49 @@ export class RedisStore implements Store {
   }
 
   async usage(subject: string): Promise<Usage> {
-    const [[, q], [, card], [, tokens], [, time]] = (await this.redis.multi()
-      .hmget(this.k.counters(subject), 'd', 'dn', 'm', 'mn')
-      .zcount(this.k.leases(subject), `(${Date.now()}`, '+inf')
-      .hget(this.k.bucket(subject), 'tokens')
-      .time()
-      .exec()) as [[null, (string | null)[]], [null, number], [null, string | null], [null, [string, string]]];
-    const nowMs = Number(time[0]) * 1000;
-    const day = Math.floor(nowMs / 86_400_000);
-    const d = new Date(day * 86_400_000);
-    const month = d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
+    const [now, d, dn, m, mn, inflight, tokens] = await this.redis.sluiceUsage(
+      this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
+    );
+    const p = periodsAt(now);
     return {
-      dayUsed: Number(q[0]) === day ? Number(q[1]) : 0,
-      monthUsed: Number(q[2]) === month ? Number(q[3]) : 0,
-      inflight: card,
-      tokens: tokens === null ? -1 : Number(tokens),
+      dayUsed: d !== '' && Number(d) === p.day ? Number(dn) : 0,
+      monthUsed: m !== '' && Number(m) === p.month ? Number(mn) : 0,
+      inflight,
+      tokens: tokens === '' ? -1 : Number(tokens),
     };
   }
 
-  async findKey(digest: string): Promise<KeyRecord | undefined> {
+  /**
+   * Reads on the request path (an auth cache miss) get the store timeout too: a paused
+   * Redis keeps the connection up, so without a deadline a request would wait for as
+   * long as the pause lasts. The caller decides what a failed lookup means.
+   */
+  private withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`store ${what} exceeded ${this.timeoutMs} ms`)), this.timeoutMs); }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  findKey(digest: string): Promise<KeyRecord | undefined> {
+    return this.withDeadline(this.readKey(digest), 'key lookup');
+  }
+
+  private async readKey(digest: string): Promise<KeyRecord | undefined> {
     const h = await this.redis.hgetall(this.k.key(digest));
     if (h.customer === undefined) return undefined;
     return { digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0) };
   }
 
   async saveKey(rec: KeyRecord): Promise<void> {
-    await this.redis.multi()
+    // A key re-saved under another customer must leave the old customer's list.
+    const previous = await this.redis.hget(this.k.key(rec.digest), 'customer');
+    const tx = this.redis.multi()
       .hset(this.k.key(rec.digest), { customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt })
-      .sadd(this.k.customerKeys(rec.customer), rec.digest)
-      .exec();
+      .sadd(this.k.customerKeys(rec.customer), rec.digest);
+    if (previous !== null && previous !== rec.customer) tx.srem(this.k.customerKeys(previous), rec.digest);
+    await tx.exec();
   }
 
   async revokeKey(digest: string): Promise<boolean> {
@@ -125,18 +150,24 @@ export class RedisStore implements Store {
         for (const key of found) digests.push(key.slice(this.k.key('').length));
       } while (cursor !== '0');
     }
-    const records = await Promise.all(digests.map((d) => this.findKey(d)));
-    return records.filter((r): r is KeyRecord => r !== undefined);
+    // An admin listing, not the request path: no per-lookup deadline.
+    const records = await Promise.all(digests.map((d) => this.readKey(d)));
+    // The per-customer set is an index, not the truth: trust the key's own record.
+    return records.filter((r): r is KeyRecord => r !== undefined && (customer === undefined || r.customer === customer));
   }
 
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {
-    const h = await this.redis.hgetall(this.k.customer(id));
+    const h = await this.withDeadline(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
     if (h.plan === undefined && h.overrides === undefined) return undefined;
     return { id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, number> : {} };
   }
 
   async saveCustomer(rec: CustomerRecord): Promise<void> {
     await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides) });
+  }
+
+  heartbeat(instanceId: string, ttlMs: number): Promise<number> {
+    return this.redis.sluiceInstances(this.k.instances, instanceId, ttlMs);
   }
 
   async publish(msg: Invalidation): Promise<void> {

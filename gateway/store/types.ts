@@ -70,6 +70,12 @@ export interface Store {
   findCustomer(id: string): Promise<CustomerRecord | undefined>;
   saveCustomer(record: CustomerRecord): Promise<void>;
 
+  /**
+   * Shared stores only: record that this gateway is alive for ttlMs and answer how many
+   * are (itself included), so a gateway that fails open can size its local buckets.
+   */
+  heartbeat?(instanceId: string, ttlMs: number): Promise<number>;
+
   publish(msg: Invalidation): Promise<void>;
   subscribe(onMessage: (msg: Invalidation) => void): Promise<void>;
 

@@ -1,6 +1,6 @@
 -- admit.lua: every limit of one request, decided and committed atomically.
--- Shared by Sluice (gateway/store/redis-store.ts) and the nginx+Lua edge.
--- Key schema, ARGV and reply are documented in lua-compat/README.md.
+-- Shared by Sluice (gateway/store/redis-store.ts) and the nginx+Lua edge;
+-- gateway/store/memory-store.ts mirrors it step by step.
 --
 -- KEYS[1] token bucket   hash {tokens, ts}
 -- KEYS[2] usage counters hash {d, dn, m, mn}: day id + count, month id + count
@@ -10,6 +10,8 @@
 -- Reply: {allowed, reason, remaining, retry_after_ms, full_in_ms,
 --         day_used, month_used, inflight, day_reset_ms, month_reset_ms}
 --   reason: 0 ok, 1 rate, 2 day quota, 3 month quota, 4 in-flight
+--   A denial reports the state as it is (tokens, usage, leases), so the
+--   RateLimit header of a 429 tells the truth about every policy.
 --
 -- The clock is Redis TIME, so every gateway (and nginx) sharing this Redis
 -- shares one clock; callers' clocks may drift without effect on decisions.
@@ -55,35 +57,28 @@ local day_reset = (day + 1) * 86400000 - now
 local month_end = (day - d + 1 + days_in_month(y, m)) * 86400000
 local month_reset = month_end - now
 
--- 1. in-flight: leases expire so a crashed gateway cannot leak them forever.
+-- Read everything first; nothing below writes until every limit has passed.
+-- In-flight leases expire so a crashed gateway cannot leak them forever.
 local inflight = 0
 if max_inflight > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   inflight = redis.call('ZCARD', KEYS[3])
-  if inflight + 1 > max_inflight then
-    return {0, 4, 0, 1000, 0, 0, 0, inflight, day_reset, month_reset}
-  end
 end
 
--- 2. quotas: counters reset when the stored period id is not the current one.
+-- Quota counters reset when the stored period id is not the current one.
 local q = redis.call('HMGET', KEYS[2], 'd', 'dn', 'm', 'mn')
 local day_used = 0
 if tonumber(q[1]) == day then day_used = tonumber(q[2]) end
 local month_used = 0
 if tonumber(q[3]) == month then month_used = tonumber(q[4]) end
-if quota_day > 0 and day_used + cost > quota_day then
-  return {0, 2, 0, day_reset, 0, day_used, month_used, inflight, day_reset, month_reset}
-end
-if quota_month > 0 and month_used + cost > quota_month then
-  return {0, 3, 0, month_reset, 0, day_used, month_used, inflight, day_reset, month_reset}
-end
 
--- 3. token bucket, refilled continuously up to burst.
+-- Token bucket, refilled continuously up to burst.
+local tokens = 0
 local remaining = 0
 local full_in = 0
 if rate > 0 then
   local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-  local tokens = tonumber(b[1])
+  tokens = tonumber(b[1])
   if tokens == nil then
     tokens = burst
   else
@@ -91,26 +86,44 @@ if rate > 0 then
     if elapsed < 0 then elapsed = 0 end
     tokens = math.min(burst, tokens + elapsed * rate / 1000)
   end
-  if tokens < cost then
-    local retry = math.ceil((cost - tokens) * 1000 / rate)
-    full_in = math.ceil((burst - tokens) * 1000 / rate)
-    return {0, 1, math.floor(tokens), retry, full_in, day_used, month_used, inflight, day_reset, month_reset}
-  end
-  tokens = tokens - cost
-  full_in = math.ceil((burst - tokens) * 1000 / rate)
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-  redis.call('PEXPIRE', KEYS[1], full_in + 1000)
   remaining = math.floor(tokens)
+  full_in = math.ceil((burst - tokens) * 1000 / rate)
 end
 
--- Everything passed: commit usage and the lease.
+-- Decide, in this order: in-flight, day quota, month quota, bucket.
+if max_inflight > 0 and inflight + 1 > max_inflight then
+  return {0, 4, remaining, 1000, full_in, day_used, month_used, inflight, day_reset, month_reset}
+end
+if quota_day > 0 and day_used + cost > quota_day then
+  return {0, 2, remaining, day_reset, full_in, day_used, month_used, inflight, day_reset, month_reset}
+end
+if quota_month > 0 and month_used + cost > quota_month then
+  return {0, 3, remaining, month_reset, full_in, day_used, month_used, inflight, day_reset, month_reset}
+end
+if rate > 0 and tokens < cost then
+  local retry = math.ceil((cost - tokens) * 1000 / rate)
+  return {0, 1, remaining, retry, full_in, day_used, month_used, inflight, day_reset, month_reset}
+end
+
+-- Everything passed: commit the bucket, usage and the lease.
+if rate > 0 then
+  tokens = tokens - cost
+  full_in = math.ceil((burst - tokens) * 1000 / rate)
+  remaining = math.floor(tokens)
+  -- %.17g round-trips a double exactly; tostring (%.14g) would round the
+  -- fraction and let Redis and the memory store drift apart.
+  redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', now)
+  redis.call('PEXPIRE', KEYS[1], full_in + 1000)
+end
 day_used = day_used + cost
 month_used = month_used + cost
 redis.call('HSET', KEYS[2], 'd', day, 'dn', day_used, 'm', month, 'mn', month_used)
 redis.call('PEXPIREAT', KEYS[2], month_end + 86400000)
 if max_inflight > 0 then
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[8]), ARGV[7])
-  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[8]))
+  local ttl = tonumber(ARGV[8])
+  redis.call('ZADD', KEYS[3], now + ttl, ARGV[7])
+  -- Never shorten the set's life below a longer lease another caller took.
+  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
   inflight = inflight + 1
 end
 return {1, 0, remaining, 0, full_in, day_used, month_used, inflight, day_reset, month_reset}

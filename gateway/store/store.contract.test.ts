@@ -1,0 +1,438 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { periodsAt } from './calendar.js';
+import { MemoryStore } from './memory-store.js';
+import { RedisStore } from './redis-store.js';
+import type { Decision, Invalidation, LimitPolicy, Store } from './types.js';
+
+// One contract, two stores. Every `it` in contractSuite runs unchanged against the
+// MemoryStore (on an injected clock) and the RedisStore (on a real redis-server), with
+// the same exact expectations, so the stores cannot drift apart. Where time must pass,
+// the memory clock is moved; Redis decides on its own TIME, so there the suite waits
+// for real, and only for a few tens of milliseconds.
+
+const DAY_MS = 86_400_000;
+const LEASE_TTL = 60_000;
+
+/** A policy with only the given limits; 0 everywhere else means "no such limit". */
+function policy(p: Partial<LimitPolicy>): LimitPolicy {
+  return { rate: 0, burst: 0, quotaDay: 0, quotaMonth: 0, maxInflight: 0, ...p };
+}
+
+/** Rates so slow that the milliseconds a Redis round trip takes refill nothing visible. */
+const FROZEN = 0.001;
+
+interface Subject {
+  readonly store: Store;
+  /** Lets `ms` pass for the store: moves the memory clock, or waits for real on Redis. */
+  advance(ms: number): Promise<void>;
+  /** The store's idea of now, to check the period resets it reports. */
+  now(): number;
+  close(): Promise<void>;
+}
+
+interface StoreKind {
+  readonly name: 'memory' | 'redis';
+  make(): Promise<Subject>;
+}
+
+let seq = 0;
+const uniq = (label: string): string => `${label}-${process.pid}-${++seq}-${randomBytes(3).toString('hex')}`;
+
+/** Concurrent calls: ioredis pipelines them into one round trip, so Redis runs them back to back. */
+function admitAll(store: Store, subject: string, p: LimitPolicy, n: number, ttl = LEASE_TTL): Promise<Decision[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => store.admit(subject, p, `${subject}:l${i}`, ttl)));
+}
+
+function contractSuite(kind: StoreKind): void {
+  describe(`Store contract: ${kind.name}`, () => {
+    let s: Subject;
+    before(async () => { s = await kind.make(); });
+    after(async () => { await s.close(); });
+
+    it('token bucket: the whole burst is admitted at once, then denied with a retry time', async () => {
+      const subject = uniq('tb');
+      const p = policy({ rate: 20, burst: 5 });
+      const ds = await admitAll(s.store, subject, p, 7);
+      assert.deepEqual(ds.map((d) => d.allowed), [true, true, true, true, true, false, false]);
+      assert.deepEqual(ds.slice(0, 5).map((d) => d.remaining), [4, 3, 2, 1, 0]);
+      for (const d of ds.slice(5)) {
+        assert.equal(d.reason, 'rate_limited');
+        assert.equal(d.remaining, 0);
+        // One token at 20/s takes 50 ms; a few ms may already have refilled on Redis.
+        assert.ok(d.retryAfterMs > 0 && d.retryAfterMs <= 50, `retryAfterMs ${d.retryAfterMs}`);
+        assert.ok(d.fullInMs > 200 && d.fullInMs <= 250, `fullInMs ${d.fullInMs}`);
+      }
+      assert.equal(ds[0]!.fullInMs, 50, 'one token short of a full bucket of 5 at 20/s');
+    });
+
+    it('token bucket: refills over time, one token per 1/rate, never beyond burst', async () => {
+      const subject = uniq('refill');
+      const p = policy({ rate: 100, burst: 3 });
+      const drained = await admitAll(s.store, subject, p, 4);
+      const denied = drained[3]!;
+      assert.equal(denied.allowed, false);
+      // retryAfterMs is a promise: wait that long (plus clock-granularity slack) and one token is there.
+      await s.advance(denied.retryAfterMs + 2);
+      const [one, none] = await admitAll(s.store, subject, p, 2);
+      assert.equal(one!.allowed, true, 'a token is back after retryAfterMs');
+      assert.equal(none!.allowed, false, 'but only one');
+      // Far longer than 3 tokens take: the bucket holds burst, not more.
+      await s.advance(200);
+      const again = await admitAll(s.store, subject, p, 5);
+      assert.deepEqual(again.map((d) => d.allowed), [true, true, true, false, false]);
+    });
+
+    it('a denied request consumes neither tokens nor quota nor a lease', async () => {
+      const byBucket = uniq('deny-tb');
+      const p1 = policy({ rate: FROZEN, burst: 2, quotaDay: 100, quotaMonth: 100 });
+      const d1 = await admitAll(s.store, byBucket, p1, 6);
+      assert.equal(d1.filter((d) => d.allowed).length, 2);
+      let u = await s.store.usage(byBucket);
+      assert.equal(u.dayUsed, 2);
+      assert.equal(u.monthUsed, 2);
+      assert.ok(u.tokens >= 0 && u.tokens < 0.01, `tokens ${u.tokens}`);
+      assert.deepEqual(d1.slice(2).map((d) => [d.reason, d.dayUsed, d.monthUsed]), Array(4).fill(['rate_limited', 2, 2]));
+
+      const byQuota = uniq('deny-q');
+      const p2 = policy({ rate: FROZEN, burst: 10, quotaDay: 2 });
+      const d2 = await admitAll(s.store, byQuota, p2, 5);
+      assert.deepEqual(d2.map((d) => d.reason), [undefined, undefined, 'quota_exceeded', 'quota_exceeded', 'quota_exceeded']);
+      u = await s.store.usage(byQuota);
+      assert.equal(u.dayUsed, 2);
+      assert.ok(Math.abs(u.tokens - 8) < 0.01, `quota denials left the bucket alone: tokens ${u.tokens}`);
+      assert.equal(d2[4]!.remaining, 8, 'a quota denial still reports the tokens that are left');
+
+      const byInflight = uniq('deny-if');
+      const p3 = policy({ rate: FROZEN, burst: 10, quotaDay: 100, maxInflight: 1 });
+      const d3 = await admitAll(s.store, byInflight, p3, 4);
+      assert.deepEqual(d3.map((d) => d.reason), [undefined, 'concurrency_limited', 'concurrency_limited', 'concurrency_limited']);
+      u = await s.store.usage(byInflight);
+      assert.equal(u.dayUsed, 1);
+      assert.equal(u.inflight, 1);
+      assert.ok(Math.abs(u.tokens - 9) < 0.01, `tokens ${u.tokens}`);
+      assert.deepEqual([d3[3]!.remaining, d3[3]!.dayUsed, d3[3]!.inflight], [9, 1, 1], 'the denial reports real state');
+    });
+
+    it('day quota: exactly quotaDay admitted, then quota_exceeded until the next UTC day', async () => {
+      const subject = uniq('day');
+      const ds = await admitAll(s.store, subject, policy({ quotaDay: 5 }), 9);
+      assert.deepEqual(ds.map((d) => d.allowed), [true, true, true, true, true, false, false, false, false]);
+      assert.deepEqual(ds.slice(0, 5).map((d) => d.dayUsed), [1, 2, 3, 4, 5]);
+      const now = s.now();
+      for (const d of ds.slice(5)) {
+        assert.equal(d.reason, 'quota_exceeded');
+        assert.equal(d.dayUsed, 5);
+        assert.equal(d.retryAfterMs, d.dayResetMs, 'retry when the day resets');
+        assert.ok(Math.abs(d.dayResetMs - periodsAt(now).dayResetMs) < 2000, `dayResetMs ${d.dayResetMs}`);
+      }
+      assert.equal((await s.store.usage(subject)).dayUsed, 5);
+    });
+
+    it('month quota: exactly quotaMonth admitted; it binds even when the day quota does not', async () => {
+      const subject = uniq('month');
+      const ds = await admitAll(s.store, subject, policy({ quotaDay: 10, quotaMonth: 3 }), 5);
+      assert.deepEqual(ds.map((d) => d.allowed), [true, true, true, false, false]);
+      const now = s.now();
+      const monthReset = periodsAt(now).monthEndMs - now;
+      for (const d of ds.slice(3)) {
+        assert.equal(d.reason, 'quota_exceeded');
+        assert.equal(d.monthUsed, 3);
+        assert.equal(d.retryAfterMs, d.monthResetMs, 'retry when the month resets');
+        assert.ok(Math.abs(d.monthResetMs - monthReset) < 2000, `monthResetMs ${d.monthResetMs} vs ${monthReset}`);
+      }
+      const u = await s.store.usage(subject);
+      assert.deepEqual([u.dayUsed, u.monthUsed], [3, 3]);
+    });
+
+    it('in-flight: at most maxInflight leases; release frees exactly one slot', async () => {
+      const subject = uniq('inflight');
+      const p = policy({ maxInflight: 2 });
+      const admit = (lease: string): Promise<Decision> => s.store.admit(subject, p, lease, LEASE_TTL);
+      const [a, b, c] = await Promise.all([admit('a'), admit('b'), admit('c')]);
+      assert.deepEqual([a!.allowed, b!.allowed, c!.allowed], [true, true, false]);
+      assert.deepEqual([a!.inflight, b!.inflight], [1, 2]);
+      assert.equal(c!.reason, 'concurrency_limited');
+      assert.equal(c!.inflight, 2);
+      assert.ok(c!.retryAfterMs > 0);
+      assert.equal((await s.store.usage(subject)).inflight, 2, 'the denied request took no lease');
+
+      await s.store.release(subject, 'unknown-lease');
+      assert.equal((await admit('d')).allowed, false, 'releasing a lease nobody holds frees nothing');
+
+      await s.store.release(subject, 'a');
+      const [e, f] = await Promise.all([admit('e'), admit('f')]);
+      assert.deepEqual([e!.allowed, f!.allowed], [true, false]);
+      assert.equal(e!.inflight, 2);
+
+      await Promise.all(['b', 'e'].map((l) => s.store.release(subject, l)));
+      assert.equal((await s.store.usage(subject)).inflight, 0);
+    });
+
+    it('in-flight: a lease expires after its ttl (a crashed gateway cannot hold a slot forever)', async () => {
+      const subject = uniq('lease');
+      const p = policy({ maxInflight: 1 });
+      assert.equal((await s.store.admit(subject, p, 'crashed', 40)).allowed, true);
+      assert.equal((await s.store.admit(subject, p, 'next', 40)).allowed, false);
+      await s.advance(60);
+      assert.equal((await s.store.usage(subject)).inflight, 0, 'expired leases do not count');
+      const d = await s.store.admit(subject, p, 'next', 40);
+      assert.equal(d.allowed, true);
+      assert.equal(d.inflight, 1);
+    });
+
+    it('limits are checked in a fixed order: in-flight, then quotas, then the bucket', async () => {
+      const subject = uniq('order');
+      const p = policy({ rate: FROZEN, burst: 1, quotaDay: 1, maxInflight: 1 });
+      assert.equal((await s.store.admit(subject, p, 'first', LEASE_TTL)).allowed, true);
+      // Now all three limits are exhausted at once.
+      assert.equal((await s.store.admit(subject, p, 'x', LEASE_TTL)).reason, 'concurrency_limited');
+      await s.store.release(subject, 'first');
+      assert.equal((await s.store.admit(subject, p, 'y', LEASE_TTL)).reason, 'quota_exceeded');
+      assert.equal((await s.store.admit(subject, { ...p, quotaDay: 0 }, 'z', LEASE_TTL)).reason, 'rate_limited');
+    });
+
+    it('subjects are independent', async () => {
+      const [one, two] = [uniq('iso1'), uniq('iso2')];
+      const p = policy({ rate: FROZEN, burst: 1, quotaDay: 5 });
+      assert.equal((await s.store.admit(one, p, 'l', LEASE_TTL)).allowed, true);
+      assert.equal((await s.store.admit(one, p, 'l2', LEASE_TTL)).allowed, false);
+      const d = await s.store.admit(two, p, 'l', LEASE_TTL);
+      assert.equal(d.allowed, true);
+      assert.equal(d.dayUsed, 1);
+      assert.deepEqual(await s.store.usage(uniq('never-seen')), { dayUsed: 0, monthUsed: 0, inflight: 0, tokens: -1 });
+    });
+
+    it('key records: save, find, list (all and per customer), revoke', async () => {
+      const c1 = uniq('cust');
+      const c2 = uniq('cust');
+      const k = (): string => randomBytes(32).toString('hex');
+      const [d1, d2, d3] = [k(), k(), k()];
+      await s.store.saveKey({ digest: d1, customer: c1, plan: 'pro', label: 'ci', createdAt: 1_700_000_000_000 });
+      await s.store.saveKey({ digest: d2, customer: c1, plan: undefined, label: undefined, createdAt: 5 });
+      await s.store.saveKey({ digest: d3, customer: c2, plan: 'free', label: 'other', createdAt: 6 });
+
+      assert.deepEqual(await s.store.findKey(d1), { digest: d1, customer: c1, plan: 'pro', label: 'ci', createdAt: 1_700_000_000_000 });
+      assert.deepEqual(await s.store.findKey(d2), { digest: d2, customer: c1, plan: undefined, label: undefined, createdAt: 5 });
+      assert.equal(await s.store.findKey(k()), undefined);
+
+      const digests = (rs: { digest: string }[]) => rs.map((r) => r.digest).sort();
+      assert.deepEqual(digests(await s.store.listKeys(c1)), [d1, d2].sort());
+      assert.deepEqual(digests(await s.store.listKeys(c2)), [d3]);
+      const all = digests(await s.store.listKeys(undefined));
+      for (const d of [d1, d2, d3]) assert.ok(all.includes(d));
+
+      assert.equal(await s.store.revokeKey(d1), true);
+      assert.equal(await s.store.revokeKey(d1), false, 'revoking twice reports that nothing was there');
+      assert.equal(await s.store.findKey(d1), undefined);
+      assert.deepEqual(digests(await s.store.listKeys(c1)), [d2]);
+      assert.ok(!digests(await s.store.listKeys(undefined)).includes(d1));
+
+      // A key saved again under another customer belongs to that customer only.
+      await s.store.saveKey({ digest: d2, customer: c2, plan: 'free', label: undefined, createdAt: 7 });
+      assert.deepEqual(digests(await s.store.listKeys(c1)), []);
+      assert.deepEqual(digests(await s.store.listKeys(c2)), [d2, d3].sort());
+    });
+
+    it('customer records: save, find, overwrite', async () => {
+      const id = uniq('cust');
+      assert.equal(await s.store.findCustomer(id), undefined);
+      await s.store.saveCustomer({ id, plan: 'pro', overrides: { rate: 7.5, quota_day: 100 } });
+      assert.deepEqual(await s.store.findCustomer(id), { id, plan: 'pro', overrides: { rate: 7.5, quota_day: 100 } });
+      await s.store.saveCustomer({ id, plan: undefined, overrides: {} });
+      assert.deepEqual(await s.store.findCustomer(id), { id, plan: undefined, overrides: {} });
+    });
+
+    it('publish reaches every subscriber sharing the store, in order', async () => {
+      const wanted: Invalidation[] = [{ kind: 'key', digest: randomBytes(32).toString('hex') }, { kind: 'customer', id: uniq('c') }];
+      const same = (a: Invalidation, b: Invalidation): boolean => JSON.stringify(a) === JSON.stringify(b);
+      // For Redis the listener is a second store on its own connections, as another gateway would be.
+      const other = s.store.kind === 'memory' ? undefined : await kind.make();
+      const listener = other?.store ?? s.store;
+      const got: Invalidation[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const all = new Promise<void>((resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`only got ${JSON.stringify(got)}`)), 3000);
+          void listener.subscribe((msg) => {
+            // A (re)connecting subscriber also hears a "drop everything" message; only ours count.
+            if (wanted.some((w) => same(w, msg))) got.push(msg);
+            if (got.length === wanted.length) resolve();
+          }).then(async () => { for (const w of wanted) await s.store.publish(w); }, reject);
+        });
+        await all;
+      } finally {
+        clearTimeout(timer);
+        await other?.close();
+      }
+      assert.deepEqual(got, wanted, 'a revoke must not overtake the save it undoes');
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------
+
+let redis: RedisProcess | undefined;
+const redisStores: RedisStore[] = [];
+
+async function redisStore(prefix: string): Promise<RedisStore> {
+  redis ??= await startRedis();
+  const store = new RedisStore({ kind: 'redis', url: redis.url, timeout_ms: 1000, failure_policy: 'open', prefix, probe_interval_ms: 200 });
+  await store.ready(5000);
+  redisStores.push(store);
+  return store;
+}
+
+after(async () => {
+  await Promise.all(redisStores.map((s) => s.close()));
+  await redis?.stop();
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+const memoryKind: StoreKind = {
+  name: 'memory',
+  async make() {
+    let clock = Date.now();
+    const store = new MemoryStore(() => clock);
+    return {
+      store,
+      advance: async (ms) => { clock += ms; },
+      now: () => clock,
+      close: () => store.close(),
+    };
+  },
+};
+
+// All Redis subjects of one run share a prefix no other run uses, so the suite needs no cleanup between tests.
+const runPrefix = `test:${process.pid}:${randomBytes(3).toString('hex')}:`;
+const redisKind: StoreKind = {
+  name: 'redis',
+  async make() {
+    const store = await redisStore(runPrefix);
+    return { store, advance: sleep, now: Date.now, close: () => store.close() };
+  },
+};
+
+contractSuite(memoryKind);
+contractSuite(redisKind);
+
+describe('memory and Redis decide alike', () => {
+  it('the same scripted sequence of admits and releases gets the same decisions from both', async () => {
+    const policies = [
+      policy({ rate: FROZEN, burst: 3 }),
+      policy({ rate: FROZEN, burst: 4, quotaDay: 6 }),
+      policy({ rate: FROZEN, burst: 10, quotaDay: 50, quotaMonth: 8 }),
+      policy({ rate: FROZEN, burst: 5, maxInflight: 2 }),
+      policy({ quotaDay: 9, maxInflight: 1 }),
+    ];
+    // Each slot is one subject under one policy (a subject keeps its policy, as a customer does).
+    const slots = [0, 1, 2].flatMap((sj) => policies.map((_, p) => ({ subject: `s${sj}:p${p}`, policy: policies[p]! })));
+    // A fixed-seed LCG: the same script every run, mixed enough to hit every limit and both outcomes.
+    let x = 12345;
+    const rnd = (n: number): number => { x = (x * 1103515245 + 12345) % 2147483648; return Math.floor(x / 65536) % n; };
+    type Op = { admit: boolean; slot: number; lease: string };
+    const script: Op[] = [];
+    for (let i = 0; i < 300; i++) {
+      const slot = rnd(slots.length);
+      // Releases name a lease of that slot that may or may not have been granted (or already released).
+      script.push(rnd(3) === 0 ? { admit: false, slot, lease: `l${rnd(i + 1)}` } : { admit: true, slot, lease: `l${i}` });
+    }
+
+    const run = async (store: Store, ns: string): Promise<unknown[]> => {
+      const out: unknown[] = [];
+      for (const op of script) {
+        const { subject, policy: p } = slots[op.slot]!;
+        if (!op.admit) { await store.release(ns + subject, op.lease); continue; }
+        const d = await store.admit(ns + subject, p, op.lease, LEASE_TTL);
+        out.push([d.allowed, d.reason, d.remaining, d.dayUsed, d.monthUsed, d.inflight]);
+      }
+      for (const { subject } of slots) {
+        const u = await store.usage(ns + subject);
+        out.push([u.dayUsed, u.monthUsed, u.inflight, Math.floor(u.tokens)]);
+      }
+      return out;
+    };
+    const memory = await run(new MemoryStore(), 'm:');
+    const viaRedis = await run(await redisStore(`${runPrefix}diff:`), 'r:');
+    assert.deepEqual(viaRedis, memory);
+    const reasons = new Set(memory.slice(0, -slots.length).map((d) => (d as unknown[])[1]));
+    assert.deepEqual([...reasons].sort(), ['concurrency_limited', 'quota_exceeded', 'rate_limited', undefined].sort(),
+      'the script exercises every outcome');
+  });
+});
+
+describe('memory store on its injected clock', () => {
+  it('a token comes back at exactly retryAfterMs, not a millisecond earlier', async () => {
+    let clock = 1_700_000_000_000;
+    const store = new MemoryStore(() => clock);
+    const p = policy({ rate: 3, burst: 2 });
+    await admitAll(store, 's', p, 2);
+    const denied = await store.admit('s', p, 'x', LEASE_TTL);
+    assert.equal(denied.retryAfterMs, 334, '1 token at 3/s = 333.3 ms, rounded up');
+    clock += 333;
+    assert.equal((await store.admit('s', p, 'x', LEASE_TTL)).allowed, false);
+    clock += 1;
+    assert.equal((await store.admit('s', p, 'x', LEASE_TTL)).allowed, true);
+  });
+
+  it('day and month counters roll over at 00:00 UTC, including a leap day', async () => {
+    let clock = Date.UTC(2024, 1, 28, 23, 59, 59, 990); // 2024-02-28, a leap year
+    const store = new MemoryStore(() => clock);
+    const p = policy({ quotaDay: 2, quotaMonth: 3 });
+    await admitAll(store, 's', p, 2);
+    const denied = await store.admit('s', p, 'x', LEASE_TTL);
+    assert.equal(denied.reason, 'quota_exceeded');
+    assert.equal(denied.dayResetMs, 10);
+    assert.equal(denied.monthResetMs, DAY_MS + 10, 'February 2024 has a 29th');
+    clock += 10; // 2024-02-29 00:00:00.000
+    const d = await store.admit('s', p, 'y', LEASE_TTL);
+    assert.deepEqual([d.allowed, d.dayUsed, d.monthUsed], [true, 1, 3]);
+    assert.equal((await store.admit('s', p, 'z', LEASE_TTL)).reason, 'quota_exceeded', 'the month quota still binds');
+    clock += DAY_MS; // 2024-03-01
+    const m = await store.admit('s', p, 'w', LEASE_TTL);
+    assert.deepEqual([m.allowed, m.dayUsed, m.monthUsed], [true, 1, 1]);
+  });
+});
+
+describe('admit.lua on redis-server', () => {
+  it('its UTC calendar (civil_from_days) agrees with calendar.ts for every day 1970-2100', async () => {
+    const src = readFileSync(new URL('../../../lua-compat/redis/admit.lua', import.meta.url), 'utf8');
+    const fn = (name: string): string => {
+      const m = new RegExp(`local function ${name}\\(.*?\\nend\\n`, 's').exec(src);
+      assert.ok(m, `admit.lua defines ${name}`);
+      return m[0];
+    };
+    // Only admit.lua's own calendar functions, run on the real server, one call per day.
+    const script = `${fn('civil')}${fn('days_in_month')}
+      local out = {}
+      for z = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        local y, m, d = civil(z)
+        out[#out + 1] = (z - d + 1 + days_in_month(y, m)) * 86400000
+        out[#out + 1] = y * 100 + m
+      end
+      return out`;
+    await redisStore(`${runPrefix}cal:`);
+    const client = new Redis(redis!.url);
+    try {
+      const last = Math.floor(Date.UTC(2100, 11, 31) / DAY_MS);
+      for (let from = 0; from <= last; from += 10_000) {
+        const to = Math.min(last, from + 9_999);
+        const got = await client.eval(script, 0, from, to) as number[];
+        for (let z = from; z <= to; z++) {
+          const p = periodsAt(z * DAY_MS + 12 * 3_600_000);
+          const i = (z - from) * 2;
+          if (got[i] !== p.monthEndMs || got[i + 1] !== p.month) {
+            assert.fail(`day ${z} (${new Date(z * DAY_MS).toISOString().slice(0, 10)}): lua says month ${got[i + 1]} ends ${got[i]}, calendar.ts says ${p.month} ends ${p.monthEndMs}`);
+          }
+        }
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+});
