@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /**
  * The minimal backend of the gateway-core milestone: it reads the whole request body
@@ -6,7 +7,9 @@ import { createServer, type Server } from 'node:http';
  * streaming and balancing can be observed end to end. The image service replaces it.
  */
 export function startDemoBackend(host: string, port: number): Promise<Server> {
-  const name = `backend-${port}`;
+  // Named after the port it is bound to (not the one asked for: 0 means "any"), so
+  // two backends on ephemeral ports can still be told apart in the echo.
+  let name = `backend-${port}`;
   const server = createServer((req, res) => {
     let received = 0;
     req.on('data', (chunk: Buffer) => { received += chunk.length; });
@@ -17,7 +20,12 @@ export function startDemoBackend(host: string, port: number): Promise<Server> {
     });
   });
   server.keepAliveTimeout = 60_000;
-  return new Promise((resolve) => {
-    server.listen(port, host, () => resolve(server));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      name = `backend-${(server.address() as AddressInfo).port}`;
+      resolve(server);
+    });
   });
 }

@@ -8,7 +8,7 @@ import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { errorBody, writeError } from './http/errors.js';
 import { requestIdFrom } from './http/request-id.js';
-import { checkRequestTarget } from './http/request-target.js';
+import { checkRequest } from './http/request-check.js';
 import { GuardedLimiter } from './limits/guarded-limiter.js';
 import { limitsStage } from './limits/limits-stage.js';
 import { recordRequest } from './observe/access-log.js';
@@ -38,7 +38,7 @@ export interface GatewayOptions {
 /** Builds the stores, the stage chain and both servers from one validated config. */
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
-  const metrics = new Metrics();
+  const metrics = new Metrics(cfg.store.timeout_ms);
   const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
   if (store instanceof RedisStore) {
     await store.ready(2000).catch(() => log.warn({ url: redactUrl(cfg.store.url!) }, 'redis not reachable yet; limits follow the failure policy until it is'));
@@ -76,11 +76,19 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     recordRequest(ctx, accessLog, metrics);
   };
 
+  // The response each connection is currently answering, so a late client error (a
+  // request timeout while the body still trickles in) never writes into one already started.
+  const inFlight = new WeakMap<Socket, ServerResponse>();
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = requestIdFrom(req.headers['x-request-id']);
-    const target = checkRequestTarget(req.url);
+    const target = checkRequest(req);
     const ctx = new RequestContext(req, res, requestId, target.ok ? target.path : '(invalid)', performance.now());
-    res.once('close', () => finish(ctx));
+    inFlight.set(req.socket, res);
+    res.once('close', () => {
+      if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
+      finish(ctx);
+    });
     if (!target.ok) {
       res.shouldKeepAlive = false;
       ctx.errorCode = 'bad_request';
@@ -90,16 +98,28 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     chain(ctx);
   };
 
+  // The head is part of the request, so a longer headers timeout could never apply; Node
+  // refuses to start with one rather than ignore it.
+  const headersTimeout = Math.min(cfg.server.headers_timeout_ms, cfg.server.request_timeout_ms);
   const server = createServer({
     maxHeaderSize: cfg.server.max_header_bytes,
-    headersTimeout: cfg.server.headers_timeout_ms,
+    headersTimeout,
     requestTimeout: cfg.server.request_timeout_ms,
     keepAliveTimeout: cfg.server.keep_alive_timeout_ms,
     // Node checks the two timeouts above on this interval (default 30 s, far too coarse).
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.server.headers_timeout_ms / 4))),
-    requireHostHeader: true,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    // Checked in checkRequest instead, so the 400 has the JSON body (Node's has none).
+    requireHostHeader: false,
   }, onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket));
+  // Left to itself Node answers "Expect: 100-continue" before any stage has run, inviting
+  // bodies that auth or limits then refuse; the proxy stage sends 100 once it forwards one.
+  server.on('checkContinue', onRequest);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, inFlight.get(socket)));
+  // CONNECT (authority-form) never reaches onRequest; without a listener Node just drops the socket.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    answerRaw(socket, 400, 'Bad Request', 'bad_request', 'CONNECT is not supported: this is a reverse proxy');
+  });
 
   const admin = createAdminServer({
     cfg, store, metrics, log,
@@ -128,18 +148,27 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
  * Content-Length/Transfer-Encoding, bad header syntax, oversized headers, header and
  * request timeouts) and we answer with the JSON error shape, then close.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket, inFlight: ServerResponse | undefined): void {
+  // A response already under way (the upstream answered while the request body was still
+  // coming) cannot be followed by another status line: cutting the connection is the only
+  // honest signal left, as it is for a client that already reset.
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return;
   }
   const [status, reason, code, message] =
     err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'header_too_large', 'request headers are too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'request was not received in time']
-        : [400, 'Bad Request', 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? [413, 'Payload Too Large', 'payload_too_large', 'chunk extensions are too large']
+          : [400, 'Bad Request', 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
+  answerRaw(socket, status, reason, code, message);
+}
+
+/** Writes a complete JSON error response straight to the socket and closes it. */
+function answerRaw(socket: Socket, status: number, reason: string, code: string, message: string): void {
   const requestId = randomUUID();
   const body = errorBody(code, message, requestId);
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {

@@ -212,7 +212,7 @@ describe('admin API', () => {
     await store.ready(2000);
     const seen: Invalidation[] = [];
     const server = createAdminServer({
-      cfg, store, metrics: new Metrics(), log: pino({ level: 'silent' }),
+      cfg, store, metrics: new Metrics(50), log: pino({ level: 'silent' }),
       storeReady: () => store.ping(),
       invalidate: (msg) => seen.push(msg),
     });

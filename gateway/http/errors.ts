@@ -1,5 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
+import { lingerClose } from './linger.js';
+import { bodyPending } from './request-body.js';
 
 /** Every error code a client can see (DESIGN.md, "Client-facing contract"). */
 export type ErrorCode =
@@ -14,7 +16,8 @@ export function errorBody(code: ErrorCode | string, message: string, requestId: 
 /** Answer a request with the JSON error body; safe to call once headers are gone (it then just ends). */
 export function sendError(ctx: RequestContext, status: number, code: ErrorCode, message: string, extra: readonly string[] = []): false {
   ctx.errorCode = code;
-  ctx.bytesOut = writeError(ctx.res, status, code, message, ctx.requestId, [...ctx.limitHeaders, ...extra]);
+  // Added, not assigned: when the response had already started, what went out still counts.
+  ctx.bytesOut += writeError(ctx.res, status, code, message, ctx.requestId, [...ctx.limitHeaders, ...extra]);
   return false;
 }
 
@@ -25,6 +28,9 @@ export function writeError(res: ServerResponse, status: number, code: ErrorCode 
     res.destroy();
     return 0;
   }
+  // Answering before the request body was read to its end: the unread rest is still on
+  // its way over this connection, so it cannot carry another request; close it gently.
+  if (res.req !== undefined && bodyPending(res.req)) lingerClose(res);
   const body = errorBody(code, message, requestId);
   const headers = [
     'content-type', 'application/json; charset=utf-8',

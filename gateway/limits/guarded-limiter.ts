@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Gauge, Histogram } from 'prom-client';
 import type { FailurePolicy } from '../config/types.js';
 import type { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -29,8 +28,6 @@ export class GuardedLimiter {
   private breakerOpen = false;
   private probing = false;
   private nextProbeAt = 0;
-  private readonly waited: Histogram<'source'>;
-  private readonly fleet: Gauge;
   private readonly instanceId = randomBytes(8).toString('hex');
   /** Gateways sharing the store, this one included, as of the last heartbeat. */
   private instances = 1;
@@ -42,10 +39,7 @@ export class GuardedLimiter {
     private readonly probeIntervalMs: number,
     private readonly metrics: Metrics,
     private readonly onStateChange: (open: boolean, reason: string) => void,
-  ) {
-    this.waited = decisionHistogram(metrics, timeoutMs);
-    this.fleet = fleetGauge(metrics);
-  }
+  ) {}
 
   admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict | Promise<Verdict> {
     if (this.store.kind === 'memory') {
@@ -68,7 +62,7 @@ export class GuardedLimiter {
     if (this.store.heartbeat === undefined) return;
     this.nextHeartbeatAt = now + HEARTBEAT_MS;
     this.store.heartbeat(this.instanceId, HEARTBEAT_MS * 3).then(
-      (n) => { this.instances = Math.max(1, n); this.fleet.set(this.instances); },
+      (n) => { this.instances = Math.max(1, n); this.metrics.storeInstances.set(this.instances); },
       () => this.metrics.storeErrors.inc({ op: 'heartbeat', kind: 'error' }),
     );
   }
@@ -90,9 +84,7 @@ export class GuardedLimiter {
         this.store.admit(subject, policy, leaseId, leaseTtlMs),
         new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new StoreTimeout()), this.timeoutMs); }),
       ]);
-      const seconds = (performance.now() - started) / 1000;
-      this.metrics.storeDuration.observe({ op: 'admit' }, seconds);
-      this.waited.observe({ source: 'store' }, seconds);
+      this.metrics.storeAdmitted((performance.now() - started) / 1000);
       if (this.breakerOpen) this.setBreaker(false, 'probe succeeded');
       return { source: 'store', decision };
     } catch (err) {
@@ -109,7 +101,7 @@ export class GuardedLimiter {
         this.setBreaker(true, kind === 'timeout' ? `store call exceeded ${this.timeoutMs} ms` : (err as Error).message);
       }
       const verdict = this.fallback(subject, policy, leaseId, leaseTtlMs, failure);
-      this.waited.observe({ source: verdict.source }, (performance.now() - started) / 1000);
+      this.metrics.decisionWait.observe({ source: verdict.source }, (performance.now() - started) / 1000);
       return verdict;
     } finally {
       clearTimeout(timer);
@@ -127,40 +119,6 @@ export class GuardedLimiter {
     this.metrics.storeBreakerOpen.set(open ? 1 : 0);
     this.onStateChange(open, reason);
   }
-}
-
-const DECISION_METRIC = 'sluice_limit_decision_seconds';
-const FLEET_METRIC = 'sluice_store_instances';
-
-// Both metrics belong to the limiter, so they are registered here, in the process's one registry.
-function fleetGauge(metrics: Metrics): Gauge {
-  const existing = metrics.registry.getSingleMetric(FLEET_METRIC);
-  if (existing !== undefined) return existing as Gauge;
-  const g = new Gauge({
-    name: FLEET_METRIC,
-    help: 'Gateways sharing the store as of the last heartbeat; fail-open fallback buckets get 1/this of each limit.',
-    registers: [metrics.registry],
-  });
-  g.set(1);
-  return g;
-}
-
-/**
- * How long requests waited on the store for their limit decision, timeouts included
- * (sluice_store_duration_seconds has only the calls that answered). Buckets sit around
- * the configured timeout so "nobody waited past timeout + 20 ms" is one query.
- */
-function decisionHistogram(metrics: Metrics, timeoutMs: number): Histogram<'source'> {
-  const existing = metrics.registry.getSingleMetric(DECISION_METRIC);
-  if (existing !== undefined) return existing as Histogram<'source'>;
-  const aroundTimeout = [0, 5, 10, 20, 50].map((extra) => (timeoutMs + extra) / 1000);
-  return new Histogram({
-    name: DECISION_METRIC,
-    help: 'Time a request waited on the store for its limit decision, timeouts included, by source (store, fallback, closed).',
-    labelNames: ['source'] as const,
-    registers: [metrics.registry],
-    buckets: [...new Set([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, ...aroundTimeout, 0.25, 1, 2.5])].sort((a, b) => a - b),
-  });
 }
 
 /**

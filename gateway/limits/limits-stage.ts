@@ -18,7 +18,7 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
     const id = ctx.identity!;
     if (v.source === 'closed') {
       ctx.limitResult = 'store_closed';
-      metrics.limitDecisions.inc({ result: 'store_closed' });
+      metrics.limitDecision('store_closed');
       return sendError(ctx, 503, 'unavailable', 'rate-limit store unavailable and the plan fails closed', ['retry-after', '1']);
     }
     const d = v.decision;
@@ -29,11 +29,11 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
     if (!d.allowed) {
       const reason = d.reason!;
       ctx.limitResult = reason;
-      metrics.limitDecisions.inc({ result: reason });
+      metrics.limitDecision(reason);
       return sendError(ctx, 429, reason, denyMessage(id, d), ['retry-after', String(retryAfterSeconds(d))]);
     }
     ctx.limitResult = v.source === 'fallback' ? 'fallback_open' : 'allowed';
-    metrics.limitDecisions.inc({ result: ctx.limitResult });
+    metrics.limitDecision(ctx.limitResult);
     if (id.policy.maxInflight > 0) {
       ctx.leaseId = leaseId;
       ctx.leaseSource = v.source;

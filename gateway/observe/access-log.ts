@@ -11,8 +11,7 @@ export function recordRequest(ctx: RequestContext, log: Logger | undefined, metr
   const status = ctx.res.headersSent ? ctx.res.statusCode : 499;
   const route = ctx.route?.name ?? '(none)';
   const plan = ctx.identity?.plan.name ?? '(none)';
-  metrics.requests.inc({ route, status, plan });
-  metrics.duration.observe({ route }, seconds);
+  metrics.requestDone(route, status, plan, seconds);
   if (log === undefined) return;
   log.info({
     request_id: ctx.requestId,

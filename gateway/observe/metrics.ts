@@ -1,6 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Every metric Sluice exports, in one registry per process. */
+type CounterChild = ReturnType<Counter<string>['labels']>;
+type HistogramChild = ReturnType<Histogram<string>['labels']>;
+
+/**
+ * Every metric Sluice exports, in one registry per process. The per-request ones are
+ * reached through cached label children: prom-client hashes a label object on every
+ * call, which is measurable at tens of thousands of requests a second.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -17,7 +24,7 @@ export class Metrics {
     labelNames: ['result'] as const, registers: [this.registry],
   });
   readonly storeDuration = new Histogram({
-    name: 'sluice_store_duration_seconds', help: 'Store call latency by operation.',
+    name: 'sluice_store_duration_seconds', help: 'Store call latency by operation (calls that answered).',
     labelNames: ['op'] as const, registers: [this.registry],
     buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
   });
@@ -33,8 +40,67 @@ export class Metrics {
     name: 'sluice_store_breaker_open', help: '1 while the store breaker is open (calls skipped, failure policy applied).',
     registers: [this.registry],
   });
+  readonly storeInstances = new Gauge({
+    name: 'sluice_store_instances',
+    help: 'Gateways sharing the store as of the last heartbeat; fail-open fallback buckets get 1/this of each limit.',
+    registers: [this.registry],
+  });
+  /**
+   * How long requests waited on the store for their limit decision, timeouts included
+   * (sluice_store_duration_seconds has only the calls that answered). Buckets sit around
+   * the configured timeout so "nobody waited past timeout + 20 ms" is one query.
+   */
+  readonly decisionWait: Histogram<'source'>;
 
-  constructor() {
+  private readonly requestChildren = new Map<string, CounterChild>();
+  private readonly durationChildren = new Map<string, HistogramChild>();
+  private readonly decisionChildren = new Map<string, CounterChild>();
+  private readonly storeAdmitDuration: HistogramChild;
+  private readonly decisionWaitStore: HistogramChild;
+
+  constructor(storeTimeoutMs: number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
+    const aroundTimeout = [0, 5, 10, 20, 50].map((extra) => (storeTimeoutMs + extra) / 1000);
+    this.decisionWait = new Histogram({
+      name: 'sluice_limit_decision_seconds',
+      help: 'Time a request waited on the store for its limit decision, timeouts included, by source (store, fallback, closed).',
+      labelNames: ['source'] as const,
+      registers: [this.registry],
+      buckets: [...new Set([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, ...aroundTimeout, 0.25, 1, 2.5])].sort((a, b) => a - b),
+    });
+    this.storeInstances.set(1);
+    this.storeAdmitDuration = this.storeDuration.labels('admit');
+    this.decisionWaitStore = this.decisionWait.labels('store');
+  }
+
+  requestDone(route: string, status: number, plan: string, seconds: number): void {
+    const key = `${route}\u0000${status}\u0000${plan}`;
+    let c = this.requestChildren.get(key);
+    if (c === undefined) {
+      c = this.requests.labels(route, String(status), plan);
+      this.requestChildren.set(key, c);
+    }
+    c.inc();
+    let h = this.durationChildren.get(route);
+    if (h === undefined) {
+      h = this.duration.labels(route);
+      this.durationChildren.set(route, h);
+    }
+    h.observe(seconds);
+  }
+
+  limitDecision(result: string): void {
+    let c = this.decisionChildren.get(result);
+    if (c === undefined) {
+      c = this.limitDecisions.labels(result);
+      this.decisionChildren.set(result, c);
+    }
+    c.inc();
+  }
+
+  /** A limit decision the store answered in time. */
+  storeAdmitted(seconds: number): void {
+    this.storeAdmitDuration.observe(seconds);
+    this.decisionWaitStore.observe(seconds);
   }
 }

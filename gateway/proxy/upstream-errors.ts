@@ -9,13 +9,23 @@ export interface MappedError {
 }
 
 export class PayloadTooLarge extends Error {
+  readonly code = 'SLUICE_PAYLOAD_TOO_LARGE';
   constructor(readonly limit: number) { super(`request body exceeds ${limit} bytes`); }
+}
+
+/** The client went away (mid-body, or before its queued request reached the upstream). */
+export class ClientClosed extends Error {
+  readonly code = 'SLUICE_CLIENT_CLOSED';
+  constructor() { super('client closed the connection'); }
 }
 
 /** How an undici failure before the response started reaches the client. */
 export function mapUpstreamError(err: unknown): MappedError {
   if (err instanceof PayloadTooLarge) {
     return { status: 413, code: 'payload_too_large', message: err.message, kind: 'body_limit' };
+  }
+  if (err instanceof ClientClosed) {
+    return { status: 400, code: 'bad_request', message: 'request ended before its body was complete', kind: 'client' };
   }
   const code = (err as { code?: string }).code ?? '';
   switch (code) {

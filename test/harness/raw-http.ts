@@ -47,3 +47,6 @@ function parse(raw: string, elapsedMs: number): RawResponse {
   }
   return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: end === -1 ? '' : raw.slice(end + 4), raw, elapsedMs };
 }
+
+/** The same parse rawRequest applies, for tests that drive a socket themselves. */
+export { parse as parseRawResponse };
