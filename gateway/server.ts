@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -6,7 +5,8 @@ import { createAdminServer } from './admin/admin-server.js';
 import { Authenticator } from './auth/authenticator.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
-import { errorBody, writeError } from './http/errors.js';
+import { answerClientError, rawAnswerer } from './http/client-error.js';
+import { writeError } from './http/errors.js';
 import { requestIdFrom } from './http/request-id.js';
 import { checkRequest } from './http/request-check.js';
 import { GuardedLimiter } from './limits/guarded-limiter.js';
@@ -71,6 +71,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   });
 
   const accessLog = cfg.log.access ? log : undefined;
+  const answerRaw = rawAnswerer(accessLog, metrics);
   const finish = (ctx: RequestContext): void => {
     if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
     recordRequest(ctx, accessLog, metrics);
@@ -114,7 +115,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // Left to itself Node answers "Expect: 100-continue" before any stage has run, inviting
   // bodies that auth or limits then refuse; the proxy stage sends 100 once it forwards one.
   server.on('checkContinue', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(err, socket, inFlight.get(socket)));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(answerRaw, err, socket, inFlight.get(socket)));
   // CONNECT (authority-form) never reaches onRequest; without a listener Node just drops the socket.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => socket.destroy());
@@ -141,34 +142,6 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       await store.close();
     },
   };
-}
-
-/**
- * Malformed requests never reach the chain: Node's parser rejects them (conflicting
- * Content-Length/Transfer-Encoding, bad header syntax, oversized headers, header and
- * request timeouts) and we answer with the JSON error shape, then close.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket, inFlight: ServerResponse | undefined): void {
-  // A response already under way (the upstream answered while the request body was still
-  // coming) cannot be followed by another status line: cutting the connection is the only
-  // honest signal left, as it is for a client that already reset.
-  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason, code, message] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'header_too_large', 'request headers are too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'request was not received in time']
-        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? [413, 'Payload Too Large', 'payload_too_large', 'chunk extensions are too large']
-          : [400, 'Bad Request', 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
-  answerRaw(socket, status, reason, code, message);
-}
-
-/** Writes a complete JSON error response straight to the socket and closes it. */
-function answerRaw(socket: Socket, status: number, reason: string, code: string, message: string): void {
-  const requestId = randomUUID();
-  const body = errorBody(code, message, requestId);
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {

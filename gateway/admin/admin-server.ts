@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { digestsEqual, keyDigest } from '../auth/digest.js';
 import type { SluiceConfig } from '../config/types.js';
+import { requestIdFrom } from '../http/request-id.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Invalidation, Store } from '../store/types.js';
 
@@ -39,10 +40,12 @@ export interface AdminDeps {
  */
 export function createAdminServer(deps: AdminDeps): Server {
   return createServer((req, res) => {
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.setHeader('x-request-id', requestId);
     handle(deps, req, res).catch((err: unknown) => {
       const e = err instanceof HttpError ? err : new HttpError(500, 'internal_error', 'admin request failed');
-      if (!(err instanceof HttpError)) deps.log.error({ err: (err as Error).message }, 'admin request failed');
-      json(res, e.status, { error: { code: e.code, message: e.message } });
+      if (!(err instanceof HttpError)) deps.log.error({ err: (err as Error).message, request_id: requestId }, 'admin request failed');
+      json(res, e.status, { error: { code: e.code, message: e.message, request_id: requestId } });
     });
   });
 }

@@ -3,7 +3,9 @@ import type {
   CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitPolicy, Store, Usage,
 } from './types.js';
 
-interface Bucket { tokens: number; ts: number }
+interface Bucket { tokens: number; ts: number; fullAt: number }
+const SWEEP_INTERVAL_MS = 60_000;
+
 interface Counters { d: number; dn: number; m: number; mn: number }
 
 /**
@@ -20,7 +22,30 @@ export class MemoryStore implements Store {
   private readonly customers = new Map<string, CustomerRecord>();
   private readonly listeners: ((msg: Invalidation) => void)[] = [];
 
+  private nextSweepAt = 0;
+
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** Subjects with any state kept (buckets, counters or leases), for tests and capacity checks. */
+  trackedSubjects(): number {
+    return new Set([...this.buckets.keys(), ...this.counters.keys(), ...this.leases.keys()]).size;
+  }
+
+  /**
+   * Forget what no longer matters, as Redis's expiries do: buckets that have refilled
+   * (a full bucket is the same as none), counters of past months, expired leases. Runs
+   * from admit at most once a minute, so memory follows the active subjects, not every
+   * subject ever seen.
+   */
+  private sweep(now: number, month: number): void {
+    this.nextSweepAt = now + SWEEP_INTERVAL_MS;
+    for (const [s, b] of this.buckets) if (b.fullAt <= now) this.buckets.delete(s);
+    for (const [s, c] of this.counters) if (c.m !== month) this.counters.delete(s);
+    for (const [s, leases] of this.leases) {
+      for (const [id, expiry] of leases) if (expiry <= now) leases.delete(id);
+      if (leases.size === 0) this.leases.delete(s);
+    }
+  }
 
   async admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
     return this.admitSync(subject, policy, leaseId, leaseTtlMs);
@@ -32,6 +57,7 @@ export class MemoryStore implements Store {
     const p = periodsAt(now);
     const monthResetMs = p.monthEndMs - now;
     const cost = 1;
+    if (now >= this.nextSweepAt) this.sweep(now, p.month);
 
     // Read everything first; nothing is written until every limit has passed.
     let inflight = 0;
@@ -71,8 +97,8 @@ export class MemoryStore implements Store {
       tokens -= cost;
       remaining = Math.floor(tokens);
       fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
-      if (b === undefined) this.buckets.set(subject, { tokens, ts: now });
-      else { b.tokens = tokens; b.ts = now; }
+      if (b === undefined) this.buckets.set(subject, { tokens, ts: now, fullAt: now + fullInMs });
+      else { b.tokens = tokens; b.ts = now; b.fullAt = now + fullInMs; }
     }
     if (c === undefined) this.counters.set(subject, { d: p.day, dn: dayUsed + cost, m: p.month, mn: monthUsed + cost });
     else { c.d = p.day; c.dn = dayUsed + cost; c.m = p.month; c.mn = monthUsed + cost; }

@@ -380,6 +380,20 @@ describe('memory store on its injected clock', () => {
     assert.equal((await store.admit('s', p, 'x', LEASE_TTL)).allowed, true);
   });
 
+  it('forgets refilled buckets, past months and expired leases, so memory follows active subjects', async () => {
+    let clock = Date.UTC(2026, 0, 31, 12);
+    const store = new MemoryStore(() => clock);
+    const policy = { rate: 10, burst: 10, quotaDay: 0, quotaMonth: 0, maxInflight: 5 };
+    for (let i = 0; i < 100; i++) await store.admit(`idle-${i}`, policy, `l${i}`, 1000);
+    assert.equal(store.trackedSubjects(), 100);
+    clock += 2 * DAY_MS; // February: every bucket refilled, every lease expired, January's counters stale
+    await store.admit('active', policy, 'l-active', 60_000);
+    assert.equal(store.trackedSubjects(), 1, 'only the subject still in use is kept');
+    const u = await store.usage('active');
+    assert.equal(u.dayUsed, 1);
+    assert.equal(u.inflight, 1);
+  });
+
   it('day and month counters roll over at 00:00 UTC, including a leap day', async () => {
     let clock = Date.UTC(2024, 1, 28, 23, 59, 59, 990); // 2024-02-28, a leap year
     const store = new MemoryStore(() => clock);
