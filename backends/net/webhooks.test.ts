@@ -1,0 +1,244 @@
+// Webhook delivery against local receivers on 127.0.0.1; SSRF cases use the injected
+// table resolver and the loopback-only connector, so nothing can leave the machine.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { createWebhookSender, signWebhook, verifyWebhookSignature, type WebhookOutcome, type WebhookSenderOptions } from './webhooks.js';
+import { loopbackOnlyConnect, startServer, tableResolver, type ConnectCall, type LocalServer } from './net-test-helpers.js';
+
+interface Received {
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+let srv: LocalServer;
+let base: string;
+const received: Received[] = [];
+/** Per path: the statuses to answer, in order (the last one repeats). */
+const script = new Map<string, number[]>();
+
+before(async () => {
+  srv = await startServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      const n = received.filter((r) => r.path === path).length;
+      received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      const statuses = script.get(path) ?? [200];
+      const status = statuses[Math.min(n, statuses.length - 1)]!;
+      if (status === 0) {
+        req.socket.destroy(); // a network error, as the sender sees it
+        return;
+      }
+      res.writeHead(status, {
+        'content-type': 'text/plain',
+        ...(path === '/retry-after' && status === 429 ? { 'retry-after': '1' } : {}),
+      });
+      res.end('ok');
+    });
+  });
+  base = `http://127.0.0.1:${srv.port}`;
+});
+
+after(() => srv.close());
+
+function sender(over: Partial<WebhookSenderOptions> = {}) {
+  const connects: ConnectCall[] = [];
+  const outcomes: WebhookOutcome[] = [];
+  const s = createWebhookSender({
+    secret: 'whsec_test',
+    maxAttempts: 4,
+    baseDelayMs: 5,
+    timeoutMs: 2000,
+    allow: ['127.0.0.1'],
+    resolve: tableResolver({ 'hooks.test': '127.0.0.1', 'evil.test': '10.0.0.1', 'metadata.test': '169.254.169.254' }, []),
+    connect: loopbackOnlyConnect(connects),
+    onOutcome: (o) => outcomes.push(o),
+    ...over,
+  });
+  return { s, connects, outcomes };
+}
+
+// Bound every test so a delivery that never settles fails instead of hanging the run.
+const T = { timeout: 10_000 };
+
+const hits = (path: string): Received[] => received.filter((r) => r.path === path);
+
+test('delivers a signed JSON POST that the receiver helper verifies', T, async () => {
+  const { s, outcomes } = sender();
+  s.send(`${base}/ok`, { id: 'abc', output: { bytes: 12 } });
+  await s.idle();
+  const [r] = hits('/ok');
+  assert.ok(r);
+  assert.equal(r.headers['content-type'], 'application/json');
+  assert.deepEqual(JSON.parse(r.body), { id: 'abc', output: { bytes: 12 } });
+  const ts = String(r.headers['x-sluice-timestamp']);
+  const sig = String(r.headers['x-sluice-signature']);
+  assert.match(sig, /^sha256=[0-9a-f]{64}$/);
+  assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 5);
+  assert.equal(verifyWebhookSignature('whsec_test', ts, r.body, sig, 300), true);
+  assert.equal(verifyWebhookSignature('other', ts, r.body, sig, 300), false, 'wrong secret');
+  assert.equal(verifyWebhookSignature('whsec_test', ts, r.body + ' ', sig, 300), false, 'tampered body');
+  assert.equal(verifyWebhookSignature('whsec_test', String(Number(ts) + 1), r.body, sig, 300), false, 'other timestamp');
+  assert.deepEqual({ ...s.counters }, { delivered: 1, failed: 0, retried: 0, dropped: 0, attempts: 1 });
+  assert.deepEqual(outcomes.map((o) => [o.ok, o.attempts, o.status]), [[true, 1, 200]]);
+});
+
+test('verifyWebhookSignature: scheme, tolerance and malformed input', T, () => {
+  const body = '{"a":1}';
+  const now = 1_700_000_000;
+  const sig = signWebhook('k', now, body);
+  // The documented scheme, computed independently of signWebhook.
+  assert.equal(sig, `sha256=${createHmac('sha256', 'k').update(`${now}.${body}`).digest('hex')}`);
+  assert.equal(verifyWebhookSignature('k', now, body, sig, 300, now + 300), true);
+  assert.equal(verifyWebhookSignature('k', now, body, sig, 300, now + 301), false, 'too old');
+  assert.equal(verifyWebhookSignature('k', now, body, sig, 300, now - 301), false, 'too far in the future');
+  assert.equal(verifyWebhookSignature('k', now, Buffer.from(body), sig, 300, now), true, 'Buffer body');
+  assert.equal(verifyWebhookSignature('k', now, body, sig.toUpperCase(), 300, now), false);
+  assert.equal(verifyWebhookSignature('k', now, body, sig.slice(0, -1), 300, now), false, 'short');
+  assert.equal(verifyWebhookSignature('k', now, body, undefined, 300, now), false);
+  assert.equal(verifyWebhookSignature('k', 'abc', body, sig, 300, now), false, 'non-numeric timestamp');
+  assert.equal(verifyWebhookSignature('k', `${now}.5`, body, sig, 300, now), false);
+});
+
+test('retries on 500 then succeeds, re-signing each attempt', T, async () => {
+  script.set('/flaky', [500, 503, 200]);
+  const { s, outcomes } = sender();
+  s.send(`${base}/flaky`, { n: 1 });
+  await s.idle();
+  const got = hits('/flaky');
+  assert.equal(got.length, 3);
+  for (const r of got) {
+    assert.equal(verifyWebhookSignature('whsec_test', String(r.headers['x-sluice-timestamp']), r.body, String(r.headers['x-sluice-signature']), 300), true);
+  }
+  assert.deepEqual({ ...s.counters }, { delivered: 1, failed: 0, retried: 2, dropped: 0, attempts: 3 });
+  assert.deepEqual(outcomes.map((o) => [o.ok, o.attempts]), [[true, 3]]);
+});
+
+test('retries on 429 and on network errors', T, async () => {
+  script.set('/busy', [429, 0, 200]);
+  const { s } = sender();
+  s.send(`${base}/busy`, {});
+  await s.idle();
+  assert.equal(hits('/busy').length, 3);
+  assert.equal(s.counters.delivered, 1);
+  assert.equal(s.counters.retried, 2);
+});
+
+test('a 429 Retry-After is a floor for the backoff', T, async () => {
+  script.set('/retry-after', [429, 200]);
+  const at: number[] = [];
+  const { s } = sender({ baseDelayMs: 5, onAttempt: () => at.push(Date.now()) });
+  s.send(`${base}/retry-after`, {});
+  await s.idle();
+  assert.equal(hits('/retry-after').length, 2);
+  assert.equal(at.length, 2);
+  assert.ok(at[1]! - at[0]! >= 950, `retried after ${at[1]! - at[0]!} ms`);
+});
+
+test('never retries a 4xx', T, async () => {
+  script.set('/reject', [400]);
+  script.set('/gone', [410]);
+  const { s, outcomes } = sender();
+  s.send(`${base}/reject`, {});
+  s.send(`${base}/gone`, {});
+  await s.idle();
+  assert.equal(hits('/reject').length, 1);
+  assert.equal(hits('/gone').length, 1);
+  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 2, retried: 0, dropped: 0, attempts: 2 });
+  assert.deepEqual(outcomes.map((o) => o.status).sort(), [400, 410]);
+});
+
+test('gives up after maxAttempts', T, async () => {
+  script.set('/down', [500]);
+  const { s, outcomes } = sender({ maxAttempts: 3 });
+  s.send(`${base}/down`, {});
+  await s.idle();
+  assert.equal(hits('/down').length, 3);
+  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 1, retried: 2, dropped: 0, attempts: 3 });
+  assert.deepEqual(outcomes.map((o) => [o.ok, o.attempts, o.status]), [[false, 3, 500]]);
+});
+
+test('times out a receiver that never answers, and retries it', T, async () => {
+  let stalled = 0;
+  const slow = await startServer(() => void stalled++); // never responds
+  try {
+    const { s } = sender({ timeoutMs: 150, maxAttempts: 2 });
+    s.send(`http://127.0.0.1:${slow.port}/`, {});
+    await s.idle();
+    assert.equal(stalled, 2);
+    assert.equal(s.counters.failed, 1);
+    assert.equal(s.counters.retried, 1);
+  } finally {
+    await slow.close();
+  }
+});
+
+test('SSRF guard: forbidden destinations are refused before connect and not retried', T, async () => {
+  const { s, connects, outcomes } = sender({ allow: [] });
+  s.send(`${base}/ok`, {}); // loopback without the allow-list
+  s.send('http://evil.test/hook', {});
+  s.send('http://metadata.test/latest/meta-data/', {});
+  s.send('http://169.254.169.254/', {});
+  s.send('http://[::1]/', {});
+  await s.idle();
+  assert.deepEqual(connects, [], 'the guard refused before connect was called');
+  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 5, retried: 0, dropped: 0, attempts: 5 });
+  assert.ok(outcomes.every((o) => /non-public/.test(o.error ?? '')), JSON.stringify(outcomes));
+});
+
+test('bad schemes, credentials and redirects are final failures', T, async () => {
+  script.set('/moved', [302]);
+  const { s, connects } = sender();
+  s.send('file:///etc/passwd', {});
+  s.send('gopher://127.0.0.1/', {});
+  s.send(`http://u:p@127.0.0.1:${srv.port}/ok`, {});
+  s.send(`${base}/moved`, {}); // redirects are not followed for webhooks
+  await s.idle();
+  assert.equal(connects.length, 1, 'only the redirecting receiver was contacted');
+  assert.equal(hits('/moved').length, 1);
+  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 4, retried: 0, dropped: 0, attempts: 4 });
+});
+
+test('named receivers are resolved through the guard', T, async () => {
+  const { s, connects } = sender();
+  s.send(`http://hooks.test:${srv.port}/named`, { x: 1 });
+  await s.idle();
+  assert.equal(hits('/named')[0]?.headers.host, `hooks.test:${srv.port}`);
+  assert.deepEqual(connects, [{ address: '127.0.0.1', port: srv.port, host: 'hooks.test' }]);
+});
+
+test('the queue is bounded; close() cancels waiting retries', T, async () => {
+  script.set('/slowfail', [500]);
+  let parked = 0;
+  let bothParked: () => void = () => undefined;
+  const parkedP = new Promise<void>((resolve) => (bothParked = resolve));
+  const { s } = sender({
+    maxQueue: 2,
+    concurrency: 1,
+    baseDelayMs: 60_000,
+    maxAttempts: 5,
+    onAttempt: (a) => {
+      if (a.willRetry && ++parked === 2) bothParked();
+    },
+  });
+  s.send(`${base}/slowfail`, {});
+  s.send(`${base}/slowfail`, {});
+  s.send(`${base}/slowfail`, {}); // over the bound
+  assert.equal(s.counters.dropped, 1);
+  assert.equal(s.pending(), 2);
+  // Wait (event-driven) until both first attempts have failed and are parked for a minute.
+  await parkedP;
+  assert.equal(s.pending(), 2);
+  const idle = s.idle();
+  s.close();
+  await idle;
+  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 2, retried: 2, dropped: 1, attempts: 2 });
+  s.send(`${base}/slowfail`, {});
+  assert.equal(s.counters.dropped, 2, 'a closed sender accepts nothing');
+});
+
