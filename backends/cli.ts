@@ -1,18 +1,48 @@
 #!/usr/bin/env node
-import type { AddressInfo } from 'node:net';
-import { startDemoBackend } from './demo-backend.js';
+// sluice-backend: one image backend process. See backends/README.md.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, parseBackendConfig, usage, type BackendConfig } from './service/config.js';
+import { tuning } from './service/tuning.js';
 
 const args = process.argv.slice(2);
-const i = args.indexOf('--port');
-const port = i === -1 ? 7001 : Number(args[i + 1]);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  process.stderr.write('usage: sluice-backend --port N\n');
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+let cfg: BackendConfig;
+try {
+  cfg = parseBackendConfig(args, process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`sluice-backend: ${err.message}\n`);
   process.exit(2);
 }
-const host = process.env.SLUICE_BACKEND_HOST ?? '127.0.0.1';
-const server = await startDemoBackend(host, port);
-const { port: bound } = server.address() as AddressInfo;
-process.stdout.write(`${JSON.stringify({ msg: 'backend listening', port: bound })}\n`);
-const stop = (): void => { server.close(() => process.exit(0)); server.closeAllConnections(); };
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+
+const tune = tuning(cfg, process.env);
+if (cfg.reexec && tune.reexecNeeded && process.env.SLUICE_BACKEND_CHILD !== '1') {
+  // The allocator and the libuv pool size are fixed at process start (see tuning.ts):
+  // run the real backend as a child with them set, and mirror its lifetime. sharp is
+  // never loaded in this launcher.
+  const script = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [...process.execArgv, script, ...args], {
+    env: { ...tune.env, SLUICE_BACKEND_CHILD: '1' },
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => { child.kill(sig); });
+  }
+  child.on('exit', (code, signal) => {
+    process.exit(code ?? (signal === null ? 1 : 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGINT' ? 2 : 15)));
+  });
+  child.on('error', (err) => {
+    process.stderr.write(`sluice-backend: cannot start the backend: ${err.message}\n`);
+    process.exit(1);
+  });
+} else {
+  const { runBackend } = await import('./service/main.js');
+  await runBackend(cfg, tune).catch((err: unknown) => {
+    process.stderr.write(`sluice-backend: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
@@ -31,7 +35,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function run(cfg: SluiceConfig): Promise<number> {
-  const children = cfg.spawn_backends.map((b) => spawnBackend(b.port));
+  // The spawned backends share one results directory, so a result URL works whichever
+  // backend the gateway's balancer sends the download to.
+  const resultsDir = process.env.SLUICE_BACKEND_RESULTS_DIR
+    ?? (cfg.spawn_backends.length > 0 ? mkdtempSync(join(tmpdir(), 'sluice-results-')) : undefined);
+  const children = cfg.spawn_backends.map((b) => spawnBackend(b.port, resultsDir!));
   const gw = await startGateway(cfg);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -39,7 +47,10 @@ async function run(cfg: SluiceConfig): Promise<number> {
     stopping = true;
     gw.log.info({ signal }, 'stopping');
     for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
     await gw.close();
+    // Results live an hour at most, and never past the stack that made them.
+    if (resultsDir !== undefined && process.env.SLUICE_BACKEND_RESULTS_DIR === undefined) rmSync(resultsDir, { recursive: true, force: true });
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -53,9 +64,12 @@ async function run(cfg: SluiceConfig): Promise<number> {
 }
 
 /** The demo stack: backends are this package's own `sluice-backend`, stopped with the gateway. */
-function spawnBackend(port: number): ChildProcess {
+function spawnBackend(port: number, resultsDir: string): ChildProcess {
   const script = fileURLToPath(new URL('../backends/cli.js', import.meta.url));
-  return spawn(process.execPath, [script, '--port', String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(process.execPath, [script, '--port', String(port)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, SLUICE_BACKEND_RESULTS_DIR: resultsDir },
+  });
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {

@@ -1,4 +1,4 @@
-// npm run bench: the demo backend direct, Sluice on the memory store and Sluice on
+// npm run bench: the echo backend direct, Sluice on the memory store and Sluice on
 // Redis, loaded one after the other in the same run (interleaved when ROUNDS > 1),
 // printing req/s, p50, p99 and each one's ratio to direct.
 //   D=10 C=64 ROUNDS=1 WARM=2 npm run bench
@@ -34,7 +34,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const backendPort = await freePort();
-  const backend = spawn(process.execPath, [`${ROOT}dist/backends/cli.js`, '--port', String(backendPort)], { stdio: 'ignore' });
+  const backend = spawn(process.execPath, [`${ROOT}dist/load-tests/echo-backend.js`, String(backendPort)], { stdio: 'ignore' });
   const redis = await startRedis();
   const upstream = `http://127.0.0.1:${backendPort}`;
   const env = { SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_UPSTREAM: upstream, REDIS_URL: redis.url, SLUICE_LOG_LEVEL: 'info' };
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     gateways.push(red);
     const key = { 'x-api-key': 'bench' };
     const targets: Target[] = [
-      { name: 'direct demo backend', url: upstream, headers: {} },
+      { name: 'direct echo backend', url: upstream, headers: {} },
       { name: 'sluice, memory store', url: mem.url, headers: key },
       { name: 'sluice, redis store', url: red.url, headers: key },
     ];

@@ -1,10 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startDemoBackend } from '../../backends/demo-backend.js';
+import { startEchoBackend } from './echo-backend.js';
 
-/** The demo backend in-process on an ephemeral loopback port. */
+/** The echo backend in-process on an ephemeral loopback port. */
 export async function startBackend(): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = await startDemoBackend('127.0.0.1', 0);
+  const server = await startEchoBackend('127.0.0.1', 0);
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     server,

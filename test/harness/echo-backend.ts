@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 /**
  * The minimal backend of the gateway-core milestone: it reads the whole request body
  * (counting, not keeping it) and answers with what it saw, so the gateway's headers,
- * streaming and balancing can be observed end to end. The image service replaces it.
+ * streaming and balancing can be observed end to end. The image service replaced it in
+ * `sluice-backend`; it lives on for the gateway's own tests, which need a backend that
+ * reports what it received.
  */
-export function startDemoBackend(host: string, port: number): Promise<Server> {
+export function startEchoBackend(host: string, port: number): Promise<Server> {
   // Named after the port it is bound to (not the one asked for: 0 means "any"), so
   // two backends on ephemeral ports can still be told apart in the echo.
   let name = `backend-${port}`;

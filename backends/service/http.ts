@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ImageError } from '../image/types.js';
+
+/** A failure the HTTP layer answers itself (ImageError covers the image ones). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field: string | undefined = undefined,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** The client went away before we answered: nothing to send, just free what it held. */
+export class ClientGone extends Error {}
+
+const SANE_ID = /^[A-Za-z0-9._:@\-]{1,128}$/;
+
+/** The client's X-Request-Id when it is a sane token (the gateway always sends one), else a new one. */
+export function requestId(header: string | string[] | undefined): string {
+  return typeof header === 'string' && SANE_ID.test(header) ? header : randomUUID();
+}
+
+export function asHttpError(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof ImageError) return new HttpError(err.status, err.code, err.message, err.field);
+  return undefined;
+}
+
+/** The DESIGN.md error body; `field` names the bad option or form field when there is one. */
+export function errorBody(e: HttpError, rid: string): string {
+  const error: Record<string, string> = { code: e.code, message: e.message, request_id: rid };
+  if (e.field !== undefined) error.field = e.field;
+  return JSON.stringify({ error });
+}
+
+/**
+ * Reads the whole body, refusing as soon as it is over `max` bytes: a declared
+ * Content-Length over the limit is refused before a byte is read, and an undeclared
+ * (chunked) one is cut off at the first chunk past the limit.
+ */
+export function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) {
+    return Promise.reject(tooLarge(max));
+  }
+  // The server handles `Expect: 100-continue` itself (checkContinue): only a request
+  // that was admitted and is within the limits is invited to send its body.
+  if (/100-continue/i.test(req.headers.expect ?? '') && !res.headersSent) res.writeContinue();
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let done = false;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > max) {
+        done = true;
+        cleanup();
+        chunks.length = 0;
+        // Stop reading: the rest of the body is never buffered; the answer closes the connection.
+        req.pause();
+        reject(tooLarge(max));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => { done = true; cleanup(); resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)); };
+    const onError = (): void => { if (!done) { done = true; cleanup(); reject(new ClientGone()); } };
+    const onClose = (): void => { if (!done) { done = true; cleanup(); reject(new ClientGone()); } };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function tooLarge(max: number): HttpError {
+  return new HttpError(413, 'payload_too_large', `the body is larger than ${max} bytes`);
+}
+
+/**
+ * True when the client prefers the image bytes over the JSON description: some
+ * `image/...` range is acceptable and ranked at least as high as application/json.
+ * A bare `*\/*` (what most clients send) keeps JSON.
+ */
+export function wantsImage(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  let image = 0;
+  let json = 0;
+  for (const part of accept.split(',')) {
+    const [range, ...params] = part.trim().toLowerCase().split(';');
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    if (!(q > 0)) continue;
+    const r = range!.trim();
+    if (r.startsWith('image/')) image = Math.max(image, q);
+    else if (r === 'application/json' || r === 'application/*') json = Math.max(json, q);
+  }
+  return image > 0 && image >= json;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+/**
+ * Processed images, kept for a TTL under unguessable ids, on a local directory.
+ *
+ * The directory is the only source of truth (no in-memory index), so several backend
+ * processes on one machine can share one directory and serve each other's results.
+ * A file is `<id>`: one header line with the Content-Type, then the bytes. Its expiry
+ * is its mtime + TTL, checked on every read, so an expired result is never served even
+ * if the sweeper has not run yet; the sweeper only reclaims the space.
+ */
+export interface ResultsStoreOptions {
+  /** Undefined: a fresh temp directory for this process, removed on close. */
+  readonly dir: string | undefined;
+  readonly ttlSeconds: number;
+  /** Default: a tenth of the TTL, between 1 s and 60 s. */
+  readonly sweepIntervalMs?: number;
+  readonly now?: () => number;
+  readonly onSwept?: (removed: number) => void;
+}
+
+export interface StoredResult {
+  readonly contentType: string;
+  readonly size: number;
+  readonly remainingSeconds: number;
+  readonly stream: Readable;
+}
+
+// 128 random bits in base64url: 22 characters, no padding.
+const ID_RE = /^[A-Za-z0-9_-]{22}$/;
+const TMP_PREFIX = '.tmp-';
+const MAX_HEADER = 256;
+
+export function isResultId(id: string): boolean {
+  return ID_RE.test(id);
+}
+
+export class ResultsStore {
+  readonly dir: string;
+  readonly ttlMs: number;
+  private readonly ownsDir: boolean;
+  private readonly now: () => number;
+  private readonly timer: NodeJS.Timeout;
+  private sweeping: Promise<number> | undefined;
+  private closed = false;
+
+  private constructor(dir: string, ownsDir: boolean, opts: ResultsStoreOptions) {
+    this.dir = dir;
+    this.ownsDir = ownsDir;
+    this.ttlMs = opts.ttlSeconds * 1000;
+    this.now = opts.now ?? Date.now;
+    const interval = opts.sweepIntervalMs ?? Math.min(60_000, Math.max(1000, this.ttlMs / 10));
+    this.timer = setInterval(() => {
+      void this.sweep().then((n) => opts.onSwept?.(n), () => {});
+    }, interval);
+    // The sweeper must never keep a process alive that is otherwise done.
+    this.timer.unref();
+  }
+
+  static async open(opts: ResultsStoreOptions): Promise<ResultsStore> {
+    if (!(opts.ttlSeconds > 0)) throw new RangeError('ttlSeconds must be > 0');
+    if (opts.dir === undefined) {
+      const dir = await mkdtemp(join(tmpdir(), 'sluice-results-'));
+      return new ResultsStore(dir, true, opts);
+    }
+    await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+    return new ResultsStore(opts.dir, false, opts);
+  }
+
+  newId(): string {
+    return randomBytes(16).toString('base64url');
+  }
+
+  /** Writes atomically (temp file + rename): a reader sees the whole result or none. */
+  async put(id: string, data: Buffer, contentType: string): Promise<void> {
+    if (!isResultId(id)) throw new Error('bad result id');
+    if (!/^[\x21-\x7e]+(?:; ?[\x20-\x7e]+)?$/.test(contentType) || contentType.length > MAX_HEADER - 1) {
+      throw new Error('bad content type');
+    }
+    const tmp = join(this.dir, `${TMP_PREFIX}${id}-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, [Buffer.from(`${contentType}\n`, 'latin1'), data], { mode: 0o600 });
+      await rename(tmp, join(this.dir, id));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The result, or undefined when the id is malformed, unknown or expired. */
+  async get(id: string): Promise<StoredResult | undefined> {
+    if (!isResultId(id) || this.closed) return undefined;
+    const path = join(this.dir, id);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await fh.stat();
+      const remainingMs = st.mtimeMs + this.ttlMs - this.now();
+      if (remainingMs <= 0) {
+        await fh.close();
+        await unlink(path).catch(() => {});
+        return undefined;
+      }
+      const head = Buffer.alloc(Math.min(MAX_HEADER, st.size));
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      const nl = head.subarray(0, bytesRead).indexOf(0x0a);
+      if (nl <= 0) { await fh.close(); return undefined; }
+      const contentType = head.subarray(0, nl).toString('latin1');
+      const start = nl + 1;
+      const stream = fh.createReadStream({ start, autoClose: true });
+      return { contentType, size: st.size - start, remainingSeconds: Math.max(1, Math.floor(remainingMs / 1000)), stream };
+    } catch {
+      await fh.close().catch(() => {});
+      return undefined;
+    }
+  }
+
+  /** Deletes every expired result (and temp files left by a crash); resolves with the count. */
+  sweep(): Promise<number> {
+    // One sweep at a time: a slow disk must not stack up concurrent directory scans.
+    this.sweeping ??= this.sweepOnce().finally(() => { this.sweeping = undefined; });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return 0;
+    }
+    const cutoff = this.now() - this.ttlMs;
+    let removed = 0;
+    for (const name of names) {
+      if (!isResultId(name) && !name.startsWith(TMP_PREFIX)) continue;
+      const path = join(this.dir, name);
+      try {
+        const st = await stat(path);
+        if (st.mtimeMs <= cutoff) {
+          await unlink(path);
+          removed++;
+        }
+      } catch {
+        // Gone already (another process sharing the directory swept it): nothing to do.
+      }
+    }
+    return removed;
+  }
+
+  /** Stops the sweeper; removes the directory if this store created it (nothing outlives the process). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.sweeping?.catch(() => {});
+    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,410 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { Response } from 'undici';
+import type { Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
+import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
+import { BackendMetrics } from './metrics.js';
+import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
+import { ResultsStore, isResultId } from './results-store.js';
+
+/**
+ * The image service's HTTP layer. Everything that touches pixels or the network is
+ * injected (so this layer is tested with stand-ins and wired to the real modules in
+ * wire.ts): the request path here is admission (pool), body, options, job, answer.
+ */
+export interface ServiceDeps {
+  /** Decode, transform, encode; throws ImageError for anything the client got wrong. */
+  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits) => Promise<ProcessResult>;
+  /** Faces in an encoded image; undefined when face detection is off (→ 503). */
+  readonly detect: ((input: Buffer) => Promise<Detection>) | undefined;
+  /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
+  readonly fetch: (url: string) => Promise<{ readonly body: Buffer }>;
+  readonly parseOptions: (raw: unknown) => ImageOptions;
+  readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
+  /** Undefined when no webhook secret is configured (→ 400 on `webhook`). */
+  readonly webhooks: { send(url: string, payload: object): void; close(): void } | undefined;
+  readonly log?: Logger | undefined;
+}
+
+export interface ServiceOptions {
+  readonly concurrency: number;
+  readonly queue: number;
+  readonly retryAfterSeconds: number;
+  readonly limits: ImageLimits;
+  readonly resultsDir: string | undefined;
+  readonly resultTtlSeconds: number;
+  readonly sweepIntervalMs?: number | undefined;
+  readonly openapiPath?: string | URL | undefined;
+}
+
+export interface ImageService {
+  readonly server: Server;
+  readonly pool: Pool;
+  readonly store: ResultsStore;
+  readonly metrics: BackendMetrics;
+  listen(port: number, host: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+// Room for the multipart framing and the `options` field around a maximal image.
+const MULTIPART_SLACK = 64 * 1024;
+// A fetch request is a small JSON document.
+const MAX_JSON_BODY = 64 * 1024;
+// Past the processor's own timeout, how long the HTTP layer waits before answering 504.
+const TIMEOUT_GRACE_MS = 2000;
+
+const OPENAPI_DEFAULT = new URL('../../../backends/service/openapi.json', import.meta.url);
+
+/** `complete` is still false for a bodyless GET while its handler runs synchronously. */
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+interface Ticket { readonly slot: Reservation; detached: boolean }
+
+type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'openapi' | 'healthz' | 'metrics' | 'other';
+
+export async function createImageService(deps: ServiceDeps, opts: ServiceOptions): Promise<ImageService> {
+  const log = deps.log ?? pino({ level: 'silent' });
+  const pool = new Pool({ concurrency: opts.concurrency, queue: opts.queue });
+  const metrics = new BackendMetrics(() => pool.load);
+  const store = await ResultsStore.open({
+    dir: opts.resultsDir,
+    ttlSeconds: opts.resultTtlSeconds,
+    sweepIntervalMs: opts.sweepIntervalMs,
+    onSwept: (n) => { if (n > 0) metrics.resultsExpired.inc(n); },
+  });
+  const openapi = readFileSync(opts.openapiPath ?? OPENAPI_DEFAULT);
+  // Fail at start, not on the first request, if the document in the repo is broken.
+  JSON.parse(openapi.toString('utf8'));
+  const limits = opts.limits;
+  const retryAfter = String(opts.retryAfterSeconds);
+
+  const overloaded = (): HttpError => new HttpError(503, 'overloaded', 'the backend is at capacity; retry later', undefined, { 'retry-after': retryAfter });
+
+  function finish(req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, body: Buffer | string): void {
+    if (res.headersSent || res.destroyed) return;
+    res.setHeader('x-backend-load', pool.header());
+    // An unread body must not be parsed as the next request, and reading it only to
+    // throw it away could cost far more than the answer: close after this response.
+    if (!req.complete && hasBody(req)) res.setHeader('connection', 'close');
+    res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, rid: string, err: unknown, context: 'process' | 'internal'): void {
+    if (err instanceof ClientGone) return;
+    let e = asHttpError(err);
+    if (err instanceof PoolWaitTimeout) { metrics.rejected.inc(); e = overloaded(); }
+    if (e === undefined) {
+      if (context === 'process') {
+        // The processor maps what it understands; anything else came from a decoder
+        // choking on input, which is the client's image, not our failure.
+        log.warn({ err, request_id: rid }, 'unmapped processing error');
+        e = new HttpError(422, 'unprocessable_image', 'the image could not be processed');
+      } else {
+        log.error({ err, request_id: rid }, 'internal error');
+        e = new HttpError(500, 'internal_error', 'internal error');
+      }
+    }
+    finish(req, res, e.status, { ...e.headers, 'content-type': 'application/json' }, errorBody(e, rid));
+  }
+
+  /** The image and its options, from a raw body or a multipart form. */
+  async function readImageRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {
+    const ct = req.headers['content-type'] ?? '';
+    const header = req.headers['x-options'];
+    const headerText = Array.isArray(header) ? header.join(',') : header;
+    if (!/^multipart\/form-data\s*;/i.test(ct)) {
+      // Validate the options before reading the body: a bad request costs no upload.
+      const options = deps.parseOptionsHeader(headerText);
+      const input = await readBody(req, res, limits.maxInputBytes);
+      if (input.length === 0) throw new HttpError(400, 'bad_request', 'the body is empty; send the image as the body or as multipart field "file"', 'file');
+      return { input, options };
+    }
+    const body = await readBody(req, res, limits.maxInputBytes + MULTIPART_SLACK);
+    let form: Awaited<ReturnType<Response['formData']>>;
+    try {
+      form = await new Response(body, { headers: { 'content-type': ct } }).formData();
+    } catch {
+      throw new HttpError(400, 'bad_request', 'malformed multipart/form-data body', 'file');
+    }
+    const file = form.get('file');
+    if (file === null || typeof file === 'string') {
+      throw new HttpError(400, 'bad_request', 'multipart field "file" with the image is required', 'file');
+    }
+    if (file.size > limits.maxInputBytes) throw new HttpError(413, 'payload_too_large', `the file is larger than ${limits.maxInputBytes} bytes`, 'file');
+    if (file.size === 0) throw new HttpError(400, 'bad_request', 'multipart field "file" is empty', 'file');
+    const field = form.get('options');
+    if (field !== null && headerText !== undefined) {
+      throw new HttpError(400, 'bad_request', 'options given both as the X-Options header and the "options" field', 'options');
+    }
+    const optionsText = field === null ? headerText : typeof field === 'string' ? field : await field.text();
+    const options = deps.parseOptionsHeader(optionsText);
+    return { input: Buffer.from(await file.arrayBuffer()), options };
+  }
+
+  function resultJson(id: string, r: ProcessResult): Record<string, unknown> {
+    const saved = r.input.bytes - r.output.bytes;
+    return {
+      id,
+      input: { format: r.input.format, width: r.input.width, height: r.input.height, bytes: r.input.bytes },
+      output: { format: r.output.format, width: r.output.width, height: r.output.height, bytes: r.output.bytes, url: `/v1/results/${id}` },
+      savings: { bytes: saved, percent: r.input.bytes > 0 ? Math.round((saved * 1000) / r.input.bytes) / 10 : 0 },
+    };
+  }
+
+  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): Promise<ProcessResult> {
+    return slot.run(() => timed(endpoint, () => deps.process(input, options, limits)), limits.timeoutMs);
+  }
+
+  async function timed<T>(endpoint: Endpoint, job: () => Promise<T>): Promise<T> {
+    const end = metrics.processing.startTimer({ endpoint });
+    let timer: NodeJS.Timeout | undefined;
+    const work = job();
+    try {
+      // A backstop only: the processor enforces limits.timeoutMs itself. The slot stays
+      // held until `work` settles (see Pool), so a stuck job still counts as load.
+      return await Promise.race([work, new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new HttpError(504, 'processing_timeout', `processing took longer than ${limits.timeoutMs} ms`)), limits.timeoutMs + TIMEOUT_GRACE_MS);
+      })]);
+    } finally {
+      clearTimeout(timer);
+      void work.then(() => end(), () => end());
+    }
+  }
+
+  /** Stores the result and answers with JSON or, when asked, the bytes. */
+  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult): Promise<void> {
+    const id = store.newId();
+    await store.put(id, result.data, result.contentType);
+    const meta = resultJson(id, result);
+    if (wantsImage(req.headers.accept)) {
+      finish(req, res, 200, {
+        'content-type': result.contentType,
+        'x-image-result': JSON.stringify(meta),
+        'content-location': `/v1/results/${id}`,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+        vary: 'Accept',
+      }, result.data);
+    } else {
+      finish(req, res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store', vary: 'Accept' }, JSON.stringify(meta));
+    }
+  }
+
+  /** `webhook` in the options: answer 202 now, process while still holding the slot, POST the outcome. */
+  function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
+    const webhooks = deps.webhooks!;
+    const url = options.webhook!;
+    const id = store.newId();
+    finish(req, res, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
+    void (async () => {
+      let payload: object;
+      try {
+        const result = await runProcess(slot, endpoint, input, options);
+        await store.put(id, result.data, result.contentType);
+        payload = { ...resultJson(id, result), status: 'succeeded' };
+      } catch (err) {
+        let e = asHttpError(err);
+        if (err instanceof PoolWaitTimeout) e = overloaded();
+        if (e === undefined) {
+          log.warn({ err, request_id: rid }, 'async processing failed');
+          e = new HttpError(422, 'unprocessable_image', 'the image could not be processed');
+        }
+        payload = { id, status: 'failed', error: { code: e.code, message: e.message, request_id: rid } };
+      } finally {
+        slot.release();
+      }
+      webhooks.send(url, payload);
+    })();
+  }
+
+  async function handleImages(req: IncomingMessage, res: ServerResponse, rid: string, endpoint: Endpoint, ticket: Ticket): Promise<void> {
+    const slot = ticket.slot;
+    let input: Buffer;
+    let options: ImageOptions;
+    if (endpoint === 'images_fetch') {
+      ({ input, options } = await readFetchRequest(req, res));
+    } else {
+      ({ input, options } = await readImageRequest(req, res));
+    }
+    if (options.webhook !== undefined) {
+      if (deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
+      // From here the background job owns the reservation and releases it when done.
+      ticket.detached = true;
+      acceptAsync(req, res, rid, slot, endpoint, input, options);
+      return;
+    }
+    let result: ProcessResult;
+    try {
+      result = await runProcess(slot, endpoint, input, options);
+    } catch (err) {
+      fail(req, res, rid, err, 'process');
+      return;
+    }
+    await answerResult(req, res, result);
+  }
+
+  async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {
+    const ct = req.headers['content-type'] ?? '';
+    if (!/^application\/json\s*(;|$)/i.test(ct)) throw new HttpError(415, 'unsupported_media_type', 'send {"url","options"} as application/json');
+    const text = (await readBody(req, res, MAX_JSON_BODY)).toString('utf8');
+    let raw: unknown;
+    try { raw = JSON.parse(text); } catch { throw new HttpError(400, 'bad_request', 'the body must be valid JSON'); }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object {"url","options"}');
+    const body = raw as Record<string, unknown>;
+    for (const k of Object.keys(body)) if (k !== 'url' && k !== 'options') throw new HttpError(400, 'bad_request', `unknown field "${k}"`, k);
+    if (typeof body.url !== 'string' || body.url.length === 0 || body.url.length > 4096) {
+      throw new HttpError(400, 'bad_request', '"url" must be an http(s) URL string', 'url');
+    }
+    const options = deps.parseOptions(body.options);
+    const fetched = await deps.fetch(body.url);
+    if (fetched.body.length === 0) throw new HttpError(422, 'unprocessable_image', 'the URL returned an empty body', 'url');
+    return { input: fetched.body, options };
+  }
+
+  async function handleDetect(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation): Promise<void> {
+    const detect = deps.detect;
+    if (detect === undefined) throw new HttpError(503, 'unavailable', 'face detection is not enabled on this backend');
+    const { input } = await readImageRequest(req, res);
+    let detection: Detection;
+    try {
+      detection = await slot.run(() => timed('detect', () => detect(input)), limits.timeoutMs);
+    } catch (err) {
+      fail(req, res, rid, err, 'process');
+      return;
+    }
+    const body = {
+      faces: detection.faces.map((f) => ({ box: { x: f.box.x, y: f.box.y, width: f.box.width, height: f.box.height }, score: f.score })),
+      width: detection.width,
+      height: detection.height,
+    };
+    finish(req, res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(body));
+  }
+
+  async function handleResult(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const found = isResultId(id) ? await store.get(id) : undefined;
+    if (found === undefined) throw new HttpError(404, 'not_found', 'no such result (unknown, or expired)');
+    if (res.destroyed) { found.stream.destroy(); return; }
+    res.setHeader('x-backend-load', pool.header());
+    res.writeHead(200, {
+      'content-type': found.contentType,
+      'content-length': String(found.size),
+      'x-content-type-options': 'nosniff',
+      'cache-control': `private, max-age=${found.remainingSeconds}`,
+      // Results are served from the API's origin: never let one act as a document.
+      'content-security-policy': "default-src 'none'; sandbox",
+    });
+    if (req.method === 'HEAD') { found.stream.destroy(); res.end(); return; }
+    found.stream.on('error', () => res.destroy());
+    found.stream.pipe(res);
+  }
+
+  const POST_ENDPOINTS: Readonly<Record<string, Endpoint>> = { '/v1/images': 'images', '/v1/images/fetch': 'images_fetch', '/v1/detect': 'detect' };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, rid: string, endpoint: Endpoint, path: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    const allow = (methods: string): void => {
+      if (!methods.split(', ').includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${methods}`, undefined, { allow: methods });
+    };
+    switch (endpoint) {
+      case 'images':
+      case 'images_fetch':
+      case 'detect': {
+        allow('POST');
+        // Admission before the body: a full backend answers without reading a byte.
+        const slot = pool.reserve();
+        if (slot === undefined) { metrics.rejected.inc(); throw overloaded(); }
+        const ticket: Ticket = { slot, detached: false };
+        // A client that leaves while queued gives its place back at once.
+        res.once('close', () => { if (!ticket.detached) slot.release(); });
+        try {
+          if (endpoint === 'detect') await handleDetect(req, res, rid, slot);
+          else await handleImages(req, res, rid, endpoint, ticket);
+        } finally {
+          if (!ticket.detached) slot.release();
+        }
+        return;
+      }
+      case 'results':
+        allow('GET, HEAD');
+        return handleResult(req, res, path.slice('/v1/results/'.length));
+      case 'openapi':
+        allow('GET, HEAD');
+        finish(req, res, 200, { 'content-type': 'application/json' }, openapi);
+        return;
+      case 'healthz':
+        allow('GET, HEAD');
+        finish(req, res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify({ status: 'ok', load: pool.load }));
+        return;
+      case 'metrics': {
+        allow('GET');
+        const text = await metrics.registry.metrics();
+        finish(req, res, 200, { 'content-type': metrics.registry.contentType }, text);
+        return;
+      }
+      default:
+        throw new HttpError(404, 'not_found', `no route for ${method} ${path}`);
+    }
+  }
+
+  const server = createServer(onRequest);
+  // Taking over `Expect: 100-continue` (Node would otherwise invite every body at once)
+  // lets a full backend refuse before the client uploads anything.
+  server.on('checkContinue', onRequest);
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const rid = requestId(req.headers['x-request-id']);
+    res.setHeader('x-request-id', rid);
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const endpoint: Endpoint = POST_ENDPOINTS[path]
+      ?? (path.startsWith('/v1/results/') ? 'results'
+        : path === '/openapi.json' ? 'openapi' : path === '/healthz' ? 'healthz' : path === '/metrics' ? 'metrics' : 'other');
+    res.once('finish', () => metrics.requestDone(endpoint, res.statusCode, (performance.now() - started) / 1000));
+    handle(req, res, rid, endpoint, path).catch((err: unknown) => fail(req, res, rid, err, 'internal'));
+  }
+  // The gateway keeps connections to its backends open; outlive its idle timeout.
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 30_000;
+  // Bounds a slow upload (which holds a place in the queue) without cutting off large ones.
+  server.requestTimeout = Math.max(60_000, limits.timeoutMs * 2);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return; }
+    const body = errorBody(new HttpError(400, 'bad_request', 'malformed HTTP request'), requestId(undefined));
+    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    pool,
+    store,
+    metrics,
+    listen(port, host) {
+      return new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    },
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // In-flight requests get no grace here; the CLI drains before calling close.
+          server.closeAllConnections();
+        });
+        deps.webhooks?.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import type { Logger } from 'pino';
+import { parseOptions, parseOptionsHeader } from '../image/options.js';
+import { processImage } from '../image/process.js';
+import { sniff } from '../image/sniff.js';
+import { safeFetch } from '../net/safe-fetch.js';
+import { createWebhookSender } from '../net/webhooks.js';
+import type { BackendConfig } from './config.js';
+import { createImageService, type ImageService } from './server.js';
+
+import type { FaceDetectorHandle } from '../faces/face-detector.js';
+
+/** The service wired to the real processing, detection, fetch and webhook modules. */
+export async function createBackend(cfg: BackendConfig, log: Logger): Promise<ImageService> {
+  let faces: FaceDetectorHandle | undefined;
+  if (cfg.faceWorkers > 0) {
+    // Loaded lazily so a backend with --face-workers 0 never pays for TensorFlow.
+    const { createFaceDetector } = await import('../faces/face-detector.js');
+    faces = await createFaceDetector({ workers: cfg.faceWorkers, maxInputPixels: cfg.limits.maxInputPixels });
+  }
+  const detectFaces = faces?.detect;
+  let onWebhook: (ok: boolean) => void = () => {};
+  const webhooks = cfg.webhook.secret === undefined ? undefined : createWebhookSender({
+    secret: cfg.webhook.secret,
+    maxAttempts: cfg.webhook.maxAttempts,
+    baseDelayMs: cfg.webhook.baseDelayMs,
+    timeoutMs: cfg.webhook.timeoutMs,
+    allow: cfg.fetch.allow,
+    onOutcome: (o) => {
+      onWebhook(o.ok);
+      if (!o.ok) log.warn({ url: o.url, attempts: o.attempts, status: o.status, error: o.error }, 'webhook delivery failed');
+    },
+  });
+  let svc: ImageService;
+  try {
+    svc = await createImageService({
+      process: (input, opts, limits) => processImage(input, opts, limits, detectFaces),
+      // The detector decodes whatever it gets: the same type and pixel checks as /v1/images first.
+      detect: detectFaces === undefined ? undefined : async (input) => {
+        await sniff(input, cfg.limits);
+        return detectFaces(input);
+      },
+      fetch: (url) => safeFetch(url, {
+        maxBytes: cfg.fetch.maxBytes, timeoutMs: cfg.fetch.timeoutMs, maxRedirects: cfg.fetch.maxRedirects, allow: cfg.fetch.allow,
+      }),
+      parseOptions,
+      parseOptionsHeader,
+      webhooks,
+      log,
+    }, {
+      concurrency: cfg.concurrency,
+      queue: cfg.queue,
+      retryAfterSeconds: cfg.retryAfterSeconds,
+      limits: cfg.limits,
+      resultsDir: cfg.resultsDir,
+      resultTtlSeconds: cfg.resultTtlSeconds,
+    });
+  } catch (err) {
+    webhooks?.close();
+    await faces?.close();
+    throw err;
+  }
+  onWebhook = (ok) => svc.metrics.webhooks.labels(ok ? 'delivered' : 'failed').inc();
+  const closeService = svc.close.bind(svc);
+  return { ...svc, close: async () => { await closeService(); await faces?.close(); } };
+}
