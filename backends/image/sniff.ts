@@ -87,13 +87,30 @@ const ACTIVE_MARKERS = ['<script', '<html', '<!doctype html', '<?php', '<iframe'
 const SCAN_HEAD = 256 * 1024;
 const SCAN_TAIL = 64 * 1024;
 
+// Every marker starts with '<': find each '<' with indexOf (memchr) and compare what
+// follows case-insensitively, instead of lower-casing a third of a megabyte per image.
+const MARKER_BYTES = ACTIVE_MARKERS.map((m) => Buffer.from(m.slice(1), 'latin1'));
+
 function hasActiveContent(buf: Buffer): boolean {
-  const parts = [buf.subarray(0, SCAN_HEAD)];
-  if (buf.length > SCAN_HEAD) parts.push(buf.subarray(Math.max(SCAN_HEAD, buf.length - SCAN_TAIL)));
-  return parts.some((p) => {
-    const text = p.toString('latin1').toLowerCase();
-    return ACTIVE_MARKERS.some((m) => text.includes(m));
-  });
+  return scanForMarkers(buf, 0, Math.min(buf.length, SCAN_HEAD))
+    || (buf.length > SCAN_HEAD && scanForMarkers(buf, Math.max(SCAN_HEAD, buf.length - SCAN_TAIL), buf.length));
+}
+
+function scanForMarkers(buf: Buffer, from: number, to: number): boolean {
+  for (let i = buf.indexOf(0x3c, from); i !== -1 && i < to; i = buf.indexOf(0x3c, i + 1)) {
+    for (const m of MARKER_BYTES) if (matchesLowercase(buf, i + 1, m, to)) return true;
+  }
+  return false;
+}
+
+/** buf[at..] equals the lower-case ASCII `m`, ignoring the case of buf's letters. */
+function matchesLowercase(buf: Buffer, at: number, m: Buffer, to: number): boolean {
+  if (at + m.length > to) return false;
+  for (let j = 0; j < m.length; j++) {
+    const c = buf[at + j]!;
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== m[j]) return false;
+  }
+  return true;
 }
 
 /**
