@@ -10,6 +10,7 @@ import { writeError } from './http/errors.js';
 import { requestIdFrom } from './http/request-id.js';
 import { checkRequest } from './http/request-check.js';
 import { GuardedLimiter } from './limits/guarded-limiter.js';
+import { limitReqStages } from './limit-req/limit-req-stage.js';
 import { limitsStage } from './limits/limits-stage.js';
 import { recordRequest } from './observe/access-log.js';
 import { createLogger } from './observe/logger.js';
@@ -59,9 +60,13 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
 
   // The request path, top to bottom. Routing comes first because a route decides
   // whether auth applies at all (public result downloads) and which plans may use it.
+  const limitReq = limitReqStages(cfg, store, metrics, log);
   const chain = makeChain([
     routeStage(cfg.routes),
+    // nginx limit_req (preaccess, before auth); routes keyed by customer are decided after auth.
+    limitReq.preAuth,
     authStage(auth, log),
+    limitReq.postAuth,
     limitsStage(limiter, metrics, leaseTtlMs),
     balanceStage(pools),
     proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody }),

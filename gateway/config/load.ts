@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { isPair, isScalar, isSeq, parseDocument, Scalar, visit } from 'yaml';
 import { ConfigReader, join, type Obj } from './reader.js';
 import type {
-  AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitOverrides, LogConfig, PlanConfig,
-  RouteConfig, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, UpstreamConfig,
+  AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
+  LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, UpstreamConfig,
 } from './types.js';
 
 export class ConfigError extends Error {
@@ -111,12 +111,15 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
 }
 
 function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
-  r.known(root, '', ['server', 'admin', 'store', 'auth', 'plans', 'customers', 'routes', 'upstreams', 'spawn_backends', 'log']);
+  r.known(root, '', ['server', 'admin', 'store', 'auth', 'plans', 'customers', 'routes', 'upstreams', 'spawn_backends', 'log',
+    'limit_req_zones', 'limit_conn_zones']);
   const plans = readPlans(r, root);
   const upstreams = readUpstreams(r, root);
   const customers = readCustomers(r, root, plans);
   const auth = readAuth(r, root, plans);
-  const routes = readRoutes(r, root, upstreams, plans);
+  const limitReqZones = readLimitReqZones(r, root);
+  const limitConnZones = readLimitConnZones(r, root);
+  const routes = readRoutes(r, root, upstreams, plans, limitReqZones, limitConnZones);
   const spawnBackends = r.array(root, 'spawn_backends', '').map((item, i) => {
     const p = `spawn_backends[${i}]`;
     const o = r.isObject(item) ? item : (r.fail(p, 'must be a mapping'), {});
@@ -131,6 +134,8 @@ function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
     plans,
     customers,
     routes,
+    limit_req_zones: limitReqZones,
+    limit_conn_zones: limitConnZones,
     upstreams,
     spawn_backends: spawnBackends,
     log: readLog(r, root),
@@ -350,11 +355,15 @@ function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> 
   return out;
 }
 
-function readRoutes(r: ConfigReader, root: Obj, upstreams: Map<string, UpstreamConfig>, plans: Map<string, PlanConfig>): RouteConfig[] {
+function readRoutes(
+  r: ConfigReader, root: Obj, upstreams: Map<string, UpstreamConfig>, plans: Map<string, PlanConfig>,
+  reqZones: Map<string, LimitReqZoneConfig>, connZones: Map<string, LimitConnZoneConfig>,
+): RouteConfig[] {
   const routes = r.array(root, 'routes', '').map((item, i) => {
     const p = `routes[${i}]`;
     const o = r.isObject(item) ? item : (r.fail(p, 'must be a mapping'), {});
-    r.known(o, p, ['name', 'prefix', 'upstream', 'public', 'plans', 'max_body_bytes']);
+    r.known(o, p, ['name', 'prefix', 'upstream', 'public', 'plans', 'max_body_bytes', 'limit_req', 'limit_req_status', 'limit_conn', 'limit_conn_status']);
+    const isPublic = r.boolean(o, 'public', p, false);
     const prefix = r.requiredString(o, 'prefix', p);
     if (prefix !== '' && !prefix.startsWith('/')) r.fail(join(p, 'prefix'), 'must start with /');
     const upstream = r.requiredString(o, 'upstream', p);
@@ -365,13 +374,118 @@ function readRoutes(r: ConfigReader, root: Obj, upstreams: Map<string, UpstreamC
       name: r.string(o, 'name', p, prefix),
       prefix,
       upstream,
-      public: r.boolean(o, 'public', p, false),
+      public: isPublic,
       plans: routePlans,
       max_body_bytes: r.optionalNumber(o, 'max_body_bytes', p, { min: 0, integer: true }),
+      limit_req: readLimitReqRules(r, o, p, reqZones, isPublic),
+      // nginx accepts 400..599 for both and defaults to 503.
+      limit_req_status: r.number(o, 'limit_req_status', p, 503, { min: 400, max: 599, integer: true }),
+      limit_conn: readLimitConnRules(r, o, p, connZones, isPublic),
+      limit_conn_status: r.number(o, 'limit_conn_status', p, 503, { min: 400, max: 599, integer: true }),
     };
   });
   if (routes.length === 0) r.fail('routes', 'at least one route is required');
   return routes;
+}
+
+// nginx's limit_req_zone rate syntax; r/m keeps nginx's integer truncation (rate * 1000 / 60).
+const RATE = /^([0-9]+)r\/(s|m)$/;
+const ZONE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+function readZoneKey(r: ConfigReader, o: Obj, p: string): ZoneKey {
+  const raw = r.requiredString(o, 'key', p);
+  if (raw === 'client') return { source: 'client' };
+  if (raw === 'customer') return { source: 'customer' };
+  const m = /^header:([!#$%&'*+.^_`|~0-9A-Za-z-]+)$/.exec(raw);
+  if (m !== null) return { source: 'header', header: m[1]!.toLowerCase() };
+  if (raw !== '') r.fail(join(p, 'key'), `must be client, customer or header:<Name>, got ${JSON.stringify(raw)}`);
+  return { source: 'client' };
+}
+
+function readLimitReqZones(r: ConfigReader, root: Obj): Map<string, LimitReqZoneConfig> {
+  const out = new Map<string, LimitReqZoneConfig>();
+  const o = r.object(root, 'limit_req_zones', '');
+  for (const [name, v] of Object.entries(o)) {
+    const p = `limit_req_zones.${name}`;
+    if (!ZONE_NAME.test(name)) r.fail(p, 'zone names may use letters, digits, _, . and - only');
+    if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
+    r.known(v, p, ['kind', 'key', 'rate', 'size']);
+    r.oneOf(v, 'kind', p, ['nginx_limit_req'] as const, 'nginx_limit_req');
+    const key = readZoneKey(r, v, p);
+    const rate = r.requiredString(v, 'rate', p);
+    const m = RATE.exec(rate);
+    let rateMilli = 0;
+    if (m === null) {
+      if (rate !== '') r.fail(join(p, 'rate'), `must look like 10r/s or 30r/m, got ${JSON.stringify(rate)}`);
+    } else {
+      rateMilli = Math.floor(Number(m[1]) * 1000 / (m[2] === 'm' ? 60 : 1));
+      if (rateMilli < 1) r.fail(join(p, 'rate'), 'must be at least 1 milli-request per second (nginx rejects 0)');
+      else if (!Number.isSafeInteger(rateMilli * 1000)) r.fail(join(p, 'rate'), 'is too large');
+    }
+    out.set(name, { name, key, rate, rate_milli: rateMilli, size: readSize(r, v, p) });
+  }
+  return out;
+}
+
+function readLimitConnZones(r: ConfigReader, root: Obj): Map<string, LimitConnZoneConfig> {
+  const out = new Map<string, LimitConnZoneConfig>();
+  const o = r.object(root, 'limit_conn_zones', '');
+  for (const [name, v] of Object.entries(o)) {
+    const p = `limit_conn_zones.${name}`;
+    if (!ZONE_NAME.test(name)) r.fail(p, 'zone names may use letters, digits, _, . and - only');
+    if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
+    r.known(v, p, ['key', 'size']);
+    out.set(name, { name, key: readZoneKey(r, v, p), size: readSize(r, v, p) });
+  }
+  return out;
+}
+
+function readSize(r: ConfigReader, o: Obj, p: string): string | undefined {
+  const size = r.optionalString(o, 'size', p);
+  if (size !== undefined && !/^[0-9]+[kKmMgG]?$/.test(size)) r.fail(join(p, 'size'), `must be an nginx size like 10m, got ${JSON.stringify(size)}`);
+  return size;
+}
+
+/** A customer-keyed zone needs an identity, which a public route never establishes. */
+function checkZoneUse(r: ConfigReader, p: string, zone: string, key: ZoneKey | undefined, isPublic: boolean): void {
+  if (key?.source === 'customer' && isPublic) r.fail(join(p, 'zone'), `zone ${JSON.stringify(zone)} is keyed by customer, which a public route never has`);
+}
+
+function readLimitReqRules(r: ConfigReader, o: Obj, routePath: string, zones: Map<string, LimitReqZoneConfig>, isPublic: boolean): LimitReqRule[] {
+  const seen = new Set<string>();
+  return r.array(o, 'limit_req', routePath).map((item, i) => {
+    const p = `${routePath}.limit_req[${i}]`;
+    const v = r.isObject(item) ? item : (r.fail(p, 'must be a mapping'), {});
+    r.known(v, p, ['zone', 'burst', 'delay', 'nodelay']);
+    const zone = r.requiredString(v, 'zone', p);
+    if (zone !== '' && !zones.has(zone)) r.fail(join(p, 'zone'), `unknown limit_req zone ${JSON.stringify(zone)}`);
+    // nginx refuses the same zone twice in one location ("is duplicate").
+    if (zone !== '' && seen.has(zone)) r.fail(join(p, 'zone'), `zone ${JSON.stringify(zone)} is already limited on this route`);
+    seen.add(zone);
+    checkZoneUse(r, p, zone, zones.get(zone)?.key, isPublic);
+    const burst = r.number(v, 'burst', p, 0, { min: 0, integer: true });
+    const nodelay = r.boolean(v, 'nodelay', p, false);
+    const hasDelay = v.delay !== undefined && v.delay !== null;
+    if (nodelay && hasDelay) r.fail(p, 'give either nodelay or delay, not both');
+    const delay = nodelay ? burst : r.number(v, 'delay', p, 0, { min: 0, integer: true });
+    return { zone, burst, delay, nodelay };
+  });
+}
+
+function readLimitConnRules(r: ConfigReader, o: Obj, routePath: string, zones: Map<string, LimitConnZoneConfig>, isPublic: boolean): LimitConnRule[] {
+  const seen = new Set<string>();
+  return r.array(o, 'limit_conn', routePath).map((item, i) => {
+    const p = `${routePath}.limit_conn[${i}]`;
+    const v = r.isObject(item) ? item : (r.fail(p, 'must be a mapping'), {});
+    r.known(v, p, ['zone', 'max']);
+    const zone = r.requiredString(v, 'zone', p);
+    if (zone !== '' && !zones.has(zone)) r.fail(join(p, 'zone'), `unknown limit_conn zone ${JSON.stringify(zone)}`);
+    if (zone !== '' && seen.has(zone)) r.fail(join(p, 'zone'), `zone ${JSON.stringify(zone)} is already limited on this route`);
+    seen.add(zone);
+    checkZoneUse(r, p, zone, zones.get(zone)?.key, isPublic);
+    if (v.max === undefined || v.max === null) r.fail(join(p, 'max'), 'is required');
+    return { zone, max: r.number(v, 'max', p, 1, { min: 1, max: 65535, integer: true }) };
+  });
 }
 
 function readLog(r: ConfigReader, root: Obj): LogConfig {

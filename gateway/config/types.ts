@@ -106,6 +106,57 @@ export interface RouteConfig {
   readonly public: boolean;
   readonly plans: readonly string[] | undefined;
   readonly max_body_bytes: number | undefined;
+  /** nginx `limit_req` on this route, checked in order (gateway/limit-req/CONFIG.md). */
+  readonly limit_req: readonly LimitReqRule[];
+  /** nginx `limit_req_status`: what a rejected request gets (nginx's default is 503). */
+  readonly limit_req_status: number;
+  /** nginx `limit_conn` on this route. */
+  readonly limit_conn: readonly LimitConnRule[];
+  readonly limit_conn_status: number;
+}
+
+/**
+ * What a zone is keyed by, like the variable in `limit_req_zone $var`: the client
+ * address (`$remote_addr`), one request header (`$http_x_api_key`; the name is stored
+ * lower-case), or the customer Sluice authenticated (no nginx variable; needs auth).
+ */
+export type ZoneKey =
+  | { readonly source: 'client' }
+  | { readonly source: 'header'; readonly header: string }
+  | { readonly source: 'customer' };
+
+/** `limit_req_zone KEY zone=NAME:SIZE rate=R` (kind nginx_limit_req). */
+export interface LimitReqZoneConfig {
+  readonly name: string;
+  readonly key: ZoneKey;
+  /** The rate as written (`10r/s`, `30r/m`). */
+  readonly rate: string;
+  /** nginx's internal unit: milli-requests per second, `N*1000` for r/s, `floor(N*1000/60)` for r/m. */
+  readonly rate_milli: number;
+  /** The nginx zone size as written (`10m`), kept for the importer's fidelity; not enforced. */
+  readonly size: string | undefined;
+}
+
+/** One `limit_req zone=NAME [burst=N] [nodelay | delay=N]`. */
+export interface LimitReqRule {
+  readonly zone: string;
+  readonly burst: number;
+  /** Requests up to this excess pass at once; nodelay is stored as delay = burst. */
+  readonly delay: number;
+  readonly nodelay: boolean;
+}
+
+/** `limit_conn_zone KEY zone=NAME:SIZE`. */
+export interface LimitConnZoneConfig {
+  readonly name: string;
+  readonly key: ZoneKey;
+  readonly size: string | undefined;
+}
+
+/** One `limit_conn NAME MAX`. */
+export interface LimitConnRule {
+  readonly zone: string;
+  readonly max: number;
 }
 
 export interface SpawnBackendConfig {
@@ -125,6 +176,8 @@ export interface SluiceConfig {
   readonly plans: ReadonlyMap<string, PlanConfig>;
   readonly customers: ReadonlyMap<string, CustomerConfig>;
   readonly routes: readonly RouteConfig[];
+  readonly limit_req_zones: ReadonlyMap<string, LimitReqZoneConfig>;
+  readonly limit_conn_zones: ReadonlyMap<string, LimitConnZoneConfig>;
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly spawn_backends: readonly SpawnBackendConfig[];
   readonly log: LogConfig;

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // Every Redis key Sluice (and the nginx module) uses; lua-compat/README.md documents
 // the same list. Limit keys carry the subject as a hash tag so one request's keys sit
 // in one Cluster slot and one EVALSHA can touch them all.
@@ -7,6 +9,8 @@ export interface KeySchema {
   counters(subject: string): string;
   leases(subject: string): string;
   key(digest: string): string;
+  /** nginx limit_req state of one zone for one key value (the value is hashed: it may be an API key). */
+  limitReq(zone: string, key: string): string;
   customerKeys(customer: string): string;
   customer(id: string): string;
   readonly invalidations: string;
@@ -20,9 +24,15 @@ export function keySchema(prefix: string): KeySchema {
     counters: (s) => `${prefix}rl:{${s}}:q`,
     leases: (s) => `${prefix}rl:{${s}}:if`,
     key: (digest) => `${prefix}key:${digest}`,
+    limitReq: (zone, key) => `${prefix}lr:${zone}:{${limitReqKeyHash(key)}}`,
     customerKeys: (c) => `${prefix}cust:{${c}}:keys`,
     customer: (id) => `${prefix}cust:{${id}}`,
     invalidations: `${prefix}invalidate`,
     instances: `${prefix}instances`,
   };
+}
+
+/** First 32 hex chars of SHA-256 of the zone key's value (UTF-8), as the nginx module computes it too. */
+export function limitReqKeyHash(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 32);
 }

@@ -1,7 +1,10 @@
+import { decideLimitReq, drainedAt, type ZoneState } from '../limit-req/limit-req-math.js';
 import { periodsAt } from './calendar.js';
 import type {
-  CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitPolicy, Store, Usage,
+  CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitPolicy, LimitReqCheck, LimitReqResult, Store, Usage,
 } from './types.js';
+
+interface ReqZoneState extends ZoneState { drainedAt: number }
 
 interface Bucket { tokens: number; ts: number; fullAt: number }
 const SWEEP_INTERVAL_MS = 60_000;
@@ -18,6 +21,9 @@ export class MemoryStore implements Store {
   private readonly buckets = new Map<string, Bucket>();
   private readonly counters = new Map<string, Counters>();
   private readonly leases = new Map<string, Map<string, number>>();
+  /** nginx limit_req state per `zone NUL key`. */
+  private readonly reqZones = new Map<string, ReqZoneState>();
+  private nextReqSweepAt = 0;
   private readonly keys = new Map<string, KeyRecord>();
   private readonly customers = new Map<string, CustomerRecord>();
   private readonly listeners: ((msg: Invalidation) => void)[] = [];
@@ -112,6 +118,34 @@ export class MemoryStore implements Store {
       dayUsed: dayUsed + cost, monthUsed: monthUsed + cost, inflight,
       dayResetMs: p.dayResetMs, monthResetMs,
     };
+  }
+
+  async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
+    return this.limitReqSync(checks);
+  }
+
+  /** Synchronous form: the memory store decides without a promise on the request path. */
+  limitReqSync(checks: readonly LimitReqCheck[]): LimitReqResult {
+    const now = this.now();
+    if (now >= this.nextReqSweepAt) {
+      // A drained key is the same as a key never seen (both give excess 0 next time).
+      this.nextReqSweepAt = now + SWEEP_INTERVAL_MS;
+      for (const [k, st] of this.reqZones) if (st.drainedAt <= now) this.reqZones.delete(k);
+    }
+    return decideLimitReq(checks, now,
+      (c) => this.reqZones.get(`${c.zone}\0${c.key}`),
+      (c, excess, last) => {
+        const k = `${c.zone}\0${c.key}`;
+        const st = this.reqZones.get(k);
+        const until = drainedAt(excess, last, c.rateMilli);
+        if (st === undefined) this.reqZones.set(k, { excess, last, drainedAt: until });
+        else { st.excess = excess; st.last = last; st.drainedAt = until; }
+      });
+  }
+
+  /** Keys with limit_req state kept, for tests. */
+  trackedReqKeys(): number {
+    return this.reqZones.size;
   }
 
   async release(subject: string, leaseId: string): Promise<void> {

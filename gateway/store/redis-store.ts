@@ -4,13 +4,14 @@ import type { StoreConfig } from '../config/types.js';
 import { periodsAt } from './calendar.js';
 import { keySchema, type KeySchema } from './key-schema.js';
 import {
-  REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type Store, type Usage,
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
 const ADMIT_LUA = luaScript('admit.lua');
 const USAGE_LUA = luaScript('usage.lua');
 const INSTANCES_LUA = luaScript('instances.lua');
+const LIMIT_REQ_LUA = luaScript('limit_req.lua');
 
 type AdmitReply = [number, number, number, number, number, number, number, number, number, number];
 type UsageReply = [number, string, string, string, string, number, string];
@@ -19,6 +20,7 @@ interface ScriptCommands {
   sluiceAdmit(bucket: string, counters: string, leases: string, ...argv: (string | number)[]): Promise<AdmitReply>;
   sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
+  sluiceLimitReq(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number, number, number]>;
 }
 
 /**
@@ -48,6 +50,8 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
     this.redis.defineCommand('sluiceUsage', { numberOfKeys: 3, lua: USAGE_LUA });
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
+    // The number of keys varies with the route's zones, so the caller passes it.
+    this.redis.defineCommand('sluiceLimitReq', { lua: LIMIT_REQ_LUA });
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
   }
@@ -78,6 +82,13 @@ export class RedisStore implements Store {
       dayResetMs: r[8],
       monthResetMs: r[9],
     };
+  }
+
+  async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
+    const args: (string | number)[] = checks.map((c) => this.k.limitReq(c.zone, c.key));
+    for (const c of checks) args.push(c.rateMilli, c.burstMilli, c.delayMilli);
+    const r = await this.redis.sluiceLimitReq(checks.length, ...args);
+    return { passed: r[0] === 1, zone: r[1] - 1, excess: r[2], delayMs: r[3] };
   }
 
   async release(subject: string, leaseId: string): Promise<void> {

@@ -7,7 +7,7 @@ import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
-import type { Decision, Invalidation, LimitPolicy, Store } from './types.js';
+import type { Decision, Invalidation, LimitPolicy, LimitReqCheck, Store } from './types.js';
 
 // One contract, two stores. Every `it` in contractSuite runs unchanged against the
 // MemoryStore (on an injected clock) and the RedisStore (on a real redis-server), with
@@ -245,6 +245,46 @@ function contractSuite(kind: StoreKind): void {
       assert.deepEqual(await s.store.findCustomer(id), { id, plan: 'pro', overrides: { rate: 7.5, quota_day: 100 } });
       await s.store.saveCustomer({ id, plan: undefined, overrides: {} });
       assert.deepEqual(await s.store.findCustomer(id), { id, plan: undefined, overrides: {} });
+    });
+
+    // nginx limit_req. 1 milli-request per second drains nothing in the milliseconds a Redis
+    // round trip takes, so the excess values are exact on both stores.
+    const reqZone = (zone: string, rateMilli: number, burst: number, delay: number, key = 'k'): LimitReqCheck =>
+      ({ zone, key, rateMilli, burstMilli: burst * 1000, delayMilli: delay * 1000 });
+
+    it('limit_req: excess per request, delay past delay=N, refusal over burst that charges nothing', async () => {
+      const z = reqZone(uniq('lr'), 1, 2, 1);
+      const rs = [];
+      for (let i = 0; i < 4; i++) rs.push(await s.store.limitReq([z]));
+      assert.deepEqual(rs, [
+        { passed: true, zone: -1, excess: 0, delayMs: 0 },
+        { passed: true, zone: -1, excess: 0, delayMs: 0 },
+        { passed: true, zone: 0, excess: 2000, delayMs: 1_000_000 },
+        { passed: false, zone: 0, excess: 3000, delayMs: 0 },
+      ]);
+      assert.deepEqual(await s.store.limitReq([z]), { passed: false, zone: 0, excess: 3000, delayMs: 0 }, 'a refusal wrote nothing');
+      assert.equal((await s.store.limitReq([{ ...z, key: 'another' }])).passed, true, 'keys are independent');
+    });
+
+    it('limit_req: several zones are charged only when every one passes', async () => {
+      const a = reqZone(uniq('lra'), 1, 3, 3, 'key');
+      const t = reqZone(uniq('lrt'), 1, 0, 0, 'tenant');
+      assert.equal((await s.store.limitReq([a, t])).passed, true);
+      assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
+      assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
+      // `a` holds the first request only: 1000, 2000, 3000 pass, 4000 is refused.
+      const alone = [];
+      for (let i = 0; i < 4; i++) alone.push(await s.store.limitReq([a]));
+      assert.deepEqual(alone.map((r) => r.passed), [true, true, true, false]);
+      assert.equal(alone[3]!.excess, 4000);
+    });
+
+    it('limit_req: the bucket drains at rate (10r/s, burst 0: one request per 100 ms)', async () => {
+      const z = reqZone(uniq('lrd'), 10_000, 0, 0);
+      assert.equal((await s.store.limitReq([z])).passed, true);
+      assert.equal((await s.store.limitReq([z])).passed, false);
+      await s.advance(110);
+      assert.deepEqual(await s.store.limitReq([z]), { passed: true, zone: -1, excess: 0, delayMs: 0 });
     });
 
     it('publish reaches every subscriber sharing the store, in order', async () => {

@@ -28,6 +28,31 @@ export interface Decision {
   readonly monthResetMs: number;
 }
 
+/**
+ * One zone of an nginx `limit_req` check (gateway/limit-req). All quantities are in
+ * nginx's units: milli-requests and milli-requests per second.
+ */
+export interface LimitReqCheck {
+  readonly zone: string;
+  /** The zone's key value for this request (never empty: an empty key is not limited). */
+  readonly key: string;
+  readonly rateMilli: number;
+  readonly burstMilli: number;
+  /** Excess that passes without delay (delay * 1000; nodelay = burst * 1000). */
+  readonly delayMilli: number;
+}
+
+export interface LimitReqResult {
+  /** False: zone `zone` refused it and nothing was written. */
+  readonly passed: boolean;
+  /** Index into the checks: the zone that refused, or the one that set the delay (-1: none). */
+  readonly zone: number;
+  /** That zone's excess for this request, milli-requests. */
+  readonly excess: number;
+  /** How long nginx would hold the passed request back, ms (0: at once). */
+  readonly delayMs: number;
+}
+
 export interface KeyRecord {
   /** Hex digest of the key; the plain key is never stored. */
   readonly digest: string;
@@ -61,6 +86,11 @@ export interface Store {
   /** End an in-flight lease taken by admit (only when the policy had maxInflight). */
   release(subject: string, leaseId: string): Promise<void>;
   usage(subject: string): Promise<Usage>;
+  /**
+   * nginx `limit_req` over all zones of one request, in order, atomically: the first
+   * zone over its burst refuses and nothing is written; otherwise every zone is accounted.
+   */
+  limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult>;
 
   findKey(digest: string): Promise<KeyRecord | undefined>;
   saveKey(record: KeyRecord): Promise<void>;
