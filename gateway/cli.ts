@@ -7,13 +7,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
+import { IMPORT_USAGE, runImportNginx } from './import-nginx/import.js';
 import { startGateway } from './server.js';
 
 const USAGE = `usage:
   sluice --config FILE   run the gateway (and the backends the config spawns)
-  sluice --check FILE    validate a config and print every error with its field path`;
+  sluice --check FILE    validate a config and print every error with its field path
+${IMPORT_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'import-nginx') return runImportNginx(argv.slice(1));
   const [flag, file] = argv;
   if ((flag !== '--config' && flag !== '--check') || file === undefined) {
     process.stderr.write(`${USAGE}\n`);
