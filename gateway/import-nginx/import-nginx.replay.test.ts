@@ -1,6 +1,7 @@
 // The api-edge fixture run for real: nginx with the fixture as written (ports and
 // runtime paths rendered), Sluice with what `sluice import-nginx` made of the same file,
-// both in front of the same echo backends, and one request trace replayed to each.
+// both in front of the same backends, and one request trace replayed to each; then
+// limit_conn (`limit_conn addr 20` on /v1/, status 429) with requests held open.
 //
 // Tolerance: none. Every decision in the trace sits about 80 ms or more of leak away from
 // a bucket boundary (5 r/s = one request per 200 ms; the refill pause leaves ~5.4
@@ -10,45 +11,14 @@
 // to the differing decisions.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { parse } from 'yaml';
-import { startBackend } from '../../test/harness/backend.js';
-import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
-import { startNginx, type NginxProcess } from '../../test/harness/nginx.js';
-
-type Backend = Awaited<ReturnType<typeof startBackend>>;
-
-// Tests run from dist/; the fixtures stay in the source tree.
-const FIXTURE = fileURLToPath(new URL('../../../gateway/import-nginx/fixtures/api-edge/nginx.conf', import.meta.url));
-const out = mkdtempSync(join(tmpdir(), 'sluice-import-replay-'));
-
-/** The fixture as nginx can run it unprivileged: our ports, our temp dir, logs there. */
-function renderForNginx(text: string, ports: Record<string, number>): string {
-  return text
-    .replace(/^\s*(user|pid|error_log)\s[^;]*;/gm, '')
-    .replace(/access_log [^;]*;/g, 'access_log off;')
-    .replace('listen 127.0.0.1:18080', 'listen @@LISTEN@@')
-    .replace(/127\.0\.0\.1:(1700\d)/g, (_, p: string) => `127.0.0.1:${ports[p]!}`)
-    .replace(/^http \{/m, 'http {\n    client_body_temp_path @@RUN_DIR@@/client_body; proxy_temp_path @@RUN_DIR@@/proxy;'
-      + ' fastcgi_temp_path @@RUN_DIR@@/fastcgi; uwsgi_temp_path @@RUN_DIR@@/uwsgi; scgi_temp_path @@RUN_DIR@@/scgi;')
-    .replace(/^/, 'pid @@RUN_DIR@@/nginx.pid;\nerror_log @@RUN_DIR@@/error.log info;\n');
-}
-
-function importYaml(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, 'import-nginx', FIXTURE, '--out', join(out, 'imported.yaml')], { timeout: 15_000 }, (err, _o, stderr) => {
-      if (err !== null) reject(new Error(`import-nginx failed: ${stderr}`));
-      else resolve(readFileSync(join(out, 'imported.yaml'), 'utf8'));
-    });
-  });
-}
+import type { GatewayProcess } from '../../test/harness/gateway.js';
+import { Holder, holdingAcross, sendOwn } from '../../test/harness/held-request.js';
+import type { NginxProcess } from '../../test/harness/nginx.js';
+import type { TestBackend } from '../../test/harness/test-backend.js';
+import { startPair, type ReplayPair } from './replay-support.js';
 
 /** One step of the trace: a pause before it, then sequential requests with one key (or none). */
 interface Step { readonly pauseMs: number; readonly key: string | undefined; readonly count: number; readonly path: string }
@@ -85,32 +55,18 @@ async function replay(url: string): Promise<{ decisions: string[]; elapsedMs: nu
 }
 
 describe('import-nginx: the imported config decides like the nginx it came from', () => {
-  let backends: Backend[] = [];
+  let pair: ReplayPair | undefined;
   let ngx: NginxProcess | undefined;
   let gw: GatewayProcess | undefined;
+  let backends: readonly TestBackend[] = [];
 
   before(async () => {
-    backends = await Promise.all([startBackend(), startBackend(), startBackend()]);
-    const ports: Record<string, number> = {};
-    backends.forEach((b, i) => { ports[`1700${i + 1}`] = Number(new URL(b.url).port); });
-    const cfg = parse(await importYaml()) as Record<string, any>;
-    // Only what a test needs to differ: free ports, the same backends nginx uses.
-    cfg.server.port = 0;
-    cfg.admin = { host: '127.0.0.1', port: 0 };
-    cfg.log = { level: 'info', access: false };
-    for (const u of Object.values(cfg.upstreams) as { targets: string[] }[]) {
-      u.targets = u.targets.map((t) => t.replace(/:(1700\d)$/, (_, p: string) => `:${ports[p]!}`));
-    }
-    [ngx, gw] = await Promise.all([
-      startNginx({ template: renderForNginx(readFileSync(FIXTURE, 'utf8'), ports) }),
-      spawnGateway(cfg),
-    ]);
+    // Paths under the hold prefix are held open until released, for limit_conn.
+    pair = await startPair('api-edge', ['127.0.0.1:17001', '127.0.0.1:17002', '127.0.0.1:17003'], '/v1/hold');
+    ({ nginx: ngx, sluice: gw, backends } = pair);
   });
 
-  after(async () => {
-    await Promise.all([ngx?.stop(), gw?.stop(), ...backends.map((b) => b.close())]);
-    rmSync(out, { recursive: true, force: true });
-  });
+  after(() => pair?.stop());
 
   it('same admit/reject decision for every request of the trace', async () => {
     const n = await replay(ngx!.url);
@@ -126,5 +82,30 @@ describe('import-nginx: the imported config decides like the nginx it came from'
     assert.deepEqual(n.decisions, expectNginx, `nginx decided differently from the trace's design (elapsed ms: ${n.elapsedMs.join(',')})`);
     const diff = n.decisions.flatMap((d, i) => (d === s.decisions[i] ? [] : [`#${i}: nginx ${d} at ${n.elapsedMs[i]} ms, sluice ${s.decisions[i]} at ${s.elapsedMs[i]} ms`]));
     assert.deepEqual(diff, [], 'Sluice (imported config) and nginx disagree');
+  });
+  it('limit_conn addr 20: the 21st request in flight from one address is refused with 429 on both; a released slot admits the next', async () => {
+    const run = async (url: string): Promise<string[]> => {
+      const holder = new Holder(url, holdingAcross(backends));
+      const steps: string[] = [];
+      try {
+        // No X-API-Key: the per_key limit_req does not apply, so only limit_conn decides.
+        const first = await holder.hold('/v1/hold/x', {}, 20);
+        steps.push(`21st ${(await sendOwn(url, '/v1/hold/x').done).status}`);
+        const held = backends.find((b) => b.held() > 0)!;
+        assert.ok(held.releaseOne());
+        // Which held request that was is the backend's order; exactly one of them ends.
+        const settled = await Promise.race(first.map((r) => r.done));
+        steps.push(`released ${settled.status}`);
+        await holder.hold('/v1/hold/x', {}, 1);
+        steps.push('next admitted');
+        steps.push(`then ${(await sendOwn(url, '/v1/hold/x').done).status}`);
+      } finally {
+        holder.close();
+      }
+      return steps;
+    };
+    const expected = ['21st 429', 'released 200', 'next admitted', 'then 429'];
+    assert.deepEqual(await run(ngx!.url), expected, 'nginx');
+    assert.deepEqual(await run(gw!.url), expected, 'sluice');
   });
 });

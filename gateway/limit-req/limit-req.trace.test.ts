@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
-import { startNginx, type NginxProcess } from '../../test/harness/nginx.js';
+import { nginxMain, startNginx, type NginxProcess } from '../../test/harness/nginx.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
 import type { LimitReqCheck } from '../store/types.js';
@@ -65,18 +65,7 @@ function nginxRule(r: Rule): string {
 
 // A static file, not `return 200`: return runs in the rewrite phase, before limit_req's
 // preaccess phase, and would answer without limit_req ever looking at the request.
-const NGINX_CONF = `
-worker_processes 1;
-error_log @@RUN_DIR@@/error.log warn;
-pid @@RUN_DIR@@/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path @@RUN_DIR@@/body;
-  proxy_temp_path @@RUN_DIR@@/proxy;
-  fastcgi_temp_path @@RUN_DIR@@/fastcgi;
-  uwsgi_temp_path @@RUN_DIR@@/uwsgi;
-  scgi_temp_path @@RUN_DIR@@/scgi;
+const NGINX_CONF = nginxMain(`
   keepalive_timeout 60s;
   keepalive_requests 100000;
 ${Object.entries(ZONES).map(([name, z]) => `  limit_req_zone ${z.nginxKey} zone=${name}:1m rate=${z.rate};`).join('\n')}
@@ -86,8 +75,7 @@ ${Object.entries(ZONES).map(([name, z]) => `  limit_req_zone ${z.nginxKey} zone=
 ${ROUTES.map((r) => `    location = ${r.path} { ${r.rules.map(nginxRule).join(' ')} ${r.status !== undefined ? `limit_req_status ${r.status};` : ''} alias @@RUN_DIR@@/ok.json; }`).join('\n')}
     location / { alias @@RUN_DIR@@/ok.json; }
   }
-}
-`;
+`);
 
 function sluiceConfig(upstream: string, store: { kind: 'memory' } | { kind: 'redis'; url: string; timeout_ms: number; failure_policy: 'closed' }): Record<string, unknown> {
   return {

@@ -9,10 +9,15 @@ import { denyMessage, rateLimitValue, retryAfterSeconds } from './rate-limit-hea
  * limits: token bucket, quotas and in-flight, decided in one store call. Denials carry
  * Retry-After; every answer carries RateLimit-Policy and RateLimit.
  */
+/** A source of lease ids; they only need to be unique across gateways sharing a store. */
+export function leaseIds(): () => string {
+  const prefix = randomBytes(6).toString('hex');
+  let seq = 0;
+  return () => `${prefix}:${++seq}`;
+}
+
 export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlMs: number): Stage {
-  // Lease ids only need to be unique across gateways sharing a store.
-  const leasePrefix = randomBytes(6).toString('hex');
-  let leaseSeq = 0;
+  const nextLeaseId = leaseIds();
 
   const settle = (ctx: RequestContext, v: Verdict, leaseId: string): boolean => {
     const id = ctx.identity!;
@@ -44,7 +49,7 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
   return (ctx) => {
     const id = ctx.identity;
     if (id === undefined) return true;
-    const leaseId = `${leasePrefix}:${++leaseSeq}`;
+    const leaseId = nextLeaseId();
     const v = limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy);
     if (!(v instanceof Promise)) return settle(ctx, v, leaseId);
     return v.then((res) => settle(ctx, res, leaseId));

@@ -11,6 +11,8 @@ export interface KeySchema {
   key(digest: string): string;
   /** nginx limit_req state of one zone for one key value (the value is hashed: it may be an API key). */
   limitReq(zone: string, key: string): string;
+  /** nginx limit_conn leases of one zone for one key value (hashed the same way). */
+  limitConn(zone: string, key: string): string;
   customerKeys(customer: string): string;
   customer(id: string): string;
   readonly invalidations: string;
@@ -25,6 +27,7 @@ export function keySchema(prefix: string): KeySchema {
     leases: (s) => `${prefix}rl:{${s}}:if`,
     key: (digest) => `${prefix}key:${digest}`,
     limitReq: (zone, key) => `${prefix}lr:${zone}:{${limitReqKeyHash(key)}}`,
+    limitConn: (zone, key) => `${prefix}lc:${zone}:{${limitReqKeyHash(key)}}`,
     customerKeys: (c) => `${prefix}cust:{${c}}:keys`,
     customer: (id) => `${prefix}cust:{${id}}`,
     invalidations: `${prefix}invalidate`,

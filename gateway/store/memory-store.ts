@@ -1,7 +1,8 @@
 import { decideLimitReq, drainedAt, type ZoneState } from '../limit-req/limit-req-math.js';
 import { periodsAt } from './calendar.js';
 import type {
-  CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitPolicy, LimitReqCheck, LimitReqResult, Store, Usage,
+  CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitConnCheck, LimitConnResult, LimitPolicy, LimitReqCheck, LimitReqResult,
+  Store, Usage,
 } from './types.js';
 
 interface ReqZoneState extends ZoneState { drainedAt: number }
@@ -10,6 +11,34 @@ interface Bucket { tokens: number; ts: number; fullAt: number }
 const SWEEP_INTERVAL_MS = 60_000;
 
 interface Counters { d: number; dn: number; m: number; mn: number }
+
+/** Lease id -> expiry (ms); an expired lease no longer holds its slot. */
+type Leases = Map<string, number>;
+
+/** Drops the expired leases and answers how many still hold a slot. */
+function liveLeases(leases: Leases | undefined, now: number): number {
+  if (leases === undefined) return 0;
+  for (const [id, expiry] of leases) if (expiry <= now) leases.delete(id);
+  return leases.size;
+}
+
+function addLease(sets: Map<string, Leases>, k: string, leaseId: string, expiry: number): void {
+  let leases = sets.get(k);
+  if (leases === undefined) { leases = new Map(); sets.set(k, leases); }
+  leases.set(leaseId, expiry);
+}
+
+function dropLease(sets: Map<string, Leases>, k: string, leaseId: string): void {
+  const leases = sets.get(k);
+  if (leases === undefined) return;
+  leases.delete(leaseId);
+  if (leases.size === 0) sets.delete(k);
+}
+
+/** Forgets sets whose every lease expired (an abandoned lease, a crashed caller). */
+function sweepLeases(sets: Map<string, Leases>, now: number): void {
+  for (const [k, leases] of sets) if (liveLeases(leases, now) === 0) sets.delete(k);
+}
 
 /**
  * Single-process store. `admit` follows lua-compat/redis/admit.lua step by step
@@ -20,7 +49,10 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly buckets = new Map<string, Bucket>();
   private readonly counters = new Map<string, Counters>();
-  private readonly leases = new Map<string, Map<string, number>>();
+  private readonly leases = new Map<string, Leases>();
+  /** nginx limit_conn leases per `zone NUL key`. */
+  private readonly connLeases = new Map<string, Leases>();
+  private nextConnSweepAt = 0;
   /** nginx limit_req state per `zone NUL key`. */
   private readonly reqZones = new Map<string, ReqZoneState>();
   private nextReqSweepAt = 0;
@@ -47,10 +79,7 @@ export class MemoryStore implements Store {
     this.nextSweepAt = now + SWEEP_INTERVAL_MS;
     for (const [s, b] of this.buckets) if (b.fullAt <= now) this.buckets.delete(s);
     for (const [s, c] of this.counters) if (c.m !== month) this.counters.delete(s);
-    for (const [s, leases] of this.leases) {
-      for (const [id, expiry] of leases) if (expiry <= now) leases.delete(id);
-      if (leases.size === 0) this.leases.delete(s);
-    }
+    sweepLeases(this.leases, now);
   }
 
   async admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
@@ -66,15 +95,7 @@ export class MemoryStore implements Store {
     if (now >= this.nextSweepAt) this.sweep(now, p.month);
 
     // Read everything first; nothing is written until every limit has passed.
-    let inflight = 0;
-    let leases: Map<string, number> | undefined;
-    if (policy.maxInflight > 0) {
-      leases = this.leases.get(subject);
-      if (leases !== undefined) {
-        for (const [id, expiry] of leases) if (expiry <= now) leases.delete(id);
-        inflight = leases.size;
-      }
-    }
+    const inflight = policy.maxInflight > 0 ? liveLeases(this.leases.get(subject), now) : 0;
 
     const c = this.counters.get(subject);
     const dayUsed = c !== undefined && c.d === p.day ? c.dn : 0;
@@ -108,14 +129,10 @@ export class MemoryStore implements Store {
     }
     if (c === undefined) this.counters.set(subject, { d: p.day, dn: dayUsed + cost, m: p.month, mn: monthUsed + cost });
     else { c.d = p.day; c.dn = dayUsed + cost; c.m = p.month; c.mn = monthUsed + cost; }
-    if (policy.maxInflight > 0) {
-      if (leases === undefined) { leases = new Map(); this.leases.set(subject, leases); }
-      leases.set(leaseId, now + leaseTtlMs);
-      inflight += 1;
-    }
+    if (policy.maxInflight > 0) addLease(this.leases, subject, leaseId, now + leaseTtlMs);
     return {
       allowed: true, reason: undefined, remaining, retryAfterMs: 0, fullInMs,
-      dayUsed: dayUsed + cost, monthUsed: monthUsed + cost, inflight,
+      dayUsed: dayUsed + cost, monthUsed: monthUsed + cost, inflight: policy.maxInflight > 0 ? inflight + 1 : 0,
       dayResetMs: p.dayResetMs, monthResetMs,
     };
   }
@@ -148,15 +165,45 @@ export class MemoryStore implements Store {
     return this.reqZones.size;
   }
 
+  async limitConn(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): Promise<LimitConnResult> {
+    return this.limitConnSync(checks, leaseId, leaseTtlMs);
+  }
+
+  /** Mirrors lua-compat/redis/limit_conn.lua: every zone is checked before any slot is taken. */
+  limitConnSync(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): LimitConnResult {
+    const now = this.now();
+    if (now >= this.nextConnSweepAt) {
+      this.nextConnSweepAt = now + SWEEP_INTERVAL_MS;
+      sweepLeases(this.connLeases, now);
+    }
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!;
+      const inflight = liveLeases(this.connLeases.get(`${c.zone}\0${c.key}`), now);
+      if (inflight >= c.max) return { passed: false, zone: i, inflight };
+    }
+    for (const c of checks) addLease(this.connLeases, `${c.zone}\0${c.key}`, leaseId, now + leaseTtlMs);
+    return { passed: true, zone: -1, inflight: 0 };
+  }
+
+  async releaseConn(checks: readonly LimitConnCheck[], leaseId: string): Promise<void> {
+    this.releaseConnSync(checks, leaseId);
+  }
+
+  releaseConnSync(checks: readonly LimitConnCheck[], leaseId: string): void {
+    for (const c of checks) dropLease(this.connLeases, `${c.zone}\0${c.key}`, leaseId);
+  }
+
+  /** Zone keys with limit_conn leases kept, for tests. */
+  trackedConnKeys(): number {
+    return this.connLeases.size;
+  }
+
   async release(subject: string, leaseId: string): Promise<void> {
     this.releaseSync(subject, leaseId);
   }
 
   releaseSync(subject: string, leaseId: string): void {
-    const leases = this.leases.get(subject);
-    if (leases === undefined) return;
-    leases.delete(leaseId);
-    if (leases.size === 0) this.leases.delete(subject);
+    dropLease(this.leases, subject, leaseId);
   }
 
   async usage(subject: string): Promise<Usage> {

@@ -4,7 +4,7 @@ import type { StoreConfig } from '../config/types.js';
 import { periodsAt } from './calendar.js';
 import { keySchema, type KeySchema } from './key-schema.js';
 import {
-  REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
@@ -12,6 +12,7 @@ const ADMIT_LUA = luaScript('admit.lua');
 const USAGE_LUA = luaScript('usage.lua');
 const INSTANCES_LUA = luaScript('instances.lua');
 const LIMIT_REQ_LUA = luaScript('limit_req.lua');
+const LIMIT_CONN_LUA = luaScript('limit_conn.lua');
 
 type AdmitReply = [number, number, number, number, number, number, number, number, number, number];
 type UsageReply = [number, string, string, string, string, number, string];
@@ -21,6 +22,7 @@ interface ScriptCommands {
   sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
   sluiceLimitReq(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number, number, number]>;
+  sluiceLimitConn(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number]>;
 }
 
 /**
@@ -52,6 +54,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
     // The number of keys varies with the route's zones, so the caller passes it.
     this.redis.defineCommand('sluiceLimitReq', { lua: LIMIT_REQ_LUA });
+    this.redis.defineCommand('sluiceLimitConn', { lua: LIMIT_CONN_LUA });
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
   }
@@ -89,6 +92,19 @@ export class RedisStore implements Store {
     for (const c of checks) args.push(c.rateMilli, c.burstMilli, c.delayMilli);
     const r = await this.redis.sluiceLimitReq(checks.length, ...args);
     return { passed: r[0] === 1, zone: r[1] - 1, excess: r[2], delayMs: r[3] };
+  }
+
+  async limitConn(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): Promise<LimitConnResult> {
+    const args: (string | number)[] = checks.map((c) => this.k.limitConn(c.zone, c.key));
+    args.push(leaseId, leaseTtlMs);
+    for (const c of checks) args.push(c.max);
+    const r = await this.redis.sluiceLimitConn(checks.length, ...args);
+    return { passed: r[0] === 1, zone: r[1] - 1, inflight: r[2] };
+  }
+
+  async releaseConn(checks: readonly LimitConnCheck[], leaseId: string): Promise<void> {
+    // Auto-pipelining sends these in one round trip; the zones' keys may sit in different slots.
+    await Promise.all(checks.map((c) => this.redis.zrem(this.k.limitConn(c.zone, c.key), leaseId)));
   }
 
   async release(subject: string, leaseId: string): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -7,7 +7,7 @@ import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
-import type { Decision, Invalidation, LimitPolicy, LimitReqCheck, Store } from './types.js';
+import type { Decision, Invalidation, LimitConnCheck, LimitPolicy, LimitReqCheck, Store } from './types.js';
 
 // One contract, two stores. Every `it` in contractSuite runs unchanged against the
 // MemoryStore (on an injected clock) and the RedisStore (on a real redis-server), with
@@ -287,6 +287,45 @@ function contractSuite(kind: StoreKind): void {
       assert.deepEqual(await s.store.limitReq([z]), { passed: true, zone: -1, excess: 0, delayMs: 0 });
     });
 
+    // nginx limit_conn: slots per zone key, taken in every zone of a request or in none.
+    const connZone = (zone: string, max: number, key = 'k'): LimitConnCheck => ({ zone, key, max });
+
+    it('limit_conn: at most max slots per key; a refusal takes none; release frees exactly one', async () => {
+      const z = connZone(uniq('lc'), 2);
+      assert.deepEqual(await s.store.limitConn([z], 'a', LEASE_TTL), { passed: true, zone: -1, inflight: 0 });
+      assert.deepEqual(await s.store.limitConn([z], 'b', LEASE_TTL), { passed: true, zone: -1, inflight: 0 });
+      assert.deepEqual(await s.store.limitConn([z], 'c', LEASE_TTL), { passed: false, zone: 0, inflight: 2 });
+      assert.deepEqual(await s.store.limitConn([z], 'd', LEASE_TTL), { passed: false, zone: 0, inflight: 2 }, 'the refusal took no slot');
+      assert.equal((await s.store.limitConn([{ ...z, key: 'other' }], 'e', LEASE_TTL)).passed, true, 'keys are independent');
+      await s.store.releaseConn([z], 'c');
+      assert.equal((await s.store.limitConn([z], 'f', LEASE_TTL)).passed, false, 'releasing a lease nobody holds frees nothing');
+      await s.store.releaseConn([z], 'a');
+      assert.equal((await s.store.limitConn([z], 'g', LEASE_TTL)).passed, true);
+      assert.deepEqual(await s.store.limitConn([z], 'h', LEASE_TTL), { passed: false, zone: 0, inflight: 2 });
+    });
+
+    it('limit_conn: several zones are all taken or none; release gives back every one', async () => {
+      const ip = connZone(uniq('lcip'), 3, '127.0.0.1');
+      const key = connZone(uniq('lckey'), 1, 'api-key');
+      assert.equal((await s.store.limitConn([ip, key], 'a', LEASE_TTL)).passed, true);
+      assert.deepEqual(await s.store.limitConn([ip, key], 'b', LEASE_TTL), { passed: false, zone: 1, inflight: 1 });
+      // `ip` holds only `a`: two more fit, the third not (had `b` taken its slot, one fewer would).
+      assert.deepEqual(
+        [await s.store.limitConn([ip], 'c', LEASE_TTL), await s.store.limitConn([ip], 'd', LEASE_TTL), await s.store.limitConn([ip], 'e', LEASE_TTL)]
+          .map((r) => r.passed), [true, true, false]);
+      await s.store.releaseConn([ip, key], 'a');
+      assert.equal((await s.store.limitConn([key], 'f', LEASE_TTL)).passed, true);
+      assert.equal((await s.store.limitConn([ip], 'g', LEASE_TTL)).passed, true);
+    });
+
+    it('limit_conn: a lease expires after its ttl (a crashed edge cannot hold a slot forever)', async () => {
+      const z = connZone(uniq('lcx'), 1);
+      assert.equal((await s.store.limitConn([z], 'crashed', 40)).passed, true);
+      assert.equal((await s.store.limitConn([z], 'next', 40)).passed, false);
+      await s.advance(60);
+      assert.equal((await s.store.limitConn([z], 'next', 40)).passed, true);
+    });
+
     it('publish reaches every subscriber sharing the store, in order', async () => {
       const wanted: Invalidation[] = [{ kind: 'key', digest: randomBytes(32).toString('hex') }, { kind: 'customer', id: uniq('c') }];
       const same = (a: Invalidation, b: Invalidation): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -485,6 +524,29 @@ describe('admit.lua on redis-server', () => {
           }
         }
       }
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe('limit_conn.lua on redis-server', () => {
+  it('keeps leases in P lc:<zone>:{<first 32 hex of sha256(value)>}, scored by expiry on the Redis clock; ZREM gives one back', async () => {
+    const prefix = `${runPrefix}lcs:`;
+    const store = await redisStore(prefix);
+    const client = new Redis(redis!.url);
+    try {
+      const value = 'an API key é';
+      const key = `${prefix}lc:addr:{${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 32)}}`;
+      const before = Number((await client.time())[0]) * 1000;
+      assert.equal((await store.limitConn([{ zone: 'addr', key: value, max: 2 }], 'lease-1', 5000)).passed, true);
+      assert.equal(await client.type(key), 'zset');
+      const [member, score] = await client.zrange(key, 0, -1, 'WITHSCORES');
+      assert.equal(member, 'lease-1');
+      assert.ok(Number(score) >= before + 5000 && Number(score) <= before + 5000 + 2000, `expiry ${score} is Redis now + ttl`);
+      assert.ok(await client.pttl(key) > 4000, 'the set lives as long as its lease');
+      await store.releaseConn([{ zone: 'addr', key: value, max: 2 }], 'lease-1');
+      assert.equal(await client.zcard(key), 0);
     } finally {
       client.disconnect();
     }

@@ -53,6 +53,24 @@ export interface LimitReqResult {
   readonly delayMs: number;
 }
 
+/** One zone of an nginx `limit_conn` check (gateway/limit-req/limit-conn-stage.ts). */
+export interface LimitConnCheck {
+  readonly zone: string;
+  /** The zone's key value for this request (never empty: an empty key is not limited). */
+  readonly key: string;
+  /** Requests of this key that may be in flight at once. */
+  readonly max: number;
+}
+
+export interface LimitConnResult {
+  /** False: zone `zone` was full and no slot was taken in any zone. */
+  readonly passed: boolean;
+  /** Index into the checks of the full zone (-1 when passed). */
+  readonly zone: number;
+  /** Requests in flight in that zone for that key (0 when passed). */
+  readonly inflight: number;
+}
+
 export interface KeyRecord {
   /** Hex digest of the key; the plain key is never stored. */
   readonly digest: string;
@@ -91,6 +109,13 @@ export interface Store {
    * zone over its burst refuses and nothing is written; otherwise every zone is accounted.
    */
   limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult>;
+  /**
+   * nginx `limit_conn` over all zones of one request, atomically: a slot (lease `leaseId`,
+   * expiring after leaseTtlMs) is taken in every zone, or, when any zone is full, in none.
+   */
+  limitConn(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): Promise<LimitConnResult>;
+  /** Gives back the slots limitConn took for `leaseId` (the request ended). */
+  releaseConn(checks: readonly LimitConnCheck[], leaseId: string): Promise<void>;
 
   findKey(digest: string): Promise<KeyRecord | undefined>;
   saveKey(record: KeyRecord): Promise<void>;

@@ -28,6 +28,23 @@ export interface NginxOptions {
   readonly startTimeoutMs?: number;
 }
 
+/** What every unprivileged test nginx needs in `http {}`: no access log, temp paths in its run dir. */
+export const NGINX_RUN_PATHS = 'access_log off; client_body_temp_path @@RUN_DIR@@/body; proxy_temp_path @@RUN_DIR@@/proxy;'
+  + ' fastcgi_temp_path @@RUN_DIR@@/fastcgi; uwsgi_temp_path @@RUN_DIR@@/uwsgi; scgi_temp_path @@RUN_DIR@@/scgi;';
+
+/** A whole nginx.conf template: one worker, logs and pid in the run dir, `http` holding `httpBody`. */
+export function nginxMain(httpBody: string, errorLevel = 'warn'): string {
+  return `worker_processes 1;
+error_log @@RUN_DIR@@/error.log ${errorLevel};
+pid @@RUN_DIR@@/nginx.pid;
+events { worker_connections 1024; }
+http {
+  ${NGINX_RUN_PATHS}
+${httpBody}
+}
+`;
+}
+
 export function renderTemplate(template: string, vars: Record<string, string>): string {
   const out = template.replace(/@@([A-Z_]+)@@/g, (m, name: string) => {
     const v = vars[name];
