@@ -71,7 +71,7 @@ store:
     const cfg = parseConfig(yaml(`upstreams:
   main: { targets: [\${B1}, \${B2:-http://127.0.0.1:7002}], connections: \${CONNS:-8} }
 `).replace(/^upstreams:\n  main:\n    targets: \[http:\/\/127\.0\.0\.1:7001\]\n/m, ''), { B1: 'http://127.0.0.1:7001' });
-    assert.deepEqual(cfg.upstreams.get('main')!.targets, ['http://127.0.0.1:7001', 'http://127.0.0.1:7002']);
+    assert.deepEqual(cfg.upstreams.get('main')!.targets.map((t) => t.url), ['http://127.0.0.1:7001', 'http://127.0.0.1:7002']);
     assert.equal(cfg.upstreams.get('main')!.connections, 8);
   });
 

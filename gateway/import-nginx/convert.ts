@@ -47,10 +47,23 @@ export interface ConnLimit {
   readonly at: string;
 }
 
+/** A server line: a plain origin unless a parameter needs the object form. */
+export interface ImportedTarget {
+  readonly url: string;
+  weight?: number;
+  backup?: boolean;
+  max_fails?: number;
+  fail_timeout_ms?: number;
+}
+
 export interface ImportedUpstream {
   readonly name: string;
-  readonly targets: string[];
+  readonly targets: ImportedTarget[];
   connections: number | undefined;
+  /** Emitted for `upstream` blocks only: nginx's default is weighted round-robin, Sluice's is not. */
+  balancer: 'round_robin' | 'weighted_round_robin' | 'least_outstanding' | 'p2c_ewma' | undefined;
+  /** nginx never caps how much of a group is unavailable; set to 100 when max_fails is imported. */
+  maxEjectionPercent: number | undefined;
   readonly at: string;
 }
 
@@ -88,11 +101,10 @@ interface Inherited {
 // block is reported once, as a whole.
 const DATA_BLOCKS = new Set(['map', 'types', 'geo', 'split_clients', 'charset_map', 'match']);
 
-const LB_METHODS: Record<string, string> = {
-  least_conn: 'Sluice balances round-robin only (least_conn is a later milestone); targets are imported with round-robin',
-  random: 'Sluice balances round-robin only (random / random two least_conn are a later milestone); targets are imported with round-robin',
-  ip_hash: 'Sluice has no sticky balancing; targets are imported with round-robin',
-  hash: 'Sluice has no hash balancing; targets are imported with round-robin',
+// Methods with no Sluice equivalent; the targets are balanced (weighted) round-robin instead.
+const UNMAPPED_METHODS: Record<string, string> = {
+  ip_hash: 'Sluice has no sticky balancing; targets are imported with (weighted) round-robin',
+  hash: 'Sluice has no hash balancing; targets are imported with (weighted) round-robin',
 };
 
 /** `displayFile` names files in the report (the importer makes them relative to nginx's prefix). */
@@ -229,38 +241,67 @@ export function convert(tree: readonly Directive[], displayFile: (file: string) 
     const name = d.args[0];
     if (d.args.length !== 1 || name === undefined || d.block === undefined) { missBlock(d, 'expected: upstream NAME { … }'); return; }
     upstreamBlocks.set(name, d);
-    const u: ImportedUpstream = { name, targets: [], connections: undefined, at: at(d) };
+    const u: ImportedUpstream = { name, targets: [], connections: undefined, balancer: undefined, maxEjectionPercent: undefined, at: at(d) };
     ok();
+    let method: ImportedUpstream['balancer'];
     for (const c of d.block) {
       if (c.name === 'server') {
         const [addr, ...params] = c.args;
         if (addr === undefined) { miss(c, 'server without an address'); continue; }
         if (addr.startsWith('unix:')) { miss(c, 'unix-socket upstreams are not supported: Sluice targets are http://host:port'); continue; }
         if (params.includes('down')) { miss(c, '"down": the server is marked permanently unavailable, so it is not imported as a target'); continue; }
-        u.targets.push(`http://${withPort(addr)}`);
+        const t: ImportedTarget = { url: `http://${withPort(addr)}` };
+        u.targets.push(t);
         ok();
         for (const p of params) {
           const pname = p.split('=')[0]!;
+          const value = p.slice(pname.length + 1);
+          if (serverParam(t, pname, value)) { if (pname === 'max_fails') u.maxEjectionPercent = 100; continue; }
           const reason = ({
-            weight: 'Sluice balances round-robin with equal weights (weights are a later milestone); the server is imported as an equal target',
-            max_fails: 'passive health checks (max_fails/fail_timeout) are a later milestone; the server is imported as a plain target',
-            fail_timeout: 'passive health checks (max_fails/fail_timeout) are a later milestone; the server is imported as a plain target',
-            backup: 'Sluice has no backup tier yet; this server is imported as a regular target and RECEIVES NORMAL TRAFFIC',
+            weight: 'expected weight=N (N >= 1)',
+            max_fails: 'expected max_fails=N',
+            fail_timeout: 'expected fail_timeout=TIME (e.g. 10s, 500ms, 1m)',
             max_conns: 'no per-target connection cap beyond the pool size (connections)',
             slow_start: 'no slow start',
             resolve: 'targets are resolved by the OS resolver on connect; no periodic re-resolution',
           } as Record<string, string>)[pname] ?? 'unknown server parameter';
           untranslated.push({ file: displayFile(c.file), line: c.line, directive: `server ${addr} ${p}`, reason });
         }
+        if (t.max_fails !== undefined || t.fail_timeout_ms !== undefined) {
+          note(c, 'max_fails/fail_timeout → passive ejection: nginx counts failures (errors and timeouts) within fail_timeout, '
+            + 'Sluice counts them in a row and also counts 5xx answers; the ejection lasts fail_timeout in both');
+        }
       } else if (c.name === 'keepalive') {
         if (c.args.length === 1 && /^\d+$/.test(c.args[0]!) && Number(c.args[0]) >= 1) { u.connections = Number(c.args[0]); ok(); }
         else miss(c, 'expected: keepalive N');
         note(c, 'nginx keeps N idle connections per worker process and opens more on demand; Sluice `connections` caps the pool per target (requests beyond it queue)');
-      } else if (c.name in LB_METHODS) {
-        miss(c, LB_METHODS[c.name]!);
+      } else if (c.name === 'least_conn' && c.args.length === 0) {
+        method = 'least_outstanding';
+        ok();
+        note(c, 'least_conn → least_outstanding: fewest requests in flight per weight, counting what the backend advertises in X-Backend-Load when it does');
+      } else if (c.name === 'random' && c.args.length === 2 && c.args[0] === 'two' && c.args[1] === 'least_conn') {
+        method = 'p2c_ewma';
+        ok();
+        note(c, 'nginx picks two servers at random and takes the one with fewer active connections; Sluice p2c_ewma also samples two, '
+          + 'and compares latency × (requests outstanding + 1), which is least_conn between the two whenever their latencies are equal');
+      } else if (c.name === 'random' && (c.args.length === 0 || (c.args.length === 1 && c.args[0] === 'two'))) {
+        // `random` spreads by weight like round-robin does, only without the fixed order;
+        // `random two` without a method means least_conn between the two (nginx's default).
+        method = c.args.length === 0 ? undefined : 'p2c_ewma';
+        ok();
+        note(c, c.args.length === 0
+          ? 'random: imported as (weighted) round-robin, which gives each server the same long-run share without the randomness'
+          : 'random two: nginx compares the two by active connections (least_conn); imported as p2c_ewma, see random two least_conn');
+      } else if (c.name in UNMAPPED_METHODS) {
+        miss(c, UNMAPPED_METHODS[c.name]!);
       } else {
         missBlock(c, 'no Sluice equivalent inside upstream');
       }
+    }
+    u.balancer = method ?? (u.targets.some((t) => (t.weight ?? 1) !== 1) ? 'weighted_round_robin' : 'round_robin');
+    if (u.targets.length > 0 && u.targets.every((t) => t.backup === true)) {
+      for (const t of u.targets) delete t.backup;
+      untranslated.push({ file: displayFile(d.file), line: d.line, directive: `upstream ${name}`, reason: 'every imported server is a backup (the others are down or not importable); they are imported as primaries' });
     }
     if (u.targets.length === 0) { untranslated.push({ file: displayFile(d.file), line: d.line, directive: `upstream ${name}`, reason: 'no importable server: the upstream is left out, and so are the routes using it' }); return; }
     upstreams.push(u);
@@ -288,7 +329,7 @@ export function convert(tree: readonly Directive[], displayFile: (file: string) 
         const u = upstreamByName.get(host)!;
         const name = `${host}-https`;
         if (!upstreamByName.has(name)) {
-          const v: ImportedUpstream = { name, targets: u.targets.map((t) => t.replace(/^http:/, 'https:').replace(/:80$/, ':443')), connections: u.connections, at: u.at };
+          const v: ImportedUpstream = { ...u, name, targets: u.targets.map((t) => ({ ...t, url: t.url.replace(/^http:/, 'https:').replace(/:80$/, ':443') })) };
           upstreams.push(v);
           upstreamByName.set(name, v);
         }
@@ -297,10 +338,10 @@ export function convert(tree: readonly Directive[], displayFile: (file: string) 
       return host;
     }
     const origin = `${scheme}://${withPort(host, scheme === 'https' ? 443 : 80)}`;
-    const existing = upstreams.find((u) => u.targets.length === 1 && u.targets[0] === origin && !upstreamBlocks.has(u.name));
+    const existing = upstreams.find((u) => u.targets.length === 1 && u.targets[0]!.url === origin && !upstreamBlocks.has(u.name));
     if (existing !== undefined) return existing.name;
     const name = uniqueName(origin.replace(/^https?:\/\//, '').replace(/[^A-Za-z0-9]+/g, '-'), upstreamByName);
-    const u: ImportedUpstream = { name, targets: [origin], connections: undefined, at: at(d) };
+    const u: ImportedUpstream = { name, targets: [{ url: origin }], connections: undefined, balancer: undefined, maxEjectionPercent: undefined, at: at(d) };
     upstreams.push(u);
     upstreamByName.set(name, u);
     return name;
@@ -441,6 +482,53 @@ export function convert(tree: readonly Directive[], displayFile: (file: string) 
   untranslated.sort(byPlace);
   notes.sort(byPlace);
   return { server, reqZones, connZones, upstreams, routes: clean, translated, untranslated, notes };
+}
+
+/**
+ * weight, backup, max_fails and fail_timeout onto the target; false when the value is not
+ * one nginx would accept (the caller reports it). nginx's implicit max_fails=1
+ * fail_timeout=10s is not imported: nginx counts only errors and timeouts, Sluice's
+ * outlier detection also counts 5xx, so a default of one failure would eject a backend
+ * for a single 503.
+ */
+function serverParam(t: ImportedTarget, name: string, value: string): boolean {
+  switch (name) {
+    case 'weight':
+      if (!/^[1-9]\d*$/.test(value)) return false;
+      t.weight = Number(value);
+      return true;
+    case 'backup':
+      if (value !== '' ) return false;
+      t.backup = true;
+      return true;
+    case 'max_fails':
+      if (!/^\d+$/.test(value)) return false;
+      t.max_fails = Number(value);
+      return true;
+    case 'fail_timeout': {
+      const ms = nginxTimeMs(value);
+      if (ms === undefined || ms < 1) return false;
+      t.fail_timeout_ms = ms;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** nginx time syntax: `10`, `10s`, `500ms`, `1m30s`, units ms s m h d (a bare number is seconds). */
+function nginxTimeMs(v: string): number | undefined {
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  let total = 0;
+  let rest = v;
+  while (rest !== '') {
+    const m = /^(\d+)(ms|s|m|h|d)/.exec(rest);
+    if (m === null) return undefined;
+    total += Number(m[1]) * unit[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return v === '' ? undefined : total;
 }
 
 function byPlace(a: ReportItem, b: ReportItem): number {

@@ -17,7 +17,10 @@ export function toSluiceObject(imp: Imported): Record<string, unknown> {
     store: { kind: 'memory' },
     plans: { [PLACEHOLDER_PLAN]: { rate: 0 } },
     upstreams: Object.fromEntries(imp.upstreams.map((u) => [u.name, {
-      targets: u.targets,
+      // A server with no parameter stays the plain origin string it always was.
+      targets: u.targets.map((t) => (Object.keys(t).length === 1 ? t.url : { ...t })),
+      ...(u.balancer === undefined ? {} : { balancer: u.balancer }),
+      ...(u.maxEjectionPercent === undefined ? {} : { outlier: { max_ejection_percent: u.maxEjectionPercent } }),
       ...(u.connections === undefined ? {} : { connections: u.connections }),
     }])),
   };

@@ -6,6 +6,7 @@ import { lingerClose } from '../http/linger.js';
 import { bodyPending } from '../http/request-body.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
+import type { Attempt } from '../upstream/target.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { ClientClosed, mapUpstreamError, PayloadTooLarge } from './upstream-errors.js';
 
@@ -39,13 +40,14 @@ export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
     const expect = req.headers.expect;
     if (body !== null && expect !== undefined && CONTINUE.test(expect)) ctx.res.writeContinue();
     const target = ctx.target!;
+    const handler = new ProxyHandler(ctx, metrics, target.begin());
     target.pool.dispatch({
       origin: target.origin,
       path: req.url!,
       method: req.method as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(ctx, opts.trustForwarded),
       body,
-    }, new ProxyHandler(ctx, metrics));
+    }, handler);
     return false;
   };
 }
@@ -82,7 +84,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   private clientGone = false;
   private readonly onDrain = (): void => this.controller?.resume();
 
-  constructor(private readonly ctx: RequestContext, private readonly metrics: Metrics) {
+  /** The balancer hears how each exchange went: latency, status, advertised load, failures. */
+  constructor(private readonly ctx: RequestContext, private readonly metrics: Metrics, private readonly attempt: Attempt) {
     // A client that goes away aborts the upstream request instead of leaving it to finish.
     // A request still queued for a pool connection has no controller yet: it is aborted
     // the moment it gets one, rather than sent and its answer written nowhere. The client
@@ -102,6 +105,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx informational: wait for the final response
+    this.attempt.responded(statusCode, headers['x-backend-load']);
     const res = this.ctx.res;
     if (res.destroyed) {
       controller.abort(new ClientClosed());
@@ -129,13 +133,16 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     // (undici stops sending); the rest still comes over the client's connection.
     if (bodyPending(this.ctx.req)) lingerClose(this.ctx.res);
     this.ctx.res.end();
+    this.attempt.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     const ctx = this.ctx;
-    if (ctx.res.destroyed) return; // the client left; nothing to tell
     const m = mapUpstreamError(err);
-    if (m.kind !== 'client' && m.kind !== 'body_limit') {
+    const upstreamFault = m.kind !== 'client' && m.kind !== 'body_limit';
+    this.attempt.end(upstreamFault);
+    if (ctx.res.destroyed) return; // the client left; nothing to tell
+    if (upstreamFault) {
       this.metrics.upstreamErrors.inc({ upstream: ctx.target!.upstream.name, kind: m.kind });
     }
     // sendError closes the connection when the request body was not read to its end.

@@ -18,6 +18,8 @@ describe('upstream: round-robin across targets', { timeout: 30_000 }, () => {
     b = await startBackend();
     gw = await spawnGateway(testConfig({
       upstreams: [a.url, b.url],
+      // The default is p2c_ewma; this file is about the plain rotation.
+      upstream: { balancer: 'round_robin' },
       keys: [{ digest: sha256('k-rr'), customer: 'acme', plan: 'test' }],
     }));
   });
