@@ -5,26 +5,60 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import cluster from 'node:cluster';
+import type { Logger } from 'pino';
+import { ConfigError, parseConfig, readConfigText } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
 import { IMPORT_USAGE, runImportNginx } from './import-nginx/import.js';
+import { chooseWorkers, rereadConfig } from './lifecycle/config-file.js';
+import { startPrimary } from './lifecycle/primary.js';
+import { runWorker } from './lifecycle/worker.js';
+import { createLogger } from './observe/logger.js';
 import { startGateway } from './server.js';
 
 const USAGE = `usage:
-  sluice --config FILE   run the gateway (and the backends the config spawns)
+  sluice --config FILE [--workers N]
+                         run the gateway (and the backends the config spawns); N workers
+                         share the port (default: one per core, or 1 with the memory store)
   sluice --check FILE    validate a config and print every error with its field path
 ${IMPORT_USAGE}`;
 
+interface Args { readonly flag: string | undefined; readonly file: string | undefined; readonly workers: number | undefined; readonly bad?: string }
+
+function parseArgs(argv: string[]): Args {
+  let flag: string | undefined;
+  let file: string | undefined;
+  let workers: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '--check') { flag = a; file = argv[++i]; continue; }
+    if (a === '--workers') {
+      const v = argv[++i];
+      workers = v !== undefined && /^[1-9][0-9]{0,2}$/.test(v) ? Number(v) : NaN;
+      if (Number.isNaN(workers)) return { flag, file, workers, bad: '--workers: expected a whole number from 1 to 999' };
+      continue;
+    }
+    return { flag: a, file: undefined, workers };
+  }
+  return { flag, file, workers };
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (cluster.isWorker) {
+    await runWorker();
+    return new Promise<number>(() => {});
+  }
   if (argv[0] === 'import-nginx') return runImportNginx(argv.slice(1));
-  const [flag, file] = argv;
-  if ((flag !== '--config' && flag !== '--check') || file === undefined) {
-    process.stderr.write(`${USAGE}\n`);
+  const { flag, file, workers: workersFlag, bad } = parseArgs(argv);
+  if (bad !== undefined || (flag !== '--config' && flag !== '--check') || file === undefined) {
+    process.stderr.write(`${bad === undefined ? '' : `${bad}\n`}${USAGE}\n`);
     return flag === '--help' || flag === '-h' ? 0 : 2;
   }
   let cfg: SluiceConfig;
+  let text: string;
   try {
-    cfg = loadConfigFile(file);
+    text = readConfigText(file);
+    cfg = parseConfig(text);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${file}: ${err.errors.length} error(s)\n${err.errors.map((e) => `  ${e}`).join('\n')}\n`);
@@ -34,36 +68,70 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.upstreams.size} upstreams, ${cfg.plans.size} plans, store ${cfg.store.kind})\n`);
     return 0;
   }
-  return run(cfg);
+  const chosen = chooseWorkers(cfg, workersFlag);
+  if ('error' in chosen) {
+    process.stderr.write(`${file}: ${chosen.error}\n`);
+    return 1;
+  }
+  return run(file, text, cfg, chosen.workers, chosen.note);
 }
 
-async function run(cfg: SluiceConfig): Promise<number> {
+async function run(file: string, text: string, cfg: SluiceConfig, workers: number, note: string | undefined): Promise<number> {
   // The spawned backends share one results directory, so a result URL works whichever
   // backend the gateway's balancer sends the download to.
   const resultsDir = process.env.SLUICE_BACKEND_RESULTS_DIR
     ?? (cfg.spawn_backends.length > 0 ? mkdtempSync(join(tmpdir(), 'sluice-results-')) : undefined);
+  // Started once, here: in a cluster the workers share them like any other upstream.
   const children = cfg.spawn_backends.map((b) => spawnBackend(b.port, resultsDir!));
-  const gw = await startGateway(cfg);
+  const log = createLogger(cfg.log);
   let stopping = false;
+  for (const c of children) {
+    c.on('exit', (code, signal) => {
+      if (!stopping) log.error({ pid: c.pid, code, signal }, 'a spawned backend exited');
+    });
+  }
+  if (note !== undefined) log.info({ workers }, note);
+  const gateway = workers === 1 ? await singleProcess(file, cfg, log) : await startPrimary(file, text, cfg, workers, log);
+
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    gw.log.info({ signal }, 'stopping');
+    log.info({ signal }, 'stopping: draining in-flight requests');
+    // The gateway drains first: its in-flight requests still need the backends.
+    await gateway.stop();
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
-    await gw.close();
     // Results live an hour at most, and never past the stack that made them.
     if (resultsDir !== undefined && process.env.SLUICE_BACKEND_RESULTS_DIR === undefined) rmSync(resultsDir, { recursive: true, force: true });
+    log.info('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  for (const c of children) {
-    c.on('exit', (code, signal) => {
-      if (!stopping) gw.log.error({ pid: c.pid, code, signal }, 'a spawned backend exited');
-    });
-  }
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    log.info({ file }, 'SIGHUP: reloading the config');
+    void gateway.reload();
+  });
   return new Promise<number>(() => {});
+}
+
+/** `--workers 1`: the gateway in this process; a reload swaps the request path in place. */
+async function singleProcess(file: string, cfg: SluiceConfig, log: Logger): Promise<{ reload(): Promise<void>; stop(): Promise<void> }> {
+  const gw = await startGateway(cfg, { log });
+  let reloading = Promise.resolve();
+  return {
+    reload() {
+      reloading = reloading.then(async () => {
+        const next = rereadConfig(file, log, 1);
+        if (next === undefined) return;
+        const needRestart = await gw.reload(next.cfg);
+        log.info({ needs_restart: needRestart }, needRestart.length === 0 ? 'reload done' : 'reload done; some changes apply only after a restart');
+      }).catch((err: unknown) => log.error({ err: (err as Error).stack }, 'reload failed; the running config stays in force'));
+      return reloading;
+    },
+    stop: () => gw.close(),
+  };
 }
 
 /** The demo stack: backends are this package's own `sluice-backend`, stopped with the gateway. */

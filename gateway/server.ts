@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { Authenticator } from './auth/authenticator.js';
 import { authStage } from './auth/auth-stage.js';
@@ -10,7 +11,10 @@ import { writeError } from './http/errors.js';
 import { requestIdFrom } from './http/request-id.js';
 import { checkRequest } from './http/request-check.js';
 import { GuardedLimiter } from './limits/guarded-limiter.js';
+import { limitConnStages } from './limit-req/limit-conn-stage.js';
 import { limitReqStages } from './limit-req/limit-req-stage.js';
+import { zoneLimiterDeps } from './limit-req/zone-stage.js';
+import { Drain } from './lifecycle/drain.js';
 import { limitsStage } from './limits/limits-stage.js';
 import { recordRequest } from './observe/access-log.js';
 import { createLogger } from './observe/logger.js';
@@ -21,7 +25,7 @@ import { proxyStage } from './proxy/proxy-stage.js';
 import { routeStage } from './route/route-stage.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
-import type { Store } from './store/types.js';
+import type { Invalidation, Store } from './store/types.js';
 import { balanceStage } from './upstream/balance-stage.js';
 import { PoolSet } from './upstream/pool-set.js';
 
@@ -29,79 +33,60 @@ export interface RunningGateway {
   readonly port: number;
   readonly adminPort: number;
   readonly log: Logger;
-  close(): Promise<void>;
+  /** This process's metrics; a cluster primary aggregates them across workers. */
+  readonly registry: Registry;
+  /**
+   * Builds a new request path from cfg and sends new requests to it; requests already in
+   * flight finish on the old one, whose pools (and store, when the store section changed)
+   * close after them. Resolves with the changes only a restart applies.
+   */
+  reload(cfg: SluiceConfig): Promise<string[]>;
+  /**
+   * Stops accepting, lets in-flight requests finish within drainMs (default
+   * server.drain_timeout_ms), then closes pools and store. idleGraceMs: see Drain.
+   */
+  close(drainMs?: number, idleGraceMs?: number): Promise<void>;
 }
 
 export interface GatewayOptions {
   readonly log?: Logger;
+  /**
+   * A cluster worker: the public listener is shared through the primary, and the admin
+   * server binds a private loopback port of its own, which the primary proxies to.
+   */
+  readonly worker?: boolean;
+}
+
+/** Everything built from one config that a reload replaces. */
+interface Generation {
+  readonly cfg: SluiceConfig;
+  readonly store: Store;
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly answerRaw: ReturnType<typeof rawAnswerer>;
+  readonly invalidate: (msg: Invalidation) => void;
+  /** Closes the pools (and the store when told) once this generation's requests are done, or after maxWaitMs. */
+  retire(maxWaitMs: number, closeStore: boolean): Promise<void>;
 }
 
 /** Builds the stores, the stage chain and both servers from one validated config. */
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
   const metrics = new Metrics(cfg.store.timeout_ms);
-  const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
-  if (store instanceof RedisStore) {
-    await store.ready(2000).catch(() => log.warn({ url: redactUrl(cfg.store.url!) }, 'redis not reachable yet; limits follow the failure policy until it is'));
-  }
-
-  const auth = new Authenticator(cfg, store);
-  await withTimeout(store.subscribe((msg) => auth.invalidate(msg)), 2000)
-    .catch(() => log.warn('cache invalidation channel not subscribed yet; it will be on reconnect'));
-
-  const limiter = new GuardedLimiter(store, cfg.store.timeout_ms, cfg.store.probe_interval_ms, metrics, (open, reason) => {
-    if (open) log.error({ reason }, 'store breaker open: limits follow the failure policy');
-    else log.info({ reason }, 'store breaker closed: limits enforced by the store again');
-  });
-  const pools = new PoolSet(cfg.upstreams);
-  const longestUpstream = Math.max(0, ...[...cfg.upstreams.values()].map((u) => u.headers_timeout_ms + u.body_timeout_ms));
-  const leaseTtlMs = cfg.server.request_timeout_ms + longestUpstream;
-  const defaultMaxBody = Math.max(...[...cfg.plans.values()].map((p) => p.max_body_bytes));
-
-  // The request path, top to bottom. Routing comes first because a route decides
-  // whether auth applies at all (public result downloads) and which plans may use it.
-  const limitReq = limitReqStages(cfg, store, metrics, log);
-  const chain = makeChain([
-    routeStage(cfg.routes),
-    // nginx limit_req (preaccess, before auth); routes keyed by customer are decided after auth.
-    limitReq.preAuth,
-    authStage(auth, log),
-    limitReq.postAuth,
-    limitsStage(limiter, metrics, leaseTtlMs),
-    balanceStage(pools),
-    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody }),
-  ], (ctx, err) => {
-    log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
-    writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
-  });
-
-  const accessLog = cfg.log.access ? log : undefined;
-  const answerRaw = rawAnswerer(accessLog, metrics);
-  const finish = (ctx: RequestContext): void => {
-    if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
-    recordRequest(ctx, accessLog, metrics);
-  };
-
   // The response each connection is currently answering, so a late client error (a
   // request timeout while the body still trickles in) never writes into one already started.
   const inFlight = new WeakMap<Socket, ServerResponse>();
+  const drain = new Drain();
+  // One subscription per store (a Redis one is a connection), delivered to whichever
+  // generation is current.
+  // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
+  const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
+  let built = false;
+  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, onInvalidation));
+  built = true;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const requestId = requestIdFrom(req.headers['x-request-id']);
-    const target = checkRequest(req);
-    const ctx = new RequestContext(req, res, requestId, target.ok ? target.path : '(invalid)', performance.now());
-    inFlight.set(req.socket, res);
-    res.once('close', () => {
-      if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
-      finish(ctx);
-    });
-    if (!target.ok) {
-      res.shouldKeepAlive = false;
-      ctx.errorCode = 'bad_request';
-      ctx.bytesOut = writeError(res, 400, 'bad_request', target.reason, requestId, ['connection', 'close']);
-      return;
-    }
-    chain(ctx);
+    drain.track(res);
+    gen.onRequest(req, res);
   };
 
   // The head is part of the request, so a longer headers timeout could never apply; Node
@@ -120,39 +105,156 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // Left to itself Node answers "Expect: 100-continue" before any stage has run, inviting
   // bodies that auth or limits then refuse; the proxy stage sends 100 once it forwards one.
   server.on('checkContinue', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(answerRaw, err, socket, inFlight.get(socket)));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)));
   // CONNECT (authority-form) never reaches onRequest; without a listener Node just drops the socket.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => socket.destroy());
-    answerRaw(socket, 400, 'Bad Request', 'bad_request', 'CONNECT is not supported: this is a reverse proxy');
+    gen.answerRaw(socket, 400, 'Bad Request', 'bad_request', 'CONNECT is not supported: this is a reverse proxy');
   });
 
   const admin = createAdminServer({
-    cfg, store, metrics, log,
-    invalidate: (msg) => auth.invalidate(msg),
-    storeReady: () => withTimeout(store.ping(), Math.max(200, cfg.store.timeout_ms * 4)),
+    get cfg() { return gen.cfg; },
+    get store() { return gen.store; },
+    metrics, log,
+    invalidate: (msg) => gen.invalidate(msg),
+    storeReady: () => withTimeout(gen.store.ping(), Math.max(200, gen.cfg.store.timeout_ms * 4)),
   });
 
   const port = await listen(server, cfg.server.host, cfg.server.port);
-  const adminPort = await listen(admin, cfg.admin.host, cfg.admin.port);
-  log.info({ port, admin_port: adminPort, store: cfg.store.kind }, 'sluice listening');
+  const adminPort = opts.worker === true ? await listen(admin, '127.0.0.1', 0, true) : await listen(admin, cfg.admin.host, cfg.admin.port);
+  // In a cluster only the primary announces the stack; the harness and operators read that line.
+  log.info({ port, admin_port: adminPort, store: cfg.store.kind }, opts.worker === true ? 'worker listening' : 'sluice listening');
 
   return {
     port,
     adminPort,
     log,
-    async close() {
-      await Promise.all([closeServer(server), closeServer(admin)]);
-      await pools.close();
-      await store.close();
+    registry: metrics.registry,
+    async reload(next) {
+      const old = gen;
+      const sameStore = JSON.stringify(next.store) === JSON.stringify(old.cfg.store);
+      const store = sameStore ? old.store : await openStore(next, log, onInvalidation);
+      gen = await buildGeneration(next, log, metrics, inFlight, store);
+      log.level = next.log.level;
+      void old.retire(next.server.drain_timeout_ms, !sameStore);
+      return restartOnly(old.cfg, next);
+    },
+    async close(drainMs = gen.cfg.server.drain_timeout_ms, idleGraceMs = 0) {
+      const [cut] = await Promise.all([drain.close(server, drainMs, idleGraceMs), closeServer(admin)]);
+      if (cut > 0) log.warn({ cut, drain_timeout_ms: drainMs }, 'drain deadline passed: requests cut');
+      await gen.retire(0, true);
     },
   };
 }
 
-function listen(server: Server, host: string, port: number): Promise<number> {
+async function openStore(cfg: SluiceConfig, log: Logger, onInvalidation: (msg: Invalidation) => void): Promise<Store> {
+  const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
+  if (store instanceof RedisStore) {
+    await store.ready(2000).catch(() => log.warn({ url: redactUrl(cfg.store.url!) }, 'redis not reachable yet; limits follow the failure policy until it is'));
+  }
+  await withTimeout(store.subscribe(onInvalidation), 2000)
+    .catch(() => log.warn('cache invalidation channel not subscribed yet; it will be on reconnect'));
+  return store;
+}
+
+async function buildGeneration(
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, store: Store,
+): Promise<Generation> {
+  const auth = new Authenticator(cfg, store);
+  const limiter = new GuardedLimiter(store, cfg.store.timeout_ms, cfg.store.probe_interval_ms, metrics, (open, reason) => {
+    if (open) log.error({ reason }, 'store breaker open: limits follow the failure policy');
+    else log.info({ reason }, 'store breaker closed: limits enforced by the store again');
+  });
+  const pools = new PoolSet(cfg.upstreams, { metrics, log });
+  const longestUpstream = Math.max(0, ...[...cfg.upstreams.values()].map((u) => u.headers_timeout_ms + u.body_timeout_ms));
+  const leaseTtlMs = cfg.server.request_timeout_ms + longestUpstream;
+  const defaultMaxBody = Math.max(...[...cfg.plans.values()].map((p) => p.max_body_bytes));
+
+  // The request path, top to bottom. Routing comes first because a route decides
+  // whether auth applies at all (public result downloads) and which plans may use it.
+  const zoneDeps = zoneLimiterDeps(cfg, store, metrics, log);
+  const limitReq = limitReqStages(cfg, zoneDeps);
+  const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
+  const chain = makeChain([
+    routeStage(cfg.routes),
+    // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
+    // customer-keyed zone are decided after auth.
+    limitReq.preAuth,
+    limitConn.preAuth,
+    authStage(auth, log),
+    limitReq.postAuth,
+    limitConn.postAuth,
+    limitsStage(limiter, metrics, leaseTtlMs),
+    balanceStage(pools),
+    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody }),
+  ], (ctx, err) => {
+    log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
+    writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
+  });
+
+  const accessLog = cfg.log.access ? log : undefined;
+  const answerRaw = rawAnswerer(accessLog, metrics);
+  const finish = (ctx: RequestContext): void => {
+    if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
+    recordRequest(ctx, accessLog, metrics);
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    requests.start();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    const target = checkRequest(req);
+    const ctx = new RequestContext(req, res, requestId, target.ok ? target.path : '(invalid)', performance.now());
+    inFlight.set(req.socket, res);
+    res.once('close', () => {
+      if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
+      finish(ctx);
+      requests.end();
+    });
+    if (!target.ok) {
+      res.shouldKeepAlive = false;
+      ctx.errorCode = 'bad_request';
+      ctx.bytesOut = writeError(res, 400, 'bad_request', target.reason, requestId, ['connection', 'close']);
+      return;
+    }
+    chain(ctx);
+  };
+
+  let open = 0;
+  let idle: (() => void) | undefined;
+  const requests = {
+    start: () => { open++; },
+    end: () => { if (--open === 0) idle?.(); },
+  };
+  return {
+    cfg, store, onRequest, answerRaw,
+    invalidate: (msg) => auth.invalidate(msg),
+    async retire(maxWaitMs, closeStore) {
+      if (open > 0) {
+        let t: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => { idle = resolve; t = setTimeout(resolve, maxWaitMs); });
+        clearTimeout(t);
+      }
+      await pools.close();
+      if (closeStore) await store.close();
+    },
+  };
+}
+
+/** What a reload cannot change in a running process: listeners and the processes it spawned. */
+function restartOnly(a: SluiceConfig, b: SluiceConfig): string[] {
+  const out: string[] = [];
+  for (const k of ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms'] as const) {
+    if (a.server[k] !== b.server[k]) out.push(`server.${k}`);
+  }
+  if (a.admin.host !== b.admin.host || a.admin.port !== b.admin.port) out.push('admin.host/port');
+  if (JSON.stringify(a.spawn_backends) !== JSON.stringify(b.spawn_backends)) out.push('spawn_backends');
+  return out;
+}
+
+function listen(server: Server, host: string, port: number, exclusive = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, exclusive }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -5,6 +5,7 @@ import { ConfigReader, join, type Obj } from './reader.js';
 import type {
   AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
   LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, UpstreamConfig,
+  TargetConfig, HealthCheckConfig, OutlierConfig,
 } from './types.js';
 
 export class ConfigError extends Error {
@@ -87,13 +88,16 @@ function fieldPath(ancestors: readonly unknown[], node: unknown): string {
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
-  let text: string;
+  return parseConfig(readConfigText(file), env);
+}
+
+/** The file's text; a file that cannot be read is a config error like any other. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError([`${file}: ${(err as Error).message}`]);
   }
-  return parseConfig(text, env);
 }
 
 export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
@@ -145,7 +149,7 @@ function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
 function readServer(r: ConfigReader, root: Obj): ServerConfig {
   const p = 'server';
   const o = r.object(root, 'server', '');
-  r.known(o, p, ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms', 'trust_forwarded']);
+  r.known(o, p, ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms', 'trust_forwarded', 'drain_timeout_ms']);
   return {
     host: r.string(o, 'host', p, '127.0.0.1'),
     port: r.number(o, 'port', p, 8080, { min: 0, max: 65535, integer: true }),
@@ -154,6 +158,7 @@ function readServer(r: ConfigReader, root: Obj): ServerConfig {
     request_timeout_ms: r.number(o, 'request_timeout_ms', p, 120000, { min: 100, integer: true }),
     keep_alive_timeout_ms: r.number(o, 'keep_alive_timeout_ms', p, 5000, { min: 100, integer: true }),
     trust_forwarded: r.boolean(o, 'trust_forwarded', p, false),
+    drain_timeout_ms: r.number(o, 'drain_timeout_ms', p, 30000, { min: 0, integer: true }),
   };
 }
 
@@ -329,23 +334,31 @@ function checkJwtKey(r: ConfigReader, kp: string, secret: string | undefined, pe
   }
 }
 
+const BALANCERS = ['round_robin', 'weighted_round_robin', 'least_outstanding', 'p2c_ewma'] as const;
+
 function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> {
   const out = new Map<string, UpstreamConfig>();
   const o = r.object(root, 'upstreams', '');
   for (const [name, v] of Object.entries(o)) {
     const p = `upstreams.${name}`;
     if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
-    r.known(v, p, ['targets', 'connections', 'connect_timeout_ms', 'headers_timeout_ms', 'body_timeout_ms']);
-    const targets = r.stringArray(v, 'targets', p);
-    targets.forEach((t, i) => {
-      let ok = false;
-      try { const u = new URL(t); ok = (u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === ''); } catch { ok = false; }
-      if (!ok) r.fail(`${p}.targets[${i}]`, `must be an origin like http://127.0.0.1:7001, got ${JSON.stringify(t)}`);
-    });
+    r.known(v, p, ['targets', 'balancer', 'ewma_decay_ms', 'health', 'outlier',
+      'connections', 'connect_timeout_ms', 'headers_timeout_ms', 'body_timeout_ms']);
+    const targets = r.array(v, 'targets', p).map((item, i) => readTarget(r, item, `${p}.targets[${i}]`));
     if (targets.length === 0) r.fail(join(p, 'targets'), 'needs at least one target');
+    else if (targets.every((t) => t.backup)) r.fail(join(p, 'targets'), 'needs at least one target that is not a backup');
+    const seen = new Set<string>();
+    targets.forEach((t, i) => {
+      if (seen.has(t.url)) r.fail(`${p}.targets[${i}]`, `${t.url} is listed twice (give it a weight instead)`);
+      seen.add(t.url);
+    });
     out.set(name, {
       name,
       targets,
+      balancer: r.oneOf(v, 'balancer', p, BALANCERS, 'p2c_ewma'),
+      ewma_decay_ms: r.number(v, 'ewma_decay_ms', p, 10000, { min: 1, integer: true }),
+      health: v.health === undefined || v.health === null ? undefined : readHealth(r, r.object(v, 'health', p), join(p, 'health')),
+      outlier: readOutlier(r, r.object(v, 'outlier', p), join(p, 'outlier')),
       connections: r.number(v, 'connections', p, 64, { min: 1, integer: true }),
       connect_timeout_ms: r.number(v, 'connect_timeout_ms', p, 2000, { min: 1, integer: true }),
       headers_timeout_ms: r.number(v, 'headers_timeout_ms', p, 30000, { min: 1, integer: true }),
@@ -353,6 +366,53 @@ function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> 
     });
   }
   return out;
+}
+
+/** A target is an origin string, or `{url, weight, backup, max_fails, fail_timeout_ms}`. */
+function readTarget(r: ConfigReader, item: unknown, p: string): TargetConfig {
+  const o: Obj = typeof item === 'string' ? { url: item } : r.isObject(item) ? item : (r.fail(p, 'must be an origin or a mapping with url'), {});
+  const at = typeof item === 'string' ? p : join(p, 'url');
+  r.known(o, p, ['url', 'weight', 'backup', 'max_fails', 'fail_timeout_ms']);
+  const url = typeof o.url === 'string' ? o.url : '';
+  let ok = false;
+  try { const u = new URL(url); ok = (u.protocol === 'http:' || u.protocol === 'https:') && (u.pathname === '/' || u.pathname === ''); } catch { ok = false; }
+  if (!ok) r.fail(at, `must be an origin like http://127.0.0.1:7001, got ${JSON.stringify(o.url)}`);
+  return {
+    url,
+    weight: r.number(o, 'weight', p, 1, { min: 1, max: 10000, integer: true }),
+    backup: r.boolean(o, 'backup', p, false),
+    max_fails: r.optionalNumber(o, 'max_fails', p, { min: 0, integer: true }),
+    fail_timeout_ms: r.optionalNumber(o, 'fail_timeout_ms', p, { min: 1, integer: true }),
+  };
+}
+
+function readHealth(r: ConfigReader, o: Obj, p: string): HealthCheckConfig {
+  r.known(o, p, ['path', 'interval_ms', 'timeout_ms', 'healthy_threshold', 'unhealthy_threshold']);
+  const path = r.string(o, 'path', p, '/healthz');
+  if (!path.startsWith('/')) r.fail(join(p, 'path'), 'must start with /');
+  const interval = r.number(o, 'interval_ms', p, 5000, { min: 10, integer: true });
+  const timeout = r.number(o, 'timeout_ms', p, Math.min(1000, interval), { min: 1, integer: true });
+  if (timeout > interval) r.fail(join(p, 'timeout_ms'), `must be <= interval_ms (${interval})`);
+  return {
+    path,
+    interval_ms: interval,
+    timeout_ms: timeout,
+    healthy_threshold: r.number(o, 'healthy_threshold', p, 2, { min: 1, integer: true }),
+    unhealthy_threshold: r.number(o, 'unhealthy_threshold', p, 3, { min: 1, integer: true }),
+  };
+}
+
+function readOutlier(r: ConfigReader, o: Obj, p: string): OutlierConfig {
+  r.known(o, p, ['consecutive_failures', 'base_ejection_ms', 'max_ejection_ms', 'max_ejection_percent']);
+  const base = r.number(o, 'base_ejection_ms', p, 30000, { min: 1, integer: true });
+  const max = r.number(o, 'max_ejection_ms', p, Math.max(300000, base), { min: 1, integer: true });
+  if (max < base) r.fail(join(p, 'max_ejection_ms'), `must be >= base_ejection_ms (${base})`);
+  return {
+    consecutive_failures: r.number(o, 'consecutive_failures', p, 5, { min: 0, integer: true }),
+    base_ejection_ms: base,
+    max_ejection_ms: max,
+    max_ejection_percent: r.number(o, 'max_ejection_percent', p, 50, { min: 0, max: 100 }),
+  };
 }
 
 function readRoutes(

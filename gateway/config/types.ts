@@ -81,6 +81,8 @@ export interface ServerConfig {
   readonly request_timeout_ms: number;
   readonly keep_alive_timeout_ms: number;
   readonly trust_forwarded: boolean;
+  /** SIGTERM/SIGINT/reload: how long in-flight requests may run on after the listener closes. */
+  readonly drain_timeout_ms: number;
 }
 
 export interface AdminConfig {
@@ -89,9 +91,51 @@ export interface AdminConfig {
   readonly token_digest: string | undefined;
 }
 
+/** One backend of an upstream. `targets: [url]` is shorthand for `{url}` with every default. */
+export interface TargetConfig {
+  readonly url: string;
+  /** Relative share for the weighted balancers (and a cost divisor for the load-aware ones). */
+  readonly weight: number;
+  /** Used only while no primary target is available (nginx `backup`). */
+  readonly backup: boolean;
+  /** nginx `max_fails`: consecutive failures that eject this target (0: never); overrides outlier.consecutive_failures. */
+  readonly max_fails: number | undefined;
+  /** nginx `fail_timeout`: a fixed ejection time for this target, instead of the growing outlier one. */
+  readonly fail_timeout_ms: number | undefined;
+}
+
+export type BalancerKind = 'round_robin' | 'weighted_round_robin' | 'least_outstanding' | 'p2c_ewma';
+
+/** Active health checks: GET `path` on every target each interval. */
+export interface HealthCheckConfig {
+  readonly path: string;
+  readonly interval_ms: number;
+  readonly timeout_ms: number;
+  /** Consecutive passing checks that bring a down (or ejected) target back. */
+  readonly healthy_threshold: number;
+  /** Consecutive failing checks that take a target out. */
+  readonly unhealthy_threshold: number;
+}
+
+/** Passive outlier ejection from the answers real requests get. */
+export interface OutlierConfig {
+  /** 5xx answers or connect/reset/timeout errors in a row that eject a target (0: never). */
+  readonly consecutive_failures: number;
+  /** The first ejection lasts this long; the n-th, n times as long (up to max_ejection_ms). */
+  readonly base_ejection_ms: number;
+  readonly max_ejection_ms: number;
+  /** Never eject more than this share of the upstream's targets at once. */
+  readonly max_ejection_percent: number;
+}
+
 export interface UpstreamConfig {
   readonly name: string;
-  readonly targets: readonly string[];
+  readonly targets: readonly TargetConfig[];
+  readonly balancer: BalancerKind;
+  /** p2c_ewma: how fast a latency sample fades (the EWMA's time constant). */
+  readonly ewma_decay_ms: number;
+  readonly health: HealthCheckConfig | undefined;
+  readonly outlier: OutlierConfig;
   readonly connections: number;
   readonly connect_timeout_ms: number;
   readonly headers_timeout_ms: number;

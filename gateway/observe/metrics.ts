@@ -36,6 +36,21 @@ export class Metrics {
     name: 'sluice_upstream_errors_total', help: 'Upstream failures by upstream and kind (connect, timeout, reset, protocol).',
     labelNames: ['upstream', 'kind'] as const, registers: [this.registry],
   });
+  readonly upstreamEjections = new Counter({
+    name: 'sluice_upstream_ejections_total',
+    help: 'Upstream targets taken out of rotation, by upstream, target and source (outlier: passive ejection; active: failed health checks).',
+    labelNames: ['upstream', 'target', 'source'] as const, registers: [this.registry],
+  });
+  /** Filled in at scrape time from the pools (watchTargets), so it is never stale. */
+  readonly upstreamTargetHealthy: Gauge<'upstream' | 'target'> = new Gauge({
+    name: 'sluice_upstream_target_healthy',
+    help: '1 while an upstream target takes traffic, 0 while it is ejected or failing its health checks.',
+    labelNames: ['upstream', 'target'] as const, registers: [this.registry],
+    collect: () => {
+      for (const h of this.targetHealth()) this.upstreamTargetHealthy.set({ upstream: h.upstream, target: h.target }, h.up ? 1 : 0);
+    },
+  });
+  private targetHealth: () => readonly { upstream: string; target: string; up: boolean }[] = () => [];
   readonly storeBreakerOpen = new Gauge({
     name: 'sluice_store_breaker_open', help: '1 while the store breaker is open (calls skipped, failure policy applied).',
     registers: [this.registry],
@@ -43,6 +58,8 @@ export class Metrics {
   readonly storeInstances = new Gauge({
     name: 'sluice_store_instances',
     help: 'Gateways sharing the store as of the last heartbeat; fail-open fallback buckets get 1/this of each limit.',
+    // Every worker sees the same fleet; summed across a cluster's workers it would count each N times.
+    aggregator: 'max',
     registers: [this.registry],
   });
   /**
@@ -87,6 +104,11 @@ export class Metrics {
       this.durationChildren.set(route, h);
     }
     h.observe(seconds);
+  }
+
+  /** Where the health gauge reads the targets' state from. */
+  watchTargets(read: () => readonly { upstream: string; target: string; up: boolean }[]): void {
+    this.targetHealth = read;
   }
 
   limitDecision(result: string): void {

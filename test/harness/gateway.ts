@@ -19,17 +19,23 @@ export interface GatewayProcess {
   readonly lines: Record<string, unknown>[];
   readonly stderr: string[];
   readonly child: ChildProcess;
+  /** The config file the gateway runs on (a test rewrites it, then sends SIGHUP). */
+  readonly file: string;
   /** Resolves with the first log line for which pred is true (already seen or future). */
   waitForLine(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Writes `config` (an object, as YAML) to a temp file and runs `sluice --config` on it as a child process. */
-export async function spawnGateway(config: object | string, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+/**
+ * Writes `config` (an object, as YAML) to a temp file and runs `sluice --config` on it as a
+ * child process. One worker unless args say otherwise: tests see one process's caches and
+ * counters, whatever the machine's core count.
+ */
+export async function spawnGateway(config: object | string, env: NodeJS.ProcessEnv = {}, args: readonly string[] = ['--workers', '1']): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const file = join(dir, 'sluice.yaml');
   writeFileSync(file, typeof config === 'string' ? config : stringify(config));
-  const child = spawn(process.execPath, [CLI, '--config', file], {
+  const child = spawn(process.execPath, [CLI, '--config', file, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,6 +75,7 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     lines,
     stderr,
     child,
+    file,
     waitForLine,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,0 +1,43 @@
+import { once } from 'node:events';
+import { parseConfig } from '../config/load.js';
+import { startGateway } from '../server.js';
+import { isMessage, type ToPrimary, type ToWorker } from './messages.js';
+
+function send(msg: ToPrimary): void {
+  process.send?.(msg);
+}
+
+/**
+ * A cluster worker: one gateway with its own pools and store connection, built from the
+ * config text the primary validated. It drains when the primary says so (reload, stop),
+ * on SIGTERM/SIGINT (a terminal's ^C reaches the whole process group), or when the
+ * primary disappears.
+ */
+export async function runWorker(): Promise<void> {
+  // Asked for once listening: a message sent before this process has a listener is lost.
+  const got = once(process, 'message') as Promise<[unknown]>;
+  send({ type: 'sluice:want-config' });
+  const [msg] = await got;
+  if (!isMessage<Extract<ToWorker, { type: 'sluice:config' }>>(msg, 'sluice:config')) throw new Error('worker: expected the config first');
+  const cfg = parseConfig(msg.text);
+  const gw = await startGateway(cfg, { worker: true });
+
+  let draining = false;
+  const drain = async (idleGraceMs: number): Promise<void> => {
+    if (draining) return;
+    draining = true;
+    gw.log.info('worker draining');
+    await gw.close(cfg.server.drain_timeout_ms, idleGraceMs);
+    process.exit(0);
+  };
+  process.on('message', (m: unknown) => {
+    if (isMessage<Extract<ToWorker, { type: 'sluice:drain' }>>(m, 'sluice:drain')) void drain(m.idleGraceMs);
+    if (isMessage<Extract<ToWorker, { type: 'sluice:metrics' }>>(m, 'sluice:metrics')) {
+      void gw.registry.getMetricsAsJSON().then((metrics) => send({ type: 'sluice:metrics', id: m.id, metrics }));
+    }
+  });
+  process.on('SIGTERM', () => void drain(0));
+  process.on('SIGINT', () => void drain(0));
+  process.on('disconnect', () => void drain(0));
+  send({ type: 'sluice:ready', port: gw.port, adminPort: gw.adminPort });
+}

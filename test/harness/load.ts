@@ -1,0 +1,58 @@
+import { Agent, request } from 'undici';
+
+export interface LoadResult {
+  readonly ok: number;
+  readonly failed: number;
+  /** The first few failures, as status codes or error messages, for the assertion message. */
+  readonly failures: string[];
+  /** Answers carrying each value of `watchHeader` (when given). */
+  readonly seen: Map<string, number>;
+}
+
+export interface Load {
+  /** Ends the loops after their current request and resolves with the counts. */
+  stop(): Promise<LoadResult>;
+  /** Requests answered so far (successes and failures). */
+  done(): number;
+}
+
+/**
+ * `concurrency` loops of back-to-back GETs on keep-alive connections, each counted as ok
+ * (200) or failed (any other status, or an error), until stop(). A bounded load, like a
+ * client's: every loop has at most one request in flight.
+ */
+export function startLoad(url: string, opts: { concurrency: number; headers?: Record<string, string>; watchHeader?: string; fresh?: boolean }): Load {
+  const agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 10_000 });
+  let running = true;
+  let ok = 0;
+  let failed = 0;
+  const failures: string[] = [];
+  const seen = new Map<string, number>();
+  const fail = (why: string): void => { failed++; if (failures.length < 10) failures.push(why); };
+  const loop = async (): Promise<void> => {
+    while (running) {
+      try {
+        const res = await request(url, { dispatcher: agent, headers: opts.headers, reset: opts.fresh === true });
+        await res.body.dump();
+        if (res.statusCode === 200) ok++;
+        else fail(`status ${res.statusCode}`);
+        if (opts.watchHeader !== undefined) {
+          const v = String(res.headers[opts.watchHeader]);
+          seen.set(v, (seen.get(v) ?? 0) + 1);
+        }
+      } catch (err) {
+        fail((err as Error).message);
+      }
+    }
+  };
+  const loops = Array.from({ length: opts.concurrency }, loop);
+  return {
+    done: () => ok + failed,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      await agent.close();
+      return { ok, failed, failures, seen };
+    },
+  };
+}
