@@ -1,0 +1,23 @@
+// `npm test`: every compiled *.test.js under dist/, in one node:test run. Node 20's
+// `--test DIR` would also run every .js under any folder named test/ (the harness),
+// so the files are listed explicitly.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dist = fileURLToPath(new URL('../', import.meta.url));
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : testFiles(p);
+    return e.name.endsWith('.test.js') ? [p] : [];
+  });
+}
+
+const files = testFiles(dist).sort();
+const filter = process.argv[2];
+const chosen = filter === undefined ? files : files.filter((f) => relative(dist, f).includes(filter));
+const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...chosen], { stdio: 'inherit' });
+child.on('exit', (code) => { process.exitCode = code ?? 1; });
