@@ -1,53 +1,64 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { UpstreamConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
 import { lingerClose } from '../http/linger.js';
 import { bodyPending } from '../http/request-body.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
-import type { Attempt } from '../upstream/target.js';
+import type { PoolSet } from '../upstream/pool-set.js';
+import type { Attempt, Target } from '../upstream/target.js';
+import { NO_BODY, RequestBody, type BodySource } from './body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { ClientClosed, mapUpstreamError, PayloadTooLarge } from './upstream-errors.js';
+import { failureReason, RetryBudget, Retrier, statusReason } from './retry.js';
+import { ClientClosed, mapUpstreamError } from './upstream-errors.js';
 
 export interface ProxyOptions {
   readonly trustForwarded: boolean;
   /** Body limit for routes without an identity (public routes) and no route limit. */
   readonly defaultMaxBodyBytes: number;
+  /** Where a retry picks its next target. */
+  readonly pools: PoolSet;
 }
 
 const CONTINUE = /(^|,)\s*100-continue\s*(,|$)/i;
 
 /**
  * proxy: stream the request to the chosen target and the response back, with
- * backpressure both ways (undici's dispatch API, no buffering of either body).
+ * backpressure both ways (undici's dispatch API; a small body is also copied so it can be
+ * replayed), and send it to another target when a failure allows (retry.ts).
  */
 export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
+  // Per upstream config, so a reload that swaps the config starts a fresh budget.
+  const budgets = new WeakMap<UpstreamConfig, RetryBudget>();
+  const budgetOf = (u: UpstreamConfig): RetryBudget => {
+    let b = budgets.get(u);
+    if (b === undefined) budgets.set(u, b = new RetryBudget(u.retry));
+    return b;
+  };
   return (ctx) => {
     const req = ctx.req;
     const limit = ctx.route!.max_body_bytes ?? ctx.identity?.maxBodyBytes ?? opts.defaultMaxBodyBytes;
     const declared = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
-    let body: Transform | null = null;
-    if (chunked) {
-      body = meteredBody(ctx, req, limit);
-    } else if (declared !== undefined) {
-      const n = Number(declared);
-      if (n > limit) return refuseBody(ctx, limit);
-      if (n > 0) body = meteredBody(ctx, req, limit);
-    }
-    // The server leaves 100 Continue to us (checkContinue), so a refused body is never invited.
-    const expect = req.headers.expect;
-    if (body !== null && expect !== undefined && CONTINUE.test(expect)) ctx.res.writeContinue();
+    const n = chunked || declared === undefined ? 0 : Number(declared);
+    if (n > limit) return refuseBody(ctx, limit);
     const target = ctx.target!;
-    const handler = new ProxyHandler(ctx, metrics, target.begin());
-    target.pool.dispatch({
-      origin: target.origin,
+    const retry = target.upstream.retry;
+    let body: BodySource = NO_BODY;
+    if (chunked || n > 0) {
+      body = new RequestBody(ctx, req, limit, retry.attempts > 0 ? retry.max_buffered_body_bytes : 0);
+      // The server leaves 100 Continue to us (checkContinue), so a refused body is never invited.
+      const expect = req.headers.expect;
+      if (expect !== undefined && CONTINUE.test(expect)) ctx.res.writeContinue();
+    }
+    const upstream = opts.pools.get(target.upstream.name);
+    const exchange = new Exchange(ctx, metrics, body, new Retrier(upstream, budgetOf(target.upstream), metrics, req.method!), {
       path: req.url!,
       method: req.method as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(ctx, opts.trustForwarded),
-      body,
-    }, handler);
+    });
+    exchange.send(target);
     return false;
   };
 }
@@ -57,35 +68,42 @@ function refuseBody(ctx: RequestContext, limit: number): false {
   return sendError(ctx, 413, 'payload_too_large', `request body exceeds ${limit} bytes`);
 }
 
-/**
- * The request body as undici sees it: the client's request piped through a counter that
- * fails once more than `limit` bytes arrived (a chunked body declares no size; a declared
- * one was checked already and the parser holds the client to it).
- *
- * undici destroys the stream it is handed when the upstream fails. Handing it this one
- * rather than the request leaves the request whole (pipe() never destroys its source),
- * so the rest of the body can still be drained while the client reads its answer
- * (lingerClose); a destroyed request would stall the connection instead.
- */
-function meteredBody(ctx: RequestContext, req: IncomingMessage, limit: number): Transform {
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-      ctx.bytesIn += chunk.length;
-      if (ctx.bytesIn > limit) done(new PayloadTooLarge(limit));
-      else done(null, chunk);
-    },
-  });
-  req.pipe(counter);
-  return counter;
+/** One client request and its attempts: each attempt is a dispatch with a handler of its own. */
+class Exchange {
+  constructor(
+    readonly ctx: RequestContext,
+    private readonly metrics: Metrics,
+    private readonly body: BodySource,
+    private readonly retrier: Retrier,
+    private readonly request: { path: string; method: Dispatcher.HttpMethod; headers: string[] },
+  ) {}
+
+  send(target: Target): void {
+    this.ctx.target = target;
+    this.retrier.sentTo(target);
+    target.pool.dispatch({ origin: target.origin, ...this.request, body: this.body.next() }, new ProxyHandler(this.ctx, this.metrics, target.begin(), this));
+  }
+
+  /**
+   * The next target after a failure, when the failure allows one: never once the client
+   * has had a byte of the response, and never after the client left.
+   */
+  retryTarget(reason: ReturnType<typeof failureReason>): Target | undefined {
+    const res = this.ctx.res;
+    if (reason === undefined || res.headersSent || res.destroyed) return undefined;
+    return this.retrier.next(reason, this.body.replayable());
+  }
 }
 
 class ProxyHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private clientGone = false;
+  /** Aborted for a retry: undici's callbacks for this attempt are no longer ours to act on. */
+  private superseded = false;
   private readonly onDrain = (): void => this.controller?.resume();
 
   /** The balancer hears how each exchange went: latency, status, advertised load, failures. */
-  constructor(private readonly ctx: RequestContext, private readonly metrics: Metrics, private readonly attempt: Attempt) {
+  constructor(private readonly ctx: RequestContext, private readonly metrics: Metrics, private readonly attempt: Attempt, private readonly exchange: Exchange) {
     // A client that goes away aborts the upstream request instead of leaving it to finish.
     // A request still queued for a pool connection has no controller yet: it is aborted
     // the moment it gets one, rather than sent and its answer written nowhere. The client
@@ -106,6 +124,12 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.attempt.responded(statusCode, headers['x-backend-load']);
+    const next = this.exchange.retryTarget(statusReason(statusCode));
+    if (next !== undefined) {
+      this.supersede(controller);
+      this.exchange.send(next);
+      return;
+    }
     const res = this.ctx.res;
     if (res.destroyed) {
       controller.abort(new ClientClosed());
@@ -115,6 +139,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.superseded) return;
     const res = this.ctx.res;
     // A destroyed response never drains: pausing for it would hold the pool connection forever.
     if (res.destroyed) {
@@ -129,6 +154,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    if (this.superseded) return;
     // An upstream that answered before it had the whole request body gets no more of it
     // (undici stops sending); the rest still comes over the client's connection.
     if (bodyPending(this.ctx.req)) lingerClose(this.ctx.res);
@@ -137,6 +163,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.superseded) return;
     const ctx = this.ctx;
     const m = mapUpstreamError(err);
     const upstreamFault = m.kind !== 'client' && m.kind !== 'body_limit';
@@ -144,8 +171,27 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (ctx.res.destroyed) return; // the client left; nothing to tell
     if (upstreamFault) {
       this.metrics.upstreamErrors.inc({ upstream: ctx.target!.upstream.name, kind: m.kind });
+      const next = this.exchange.retryTarget(failureReason(err));
+      if (next !== undefined) {
+        this.superseded = true;
+        this.exchange.send(next);
+        return;
+      }
     }
     // sendError closes the connection when the request body was not read to its end.
     sendError(ctx, m.status, m.code, m.message);
   }
+
+  // The rejected answer's connection is cut rather than its body read: a 502/503 body is
+  // small, but waiting for it would delay the retry for nothing.
+  private supersede(controller: Dispatcher.DispatchController): void {
+    this.superseded = true;
+    this.attempt.end();
+    controller.abort(new RetriedElsewhere());
+  }
+}
+
+class RetriedElsewhere extends Error {
+  readonly code = 'SLUICE_RETRIED';
+  constructor() { super('answer discarded: the request was sent to another target'); }
 }

@@ -58,6 +58,17 @@ export class Target {
   }
 
   /**
+   * Circuit breaking (Envoy's per-host max_requests / max_pending_requests): false while
+   * this target is at its in-flight or connection-queue limit, so the request goes
+   * elsewhere or is refused at once instead of queueing behind a saturated backend.
+   */
+  admits(): boolean {
+    const c = this.upstream.circuit;
+    if (c.max_inflight > 0 && this.outstanding >= c.max_inflight) return false;
+    return c.max_pending === 0 || this.pool.stats.pending < c.max_pending;
+  }
+
+  /**
    * Requests in the backend as far as we can tell: our own outstanding count, or what the
    * backend last advertised (inflight + queued, which includes other gateways' requests)
    * while that is fresh; the larger, because the snapshot already counts ours.

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sha256, testConfig } from '../../test/harness/config.js';
+import { spawnDelayBackend, type DelayBackend } from '../../test/harness/delay-backend.js';
+import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { startLoad } from '../../test/harness/load.js';
+import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
+import { pollUntil } from '../../test/harness/poll.js';
+import { assertGatewayHealthy } from '../../test/harness/proc.js';
+
+const KEY = 'k-kill';
+const HEADERS = { 'x-api-key': KEY };
+
+describe('fault: kill -9 one of three backends during a GET load', { timeout: 45_000 }, () => {
+  let backends: DelayBackend[] = [];
+  let gw: GatewayProcess;
+
+  before(async () => {
+    backends = await Promise.all(['a', 'b', 'c'].map((n) => spawnDelayBackend(n, 2)));
+    gw = await spawnGateway(testConfig({
+      upstreams: backends.map((b) => b.url),
+      upstream: {
+        health: { path: '/healthz', interval_ms: 100, timeout_ms: 100, healthy_threshold: 2, unhealthy_threshold: 2 },
+        outlier: { consecutive_failures: 3, base_ejection_ms: 30000, max_ejection_percent: 50 },
+        retry: { attempts: 2, budget_percent: 20, min_per_second: 3 },
+      },
+      keys: [{ digest: sha256(KEY), customer: 'acme', plan: 'test' }],
+      plans: { test: { rate: 1_000_000, burst: 1_000_000 } },
+      log: { access: false },
+    }));
+  });
+  after(async () => {
+    await gw?.stop();
+    await Promise.all(backends.map((b) => b.kill('SIGKILL')));
+  });
+
+  it('no client sees an error, and the dead backend is out of rotation within a second', async () => {
+    const c = backends[2]!;
+    const load = startLoad(`${gw.url}/v1/fault`, { concurrency: 8, headers: HEADERS });
+    // Let every backend carry part of the load (keep-alive connections open to c) first.
+    const warm = await pollUntil(async () => (load.done() >= 300 ? true : undefined), 5000, 20);
+    assert.ok(warm.value, `only ${load.done()} requests in the warm-up`);
+    await new Promise((r) => setTimeout(r, 500));
+    const beforeKill = load.done();
+    await c.kill('SIGKILL');
+    const killedAt = performance.now();
+    const out = await pollUntil(async () => {
+      const m = await scrapeMetrics(gw.adminUrl);
+      return metricValue(m, 'sluice_upstream_target_healthy', { target: c.url }) === 0 ? true : undefined;
+    }, 3000, 10);
+    const outMs = performance.now() - killedAt;
+    // The load runs on for a while with c out, so requests after the ejection count too.
+    await new Promise((r) => setTimeout(r, 1500));
+    const result = await load.stop();
+    const m = await scrapeMetrics(gw.adminUrl);
+    const retries = metricValue(m, 'sluice_upstream_retries_total');
+    const refused = metricValue(m, 'sluice_upstream_retries_refused_total');
+    console.log(`kill -9 under load: ${result.ok} ok, ${result.failed} failed (${result.ok + result.failed - beforeKill} after the kill); `
+      + `out of rotation ${outMs.toFixed(0)} ms after the kill; ${retries} retries, ${refused} refused by the budget`);
+    assert.ok(out.value, 'c was never taken out of rotation');
+    assert.ok(outMs < 1000, `c left rotation ${outMs.toFixed(0)} ms after the kill`);
+    assert.deepEqual(result.failures, []);
+    assert.equal(result.failed, 0);
+    assert.ok(result.ok - beforeKill >= 500, `only ${result.ok - beforeKill} requests after the kill`);
+    assert.ok(retries >= 1, 'the kill never caused a retry: the test did not exercise anything');
+    assertGatewayHealthy(gw);
+  });
+});
