@@ -63,3 +63,15 @@ describe('sluice-backend config', () => {
     assert.equal(tuning(c, { SLUICE_BACKEND_JEMALLOC: 'off', UV_THREADPOOL_SIZE: '7' }).env.MALLOC_ARENA_MAX, '2');
   });
 });
+
+describe('sluice-backend registration flags', () => {
+  it('needs an upstream with --register-redis, a real origin to advertise, and takes the env variable', () => {
+    assert.equal(parseBackendConfig([], {}).register, undefined);
+    assert.throws(() => parseBackendConfig(['--register-redis', 'redis://127.0.0.1:6379'], {}), /--register-upstream \(SLUICE_BACKEND_REGISTER_UPSTREAM\): is required/);
+    assert.throws(() => parseBackendConfig(['--register-upstream', 'img'], {}), /only means something with --register-redis/);
+    assert.throws(() => parseBackendConfig(['--register-redis', 'redis://x:1', '--register-upstream', 'img', '--host', '0.0.0.0'], {}), /--advertise-url.*wildcard/);
+    assert.throws(() => parseBackendConfig(['--register-redis', 'redis://x:1', '--register-upstream', 'img', '--advertise-url', 'http://h:1/x'], {}), /--advertise-url/);
+    const c = parseBackendConfig(['--register-upstream', 'img', '--weight', '3'], { SLUICE_BACKEND_REGISTER_REDIS: 'redis://127.0.0.1:6379' });
+    assert.deepEqual(c.register, { redisUrl: 'redis://127.0.0.1:6379', upstream: 'img', prefix: 'sluice:', advertiseUrl: undefined, weight: 3, ttlMs: 1000 });
+  });
+});

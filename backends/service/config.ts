@@ -36,6 +36,18 @@ export interface BackendConfig {
   readonly uvThreadpoolSize: number | undefined;
   readonly reexec: boolean;
   readonly logLevel: string;
+  /** Registration in a gateway fleet's Redis (gateway/upstream/registry.ts); undefined: not registered. */
+  readonly register: RegisterConfig | undefined;
+}
+
+export interface RegisterConfig {
+  readonly redisUrl: string;
+  readonly upstream: string;
+  readonly prefix: string;
+  /** Undefined: http://<host>:<bound port>, known only after listen. */
+  readonly advertiseUrl: string | undefined;
+  readonly weight: number;
+  readonly ttlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -81,6 +93,12 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'uv-threadpool-size', kind: 'int', min: 1, max: 1024, help: 'libuv threads (sharp jobs, fs, DNS). Default: UV_THREADPOOL_SIZE if set, else concurrency + 4.' },
   { flag: 'reexec', kind: 'bool', help: 'Re-exec with the tuned environment (allocator, UV_THREADPOOL_SIZE) when not already set. Default true.' },
   { flag: 'log-level', kind: 'string', help: 'pino level. Default info.' },
+  { flag: 'register-redis', kind: 'string', help: 'redis:// URL of the gateways\' store: register there (heartbeat) so gateways with upstreams.N.discover route to this backend. Default: not registered.' },
+  { flag: 'register-upstream', kind: 'string', help: 'The upstream (discover name) to join; required with --register-redis.' },
+  { flag: 'register-prefix', kind: 'string', help: 'Key prefix, the gateways\' store.prefix. Default sluice:.' },
+  { flag: 'advertise-url', kind: 'string', help: 'Origin gateways connect to, e.g. http://10.0.0.5:7001. Default http://<host>:<port> (required when --host is a wildcard).' },
+  { flag: 'weight', kind: 'int', min: 1, max: 10000, help: 'Weight in the upstream\'s balancer. Default 1.' },
+  { flag: 'register-ttl-ms', kind: 'int', min: 300, max: 60_000, help: 'How long a registration outlives its last heartbeat (heartbeat every third of it). Default 1000.' },
 ];
 
 export function envName(flag: string): string {
@@ -190,7 +208,29 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     uvThreadpoolSize: values.get('uv-threadpool-size') as number | undefined,
     reexec: bool('reexec', true),
     logLevel: str('log-level') ?? 'info',
+    register: registerConfig(str, int, str('host') ?? '127.0.0.1'),
   };
+}
+
+function registerConfig(str: (f: string) => string | undefined, int: (f: string, d: number) => number, host: string): RegisterConfig | undefined {
+  const redisUrl = str('register-redis');
+  const need = (flag: string, why: string): never => { throw new ConfigError(`--${flag} (${envName(flag)}): ${why}`); };
+  if (redisUrl === undefined) {
+    for (const f of ['register-upstream', 'advertise-url']) if (str(f) !== undefined) need(f, 'only means something with --register-redis');
+    return undefined;
+  }
+  if (!/^rediss?:\/\//.test(redisUrl)) need('register-redis', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+  const upstream = str('register-upstream') ?? need('register-upstream', 'is required with --register-redis');
+  if (!/^[A-Za-z0-9_.-]+$/.test(upstream)) need('register-upstream', `must be letters, digits, _ . -, got ${JSON.stringify(upstream)}`);
+  const advertiseUrl = str('advertise-url');
+  if (advertiseUrl !== undefined) {
+    let ok = false;
+    try { const u = new URL(advertiseUrl); ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && u.port !== ''; } catch { ok = false; }
+    if (!ok || advertiseUrl.endsWith('/')) need('advertise-url', `must be an origin with a port like http://10.0.0.5:7001, got ${JSON.stringify(advertiseUrl)}`);
+  } else if (host === '0.0.0.0' || host === '::') {
+    need('advertise-url', `is required when --host is ${host} (gateways cannot connect to a wildcard address)`);
+  }
+  return { redisUrl, upstream, prefix: str('register-prefix') ?? 'sluice:', advertiseUrl, weight: int('weight', 1), ttlMs: int('register-ttl-ms', 1000) };
 }
 
 export function usage(): string {

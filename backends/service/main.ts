@@ -1,7 +1,8 @@
 import { pino } from 'pino';
 import sharp from 'sharp';
-import type { BackendConfig } from './config.js';
 import type { Tuning } from './tuning.js';
+import { Registration } from '../../gateway/upstream/registry.js';
+import type { BackendConfig, RegisterConfig } from './config.js';
 import { createBackend } from './wire.js';
 
 // How long in-flight jobs get to finish on SIGTERM before the process exits anyway.
@@ -23,11 +24,17 @@ export async function runBackend(cfg: BackendConfig, tune: Tuning): Promise<void
     face_workers: cfg.faceWorkers,
   }, 'backend listening');
 
+  // Not awaited: the signal handlers below must be in place while it registers, so a
+  // SIGTERM that arrives meanwhile still deregisters.
+  const registration = cfg.register === undefined ? undefined : register(cfg, cfg.register, port, log);
+
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ why }, 'stopping');
+    // First, so gateways stop sending new work while the in-flight jobs drain.
+    await (await registration)?.deregister().then(() => log.info('deregistered'), (err: Error) => log.warn({ err: err.message }, 'deregistration failed; the registration expires by itself'));
     svc.server.close();
     svc.server.closeIdleConnections();
     const deadline = Date.now() + DRAIN_MS;
@@ -44,4 +51,21 @@ export async function runBackend(cfg: BackendConfig, tune: Tuning): Promise<void
     process.on('disconnect', () => void stop('launcher gone'));
     process.channel.unref();
   }
+}
+
+/** Registers in the gateways' Redis; a Redis that is down only delays it (the heartbeat keeps trying). */
+async function register(cfg: BackendConfig, r: RegisterConfig, port: number, log: pino.Logger): Promise<Registration> {
+  const url = r.advertiseUrl ?? `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${port}`;
+  const reg = new Registration({
+    redisUrl: r.redisUrl, prefix: r.prefix, upstream: r.upstream, ttlMs: r.ttlMs,
+    member: { url, weight: r.weight, capacity: cfg.concurrency + cfg.queue },
+    onTrouble: (err) => (err === undefined
+      ? log.info({ upstream: r.upstream, url }, 'registration heartbeat working again')
+      : log.warn({ upstream: r.upstream, url, err: err.message }, 'registration heartbeat failing; gateways drop this backend once it expires')),
+  });
+  await reg.start().then(
+    () => log.info({ upstream: r.upstream, url, weight: r.weight, ttl_ms: r.ttlMs }, 'registered in redis'),
+    (err: Error) => log.warn({ upstream: r.upstream, url, err: err.message }, 'not registered yet; retrying with every heartbeat'),
+  );
+  return reg;
 }

@@ -18,6 +18,12 @@ export interface KeySchema {
   readonly invalidations: string;
   /** Live gateways (heartbeats), for sizing fail-open fallback buckets. */
   readonly instances: string;
+  /** Backends registered in an upstream (gateway/upstream/registry.ts): url → heartbeat expiry. */
+  upstreamMembers(upstream: string): string;
+  /** Their details: url → {url, weight, capacity} JSON. */
+  upstreamDetails(upstream: string): string;
+  /** Published (the upstream's name) when a backend joins or leaves. */
+  readonly upstreamChanged: string;
 }
 
 export function keySchema(prefix: string): KeySchema {
@@ -32,6 +38,10 @@ export function keySchema(prefix: string): KeySchema {
     customer: (id) => `${prefix}cust:{${id}}`,
     invalidations: `${prefix}invalidate`,
     instances: `${prefix}instances`,
+    // The upstream's name is a hash tag: both keys in one Cluster slot, for one script.
+    upstreamMembers: (u) => `${prefix}upstream:{${u}}:members`,
+    upstreamDetails: (u) => `${prefix}upstream:{${u}}:details`,
+    upstreamChanged: `${prefix}upstream:changed`,
   };
 }
 

@@ -1,6 +1,6 @@
 import { Agent, Pool } from 'undici';
 import type { Logger } from 'pino';
-import type { UpstreamConfig } from '../config/types.js';
+import type { TargetConfig, UpstreamConfig } from '../config/types.js';
 import type { Metrics } from '../observe/metrics.js';
 import { makeBalancer, type Balancer } from './balancers.js';
 import { ActiveHealth, Outlier, type HealthEvents } from './health.js';
@@ -24,18 +24,58 @@ export class Upstream {
     this.balancer = makeBalancer(cfg.balancer);
   }
 
+  /**
+   * A target joins at run time (discovery). The arrays change in place because the
+   * outlier detector and the active checks were handed the same ones.
+   */
+  add(t: Target): void {
+    (this.targets as Target[]).push(t);
+    (t.backup ? this.backups as Target[] : this.primaries as Target[]).push(t);
+  }
+
+  /** Takes a target out of rotation; requests already sent to it finish on its pool. */
+  remove(t: Target): boolean {
+    const out = (ts: readonly Target[]): boolean => {
+      const i = ts.indexOf(t);
+      if (i !== -1) (ts as Target[]).splice(i, 1);
+      return i !== -1;
+    };
+    out(t.backup ? this.backups : this.primaries);
+    return out(this.targets);
+  }
+
   pick(now = performance.now()): Target | undefined {
     const c = usable(this.primaries, now) ?? usable(this.backups, now);
     return c === undefined ? undefined : this.balancer.pick(c, now);
   }
+
+  /**
+   * The pick with circuit breaking and, for a retry, without the targets the request
+   * already failed on. A tier whose available targets are all at their breaker limits is
+   * `overloaded` (backups are for dead primaries, not busy ones).
+   */
+  choose(now: number, exclude: readonly Target[] = NONE): Target | 'unavailable' | 'overloaded' {
+    const up = exclude.length === 0 ? undefined : (t: Target): boolean => !exclude.includes(t);
+    const c = usable(this.primaries, now, up) ?? usable(this.backups, now, up);
+    if (c === undefined) return 'unavailable';
+    const open = those(c, admitting);
+    return open === undefined ? 'overloaded' : this.balancer.pick(open, now);
+  }
 }
 
-/** The available ones of `ts`; `ts` itself when all are (the usual case allocates nothing). */
-function usable(ts: readonly Target[], now: number): readonly Target[] | undefined {
+const NONE: readonly Target[] = [];
+const admitting = (t: Target): boolean => t.admits();
+
+/** The available ones of `ts` (that also pass `also`); `ts` itself when all are (the usual case allocates nothing). */
+function usable(ts: readonly Target[], now: number, also?: (t: Target) => boolean): readonly Target[] | undefined {
+  return those(ts, also === undefined ? (t) => t.available(now) : (t) => t.available(now) && also(t));
+}
+
+function those(ts: readonly Target[], ok: (t: Target) => boolean): readonly Target[] | undefined {
   let n = 0;
-  for (const t of ts) if (t.available(now)) n++;
+  for (const t of ts) if (ok(t)) n++;
   if (n === 0) return undefined;
-  return n === ts.length ? ts : ts.filter((t) => t.available(now));
+  return n === ts.length ? ts : ts.filter(ok);
 }
 
 export interface PoolSetOptions {
@@ -49,20 +89,15 @@ export class PoolSet {
   private readonly checks: ActiveHealth[] = [];
   // Health checks get connections of their own: one per target is plenty.
   private readonly checkAgent = new Agent({ connections: 1, keepAliveTimeout: 30_000 });
+  private readonly outliers = new Map<string, Outlier>();
 
   constructor(upstreams: ReadonlyMap<string, UpstreamConfig>, opts: PoolSetOptions = {}) {
     const events = healthEvents(opts);
     for (const cfg of upstreams.values()) {
       const outlier = new Outlier(cfg.outlier, events);
-      const targets = cfg.targets.map((t) => new Target(t, cfg, new Pool(t.url, {
-        connections: cfg.connections,
-        pipelining: 1,
-        connectTimeout: cfg.connect_timeout_ms,
-        headersTimeout: cfg.headers_timeout_ms,
-        bodyTimeout: cfg.body_timeout_ms,
-        keepAliveTimeout: 30_000,
-      }), outlier));
+      const targets = cfg.targets.map((t) => newTarget(t, cfg, outlier));
       outlier.targets = targets;
+      this.outliers.set(cfg.name, outlier);
       this.upstreams.set(cfg.name, new Upstream(cfg, targets));
       if (cfg.health !== undefined) this.checks.push(new ActiveHealth(cfg.health, targets, this.checkAgent, events));
     }
@@ -74,6 +109,22 @@ export class PoolSet {
     const u = this.upstreams.get(name);
     if (u === undefined) throw new Error(`no upstream ${name}`);
     return u;
+  }
+
+  /**
+   * A target added at run time (a backend registered in Redis). connections caps the
+   * pool below the upstream's when the backend says it can take fewer at once.
+   */
+  addTarget(upstream: string, t: TargetConfig, connections?: number): Target {
+    const u = this.get(upstream);
+    const target = newTarget(t, u.cfg, this.outliers.get(upstream)!, connections);
+    u.add(target);
+    return target;
+  }
+
+  /** Out of rotation at once; resolves once its in-flight requests finished and its pool closed. */
+  async removeTarget(upstream: string, t: Target): Promise<void> {
+    if (this.get(upstream).remove(t)) await t.pool.close();
   }
 
   /** Every target with whether it takes traffic now, for the health gauge. */
@@ -89,6 +140,17 @@ export class PoolSet {
       this.checkAgent.close(),
     ]);
   }
+}
+
+function newTarget(t: TargetConfig, cfg: UpstreamConfig, outlier: Outlier, connections = cfg.connections): Target {
+  return new Target(t, cfg, new Pool(t.url, {
+    connections: Math.min(connections, cfg.connections),
+    pipelining: 1,
+    connectTimeout: cfg.connect_timeout_ms,
+    headersTimeout: cfg.headers_timeout_ms,
+    bodyTimeout: cfg.body_timeout_ms,
+    keepAliveTimeout: 30_000,
+  }), outlier);
 }
 
 function healthEvents(opts: PoolSetOptions): HealthEvents {
