@@ -23,10 +23,12 @@ import { makeChain } from './pipeline/chain.js';
 import { RequestContext } from './pipeline/context.js';
 import { proxyStage } from './proxy/proxy-stage.js';
 import { routeStage } from './route/route-stage.js';
+import { loadShedder } from './shed/shed-stage.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
 import type { Invalidation, Store } from './store/types.js';
 import { balanceStage } from './upstream/balance-stage.js';
+import { Discovery } from './upstream/discovery.js';
 import { PoolSet } from './upstream/pool-set.js';
 
 export interface RunningGateway {
@@ -166,6 +168,10 @@ async function buildGeneration(
     else log.info({ reason }, 'store breaker closed: limits enforced by the store again');
   });
   const pools = new PoolSet(cfg.upstreams, { metrics, log });
+  const discovered = [...cfg.upstreams.values()].filter((u) => u.discover !== undefined);
+  // The config refuses discover without a redis store, so url is there.
+  const discovery = discovered.length === 0 ? undefined : new Discovery(cfg.store.url!, cfg.store.prefix, discovered, pools, log);
+  await discovery?.ready(1000);
   const longestUpstream = Math.max(0, ...[...cfg.upstreams.values()].map((u) => u.headers_timeout_ms + u.body_timeout_ms));
   const leaseTtlMs = cfg.server.request_timeout_ms + longestUpstream;
   const defaultMaxBody = Math.max(...[...cfg.plans.values()].map((p) => p.max_body_bytes));
@@ -175,6 +181,7 @@ async function buildGeneration(
   const zoneDeps = zoneLimiterDeps(cfg, store, metrics, log);
   const limitReq = limitReqStages(cfg, zoneDeps);
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
+  const shed = loadShedder(cfg, metrics, log, () => open);
   const chain = makeChain([
     routeStage(cfg.routes),
     // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
@@ -182,11 +189,13 @@ async function buildGeneration(
     limitReq.preAuth,
     limitConn.preAuth,
     authStage(auth, log),
+    // Priority comes from the plan auth found; every stage below may call the store, which a shed request skips.
+    shed.stage,
     limitReq.postAuth,
     limitConn.postAuth,
     limitsStage(limiter, metrics, leaseTtlMs),
-    balanceStage(pools),
-    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody }),
+    balanceStage(pools, metrics),
+    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
   ], (ctx, err) => {
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
@@ -234,6 +243,8 @@ async function buildGeneration(
         await new Promise<void>((resolve) => { idle = resolve; t = setTimeout(resolve, maxWaitMs); });
         clearTimeout(t);
       }
+      discovery?.close();
+      shed.stop();
       await pools.close();
       if (closeStore) await store.close();
     },

@@ -220,3 +220,24 @@ log:
     assert.match(missing.stderr, /does-not-exist\.yaml/);
   });
 });
+
+describe('config: upstream retries and circuit breakers', () => {
+  const with_ = (fields: string): string => yaml().replace('    targets: [http://127.0.0.1:7001]\n', `    targets: [http://127.0.0.1:7001]\n    connections: 8\n${fields}`);
+
+  it('defaults: 2 retries within 20% or 3/s, 64 KiB replayable bodies, breakers off, pool size from connections', () => {
+    const u = parseConfig(with_(''), {}).upstreams.get('main')!;
+    assert.deepEqual(u.retry, { attempts: 2, budget_percent: 20, min_per_second: 3, max_buffered_body_bytes: 65536 });
+    assert.deepEqual(u.circuit, { max_connections: 8, max_pending: 0, max_inflight: 0 });
+  });
+
+  it('takes the fields and names a bad one', () => {
+    const u = parseConfig(with_('    retry: { attempts: 1, max_buffered_body_bytes: 0 }\n    circuit: { max_connections: 2, max_inflight: 4 }\n'), {}).upstreams.get('main')!;
+    assert.equal(u.retry.attempts, 1);
+    assert.equal(u.retry.max_buffered_body_bytes, 0);
+    assert.deepEqual(u.circuit, { max_connections: 2, max_pending: 0, max_inflight: 4 });
+    const errors = errorsOf(with_('    retry: { attempts: -1, budget: 5 }\n    circuit: { max_connections: 0 }\n'));
+    for (const path of ['upstreams.main.retry.attempts', 'upstreams.main.retry.budget', 'upstreams.main.circuit.max_connections']) {
+      assert.ok(errors.some((e) => e.startsWith(path)), `${path} in:\n${errors.join('\n')}`);
+    }
+  });
+});

@@ -5,7 +5,7 @@ import { ConfigReader, join, type Obj } from './reader.js';
 import type {
   AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
   LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, UpstreamConfig,
-  TargetConfig, HealthCheckConfig, OutlierConfig,
+  TargetConfig, HealthCheckConfig, OutlierConfig, DiscoverConfig, RetryConfig, CircuitConfig, ShedConfig,
 } from './types.js';
 
 export class ConfigError extends Error {
@@ -116,9 +116,10 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
 
 function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
   r.known(root, '', ['server', 'admin', 'store', 'auth', 'plans', 'customers', 'routes', 'upstreams', 'spawn_backends', 'log',
-    'limit_req_zones', 'limit_conn_zones']);
+    'limit_req_zones', 'limit_conn_zones', 'shed']);
   const plans = readPlans(r, root);
-  const upstreams = readUpstreams(r, root);
+  const store = readStore(r, root);
+  const upstreams = readUpstreams(r, root, store);
   const customers = readCustomers(r, root, plans);
   const auth = readAuth(r, root, plans);
   const limitReqZones = readLimitReqZones(r, root);
@@ -133,7 +134,7 @@ function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
   return {
     server: readServer(r, root),
     admin: readAdmin(r, root),
-    store: readStore(r, root),
+    store,
     auth,
     plans,
     customers,
@@ -142,6 +143,7 @@ function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
     limit_conn_zones: limitConnZones,
     upstreams,
     spawn_backends: spawnBackends,
+    shed: readShed(r, root),
     log: readLog(r, root),
   };
 }
@@ -336,22 +338,25 @@ function checkJwtKey(r: ConfigReader, kp: string, secret: string | undefined, pe
 
 const BALANCERS = ['round_robin', 'weighted_round_robin', 'least_outstanding', 'p2c_ewma'] as const;
 
-function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> {
+function readUpstreams(r: ConfigReader, root: Obj, store: StoreConfig): Map<string, UpstreamConfig> {
   const out = new Map<string, UpstreamConfig>();
   const o = r.object(root, 'upstreams', '');
   for (const [name, v] of Object.entries(o)) {
     const p = `upstreams.${name}`;
     if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
     r.known(v, p, ['targets', 'balancer', 'ewma_decay_ms', 'health', 'outlier',
-      'connections', 'connect_timeout_ms', 'headers_timeout_ms', 'body_timeout_ms']);
-    const targets = r.array(v, 'targets', p).map((item, i) => readTarget(r, item, `${p}.targets[${i}]`));
-    if (targets.length === 0) r.fail(join(p, 'targets'), 'needs at least one target');
-    else if (targets.every((t) => t.backup)) r.fail(join(p, 'targets'), 'needs at least one target that is not a backup');
+      'connections', 'connect_timeout_ms', 'headers_timeout_ms', 'body_timeout_ms', 'retry', 'circuit', 'discover']);
+    const discover = readDiscover(r, v, p, name, store);
+    const targets = v.targets === undefined && discover !== undefined ? [] : r.array(v, 'targets', p).map((item, i) => readTarget(r, item, `${p}.targets[${i}]`));
+    // A discovered upstream may start empty: it answers 503 until a backend registers.
+    if (targets.length === 0 && discover === undefined) r.fail(join(p, 'targets'), 'needs at least one target (or discover: true)');
+    else if (targets.length > 0 && targets.every((t) => t.backup)) r.fail(join(p, 'targets'), 'needs at least one target that is not a backup');
     const seen = new Set<string>();
     targets.forEach((t, i) => {
       if (seen.has(t.url)) r.fail(`${p}.targets[${i}]`, `${t.url} is listed twice (give it a weight instead)`);
       seen.add(t.url);
     });
+    const connections = r.number(v, 'connections', p, 64, { min: 1, integer: true });
     out.set(name, {
       name,
       targets,
@@ -359,13 +364,34 @@ function readUpstreams(r: ConfigReader, root: Obj): Map<string, UpstreamConfig> 
       ewma_decay_ms: r.number(v, 'ewma_decay_ms', p, 10000, { min: 1, integer: true }),
       health: v.health === undefined || v.health === null ? undefined : readHealth(r, r.object(v, 'health', p), join(p, 'health')),
       outlier: readOutlier(r, r.object(v, 'outlier', p), join(p, 'outlier')),
-      connections: r.number(v, 'connections', p, 64, { min: 1, integer: true }),
+      connections,
       connect_timeout_ms: r.number(v, 'connect_timeout_ms', p, 2000, { min: 1, integer: true }),
       headers_timeout_ms: r.number(v, 'headers_timeout_ms', p, 30000, { min: 1, integer: true }),
       body_timeout_ms: r.number(v, 'body_timeout_ms', p, 30000, { min: 1, integer: true }),
+      retry: readRetry(r, r.object(v, 'retry', p), join(p, 'retry')),
+      circuit: readCircuit(r, r.object(v, 'circuit', p), join(p, 'circuit'), connections),
+      ...(discover === undefined ? {} : { discover }),
     });
   }
   return out;
+}
+
+/**
+ * `discover: true` or `{name, poll_interval_ms}`. Refused with the memory store rather than
+ * ignored: an operator who asked for registered backends and silently got none would
+ * find out from an outage.
+ */
+function readDiscover(r: ConfigReader, v: Obj, p: string, name: string, store: StoreConfig): DiscoverConfig | undefined {
+  const d = v.discover;
+  if (d === undefined || d === null || d === false) return undefined;
+  const dp = join(p, 'discover');
+  if (store.kind !== 'redis') r.fail(dp, 'needs store.kind redis (backends register in Redis; the memory store has static targets only)');
+  if (d === true) return { name, poll_interval_ms: 250 };
+  if (!r.isObject(d)) { r.fail(dp, 'must be true or a mapping with name, poll_interval_ms'); return undefined; }
+  r.known(d, dp, ['name', 'poll_interval_ms']);
+  const n = r.string(d, 'name', dp, name);
+  if (!/^[A-Za-z0-9_.-]+$/.test(n)) r.fail(join(dp, 'name'), `must be letters, digits, _ . - (it is part of a Redis key), got ${JSON.stringify(n)}`);
+  return { name: n, poll_interval_ms: r.number(d, 'poll_interval_ms', dp, 250, { min: 10, max: 10_000, integer: true }) };
 }
 
 /** A target is an origin string, or `{url, weight, backup, max_fails, fail_timeout_ms}`. */
@@ -399,6 +425,26 @@ function readHealth(r: ConfigReader, o: Obj, p: string): HealthCheckConfig {
     timeout_ms: timeout,
     healthy_threshold: r.number(o, 'healthy_threshold', p, 2, { min: 1, integer: true }),
     unhealthy_threshold: r.number(o, 'unhealthy_threshold', p, 3, { min: 1, integer: true }),
+  };
+}
+
+function readRetry(r: ConfigReader, o: Obj, p: string): RetryConfig {
+  r.known(o, p, ['attempts', 'budget_percent', 'min_per_second', 'max_buffered_body_bytes']);
+  return {
+    attempts: r.number(o, 'attempts', p, 2, { min: 0, max: 10, integer: true }),
+    budget_percent: r.number(o, 'budget_percent', p, 20, { min: 0, max: 100 }),
+    min_per_second: r.number(o, 'min_per_second', p, 3, { min: 0 }),
+    // Each in-flight request may hold a copy this large for its whole exchange; keep the default small.
+    max_buffered_body_bytes: r.number(o, 'max_buffered_body_bytes', p, 65536, { min: 0, max: 16 * 1024 * 1024, integer: true }),
+  };
+}
+
+function readCircuit(r: ConfigReader, o: Obj, p: string, connections: number): CircuitConfig {
+  r.known(o, p, ['max_connections', 'max_pending', 'max_inflight']);
+  return {
+    max_connections: r.number(o, 'max_connections', p, connections, { min: 1, integer: true }),
+    max_pending: r.number(o, 'max_pending', p, 0, { min: 0, integer: true }),
+    max_inflight: r.number(o, 'max_inflight', p, 0, { min: 0, integer: true }),
   };
 }
 
@@ -546,6 +592,19 @@ function readLimitConnRules(r: ConfigReader, o: Obj, routePath: string, zones: M
     if (v.max === undefined || v.max === null) r.fail(join(p, 'max'), 'is required');
     return { zone, max: r.number(v, 'max', p, 1, { min: 1, max: 65535, integer: true }) };
   });
+}
+
+function readShed(r: ConfigReader, root: Obj): ShedConfig {
+  const p = 'shed';
+  const o = r.object(root, 'shed', '');
+  r.known(o, p, ['max_inflight', 'max_event_loop_delay_ms', 'sample_interval_ms', 'retry_after_s']);
+  return {
+    max_inflight: r.number(o, 'max_inflight', p, 0, { min: 0, integer: true }),
+    max_event_loop_delay_ms: r.number(o, 'max_event_loop_delay_ms', p, 0, { min: 0 }),
+    // Below ~10 ms the delay histogram has too few samples per window to mean anything.
+    sample_interval_ms: r.number(o, 'sample_interval_ms', p, 100, { min: 10, max: 10000, integer: true }),
+    retry_after_s: r.number(o, 'retry_after_s', p, 1, { min: 0, max: 3600, integer: true }),
+  };
 }
 
 function readLog(r: ConfigReader, root: Obj): LogConfig {

@@ -128,6 +128,29 @@ export interface OutlierConfig {
   readonly max_ejection_percent: number;
 }
 
+/**
+ * Retries on another target (gateway/proxy/retry.ts has the rules): `attempts` retries at
+ * most after the first try, and never more retries in a rolling second than the larger of
+ * min_per_second and budget_percent of that second's requests.
+ */
+export interface RetryConfig {
+  readonly attempts: number;
+  readonly budget_percent: number;
+  readonly min_per_second: number;
+  /** Request bodies up to this size are kept in memory while they stream, so a retry can replay them. */
+  readonly max_buffered_body_bytes: number;
+}
+
+/** Per-target circuit breaking: a target at a limit is skipped, or the request gets 503 overloaded. */
+export interface CircuitConfig {
+  /** The target's undici Pool size (defaults to the upstream's `connections`). */
+  readonly max_connections: number;
+  /** Requests waiting for a pool connection (0: no limit). */
+  readonly max_pending: number;
+  /** Requests sent through this gateway and not finished (0: no limit). */
+  readonly max_inflight: number;
+}
+
 export interface UpstreamConfig {
   readonly name: string;
   readonly targets: readonly TargetConfig[];
@@ -140,6 +163,18 @@ export interface UpstreamConfig {
   readonly connect_timeout_ms: number;
   readonly headers_timeout_ms: number;
   readonly body_timeout_ms: number;
+  readonly retry: RetryConfig;
+  readonly circuit: CircuitConfig;
+  /** Targets that register themselves in Redis, alongside the static ones (redis store only). */
+  readonly discover?: DiscoverConfig;
+}
+
+/** `upstreams.N.discover`: `true`, or a mapping to change the defaults. */
+export interface DiscoverConfig {
+  /** The name backends register under (sluice-backend --register-upstream); default: the upstream's name. */
+  readonly name: string;
+  /** The safety-net poll; joins and clean leaves arrive at once over pub/sub. */
+  readonly poll_interval_ms: number;
 }
 
 export interface RouteConfig {
@@ -207,6 +242,21 @@ export interface SpawnBackendConfig {
   readonly port: number;
 }
 
+/**
+ * Priority load shedding (gateway/shed/): past a threshold, the lowest-priority plans get
+ * 503 `overloaded` first. A threshold of 0 turns its signal off; both 0 turns shedding off.
+ */
+export interface ShedConfig {
+  /** Requests open in this process (per worker) at which shedding starts. */
+  readonly max_inflight: number;
+  /** Mean event-loop delay over one sample window at which shedding starts. */
+  readonly max_event_loop_delay_ms: number;
+  /** How often the event-loop delay is read and the shed level reconsidered. */
+  readonly sample_interval_ms: number;
+  /** Retry-After on a shed request. */
+  readonly retry_after_s: number;
+}
+
 export interface LogConfig {
   readonly level: string;
   readonly access: boolean;
@@ -224,5 +274,6 @@ export interface SluiceConfig {
   readonly limit_conn_zones: ReadonlyMap<string, LimitConnZoneConfig>;
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly spawn_backends: readonly SpawnBackendConfig[];
+  readonly shed: ShedConfig;
   readonly log: LogConfig;
 }

@@ -41,6 +41,19 @@ export class Metrics {
     help: 'Upstream targets taken out of rotation, by upstream, target and source (outlier: passive ejection; active: failed health checks).',
     labelNames: ['upstream', 'target', 'source'] as const, registers: [this.registry],
   });
+  readonly upstreamRetries = new Counter({
+    name: 'sluice_upstream_retries_total', help: 'Requests sent again to another target, by upstream and reason (connect, reset, status_502, status_503).',
+    labelNames: ['upstream', 'reason'] as const, registers: [this.registry],
+  });
+  readonly upstreamRetriesRefused = new Counter({
+    name: 'sluice_upstream_retries_refused_total', help: 'Retries that the rules allowed but the retry budget refused, by upstream.',
+    labelNames: ['upstream'] as const, registers: [this.registry],
+  });
+  readonly upstreamBreakerRejections = new Counter({
+    name: 'sluice_upstream_breaker_rejections_total',
+    help: 'Requests answered 503 overloaded because every target was at its circuit-breaker limits, by upstream.',
+    labelNames: ['upstream'] as const, registers: [this.registry],
+  });
   /** Filled in at scrape time from the pools (watchTargets), so it is never stale. */
   readonly upstreamTargetHealthy: Gauge<'upstream' | 'target'> = new Gauge({
     name: 'sluice_upstream_target_healthy',
@@ -59,6 +72,19 @@ export class Metrics {
     name: 'sluice_store_instances',
     help: 'Gateways sharing the store as of the last heartbeat; fail-open fallback buckets get 1/this of each limit.',
     // Every worker sees the same fleet; summed across a cluster's workers it would count each N times.
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  /** The shed stage takes one child per plan when it is built, so a shed request only increments. */
+  readonly shedRequests = new Counter({
+    name: 'sluice_shed_total',
+    help: 'Requests shed with 503 overloaded, by plan and priority (plan "(public)", priority "public" for routes without auth).',
+    labelNames: ['plan', 'priority'] as const, registers: [this.registry],
+  });
+  readonly overloadLevel = new Gauge({
+    name: 'sluice_overload_level',
+    help: 'Priority tiers being shed right now (0: none; tier 1 is public routes, then plan priorities from the lowest; the highest is never shed).',
+    // A cluster's workers shed on their own; the worst one is what an operator needs to see.
     aggregator: 'max',
     registers: [this.registry],
   });
@@ -104,6 +130,10 @@ export class Metrics {
       this.durationChildren.set(route, h);
     }
     h.observe(seconds);
+  }
+
+  breakerRejected(upstream: string): void {
+    this.upstreamBreakerRejections.inc({ upstream });
   }
 
   /** Where the health gauge reads the targets' state from. */
