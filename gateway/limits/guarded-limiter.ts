@@ -41,6 +41,11 @@ export class GuardedLimiter {
     private readonly onStateChange: (open: boolean, reason: string) => void,
   ) {}
 
+  /** Whether a decision costs a store round trip (the in-memory store decides in-process). */
+  get remote(): boolean {
+    return this.store.kind !== 'memory';
+  }
+
   admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict | Promise<Verdict> {
     if (this.store.kind === 'memory') {
       return { source: 'store', decision: (this.store as MemoryStore).admitSync(subject, policy, leaseId, leaseTtlMs) };

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { sendError } from '../http/errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
-import type { GuardedLimiter, Verdict } from './guarded-limiter.js';
+import { DenyCache, type CachedVerdict } from './deny-cache.js';
+import type { GuardedLimiter } from './guarded-limiter.js';
+import { NearLimit } from './near-limit.js';
 import { denyMessage, rateLimitValue, retryAfterSeconds } from './rate-limit-headers.js';
 
 /**
@@ -18,8 +20,19 @@ export function leaseIds(): () => string {
 
 export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlMs: number): Stage {
   const nextLeaseId = leaseIds();
-
-  const settle = (ctx: RequestContext, v: Verdict, leaseId: string): boolean => {
+  const denials = new DenyCache();
+  const near = new NearLimit(metrics);
+  const shadowChildren = new Map<string, { inc(): void }>();
+  const shadowRejected = (plan: string, reason: string): void => {
+    const key = `${plan}\u0000${reason}`;
+    let c = shadowChildren.get(key);
+    if (c === undefined) {
+      c = metrics.limitShadowRejections.labels(plan, reason);
+      shadowChildren.set(key, c);
+    }
+    c.inc();
+  };
+  const settle = (ctx: RequestContext, v: CachedVerdict, leaseId: string): boolean => {
     const id = ctx.identity!;
     if (v.source === 'closed') {
       ctx.limitResult = 'store_closed';
@@ -31,17 +44,26 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
     if (id.policyHeader !== '') {
       ctx.limitHeaders.push('ratelimit-policy', id.policyHeader, 'ratelimit', rateLimitValue(id, d));
     }
+    if (v.source === 'cache') metrics.limitDenyCacheHits.inc();
     if (!d.allowed) {
       const reason = d.reason!;
+      if (id.plan.shadow) {
+        // A denial took nothing in the store (no token, no quota, no lease), so letting it pass leaves nothing to undo.
+        shadowRejected(id.plan.name, reason);
+        ctx.limitResult = 'shadow';
+        metrics.limitDecision('shadow');
+        return true;
+      }
       ctx.limitResult = reason;
       metrics.limitDecision(reason);
       return sendError(ctx, 429, reason, denyMessage(id, d), ['retry-after', String(retryAfterSeconds(d))]);
     }
+    if (v.source === 'store') near.observe(id, d);
     ctx.limitResult = v.source === 'fallback' ? 'fallback_open' : 'allowed';
     metrics.limitDecision(ctx.limitResult);
     if (id.policy.maxInflight > 0) {
       ctx.leaseId = leaseId;
-      ctx.leaseSource = v.source;
+      ctx.leaseSource = v.source === 'cache' ? 'store' : v.source;
     }
     return true;
   };
@@ -50,7 +72,9 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
     const id = ctx.identity;
     if (id === undefined) return true;
     const leaseId = nextLeaseId();
-    const v = limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy);
+    const admit = () => limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy);
+    // Only a remote store makes a denial worth remembering: the memory store decides as cheaply as the cache would.
+    const v = limiter.remote ? denials.decide(id.subject, id.policy, id.plan.deny_cache_ms, admit) : admit();
     if (!(v instanceof Promise)) return settle(ctx, v, leaseId);
     return v.then((res) => settle(ctx, res, leaseId));
   };

@@ -137,7 +137,7 @@ function checkPair(policyValue: string, limitValue: string) {
 function plan(name: string, p: Partial<PlanConfig>): PlanConfig {
   return {
     name, rate: 0, burst: 0, quota_day: 0, quota_month: 0, max_inflight: 0, max_body_bytes: 1024,
-    priority: 0, scope: 'customer', failure_policy: undefined, ...p,
+    priority: 0, scope: 'customer', failure_policy: undefined, shadow: false, deny_cache_ms: 0, ...p,
   };
 }
 

@@ -50,7 +50,8 @@ describe('observe: metrics, health and access logs', () => {
     const cfg = testConfig({
       upstreams: [backend.url],
       store: { kind: 'redis', url: redis.url },
-      plans: { test: { rate: 1000, burst: 1000 }, tiny: { rate: 0.01, burst: 1 } },
+      // deny_cache_ms 0: the 429 below must be a Redis decision, which is what this test times.
+      plans: { test: { rate: 1000, burst: 1000 }, tiny: { rate: 0.01, burst: 1, deny_cache_ms: 0 } },
       keys: [
         { digest: sha256(KEY_OK), customer: 'obs-co', plan: 'test' },
         { digest: sha256(KEY_TINY), customer: 'obs-tiny', plan: 'tiny' },
