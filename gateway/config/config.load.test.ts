@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { generateKeyPairSync } from 'node:crypto';
 import { CLI } from '../../test/harness/gateway.js';
+import { describeStore, tlsOptions } from '../store/redis-client.js';
 import { ConfigError, parseConfig } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -239,5 +240,78 @@ describe('config: upstream retries and circuit breakers', () => {
     for (const path of ['upstreams.main.retry.attempts', 'upstreams.main.retry.budget', 'upstreams.main.circuit.max_connections']) {
       assert.ok(errors.some((e) => e.startsWith(path)), `${path} in:\n${errors.join('\n')}`);
     }
+  });
+});
+
+// store.mode and its fields: standalone (url), sentinel (sentinels + sentinel_name),
+// cluster (nodes), with password and TLS for each. TLS cannot be exercised end to end
+// without certificates, so its parsing and the options handed to node:tls are checked here.
+const parseStore = (store: string) => parseConfig(yaml(`store:\n${store}`), {});
+const storeErrors = (store: string): string[] => errorsOf(yaml(`store:\n${store}`));
+
+describe('store config: deployment modes', () => {
+  it('a url alone is still standalone, as before modes existed', () => {
+    const s = parseStore('  kind: redis\n  url: redis://127.0.0.1:6379\n').store;
+    assert.equal(s.mode, 'standalone');
+    assert.equal(s.url, 'redis://127.0.0.1:6379');
+    assert.equal(s.tls, undefined);
+    assert.equal(s.password, undefined);
+  });
+
+  it('sentinel: host:port list (IPv6 in brackets) and the master name', () => {
+    const s = parseStore('  kind: redis\n  mode: sentinel\n  sentinel_name: mymaster\n  sentinels: ["127.0.0.1:26379", "[::1]:26380", "redis-s3:26381"]\n  password: hunter2\n').store;
+    assert.equal(s.mode, 'sentinel');
+    assert.deepEqual(s.sentinels, [{ host: '127.0.0.1', port: 26379 }, { host: '::1', port: 26380 }, { host: 'redis-s3', port: 26381 }]);
+    assert.equal(s.sentinel_name, 'mymaster');
+    assert.equal(s.password, 'hunter2');
+    assert.equal(describeStore(s), 'sentinel mymaster via 127.0.0.1:26379,::1:26380,redis-s3:26381');
+  });
+
+  it('cluster: seed node urls; logs never show a password', () => {
+    const s = parseStore('  kind: redis\n  mode: cluster\n  nodes: ["redis://:pw@10.0.0.1:7000", "rediss://10.0.0.2:7000"]\n').store;
+    assert.deepEqual(s.nodes, ['redis://:pw@10.0.0.1:7000', 'rediss://10.0.0.2:7000']);
+    assert.equal(describeStore(s), 'cluster redis://***@10.0.0.1:7000,rediss://10.0.0.2:7000');
+  });
+
+  it('each mode requires its own fields and refuses the others\'', () => {
+    assert.deepEqual(storeErrors('  kind: redis\n  mode: sentinel\n'), [
+      'store.sentinels: is required when mode is sentinel (a list of host:port)', 'store.sentinel_name: is required when mode is sentinel']);
+    assert.deepEqual(storeErrors('  kind: redis\n  mode: cluster\n  url: redis://x:1\n'), [
+      'store.url: is for mode standalone, not cluster', 'store.nodes: is required when mode is cluster (a list of redis:// urls)']);
+    assert.deepEqual(storeErrors('  kind: redis\n  url: redis://x:1\n  nodes: ["redis://y:1"]\n'), ['store.nodes: is for mode cluster, not standalone']);
+    assert.deepEqual(storeErrors('  kind: redis\n  mode: sentinel\n  sentinel_name: m\n  sentinels: ["nohost", "h:99999"]\n'), [
+      'store.sentinels[0]: must be host:port, got "nohost"', 'store.sentinels[1]: must be host:port, got "h:99999"']);
+    assert.deepEqual(storeErrors('  kind: redis\n  mode: cluster\n  nodes: ["10.0.0.1:7000"]\n'), ['store.nodes[0]: must start with redis:// or rediss://, got "10.0.0.1:7000"']);
+    assert.deepEqual(storeErrors('  kind: redis\n  mode: replicated\n  url: redis://x:1\n'), ['store.mode: must be one of standalone, sentinel, cluster, got "replicated"']);
+  });
+
+  it('discovery is refused outside standalone (the registry connects by url)', () => {
+    const errs = (() => { try { parseConfig(`${yaml().replace('targets: [http://127.0.0.1:7001]', 'discover: true')}store:\n  kind: redis\n  mode: cluster\n  nodes: ["redis://a:1"]\n`, {}); } catch (e) { return (e as ConfigError).errors; } return []; })();
+    assert.deepEqual(errs.filter((e) => e.includes('discover')), ['upstreams.main.discover: needs store.mode standalone (discovery does not support cluster yet)']);
+  });
+});
+
+describe('store config: TLS', () => {
+  it('tls: true means TLS with the system CAs, verifying the server', () => {
+    const s = parseStore('  kind: redis\n  url: rediss://cache:6380\n  tls: true\n').store;
+    assert.deepEqual(s.tls, { ca: undefined, servername: undefined, cert: undefined, key: undefined, reject_unauthorized: true });
+    assert.deepEqual(tlsOptions(s), { ca: undefined, cert: undefined, key: undefined, servername: undefined, rejectUnauthorized: true });
+  });
+
+  it('CA, client certificate and servername reach node:tls as file contents', () => {
+    for (const f of ['ca.pem', 'c.pem', 'k.pem']) writeFileSync(join(dir, f), `contents of ${f}`);
+    const s = parseStore(`  kind: redis\n  mode: cluster\n  nodes: ["rediss://10.0.0.1:7000"]\n  tls:\n    ca: ${join(dir, 'ca.pem')}\n    cert: ${join(dir, 'c.pem')}\n    key: ${join(dir, 'k.pem')}\n    servername: redis.internal\n    reject_unauthorized: false\n`).store;
+    const o = tlsOptions(s)!;
+    assert.equal(String(o.ca), 'contents of ca.pem');
+    assert.equal(String(o.cert), 'contents of c.pem');
+    assert.equal(String(o.key), 'contents of k.pem');
+    assert.equal(o.servername, 'redis.internal');
+    assert.equal(o.rejectUnauthorized, false);
+  });
+
+  it('refuses a cert without its key, and unknown fields', () => {
+    assert.deepEqual(storeErrors('  kind: redis\n  url: rediss://a:1\n  tls: { cert: /x.pem, verify: true }\n'), [
+      'store.tls.verify: unknown field (expected one of: ca, servername, cert, key, reject_unauthorized)',
+      'store.tls: cert and key go together (client-certificate authentication needs both)']);
   });
 });

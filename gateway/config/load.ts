@@ -4,7 +4,7 @@ import { isPair, isScalar, isSeq, parseDocument, Scalar, visit } from 'yaml';
 import { ConfigReader, join, type Obj } from './reader.js';
 import type {
   AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
-  LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, UpstreamConfig,
+  LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, StoreMode, StoreTlsConfig, UpstreamConfig,
   TargetConfig, HealthCheckConfig, OutlierConfig, DiscoverConfig, RetryConfig, CircuitConfig, ShedConfig,
 } from './types.js';
 
@@ -180,12 +180,40 @@ function readAdmin(r: ConfigReader, root: Obj): AdminConfig {
 function readStore(r: ConfigReader, root: Obj): StoreConfig {
   const p = 'store';
   const o = r.object(root, 'store', '');
-  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms']);
+  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms',
+    'mode', 'sentinels', 'sentinel_name', 'nodes', 'password', 'tls']);
   const kind = r.oneOf(o, 'kind', p, ['memory', 'redis'] as const, 'memory');
+  const mode = r.oneOf(o, 'mode', p, ['standalone', 'sentinel', 'cluster'] as const, 'standalone');
   const url = r.optionalString(o, 'url', p);
+  const sentinels = r.stringArray(o, 'sentinels', p).map((hp, i) => {
+    const m = /^(.+):(\d{1,5})$/.exec(hp);
+    if (m === null || Number(m[2]) > 65535) { r.fail(`${p}.sentinels[${i}]`, `must be host:port, got ${JSON.stringify(hp)}`); return { host: '', port: 0 }; }
+    return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
+  });
+  const sentinelName = r.optionalString(o, 'sentinel_name', p);
+  const nodes = r.stringArray(o, 'nodes', p);
+  const redisUrl = (at: string, u: string): void => {
+    if (!/^rediss?:\/\//.test(u)) r.fail(at, `must start with redis:// or rediss://, got ${JSON.stringify(u)}`);
+  };
+  nodes.forEach((u, i) => redisUrl(`${p}.nodes[${i}]`, u));
   if (kind === 'redis') {
-    if (url === undefined) r.fail(join(p, 'url'), 'is required when kind is redis');
-    else if (!/^rediss?:\/\//.test(url)) r.fail(join(p, 'url'), `must start with redis:// or rediss://, got ${JSON.stringify(url)}`);
+    // Each mode names its servers its own way; a field of another mode would be silently ignored, so it is refused.
+    const only = (field: string, owner: StoreMode, present: boolean): void => {
+      if (present && mode !== owner) r.fail(join(p, field), `is for mode ${owner}, not ${mode}`);
+    };
+    only('url', 'standalone', url !== undefined);
+    only('sentinels', 'sentinel', sentinels.length > 0);
+    only('sentinel_name', 'sentinel', sentinelName !== undefined);
+    only('nodes', 'cluster', nodes.length > 0);
+    if (mode === 'standalone') {
+      if (url === undefined) r.fail(join(p, 'url'), 'is required when kind is redis');
+      else redisUrl(join(p, 'url'), url);
+    } else if (mode === 'sentinel') {
+      if (sentinels.length === 0) r.fail(join(p, 'sentinels'), 'is required when mode is sentinel (a list of host:port)');
+      if (sentinelName === undefined) r.fail(join(p, 'sentinel_name'), 'is required when mode is sentinel');
+    } else if (nodes.length === 0) {
+      r.fail(join(p, 'nodes'), 'is required when mode is cluster (a list of redis:// urls)');
+    }
   }
   return {
     kind,
@@ -194,6 +222,29 @@ function readStore(r: ConfigReader, root: Obj): StoreConfig {
     failure_policy: r.oneOf(o, 'failure_policy', p, ['open', 'closed'] as const, 'open'),
     prefix: r.string(o, 'prefix', p, 'sluice:'),
     probe_interval_ms: r.number(o, 'probe_interval_ms', p, 200, { min: 10, integer: true }),
+    mode,
+    sentinels,
+    sentinel_name: sentinelName,
+    nodes,
+    password: r.optionalString(o, 'password', p),
+    tls: readStoreTls(r, o, p),
+  };
+}
+
+function readStoreTls(r: ConfigReader, o: Obj, parent: string): StoreTlsConfig | undefined {
+  if (o.tls === undefined || o.tls === null || o.tls === false) return undefined;
+  const p = join(parent, 'tls');
+  const t = o.tls === true ? {} : r.object(o, 'tls', parent);
+  r.known(t, p, ['ca', 'servername', 'cert', 'key', 'reject_unauthorized']);
+  const cert = r.optionalString(t, 'cert', p);
+  const key = r.optionalString(t, 'key', p);
+  if ((cert === undefined) !== (key === undefined)) r.fail(p, 'cert and key go together (client-certificate authentication needs both)');
+  return {
+    ca: r.optionalString(t, 'ca', p),
+    servername: r.optionalString(t, 'servername', p),
+    cert,
+    key,
+    reject_unauthorized: r.boolean(t, 'reject_unauthorized', p, true),
   };
 }
 
@@ -214,7 +265,7 @@ function readPlans(r: ConfigReader, root: Obj): Map<string, PlanConfig> {
   for (const [name, v] of Object.entries(o)) {
     const p = `plans.${name}`;
     if (!r.isObject(v)) { r.fail(p, 'must be a mapping'); continue; }
-    r.known(v, p, [...LIMIT_FIELDS, 'priority', 'scope', 'failure_policy']);
+    r.known(v, p, [...LIMIT_FIELDS, 'priority', 'scope', 'failure_policy', 'shadow', 'deny_cache_ms']);
     const rate = r.number(v, 'rate', p, 0, { min: 0 });
     const burst = r.number(v, 'burst', p, rate, { min: 0 });
     if (rate > 0 && burst < 1) r.fail(join(p, 'burst'), 'must be >= 1 when rate is set');
@@ -229,6 +280,8 @@ function readPlans(r: ConfigReader, root: Obj): Map<string, PlanConfig> {
       priority: r.number(v, 'priority', p, 0, { integer: true }),
       scope: r.oneOf(v, 'scope', p, ['customer', 'key'] as const, 'customer'),
       failure_policy: v.failure_policy === undefined ? undefined : r.oneOf(v, 'failure_policy', p, ['open', 'closed'] as const, 'open'),
+      shadow: r.boolean(v, 'shadow', p, false),
+      deny_cache_ms: r.number(v, 'deny_cache_ms', p, 60_000, { min: 0, integer: true }),
     });
   }
   if (plans.size === 0) r.fail('plans', 'at least one plan is required');
@@ -386,6 +439,8 @@ function readDiscover(r: ConfigReader, v: Obj, p: string, name: string, store: S
   if (d === undefined || d === null || d === false) return undefined;
   const dp = join(p, 'discover');
   if (store.kind !== 'redis') r.fail(dp, 'needs store.kind redis (backends register in Redis; the memory store has static targets only)');
+  // The registry client (gateway/upstream/registry.ts) connects by url only.
+  else if (store.mode !== 'standalone') r.fail(dp, `needs store.mode standalone (discovery does not support ${store.mode} yet)`);
   if (d === true) return { name, poll_interval_ms: 250 };
   if (!r.isObject(d)) { r.fail(dp, 'must be true or a mapping with name, poll_interval_ms'); return undefined; }
   r.known(d, dp, ['name', 'poll_interval_ms']);

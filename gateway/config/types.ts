@@ -17,6 +17,10 @@ export interface PlanConfig {
   readonly priority: number;
   readonly scope: LimitScope;
   readonly failure_policy: FailurePolicy | undefined;
+  /** Decide and count, but let every request through (trying a plan on live traffic). */
+  readonly shadow: boolean;
+  /** Longest a store denial is remembered in this process (gateway/limits/deny-cache.ts); 0 turns that off. */
+  readonly deny_cache_ms: number;
 }
 
 export type LimitOverrides = Partial<Pick<PlanConfig,
@@ -71,6 +75,30 @@ export interface StoreConfig {
   readonly prefix: string;
   /** How long the breaker waits before letting one probe through to a store that timed out. */
   readonly probe_interval_ms: number;
+  /** Absent means standalone, so configs (and tests) written before Sentinel/Cluster still read. */
+  readonly mode?: StoreMode;
+  /** Sentinel mode: `host:port` of each sentinel. */
+  readonly sentinels?: readonly { readonly host: string; readonly port: number }[];
+  /** Sentinel mode: the monitored master's name. */
+  readonly sentinel_name?: string;
+  /** Cluster mode: seed nodes (`redis://host:port`); the rest of the topology is discovered. */
+  readonly nodes?: readonly string[];
+  /** Wins over a password in the url; in Sentinel mode it is the data nodes' password. */
+  readonly password?: string;
+  /** Present means TLS to every data node (and to the sentinels). */
+  readonly tls?: StoreTlsConfig;
+}
+
+export type StoreMode = 'standalone' | 'sentinel' | 'cluster';
+
+export interface StoreTlsConfig {
+  /** PEM file of the CA that signed the servers' certificates (default: the system's CAs). */
+  readonly ca?: string;
+  readonly servername?: string;
+  /** PEM files for client-certificate authentication (both or neither). */
+  readonly cert?: string;
+  readonly key?: string;
+  readonly reject_unauthorized: boolean;
 }
 
 export interface ServerConfig {

@@ -49,3 +49,24 @@ export function keySchema(prefix: string): KeySchema {
 export function limitReqKeyHash(value: string): string {
   return createHash('sha256').update(value).digest('hex').slice(0, 32);
 }
+
+/**
+ * The Cluster slot of a key (CRC16/XMODEM of its hash tag, or of the whole key, mod 16384),
+ * as redis-server computes it. The store checks a multi-key script's keys with it before
+ * sending: ioredis fails a cross-slot command together with every command auto-pipelined
+ * alongside it, i.e. other requests' limits too.
+ */
+export function clusterSlot(key: string): number {
+  let bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b); // {
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1); // }
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}

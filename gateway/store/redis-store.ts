@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
 import { periodsAt } from './calendar.js';
-import { keySchema, type KeySchema } from './key-schema.js';
+import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
 import {
   REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
@@ -23,38 +24,64 @@ interface ScriptCommands {
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
   sluiceLimitReq(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number, number, number]>;
   sluiceLimitConn(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number]>;
+  sluicePublish(channel: string, message: string): Promise<number>;
 }
 
 /**
- * The store for a fleet: one ioredis client with auto-pipelining (concurrent requests
+ * A Cluster cannot run one script over keys in different slots. nginx zones keyed by
+ * different values (say $binary_remote_addr and $api_key) hash to different slots, so
+ * such a request cannot be decided atomically there; it fails like an unreachable store
+ * and the failure policy decides (lua-compat/README.md, "Cluster").
+ */
+export class CrossSlotError extends Error {
+  constructor(what: string) {
+    super(`${what}: the zones' keys are in different Cluster slots (zones keyed by one value share a slot)`);
+    this.name = 'CrossSlotError';
+  }
+}
+
+// Plain PUBLISH on a Cluster goes to an arbitrary node per call, and messages from two
+// nodes can reach a subscriber in either order (a revoke overtaking the save it undoes).
+// Sent from a script that names the channel as its key, every publish goes through the
+// channel's slot master, which forwards them in order; on a single server it is PUBLISH.
+const PUBLISH_LUA = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
+
+/** Per-connection behaviour the store relies on, in every deployment mode. */
+const CONNECTION: RedisOptions = {
+  enableAutoPipelining: true,
+  // Commands while disconnected fail at once; the limiter's failure policy decides.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  retryStrategy: (times) => Math.min(50 * times, 1000),
+  connectionName: 'sluice',
+};
+
+/**
+ * The store for a fleet (standalone, Sentinel or Cluster: redis-client.ts): one ioredis client with auto-pipelining (concurrent requests
  * share round trips), one subscriber connection for cache invalidations. The admit
  * script is lua-compat/redis/admit.lua, run with EVALSHA (ioredis falls back to EVAL
  * on NOSCRIPT, e.g. after a failover to a replica that never saw SCRIPT LOAD).
  */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  private readonly redis: Redis & ScriptCommands;
-  private subscriber: Redis | undefined;
+  private readonly redis: RedisClient & ScriptCommands;
+  private subscriber: RedisClient | undefined;
+  private readonly cfg: StoreConfig;
   private readonly k: KeySchema;
   private readonly timeoutMs: number;
 
   constructor(cfg: StoreConfig) {
     this.k = keySchema(cfg.prefix);
     this.timeoutMs = cfg.timeout_ms;
-    this.redis = new Redis(cfg.url!, {
-      enableAutoPipelining: true,
-      // Commands while disconnected fail at once; the limiter's failure policy decides.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(50 * times, 1000),
-      connectionName: 'sluice',
-    }) as Redis & ScriptCommands;
+    this.cfg = cfg;
+    this.redis = createRedisClient(cfg, CONNECTION) as RedisClient & ScriptCommands;
     this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
     this.redis.defineCommand('sluiceUsage', { numberOfKeys: 3, lua: USAGE_LUA });
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
     // The number of keys varies with the route's zones, so the caller passes it.
     this.redis.defineCommand('sluiceLimitReq', { lua: LIMIT_REQ_LUA });
     this.redis.defineCommand('sluiceLimitConn', { lua: LIMIT_CONN_LUA });
+    this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
   }
@@ -89,6 +116,7 @@ export class RedisStore implements Store {
 
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
     const args: (string | number)[] = checks.map((c) => this.k.limitReq(c.zone, c.key));
+    this.oneSlot(args as string[], 'limit_req');
     for (const c of checks) args.push(c.rateMilli, c.burstMilli, c.delayMilli);
     const r = await this.redis.sluiceLimitReq(checks.length, ...args);
     return { passed: r[0] === 1, zone: r[1] - 1, excess: r[2], delayMs: r[3] };
@@ -96,10 +124,17 @@ export class RedisStore implements Store {
 
   async limitConn(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): Promise<LimitConnResult> {
     const args: (string | number)[] = checks.map((c) => this.k.limitConn(c.zone, c.key));
+    this.oneSlot(args as string[], 'limit_conn');
     args.push(leaseId, leaseTtlMs);
     for (const c of checks) args.push(c.max);
     const r = await this.redis.sluiceLimitConn(checks.length, ...args);
     return { passed: r[0] === 1, zone: r[1] - 1, inflight: r[2] };
+  }
+
+  private oneSlot(keys: readonly string[], what: string): void {
+    if (!(this.redis instanceof Cluster) || keys.length < 2) return;
+    const slot = clusterSlot(keys[0]!);
+    if (keys.some((key) => clusterSlot(key) !== slot)) throw new CrossSlotError(what);
   }
 
   async releaseConn(checks: readonly LimitConnCheck[], leaseId: string): Promise<void> {
@@ -147,20 +182,23 @@ export class RedisStore implements Store {
     return { digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0) };
   }
 
+  // A key's record and its customer's index sit in different Cluster slots (the record is
+  // found by digest alone, before the customer is known), so no MULTI spans both. The
+  // record is the truth and the index may only over-list (listKeys checks each record):
+  // the index gains a digest before the record does and loses it after.
   async saveKey(rec: KeyRecord): Promise<void> {
-    // A key re-saved under another customer must leave the old customer's list.
     const previous = await this.redis.hget(this.k.key(rec.digest), 'customer');
-    const tx = this.redis.multi()
-      .hset(this.k.key(rec.digest), { customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt })
-      .sadd(this.k.customerKeys(rec.customer), rec.digest);
-    if (previous !== null && previous !== rec.customer) tx.srem(this.k.customerKeys(previous), rec.digest);
-    await tx.exec();
+    await this.redis.sadd(this.k.customerKeys(rec.customer), rec.digest);
+    await this.redis.hset(this.k.key(rec.digest), { customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt });
+    // A key re-saved under another customer must leave the old customer's list.
+    if (previous !== null && previous !== rec.customer) await this.redis.srem(this.k.customerKeys(previous), rec.digest);
   }
 
   async revokeKey(digest: string): Promise<boolean> {
     const customer = await this.redis.hget(this.k.key(digest), 'customer');
     if (customer === null) return false;
-    await this.redis.multi().del(this.k.key(digest)).srem(this.k.customerKeys(customer), digest).exec();
+    await this.redis.del(this.k.key(digest));
+    await this.redis.srem(this.k.customerKeys(customer), digest);
     return true;
   }
 
@@ -169,18 +207,28 @@ export class RedisStore implements Store {
     if (customer !== undefined) {
       digests = await this.redis.smembers(this.k.customerKeys(customer));
     } else {
-      digests = [];
-      let cursor = '0';
-      do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', this.k.key('*'), 'COUNT', 500);
-        cursor = next;
-        for (const key of found) digests.push(key.slice(this.k.key('').length));
-      } while (cursor !== '0');
+      const found = await this.scanKeys(this.k.key('*'));
+      digests = found.map((key) => key.slice(this.k.key('').length));
     }
     // An admin listing, not the request path: no per-lookup deadline.
     const records = await Promise.all(digests.map((d) => this.readKey(d)));
     // The per-customer set is an index, not the truth: trust the key's own record.
     return records.filter((r): r is KeyRecord => r !== undefined && (customer === undefined || r.customer === customer));
+  }
+
+  /** SCAN sees one server's keyspace: a Cluster spreads the keys over its masters, so each is scanned. */
+  private async scanKeys(match: string): Promise<string[]> {
+    const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    const out: string[] = [];
+    for (const server of servers) {
+      let cursor = '0';
+      do {
+        const [next, found] = await server.scan(cursor, 'MATCH', match, 'COUNT', 500);
+        cursor = next;
+        out.push(...found);
+      } while (cursor !== '0');
+    }
+    return out;
   }
 
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {
@@ -198,11 +246,12 @@ export class RedisStore implements Store {
   }
 
   async publish(msg: Invalidation): Promise<void> {
-    await this.redis.publish(this.k.invalidations, JSON.stringify(msg));
+    await this.redis.sluicePublish(this.k.invalidations, JSON.stringify(msg));
   }
 
   async subscribe(onMessage: (msg: Invalidation) => void): Promise<void> {
-    const sub = this.redis.duplicate({ enableOfflineQueue: true, connectionName: 'sluice-sub' });
+    // Plain PUBLISH reaches every node of a Cluster, so the subscriber may sit on any of them.
+    const sub = createRedisClient(this.cfg, { ...CONNECTION, enableOfflineQueue: true, connectionName: 'sluice-sub' });
     sub.on('error', () => {});
     sub.on('message', (_channel: string, text: string) => {
       try { onMessage(JSON.parse(text) as Invalidation); } catch { /* not ours: ignore */ }

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { startRedis, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
+import type { StoreConfig } from '../config/types.js';
+import type { Cluster } from 'ioredis';
+import { clusterSlot } from './key-schema.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
@@ -36,7 +39,9 @@ interface Subject {
 }
 
 interface StoreKind {
-  readonly name: 'memory' | 'redis';
+  readonly name: string;
+  /** False on a Cluster: one atomic check cannot span zones whose keys hash to different slots. */
+  readonly zonesSpanSlots: boolean;
   make(): Promise<Subject>;
 }
 
@@ -267,8 +272,12 @@ function contractSuite(kind: StoreKind): void {
     });
 
     it('limit_req: several zones are charged only when every one passes', async () => {
+      // On a Cluster the zones must be keyed by one value to share a slot; other values are refused, not half-charged.
       const a = reqZone(uniq('lra'), 1, 3, 3, 'key');
-      const t = reqZone(uniq('lrt'), 1, 0, 0, 'tenant');
+      const t = reqZone(uniq('lrt'), 1, 0, 0, kind.zonesSpanSlots ? 'tenant' : 'key');
+      if (!kind.zonesSpanSlots) {
+        await assert.rejects(s.store.limitReq([a, reqZone(uniq('lrx'), 1, 0, 0, 'tenant')]), { name: 'CrossSlotError' });
+      }
       assert.equal((await s.store.limitReq([a, t])).passed, true);
       assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
       assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
@@ -306,7 +315,10 @@ function contractSuite(kind: StoreKind): void {
 
     it('limit_conn: several zones are all taken or none; release gives back every one', async () => {
       const ip = connZone(uniq('lcip'), 3, '127.0.0.1');
-      const key = connZone(uniq('lckey'), 1, 'api-key');
+      const key = connZone(uniq('lckey'), 1, kind.zonesSpanSlots ? 'api-key' : '127.0.0.1');
+      if (!kind.zonesSpanSlots) {
+        await assert.rejects(s.store.limitConn([ip, connZone(uniq('lcx'), 1, 'api-key')], 'x', LEASE_TTL), { name: 'CrossSlotError' });
+      }
       assert.equal((await s.store.limitConn([ip, key], 'a', LEASE_TTL)).passed, true);
       assert.deepEqual(await s.store.limitConn([ip, key], 'b', LEASE_TTL), { passed: false, zone: 1, inflight: 1 });
       // `ip` holds only `a`: two more fit, the third not (had `b` taken its slot, one fewer would).
@@ -355,26 +367,60 @@ function contractSuite(kind: StoreKind): void {
 
 // ---------------------------------------------------------------------------------
 
-let redis: RedisProcess | undefined;
-const redisStores: RedisStore[] = [];
+/**
+ * A Redis deployment the suite runs against, started on first use and once per file:
+ * the store must keep the same contract whether its keys live on one server, behind
+ * Sentinel, or spread over a Cluster's slots.
+ */
+interface Topology {
+  readonly name: string;
+  readonly cluster: boolean;
+  start(): Promise<{ config: Partial<StoreConfig>; stop(): Promise<void> }>;
+}
 
-async function redisStore(prefix: string): Promise<RedisStore> {
-  redis ??= await startRedis();
-  const store = new RedisStore({ kind: 'redis', url: redis.url, timeout_ms: 1000, failure_policy: 'open', prefix, probe_interval_ms: 200 });
+const topologies: Topology[] = [
+  { name: 'standalone', cluster: false, async start() { const r = await startRedis(); return { config: { url: r.url }, stop: () => r.stop() }; } },
+  { name: 'sentinel', cluster: false, async start() {
+    const r = await startRedisSentinel();
+    return { config: { mode: 'sentinel', sentinels: r.sentinels, sentinel_name: r.name }, stop: () => r.stop() };
+  } },
+  { name: 'cluster 3+3', cluster: true, async start() { const r = await startRedisCluster(); return { config: { mode: 'cluster', nodes: r.nodes }, stop: () => r.stop() }; } },
+];
+
+const started = new Map<Topology, ReturnType<Topology['start']>>();
+const redisStores: RedisStore[] = [];
+const clients: RedisClient[] = [];
+
+function storeConfig(topo: Topology, prefix: string): Promise<StoreConfig> {
+  if (!started.has(topo)) started.set(topo, topo.start());
+  return started.get(topo)!.then(({ config }) => ({ kind: 'redis', url: undefined, timeout_ms: 1000, failure_policy: 'open', prefix, probe_interval_ms: 200, ...config }));
+}
+
+async function redisStore(topo: Topology, prefix: string): Promise<RedisStore> {
+  const store = new RedisStore(await storeConfig(topo, prefix));
   await store.ready(5000);
   redisStores.push(store);
   return store;
 }
 
+/** A plain client to look at the raw keys, through the same factory as the store (so it follows Cluster redirects). */
+async function rawClient(topo: Topology): Promise<RedisClient> {
+  const c = createRedisClient(await storeConfig(topo, ''), {});
+  clients.push(c);
+  return c;
+}
+
 after(async () => {
   await Promise.all(redisStores.map((s) => s.close()));
-  await redis?.stop();
+  for (const c of clients) c.disconnect();
+  await Promise.all([...started.values()].map(async (p) => (await p).stop()));
 });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const memoryKind: StoreKind = {
   name: 'memory',
+  zonesSpanSlots: true,
   async make() {
     let clock = Date.now();
     const store = new MemoryStore(() => clock);
@@ -389,18 +435,19 @@ const memoryKind: StoreKind = {
 
 // All Redis subjects of one run share a prefix no other run uses, so the suite needs no cleanup between tests.
 const runPrefix = `test:${process.pid}:${randomBytes(3).toString('hex')}:`;
-const redisKind: StoreKind = {
-  name: 'redis',
+const redisKind = (topo: Topology): StoreKind => ({
+  name: `redis ${topo.name}`,
+  zonesSpanSlots: !topo.cluster,
   async make() {
-    const store = await redisStore(runPrefix);
+    const store = await redisStore(topo, runPrefix);
     return { store, advance: sleep, now: Date.now, close: () => store.close() };
   },
-};
+});
 
 contractSuite(memoryKind);
-contractSuite(redisKind);
+for (const topo of topologies) contractSuite(redisKind(topo));
 
-describe('memory and Redis decide alike', () => {
+for (const topo of topologies) describe(`memory and Redis (${topo.name}) decide alike`, () => {
   it('the same scripted sequence of admits and releases gets the same decisions from both', async () => {
     const policies = [
       policy({ rate: FROZEN, burst: 3 }),
@@ -437,7 +484,7 @@ describe('memory and Redis decide alike', () => {
       return out;
     };
     const memory = await run(new MemoryStore(), 'm:');
-    const viaRedis = await run(await redisStore(`${runPrefix}diff:`), 'r:');
+    const viaRedis = await run(await redisStore(topo, `${runPrefix}diff:`), 'r:');
     assert.deepEqual(viaRedis, memory);
     const reasons = new Set(memory.slice(0, -slots.length).map((d) => (d as unknown[])[1]));
     assert.deepEqual([...reasons].sort(), ['concurrency_limited', 'quota_exceeded', 'rate_limited', undefined].sort(),
@@ -509,9 +556,8 @@ describe('admit.lua on redis-server', () => {
         out[#out + 1] = y * 100 + m
       end
       return out`;
-    await redisStore(`${runPrefix}cal:`);
-    const client = new Redis(redis!.url);
-    try {
+    const client = await rawClient(topologies[0]!);
+    {
       const last = Math.floor(Date.UTC(2100, 11, 31) / DAY_MS);
       for (let from = 0; from <= last; from += 10_000) {
         const to = Math.min(last, from + 9_999);
@@ -524,18 +570,16 @@ describe('admit.lua on redis-server', () => {
           }
         }
       }
-    } finally {
-      client.disconnect();
     }
   });
 });
 
-describe('limit_conn.lua on redis-server', () => {
+for (const topo of topologies) describe(`limit_conn.lua on redis-server (${topo.name})`, () => {
   it('keeps leases in P lc:<zone>:{<first 32 hex of sha256(value)>}, scored by expiry on the Redis clock; ZREM gives one back', async () => {
     const prefix = `${runPrefix}lcs:`;
-    const store = await redisStore(prefix);
-    const client = new Redis(redis!.url);
-    try {
+    const store = await redisStore(topo, prefix);
+    const client = await rawClient(topo);
+    {
       const value = 'an API key é';
       const key = `${prefix}lc:addr:{${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 32)}}`;
       const before = Number((await client.time())[0]) * 1000;
@@ -547,8 +591,38 @@ describe('limit_conn.lua on redis-server', () => {
       assert.ok(await client.pttl(key) > 4000, 'the set lives as long as its lease');
       await store.releaseConn([{ zone: 'addr', key: value, max: 2 }], 'lease-1');
       assert.equal(await client.zcard(key), 0);
+    }
+  });
+});
+
+describe('clusterSlot', () => {
+  it('agrees with CLUSTER KEYSLOT, hash tags and multi-byte keys included', async () => {
+    const cluster = topologies.find((t) => t.cluster)!;
+    const client = await rawClient(cluster);
+    const keys = ['foo', '123456789', 'sluice:rl:{c-1}:tb', 'a{}b', '{}{x}', 'x{y', 'lr:z:{é}', 'k\u{1F600}', ''];
+    for (let i = 0; i < 50; i++) keys.push(`sluice:key:${randomBytes(8).toString('hex')}`);
+    for (const key of keys) {
+      assert.equal(clusterSlot(key), Number(await (client as Cluster).call('CLUSTER', 'KEYSLOT', key)), `slot of ${JSON.stringify(key)}`);
+    }
+  });
+});
+
+describe('store.password on a server with requirepass', () => {
+  it('authenticates with store.password; without it every command is refused', async () => {
+    const r = await startRedis(['--requirepass', 's3cret pass']);
+    const cfg = (password?: string): StoreConfig => ({
+      kind: 'redis', url: r.url, timeout_ms: 1000, failure_policy: 'open', prefix: runPrefix, probe_interval_ms: 200, ...(password === undefined ? {} : { password }),
+    });
+    const good = new RedisStore(cfg('s3cret pass'));
+    const bad = new RedisStore(cfg());
+    try {
+      await good.ready(5000);
+      assert.equal((await good.admit('pw', policy({ rate: FROZEN, burst: 1 }), 'l', LEASE_TTL)).allowed, true);
+      await assert.rejects(bad.ping(), /NOAUTH|Stream isn't writeable|closed/);
     } finally {
-      client.disconnect();
+      await good.close();
+      await bad.close();
+      await r.stop();
     }
   });
 });

@@ -1,7 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
+
+const execFileP = promisify(execFile);
 
 export interface RedisProcess {
   readonly port: number;
@@ -12,34 +20,212 @@ export interface RedisProcess {
 }
 
 /** A real redis-server on a free loopback port, no persistence; resolves once it accepts connections. */
-export async function startRedis(): Promise<RedisProcess> {
+export async function startRedis(extraArgs: readonly string[] = []): Promise<RedisProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
-    '--logfile', '', '--daemonize', 'no',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
+    '--logfile', '', '--daemonize', 'no', ...extraArgs], port);
+}
+
+/** Starts `redis-server args` (a server or, with --sentinel, a sentinel) that will listen on `port`. */
+async function spawnRedis(args: readonly string[], port: number): Promise<RedisProcess> {
+  const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = createInterface({ input: child.stdout! });
+  // The pipe must be drained or a chatty server (cluster, sentinel) blocks on a full pipe.
+  child.stderr!.resume();
+  let exited = false;
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited with ${code}`)); });
+    child.once('exit', (code) => { exited = true; clearTimeout(timer); reject(new Error(`redis-server exited with ${code}`)); });
     lines.on('line', (line) => {
       if (line.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
     });
   });
   // loglevel warning still prints the ready line at notice level on some builds; fall back to polling the port.
-  await Promise.race([ready, pollPort(port)]);
+  try {
+    await Promise.race([ready, pollPort(port)]);
+  } catch (e) {
+    // A server that never became ready must not outlive the test that gave up on it.
+    if (!exited) { child.kill('SIGKILL'); await once(child, 'exit'); }
+    throw e;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     pid: child.pid!,
-    signal: (sig) => { child.kill(sig); },
+    signal: (sig) => { if (!exited) child.kill(sig); },
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (exited || child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGCONT');
       child.kill('SIGKILL');
       await once(child, 'exit');
     },
   };
+}
+
+/** One command through redis-cli (bounded by a timeout): the harness needs no client of its own. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await execFileP('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 5000 });
+  return stdout;
+}
+
+async function cliOrEmpty(port: number, ...args: string[]): Promise<string> {
+  try { return await redisCli(port, ...args); } catch { return ''; }
+}
+
+async function waitFor(what: string, deadlineMs: number, probe: () => Promise<boolean>): Promise<void> {
+  const r = await pollUntil(async () => (await probe()) ? true : undefined, deadlineMs, 100);
+  if (r.value === undefined) throw new Error(`${what} not within ${deadlineMs} ms`);
+}
+
+async function stopAll(ps: readonly RedisProcess[]): Promise<void> {
+  await Promise.all(ps.map((p) => p.stop()));
+}
+
+export interface RedisCluster {
+  /** Seed urls (every node); the client discovers which are masters. */
+  readonly nodes: readonly string[];
+  readonly processes: readonly RedisProcess[];
+  /** The process serving `slot` as master right now. */
+  masterOf(slot: number): Promise<RedisProcess>;
+  stop(): Promise<void>;
+}
+
+/**
+ * 3 masters with one replica each, created by `redis-cli --cluster create`. A node
+ * timeout of 1 s lets a failover test see a promotion within a few seconds; partial
+ * coverage is allowed so a dead master stops only its own slots, as in production.
+ */
+export async function startRedisCluster(): Promise<RedisCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-cluster-'));
+  const processes: RedisProcess[] = [];
+  try {
+    for (let i = 0; i < 6; i++) {
+      const busPort = await freePort();
+      processes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
+        '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir, '--cluster-node-timeout', '1000',
+        '--cluster-require-full-coverage', 'no']));
+    }
+    const addrs = processes.map((p) => `127.0.0.1:${p.port}`);
+    await execFileP('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
+    await waitFor('cluster state ok on all 6 nodes', 20_000, async () => {
+      for (const p of processes) {
+        const info = await cliOrEmpty(p.port, 'cluster', 'info');
+        if (!info.includes('cluster_state:ok') || !info.includes('cluster_known_nodes:6')) return false;
+      }
+      // Every replica must be attached, or a master killed now would have no one to promote.
+      const nodes = await cliOrEmpty(processes[0]!.port, 'cluster', 'nodes');
+      return nodes.split('\n').filter((l) => / (myself,)?slave /.test(l) && !l.includes('fail')).length === 3;
+    });
+  } catch (e) {
+    await stopAll(processes);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    nodes: processes.map((p) => p.url),
+    processes,
+    async masterOf(slot) {
+      for (const p of processes) {
+        // Any live node's view will do; a killed one answers nothing and is skipped.
+        const nodes = await cliOrEmpty(p.port, 'cluster', 'nodes');
+        for (const line of nodes.split('\n')) {
+          const f = line.split(' ');
+          if (!/master/.test(f[2] ?? '') || /fail/.test(f[2] ?? '')) continue;
+          const owns = f.slice(8).some((r) => { const [a, b] = r.split('-').map(Number); return slot >= a! && slot <= (b ?? a)!; });
+          if (owns) {
+            const port = Number(f[1]!.split(':')[1]!.split('@')[0]);
+            const found = processes.find((q) => q.port === port);
+            if (found) return found;
+          }
+        }
+      }
+      throw new Error(`no live master serves slot ${slot}`);
+    },
+    async stop() {
+      await stopAll(processes);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RedisSentinel {
+  readonly name: string;
+  readonly sentinels: readonly { host: string; port: number }[];
+  readonly master: RedisProcess;
+  readonly replicas: readonly RedisProcess[];
+  readonly sentinelProcesses: readonly RedisProcess[];
+  /** The master's port as the sentinels report it (changes after a failover). */
+  masterPort(): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A master, 2 replicas and 3 sentinels (quorum 2). down-after 1 s and a 5 s failover
+ * timeout keep a failover test short; resolves once every sentinel knows the master,
+ * both replicas and both other sentinels.
+ */
+export async function startRedisSentinel(): Promise<RedisSentinel> {
+  const name = 'sluice';
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-sentinel-'));
+  const all: RedisProcess[] = [];
+  try {
+    const master = await startRedis();
+    all.push(master);
+    const replicas = [await startRedis(['--replicaof', '127.0.0.1', String(master.port)]), await startRedis(['--replicaof', '127.0.0.1', String(master.port)])];
+    all.push(...replicas);
+    await waitFor('both replicas in sync', 10_000, async () => {
+      const info = await cliOrEmpty(master.port, 'info', 'replication');
+      return (info.match(/state=online/g) ?? []).length === 2;
+    });
+    const sentinelProcesses: RedisProcess[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      // A sentinel rewrites its config file, so each needs its own, writable.
+      const conf = join(dir, `sentinel-${i}.conf`);
+      await writeFile(conf, [
+        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`, '',
+      ].join('\n'));
+      const s = await spawnRedis([conf, '--sentinel'], port);
+      sentinelProcesses.push(s);
+      all.push(s);
+    }
+    await waitFor('sentinels agree on master, replicas and each other', 20_000, async () => {
+      for (const s of sentinelProcesses) {
+        const m = await cliOrEmpty(s.port, 'sentinel', 'master', name);
+        const lines = m.split('\n');
+        const field = (k: string): string | undefined => lines[lines.indexOf(k) + 1];
+        if (lines.indexOf('num-slaves') < 0 || field('num-slaves') !== '2' || field('num-other-sentinels') !== '2') return false;
+        if (field('port') !== String(master.port)) return false;
+      }
+      return true;
+    });
+    return {
+      name,
+      sentinels: sentinelProcesses.map((s) => ({ host: '127.0.0.1', port: s.port })),
+      master,
+      replicas,
+      sentinelProcesses,
+      async masterPort() {
+        for (const s of sentinelProcesses) {
+          const out = (await cliOrEmpty(s.port, 'sentinel', 'get-master-addr-by-name', name)).trim().split('\n');
+          if (out.length === 2) return Number(out[1]);
+        }
+        return undefined;
+      },
+      async stop() {
+        await stopAll(all);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await stopAll(all);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 async function pollPort(port: number): Promise<void> {
@@ -49,7 +235,8 @@ async function pollPort(port: number): Promise<void> {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => {
         s.write('PING\r\n');
-        s.once('data', (d) => { s.destroy(); resolve(d.toString().startsWith('+PONG')); });
+        // A server with requirepass answers NOAUTH: it is up all the same.
+        s.once('data', (d) => { s.destroy(); resolve(/^(\+PONG|-NOAUTH)/.test(d.toString())); });
       });
       s.once('error', () => resolve(false));
     });
