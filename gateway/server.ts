@@ -26,6 +26,7 @@ import { routeStage } from './route/route-stage.js';
 import { loadShedder } from './shed/shed-stage.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
+import { describeStore } from './store/redis-client.js';
 import type { Invalidation, Store } from './store/types.js';
 import { balanceStage } from './upstream/balance-stage.js';
 import { Discovery } from './upstream/discovery.js';
@@ -152,7 +153,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
 async function openStore(cfg: SluiceConfig, log: Logger, onInvalidation: (msg: Invalidation) => void): Promise<Store> {
   const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
   if (store instanceof RedisStore) {
-    await store.ready(2000).catch(() => log.warn({ url: redactUrl(cfg.store.url!) }, 'redis not reachable yet; limits follow the failure policy until it is'));
+    await store.ready(2000).catch(() => log.warn({ store: describeStore(cfg.store) }, 'redis not reachable yet; limits follow the failure policy until it is'));
   }
   await withTimeout(store.subscribe(onInvalidation), 2000)
     .catch(() => log.warn('cache invalidation channel not subscribed yet; it will be on reconnect'));
@@ -285,6 +286,3 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     .finally(() => clearTimeout(t));
 }
 
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
-}

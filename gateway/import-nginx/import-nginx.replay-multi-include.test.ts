@@ -11,7 +11,8 @@
 // or delay edge (numbers at each step), more than a loopback burst takes. Delays are
 // compared as times: the delayed answers of one burst, sorted, must match nginx's within
 // DELAY_TOLERANCE_MS (timers, connection setup and scheduling on a 2-core machine), and
-// a 200 counts as delayed when it took DELAYED_MS or more (the shortest designed delay is 50 ms).
+// a 200 counts as delayed when it took DELAYED_MS or more (the shortest designed delay is 50 ms;
+// an undelayed request on a loaded 2-core machine has been seen to take 25 ms).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +24,7 @@ import type { TestBackend } from '../../test/harness/test-backend.js';
 import { startPair, type ReplayPair } from './replay-support.js';
 
 const DELAY_TOLERANCE_MS = 40;
-const DELAYED_MS = 25;
+const DELAYED_MS = 40;
 
 interface Timed { readonly status: number; readonly ms: number }
 
@@ -91,6 +92,9 @@ describe('import-nginx: the multi-include fixture decides like the nginx it came
   after(() => pair?.stop());
 
   it('limit_req by header with delay=, the nested location, ^~ by address, the unlimited root: same decisions, same delays', async () => {
+    // Warm both edges on the unlimited root first, so the first limited burst does not pay
+    // for cold upstream connections and count as delayed.
+    for (const url of [ngx!.url, gw!.url]) await burst(url, '/warm-up', {}, 8);
     const n = await trace(ngx!.url);
     const s = await trace(gw!.url);
     // The trace means what its comments say: checked against nginx itself first.

@@ -20,7 +20,7 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   });
   readonly limitDecisions = new Counter({
-    name: 'sluice_limit_decisions_total', help: 'Limits-stage decisions by result (allowed, rate_limited, quota_exceeded, concurrency_limited, fallback_open, store_closed).',
+    name: 'sluice_limit_decisions_total', help: 'Limits-stage decisions by result (allowed, rate_limited, quota_exceeded, concurrency_limited, fallback_open, store_closed, shadow).',
     labelNames: ['result'] as const, registers: [this.registry],
   });
   readonly storeDuration = new Histogram({
@@ -88,6 +88,32 @@ export class Metrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  readonly limitShadowRejections = new Counter({
+    name: 'sluice_limit_shadow_rejections_total',
+    help: 'Requests a shadow plan let through that its limits would have refused, by plan and reason.',
+    labelNames: ['plan', 'reason'] as const, registers: [this.registry],
+  });
+  readonly limitNear = new Counter({
+    name: 'sluice_limit_near_total',
+    help: 'Admitted requests that left less than 20% of a limit (rate, day, month, inflight), by plan and limit.',
+    labelNames: ['plan', 'limit'] as const, registers: [this.registry],
+  });
+  /** Filled in at scrape time (watchNearSubjects); no per-customer label, only a count per plan. */
+  readonly limitNearSubjects: Gauge<'plan'> = new Gauge({
+    name: 'sluice_limit_near_subjects',
+    help: 'Distinct subjects (customers or keys) that used more than 80% of a limit in the last minute, by plan (tracked subjects are capped).',
+    labelNames: ['plan'] as const, registers: [this.registry],
+    collect: () => {
+      this.limitNearSubjects.reset();
+      for (const [plan, n] of this.nearSubjects()) this.limitNearSubjects.set({ plan }, n);
+    },
+  });
+  private nearSubjects: () => ReadonlyMap<string, number> = () => new Map();
+  readonly limitDenyCacheHits = new Counter({
+    name: 'sluice_limit_deny_cache_hits_total',
+    help: 'Requests refused from this process\'s memory of a standing denial, without a store call.',
+    registers: [this.registry],
+  });
   /**
    * How long requests waited on the store for their limit decision, timeouts included
    * (sluice_store_duration_seconds has only the calls that answered). Buckets sit around
@@ -139,6 +165,11 @@ export class Metrics {
   /** Where the health gauge reads the targets' state from. */
   watchTargets(read: () => readonly { upstream: string; target: string; up: boolean }[]): void {
     this.targetHealth = read;
+  }
+
+  /** Where the near-limit gauge reads its per-plan counts from. */
+  watchNearSubjects(read: () => ReadonlyMap<string, number>): void {
+    this.nearSubjects = read;
   }
 
   limitDecision(result: string): void {
