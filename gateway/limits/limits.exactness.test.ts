@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { sha256, testConfig } from '../../test/harness/config.js';
+import { sha256, testConfig, type TestConfigOptions } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
-import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { startRedis, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
 import { startTestBackend, waitUntil, type TestBackend } from '../../test/harness/test-backend.js';
 import { keySchema } from '../store/key-schema.js';
 
 // DESIGN.md: "The token bucket is exact under concurrency across any number of gateway
 // processes sharing one Redis: admitted <= burst + rate x elapsed, never more." Four
-// real gateway processes, one real redis-server, one customer, requests spread over all
-// four at once.
+// real gateway processes, one customer, requests spread over all four at once; and the
+// same tests against each store topology: one real redis-server, a real Sentinel
+// deployment (master, 2 replicas, 3 sentinels) and a real 3+3 Cluster.
 //
 // The store timeout is raised from 50 ms to 2 s here: on this 2-core machine five
 // processes plus other suites can stall a Redis reply past 50 ms, and a timed-out call
@@ -25,20 +26,48 @@ const k = keySchema('sluice:');
 
 interface Outcome { gw: number; status: number; code: string | undefined; sentAt: number; doneAt: number }
 
-describe('limits are exact across 4 gateways sharing one Redis', () => {
-  let redis: RedisProcess;
+type StoreTopology = NonNullable<TestConfigOptions['store']> & { kind: 'redis' };
+
+/** A Redis deployment the gateways share, and a plain client onto it for looking at the raw keys. */
+interface Topology {
+  readonly name: string;
+  start(): Promise<{ store: StoreTopology; client: Redis | Cluster; stop(): Promise<void> }>;
+}
+
+const topologies: Topology[] = [
+  { name: 'one Redis', async start() {
+    const r = await startRedis();
+    return { store: { kind: 'redis', url: r.url }, client: new Redis(r.url), stop: () => r.stop() };
+  } },
+  { name: 'Redis Sentinel', async start() {
+    const r = await startRedisSentinel();
+    return {
+      store: { kind: 'redis', mode: 'sentinel', sentinels: r.sentinels.map((s) => `${s.host}:${s.port}`), sentinel_name: r.name },
+      client: new Redis({ sentinels: [...r.sentinels], name: r.name }),
+      stop: () => r.stop(),
+    };
+  } },
+  { name: 'a 3+3 Redis Cluster', async start() {
+    const r = await startRedisCluster();
+    // The limit keys of one subject share a hash tag, so every multi-key command below stays in one slot.
+    return { store: { kind: 'redis', mode: 'cluster', nodes: r.nodes }, client: new Cluster(r.nodes.map((u) => u)), stop: () => r.stop() };
+  } },
+];
+
+for (const topology of topologies) describe(`limits are exact across 4 gateways sharing ${topology.name}`, () => {
+  let redis: Awaited<ReturnType<Topology['start']>> | undefined;
   let backend: TestBackend;
   let gws: GatewayProcess[] = [];
   let pools: Pool[] = [];
-  let client: Redis;
+  let client: Redis | Cluster;
 
   before(async () => {
-    redis = await startRedis();
+    redis = await topology.start();
     backend = await startTestBackend();
-    client = new Redis(redis.url);
+    client = redis.client;
     const cfg = testConfig({
       upstreams: [backend.url],
-      store: { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' },
+      store: { ...redis.store, timeout_ms: 2000, failure_policy: 'closed' },
       plans: {
         bucket: { rate: 10, burst: 50 },
         quota: { quota_day: 100 },

@@ -7,7 +7,12 @@ export const ADMIN_TOKEN = 'test-admin-token';
 
 export interface TestConfigOptions {
   readonly upstreams: string[];
-  readonly store?: { kind: 'memory' } | { kind: 'redis'; url: string; timeout_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number };
+  readonly store?: { kind: 'memory' } | ({ kind: 'redis'; timeout_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number } & (
+    | { mode?: 'standalone'; url: string }
+    /** `sentinels` as the config file spells them: `host:port`. */
+    | { mode: 'sentinel'; sentinels: readonly string[]; sentinel_name: string }
+    | { mode: 'cluster'; nodes: readonly string[] }
+  ));
   readonly plans?: Record<string, object>;
   readonly keys?: { digest: string; customer: string; plan?: string }[];
   readonly server?: object;
