@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { Pool } from 'undici';
+import { sha256, testConfig, type TestConfigOptions } from '../../test/harness/config.js';
+import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
+import { startRedisSentinel, type RedisProcess } from '../../test/harness/redis.js';
+import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
+
+// DESIGN.md: a Redis that is slow or gone never makes a request wait longer than the
+// store timeout; the failure policy decides meanwhile. Here Redis is not stopped but
+// *fails over*: the master owning the customer's keys is SIGKILLed under load, a
+// replica is promoted (by the sentinels, or by the cluster itself), and the gateway has
+// to find the new master. Measured: how long any decision waited, how many requests the
+// fallback decided, and how long until the store decides again.
+
+const TIMEOUT_MS = 50;
+/** The store deadline plus 20 ms for timer granularity and event-loop delay in the gateway. */
+const DECISION_BUDGET_MS = TIMEOUT_MS + 20;
+/**
+ * Client-side latency is only a sanity bound ("no request hangs"): besides the decision
+ * it holds four loopback hops and three event loops on a 2-core machine that is, during
+ * a failover, also running 6-9 redis processes doing elections and resyncs. The precise
+ * check is the gateway's own decision histogram (DECISION_BUDGET_MS).
+ */
+const CLIENT_SANITY_MS = 500;
+const WORKERS = 16;
+const THINK_MS = 10;
+const KILL_AFTER_MS = 1500;
+const MIN_LOAD_MS = 6000;
+/** Load stops once fallback decisions have not grown for this long while the store decided. */
+const QUIET_MS = 1500;
+const HARD_CAP_MS = 25_000;
+/** Asserted bound on kill -> re-enforcement (generous; the measured figure is reported). */
+const REENFORCE_BOUND_MS = 15_000;
+
+const CUSTOMER = 'c-fo';
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+type Store = NonNullable<TestConfigOptions['store']> & { kind: 'redis' };
+interface Topology {
+  readonly name: string;
+  start(): Promise<{ store: Store; victim(): Promise<RedisProcess>; stop(): Promise<void> }>;
+}
+
+// Cluster is not in this list yet: after its slot master is SIGKILLed the gateway keeps
+// failing open and never returns to the store (measured over 23 s; open in issue 6).
+const topologies: Topology[] = [
+  { name: 'Redis Sentinel (master + 2 replicas, 3 sentinels)', async start() {
+    const r = await startRedisSentinel();
+    return {
+      store: { kind: 'redis', mode: 'sentinel', sentinels: r.sentinels.map((s) => `${s.host}:${s.port}`), sentinel_name: r.name },
+      async victim() {
+        const port = await r.masterPort();
+        const p = [r.master, ...r.replicas].find((q) => q.port === port);
+        if (!p) throw new Error(`sentinels report master port ${port}, not one of ours`);
+        return p;
+      },
+      stop: () => r.stop(),
+    };
+  } },
+];
+
+interface Sample { sentAt: number; doneAt: number; status: number }
+interface Tick { at: number; fallback: number; store: number }
+
+for (const topology of topologies) describe(`failover of ${topology.name} under load (timeout ${TIMEOUT_MS} ms, fail open)`, () => {
+  let redis: Awaited<ReturnType<Topology['start']>> | undefined;
+  let backend: TestBackend;
+  let gw: GatewayProcess;
+  let pool: Pool;
+
+  before(async () => {
+    redis = await topology.start();
+    backend = await startTestBackend();
+    gw = await spawnGateway(testConfig({
+      upstreams: [backend.url],
+      store: { ...redis.store, timeout_ms: TIMEOUT_MS, failure_policy: 'open', probe_interval_ms: 200 },
+      // Small enough that the load is refused most of the time: enforcement is observable.
+      plans: { small: { rate: 100, burst: 50, deny_cache_ms: 0 } },
+      keys: [{ digest: sha256('k-fo'), customer: CUSTOMER, plan: 'small' }],
+      log: { access: false },
+    }));
+    pool = new Pool(gw.url, { connections: WORKERS + 4, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  });
+
+  after(async () => {
+    await pool?.close();
+    await gw?.stop();
+    await backend?.close();
+    await redis?.stop();
+  });
+
+  it('no decision waits past timeout + 20 ms; the gap fails open, counted; the store enforces again after promotion', async (t: TestContext) => {
+    const samples: Sample[] = [];
+    const send = async (): Promise<void> => {
+      const sentAt = performance.now();
+      const res = await pool.request({ method: 'GET', path: '/v1/x', headers: { 'x-api-key': 'k-fo' } });
+      await res.body.dump();
+      samples.push({ sentAt, doneAt: performance.now(), status: res.statusCode });
+    };
+    const read = async (): Promise<{ text: string; tick: Tick }> => {
+      const text = await scrapeMetrics(gw.adminUrl);
+      return { text, tick: {
+        at: performance.now(),
+        fallback: metricValue(text, 'sluice_limit_decisions_total', { result: 'fallback_open' }),
+        store: metricValue(text, 'sluice_limit_decision_seconds_count', { source: 'store' }),
+      } };
+    };
+
+    // Warm connections, JIT and the store path while the master is up.
+    for (let i = 0; i < 3; i++) await Promise.all(Array.from({ length: WORKERS }, () => send()));
+    const before0 = (await read()).tick;
+    assert.equal(before0.fallback, 0, 'the healthy store decided everything before the kill');
+    samples.length = 0;
+
+    let running = true;
+    const t0 = performance.now();
+    const workers = Array.from({ length: WORKERS }, async () => {
+      while (running && performance.now() - t0 < HARD_CAP_MS) { await send(); await sleep(THINK_MS); }
+    });
+    const ticks: Tick[] = [];
+    let killAt = 0;
+    let victimPort = 0;
+    let linesAtKill = 0;
+    try {
+      await sleep(KILL_AFTER_MS);
+      const victim = await redis!.victim();
+      victimPort = victim.port;
+      linesAtKill = gw.lines.length;
+      killAt = performance.now();
+      victim.signal('SIGKILL');
+      // Watch the counters until the fallback has stopped growing for QUIET_MS while the store decides.
+      for (;;) {
+        await sleep(100);
+        const { tick } = await read();
+        ticks.push(tick);
+        const now = tick.at;
+        if (now - t0 >= HARD_CAP_MS) break;
+        if (now - t0 < MIN_LOAD_MS || tick.fallback === before0.fallback) continue;
+        const since = ticks.find((x) => x.fallback === tick.fallback)!;
+        if (now - since.at >= QUIET_MS && tick.store > since.store) break;
+      }
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
+    const { text: metrics, tick: last } = await read();
+
+    const fallback = last.fallback - before0.fallback;
+    // Re-enforcement: the first moment after which the fallback never decided again.
+    const firstAtFinal = ticks.find((x) => x.fallback === last.fallback);
+    const reenforceMs = firstAtFinal ? firstAtFinal.at - killAt : Infinity;
+    const closedLine = gw.lines.slice(linesAtKill).find((l) => String(l.msg).startsWith('store breaker closed'));
+    const openLine = gw.lines.slice(linesAtKill).find((l) => String(l.msg).startsWith('store breaker open'));
+    const waited = metricValue(metrics, 'sluice_limit_decision_seconds_count');
+    const inBudget = metricValue(metrics, 'sluice_limit_decision_seconds_bucket', { le: String(DECISION_BUDGET_MS / 1000) });
+    const les = ['0.025', '0.05', '0.055', '0.06', '0.07', '0.1', '0.25', '1', '2.5', '+Inf'];
+    const maxWait = les.find((le) => metricValue(metrics, 'sluice_limit_decision_seconds_bucket', { le }) === waited);
+    const errors = metricValue(metrics, 'sluice_store_errors_total');
+    const latencies = samples.map((s) => s.doneAt - s.sentAt);
+    const maxLatency = Math.max(...latencies);
+    const afterRecovery = firstAtFinal ? samples.filter((s) => s.sentAt > firstAtFinal.at) : [];
+    const statuses = [...new Set(samples.map((s) => s.status))].sort();
+    const report = `killed master :${victimPort} at ${(killAt - t0).toFixed(0)} ms into the load; ${samples.length} requests in ${((performance.now() - t0) / 1000).toFixed(1)} s `
+      + `(${samples.filter((s) => s.status === 200).length} admitted, statuses ${statuses.join(',')}); `
+      + `fallback_open decisions ${fallback}; store errors ${errors}; re-enforced ${(reenforceMs / 1000).toFixed(2)} s after the kill`
+      + ` (breaker open line ${openLine ? 'seen' : 'not seen'}, closed line ${closedLine ? 'seen' : 'not seen'}); `
+      + `decision waits ${waited}, all <= ${maxWait} s (${waited - inBudget} over ${DECISION_BUDGET_MS} ms); `
+      + `max client latency ${maxLatency.toFixed(1)} ms; ${afterRecovery.length} requests after re-enforcement`;
+    t.diagnostic(report);
+
+    // 1. No decision waited past the timeout (+20 ms), measured inside the gateway; and no request hung.
+    assert.equal(inBudget, waited, `decision waits over ${DECISION_BUDGET_MS} ms: ${report}`);
+    assert.ok(maxLatency < CLIENT_SANITY_MS, `a request took ${maxLatency.toFixed(1)} ms: ${report}`);
+    // 2. The gap was decided by the policy (open), visibly, and the errors were counted.
+    assert.ok(fallback > 0, `the failover was decided by the fallback: ${report}`);
+    assert.ok(errors > 0, `store errors are counted: ${report}`);
+    assert.deepEqual(samples.filter((s) => s.status !== 200 && s.status !== 429), [], 'fail open: only admissions and rate-limit refusals');
+    // 3. Enforcement resumed: the store decides again (and refuses: the plan is small), within the bound.
+    assert.ok(reenforceMs < REENFORCE_BOUND_MS, `re-enforcement took ${reenforceMs.toFixed(0)} ms: ${report}`);
+    assert.ok(last.store > firstAtFinal!.store, 'the store decided after re-enforcement');
+    assert.ok(afterRecovery.length > 0 && afterRecovery.some((s) => s.status === 429), `the plan is enforced again: ${report}`);
+  });
+});
