@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sendError } from '../http/errors.js';
-import type { Metrics } from '../observe/metrics.js';
+import { labelChildren, type Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { DenyCache, type CachedVerdict } from './deny-cache.js';
 import type { GuardedLimiter } from './guarded-limiter.js';
@@ -22,16 +22,8 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
   const nextLeaseId = leaseIds();
   const denials = new DenyCache();
   const near = new NearLimit(metrics);
-  const shadowChildren = new Map<string, { inc(): void }>();
-  const shadowRejected = (plan: string, reason: string): void => {
-    const key = `${plan}\u0000${reason}`;
-    let c = shadowChildren.get(key);
-    if (c === undefined) {
-      c = metrics.limitShadowRejections.labels(plan, reason);
-      shadowChildren.set(key, c);
-    }
-    c.inc();
-  };
+  const shadowChild = labelChildren((...v: string[]) => metrics.limitShadowRejections.labels(...v));
+  const shadowRejected = (plan: string, reason: string): void => shadowChild(plan, reason).inc();
   const settle = (ctx: RequestContext, v: CachedVerdict, leaseId: string): boolean => {
     const id = ctx.identity!;
     if (v.source === 'closed') {

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../auth/identity.js';
-import type { Metrics } from '../observe/metrics.js';
+import { labelChildren, type Metrics } from '../observe/metrics.js';
 import type { Decision } from '../store/types.js';
 
 /** Below this share of a limit left, a subject counts as near it. */
@@ -17,10 +17,11 @@ type Limit = 'rate' | 'day' | 'month' | 'inflight';
  */
 export class NearLimit {
   private readonly recent: LRUCache<string, { plan: string; at: number }>;
-  private readonly children = new Map<string, { inc(): void }>();
+  private readonly child: (plan: string, limit: string) => { inc(): void };
 
-  constructor(private readonly metrics: Metrics, maxSubjects = 10_000) {
+  constructor(metrics: Metrics, maxSubjects = 10_000) {
     this.recent = new LRUCache({ max: maxSubjects });
+    this.child = labelChildren((...v: string[]) => metrics.limitNear.labels(...v));
     metrics.watchNearSubjects(() => this.perPlan(Date.now()));
   }
 
@@ -36,13 +37,7 @@ export class NearLimit {
   }
 
   private count(id: Identity, limit: Limit): true {
-    const key = `${id.plan.name}\u0000${limit}`;
-    let c = this.children.get(key);
-    if (c === undefined) {
-      c = this.metrics.limitNear.labels(id.plan.name, limit);
-      this.children.set(key, c);
-    }
-    c.inc();
+    this.child(id.plan.name, limit).inc();
     return true;
   }
 

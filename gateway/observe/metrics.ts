@@ -4,6 +4,23 @@ type CounterChild = ReturnType<Counter<string>['labels']>;
 type HistogramChild = ReturnType<Histogram<string>['labels']>;
 
 /**
+ * One cached label child per distinct label values: prom-client hashes a label object on
+ * every call, which is measurable at tens of thousands of requests a second.
+ */
+export function labelChildren<C>(make: (...values: string[]) => C): (...values: string[]) => C {
+  const children = new Map<string, C>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let c = children.get(key);
+    if (c === undefined) {
+      c = make(...values);
+      children.set(key, c);
+    }
+    return c;
+  };
+}
+
+/**
  * Every metric Sluice exports, in one registry per process. The per-request ones are
  * reached through cached label children: prom-client hashes a label object on every
  * call, which is measurable at tens of thousands of requests a second.
@@ -121,9 +138,9 @@ export class Metrics {
    */
   readonly decisionWait: Histogram<'source'>;
 
-  private readonly requestChildren = new Map<string, CounterChild>();
-  private readonly durationChildren = new Map<string, HistogramChild>();
-  private readonly decisionChildren = new Map<string, CounterChild>();
+  private readonly requestChild = labelChildren((...v): CounterChild => this.requests.labels(...v));
+  private readonly durationChild = labelChildren((...v): HistogramChild => this.duration.labels(...v));
+  private readonly decisionChild = labelChildren((...v): CounterChild => this.limitDecisions.labels(...v));
   private readonly storeAdmitDuration: HistogramChild;
   private readonly decisionWaitStore: HistogramChild;
 
@@ -143,19 +160,8 @@ export class Metrics {
   }
 
   requestDone(route: string, status: number, plan: string, seconds: number): void {
-    const key = `${route}\u0000${status}\u0000${plan}`;
-    let c = this.requestChildren.get(key);
-    if (c === undefined) {
-      c = this.requests.labels(route, String(status), plan);
-      this.requestChildren.set(key, c);
-    }
-    c.inc();
-    let h = this.durationChildren.get(route);
-    if (h === undefined) {
-      h = this.duration.labels(route);
-      this.durationChildren.set(route, h);
-    }
-    h.observe(seconds);
+    this.requestChild(route, String(status), plan).inc();
+    this.durationChild(route).observe(seconds);
   }
 
   breakerRejected(upstream: string): void {
@@ -173,12 +179,7 @@ export class Metrics {
   }
 
   limitDecision(result: string): void {
-    let c = this.decisionChildren.get(result);
-    if (c === undefined) {
-      c = this.limitDecisions.labels(result);
-      this.decisionChildren.set(result, c);
-    }
-    c.inc();
+    this.decisionChild(result).inc();
   }
 
   /** A limit decision the store answered in time. */
