@@ -17,12 +17,22 @@ export function isFailure(r: AuthResult): r is AuthFailure {
   return (r as AuthFailure).failure !== undefined;
 }
 
+/** How long a stale identity served because the store failed is trusted before the store is asked again. */
+const STALE_RETRY_MS = 1000;
+
 const UNKNOWN_KEY: AuthFailure = Object.freeze({ failure: 'unknown or revoked API key' });
 
 /**
  * Turns a credential into an Identity. Lookups are cached (positive for cache_ttl_ms,
  * negative for negative_cache_ttl_ms) and concurrent misses for one key share one
  * store call; a revocation published on the store drops the entry everywhere.
+ *
+ * An API key's identity that has gone stale (its TTL ran out, or the invalidation
+ * channel reconnected and may have missed messages) is kept, not dropped: if the store
+ * cannot be asked, it is served for up to auth.stale_if_error_ms more, as Kong's
+ * resurrect_ttl does. Otherwise every customer would get 503 during a Redis failover
+ * that the limits' failure policy exists to ride out. A revoked key is deleted, never
+ * stale, so it is not resurrected. JWT identities are not kept: a token may expire.
  */
 export class Authenticator {
   private readonly staticKeys: ReadonlyMap<string, StaticKeyConfig>;
@@ -30,6 +40,8 @@ export class Authenticator {
   private readonly jwt: JwtVerifier | undefined;
   /** Bumped by every invalidation; tells a lookup that failed because it was dropped mid-flight. */
   private generation = 0;
+  /** When each key identity was loaded from the store, to bound how long it is served stale. */
+  private readonly loadedAt = new WeakMap<Identity, number>();
 
   constructor(private readonly cfg: SluiceConfig, private readonly store: Store) {
     this.staticKeys = new Map(cfg.auth.keys.map((k) => [k.digest, k]));
@@ -38,6 +50,9 @@ export class Authenticator {
       max: cfg.auth.cache_max,
       ttl: Math.max(1, cfg.auth.cache_ttl_ms),
       ttlAutopurge: false,
+      // Keep stale entries (and the entry whose refresh failed) as the fallback above.
+      noDeleteOnStaleGet: true,
+      noDeleteOnFetchRejection: true,
       fetchMethod: (cacheKey, _stale, { options }) => this.load(cacheKey, options),
     });
   }
@@ -53,7 +68,20 @@ export class Authenticator {
   invalidate(msg: Invalidation): void {
     this.generation++;
     if (msg.kind === 'key') this.cache.delete(`k${msg.digest}`);
+    else if (msg.id === '*') this.markAllStale();
     else this.cache.clear();
+  }
+
+  /**
+   * The invalidation channel reconnected: every entry must be looked up again, but stays
+   * as the fallback for a store that is still failing over. (lru-cache has no "expire
+   * now"; a 1 ms TTL is the closest.)
+   */
+  private markAllStale(): void {
+    for (const k of [...this.cache.keys()]) {
+      const v = this.cache.peek(k, { allowStale: true });
+      if (v !== undefined) this.cache.set(k, v, { ttl: 1 });
+    }
   }
 
   /**
@@ -66,8 +94,23 @@ export class Authenticator {
     const generation = this.generation;
     return this.cache.fetch(cacheKey).then((r) => r ?? UNKNOWN_KEY, (err: unknown) => {
       if (this.generation !== generation && attempt < 3) return this.fetch(cacheKey, attempt + 1);
-      throw err;
+      const stale = this.staleFallback(cacheKey);
+      if (stale === undefined) throw err;
+      return stale;
     });
+  }
+
+  /**
+   * The stale identity of an API key, if it is young enough; it is then kept for a short
+   * while so that requests do not each wait the store timeout for a store that is down.
+   */
+  private staleFallback(cacheKey: string): Identity | undefined {
+    const stale = this.cache.peek(cacheKey, { allowStale: true });
+    if (stale === undefined || isFailure(stale)) return undefined;
+    const loaded = this.loadedAt.get(stale);
+    if (loaded === undefined || Date.now() - loaded > this.cfg.auth.cache_ttl_ms + this.cfg.auth.stale_if_error_ms) return undefined;
+    this.cache.set(cacheKey, stale, { ttl: STALE_RETRY_MS });
+    return stale;
   }
 
   private async load(cacheKey: string, options: { ttl?: number }): Promise<AuthResult> {
@@ -86,7 +129,9 @@ export class Authenticator {
     // The map or store found the record by its digest; confirm in constant time anyway,
     // so no code path compares secrets with an early-exit ===.
     if (record === undefined || !digestsEqual(record.digest, digest)) return UNKNOWN_KEY;
-    return this.identityFor(record.customer, record.plan, digest);
+    const identity = await this.identityFor(record.customer, record.plan, digest);
+    if (!isFailure(identity)) this.loadedAt.set(identity, Date.now());
+    return identity;
   }
 
   private async loadJwt(token: string, options: { ttl?: number }): Promise<AuthResult> {

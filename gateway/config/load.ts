@@ -307,7 +307,7 @@ function readCustomers(r: ConfigReader, root: Obj, plans: Map<string, PlanConfig
 function readAuth(r: ConfigReader, root: Obj, plans: Map<string, PlanConfig>): AuthConfig {
   const p = 'auth';
   const o = r.object(root, 'auth', '');
-  r.known(o, p, ['pepper', 'cache_ttl_ms', 'negative_cache_ttl_ms', 'cache_max', 'keys', 'jwt']);
+  r.known(o, p, ['pepper', 'cache_ttl_ms', 'negative_cache_ttl_ms', 'stale_if_error_ms', 'cache_max', 'keys', 'jwt']);
   const keys: StaticKeyConfig[] = r.array(o, 'keys', p).map((item, i) => {
     const kp = `auth.keys[${i}]`;
     const k = r.isObject(item) ? item : (r.fail(kp, 'must be a mapping'), {});
@@ -322,6 +322,7 @@ function readAuth(r: ConfigReader, root: Obj, plans: Map<string, PlanConfig>): A
     pepper: r.optionalString(o, 'pepper', p),
     cache_ttl_ms: r.number(o, 'cache_ttl_ms', p, 60000, { min: 0, integer: true }),
     negative_cache_ttl_ms: r.number(o, 'negative_cache_ttl_ms', p, 5000, { min: 0, integer: true }),
+    stale_if_error_ms: r.number(o, 'stale_if_error_ms', p, 30000, { min: 0, integer: true }),
     cache_max: r.number(o, 'cache_max', p, 100000, { min: 1, integer: true }),
     keys,
     jwt: o.jwt === undefined ? undefined : readJwt(r, r.object(o, 'jwt', p)),

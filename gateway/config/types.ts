@@ -62,6 +62,8 @@ export interface AuthConfig {
   readonly pepper: string | undefined;
   readonly cache_ttl_ms: number;
   readonly negative_cache_ttl_ms: number;
+  /** How long past cache_ttl_ms a key's identity is still served while the store cannot be asked. */
+  readonly stale_if_error_ms: number;
   readonly cache_max: number;
   readonly keys: readonly StaticKeyConfig[];
   readonly jwt: JwtConfig | undefined;

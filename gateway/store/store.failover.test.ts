@@ -61,7 +61,7 @@ const topologies: Topology[] = [
   } },
 ];
 
-interface Sample { sentAt: number; doneAt: number; status: number }
+interface Sample { sentAt: number; doneAt: number; status: number; code?: string }
 interface Tick { at: number; fallback: number; store: number }
 
 for (const topology of topologies) describe(`failover of ${topology.name} under load (timeout ${TIMEOUT_MS} ms, fail open)`, () => {
@@ -96,8 +96,10 @@ for (const topology of topologies) describe(`failover of ${topology.name} under 
     const send = async (): Promise<void> => {
       const sentAt = performance.now();
       const res = await pool.request({ method: 'GET', path: '/v1/x', headers: { 'x-api-key': 'k-fo' } });
-      await res.body.dump();
-      samples.push({ sentAt, doneAt: performance.now(), status: res.statusCode });
+      // Anything but an admission or a 429 is a failure of the test; keep its error code to say which.
+      const expected = res.statusCode === 200 || res.statusCode === 429;
+      const code = expected ? (await res.body.dump(), undefined) : String((await res.body.json() as { error?: { code?: string } }).error?.code);
+      samples.push({ sentAt, doneAt: performance.now(), status: res.statusCode, ...(code === undefined ? {} : { code }) });
     };
     const read = async (): Promise<{ text: string; tick: Tick }> => {
       const text = await scrapeMetrics(gw.adminUrl);
