@@ -162,11 +162,11 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
     const redisT0 = await redisNow();
     const t0 = performance.now();
     // The burst at once, half to each edge (so each edge is seen admitting from the one
-    // bucket), then ~150/s for 2.5 s, far above the refill, so every token is taken
-    // moments after it exists.
+    // bucket); once those are answered (so no later request overtakes one of them),
+    // ~150/s for 2.5 s, far above the refill, so every token is taken moments after it exists.
     for (let i = 0; i < 20; i++) fire();
-    const opening = Promise.all(outcomes.slice());
     const redisT1 = Promise.race(outcomes).then(redisNow);
+    const opening = await Promise.all(outcomes.slice());
     await new Promise<void>((resolve) => {
       const tick = setInterval(() => {
         if (performance.now() - t0 >= 2500 || outcomes.length >= 1000) { clearInterval(tick); resolve(); return; }
@@ -179,7 +179,7 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
     const refused = results.filter((r) => r.status !== 200);
     assert.deepEqual([...new Set(refused.map((r) => `${r.status} ${r.code}`))], ['429 rate_limited']);
     const byEdge = { nginx: admitted.filter((r) => r.edge === 'nginx').length, sluice: admitted.filter((r) => r.edge === 'sluice').length };
-    assert.deepEqual((await opening).map((r) => r.status), Array(20).fill(200), 'the opening burst of 20 is admitted, 10 through each edge');
+    assert.deepEqual(opening.map((r) => r.status), Array(20).fill(200), 'the opening burst of 20 is admitted, 10 through each edge');
     // After it, the refilled tokens go to whichever edge's request reaches Redis first
     // (nginx, mostly: it answers faster); that both drew from one bucket and both refused is what matters.
     assert.ok(byEdge.nginx >= 10 && byEdge.sluice >= 10, `both edges admitted: ${JSON.stringify(byEdge)}`);
