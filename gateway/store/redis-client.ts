@@ -44,6 +44,11 @@ export function createRedisClient(cfg: StoreConfig, base: RedisOptions): RedisCl
       enableOfflineQueue: base.enableOfflineQueue,
       maxRedirections: 16,
       retryDelayOnFailover: 100,
+      // ioredis re-reads the slot map only after a "Connection is closed." error or a
+      // MOVED. A hung or partitioned master produces neither: its connection stays open
+      // and silent, so without a periodic refresh the store would never find the
+      // promoted replica. One CLUSTER SLOTS a second per process is cheap.
+      slotsRefreshInterval: 1000,
       clusterRetryStrategy: base.retryStrategy,
       ...(cfg.tls !== undefined ? { dnsLookup: (address, cb) => cb(null, address) } : {}),
     };
@@ -55,6 +60,9 @@ export function createRedisClient(cfg: StoreConfig, base: RedisOptions): RedisCl
       ...nodeOptions(cfg, base),
       sentinels: (cfg.sentinels ?? []).map((s) => ({ host: s.host, port: s.port })),
       name: cfg.sentinel_name!,
+      // Reconnect when the sentinels announce +switch-master. Without it a hung master
+      // (connection open, silent) is never left: nothing errors, so nothing reconnects.
+      failoverDetector: true,
       ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     });
   }

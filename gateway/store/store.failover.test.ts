@@ -10,7 +10,7 @@ import { clusterSlot, keySchema } from './key-schema.js';
 
 // DESIGN.md: a Redis that is slow or gone never makes a request wait longer than the
 // store timeout; the failure policy decides meanwhile. Here Redis is not stopped but
-// *fails over*: the master owning the customer's keys is SIGKILLed under load, a
+// *fails over*: the master owning the customer's keys is killed, or hung, under load, a
 // replica is promoted (by the sentinels, or by the cluster itself), and the gateway has
 // to find the new master. Measured: how long any decision waited, how many requests the
 // fallback decided, and how long until the store decides again.
@@ -70,10 +70,21 @@ const topologies: Topology[] = [
   } },
 ];
 
+/**
+ * How the master goes. SIGKILL closes its connections, so the client sees errors at
+ * once. SIGSTOP leaves them open and silent, like a hung or partitioned master: no
+ * client error says anything happened, only the deadline and the topology's own
+ * failover do.
+ */
+const failures = [
+  { signal: 'SIGKILL', how: 'killed' },
+  { signal: 'SIGSTOP', how: 'hung' },
+] as const;
+
 interface Sample { sentAt: number; doneAt: number; status: number; code?: string }
 interface Tick { at: number; fallback: number; store: number }
 
-for (const topology of topologies) describe(`failover of ${topology.name} under load (timeout ${TIMEOUT_MS} ms, fail open)`, () => {
+for (const topology of topologies) for (const failure of failures) describe(`failover of ${topology.name}, master ${failure.how} (${failure.signal}), under load (timeout ${TIMEOUT_MS} ms, fail open)`, () => {
   let redis: Awaited<ReturnType<Topology['start']>> | undefined;
   let backend: TestBackend;
   let gw: GatewayProcess;
@@ -140,7 +151,7 @@ for (const topology of topologies) describe(`failover of ${topology.name} under 
       victimPort = victim.port;
       linesAtKill = gw.lines.length;
       killAt = performance.now();
-      victim.signal('SIGKILL');
+      victim.signal(failure.signal);
       // Watch the counters until the fallback has stopped growing for QUIET_MS while the store decides.
       for (;;) {
         await sleep(100);
@@ -173,7 +184,7 @@ for (const topology of topologies) describe(`failover of ${topology.name} under 
     const maxLatency = Math.max(...latencies);
     const afterRecovery = firstAtFinal ? samples.filter((s) => s.sentAt > firstAtFinal.at) : [];
     const statuses = [...new Set(samples.map((s) => s.status))].sort();
-    const report = `killed master :${victimPort} at ${(killAt - t0).toFixed(0)} ms into the load; ${samples.length} requests in ${((performance.now() - t0) / 1000).toFixed(1)} s `
+    const report = `${failure.how} master :${victimPort} at ${(killAt - t0).toFixed(0)} ms into the load; ${samples.length} requests in ${((performance.now() - t0) / 1000).toFixed(1)} s `
       + `(${samples.filter((s) => s.status === 200).length} admitted, statuses ${statuses.join(',')}); `
       + `fallback_open decisions ${fallback}; store errors ${errors}; re-enforced ${(reenforceMs / 1000).toFixed(2)} s after the kill`
       + ` (breaker open line ${openLine ? 'seen' : 'not seen'}, closed line ${closedLine ? 'seen' : 'not seen'}); `

@@ -103,7 +103,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       const busPort = await freePort();
       processes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
         '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir, '--cluster-node-timeout', '1000',
-        '--cluster-require-full-coverage', 'no']));
+        // Replicas sync at once: by default a master waits 5 s before a diskless full
+        // sync, and a replica that never synced refuses to be promoted.
+        '--cluster-require-full-coverage', 'no', '--repl-diskless-sync-delay', '0']));
     }
     const addrs = processes.map((p) => `127.0.0.1:${p.port}`);
     await execFileP('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
@@ -112,9 +114,15 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         const info = await cliOrEmpty(p.port, 'cluster', 'info');
         if (!info.includes('cluster_state:ok') || !info.includes('cluster_known_nodes:6')) return false;
       }
-      // Every replica must be attached, or a master killed now would have no one to promote.
+      // Every replica must be attached and synced, or a master killed now would have no one to promote.
       const nodes = await cliOrEmpty(processes[0]!.port, 'cluster', 'nodes');
-      return nodes.split('\n').filter((l) => / (myself,)?slave /.test(l) && !l.includes('fail')).length === 3;
+      const replicas = nodes.split('\n').filter((l) => / (myself,)?slave /.test(l) && !l.includes('fail'));
+      if (replicas.length !== 3) return false;
+      for (const line of replicas) {
+        const port = Number(line.split(' ')[1]!.split(':')[1]!.split('@')[0]);
+        if (!(await cliOrEmpty(port, 'info', 'replication')).includes('master_link_status:up')) return false;
+      }
+      return true;
     });
   } catch (e) {
     await stopAll(processes);
@@ -169,7 +177,8 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-sentinel-'));
   const all: RedisProcess[] = [];
   try {
-    const master = await startRedis();
+    // Without a diskless sync delay (5 s by default) the replicas are in sync at once.
+    const master = await startRedis(['--repl-diskless-sync-delay', '0']);
     all.push(master);
     const replicas = [await startRedis(['--replicaof', '127.0.0.1', String(master.port)]), await startRedis(['--replicaof', '127.0.0.1', String(master.port)])];
     all.push(...replicas);
