@@ -79,6 +79,30 @@ describe('cluster: --workers 2', { timeout: 55_000 }, () => {
     assert.equal(metricValue(text, 'sluice_workers'), 2);
   });
 
+  it('kill -9 of one worker during load: a new worker replaces it, the other keeps serving', async () => {
+    const [victim, survivor] = workerPids().slice(-2);
+    const load = startLoad(`${gw.url}/x`, { concurrency: CONCURRENCY, headers: { 'x-api-key': KEY } });
+    await pollUntil(async () => (load.done() > 300 ? true : undefined), 5000);
+    const linesAtKill = gw.lines.length;
+    const log = (): string => gw.lines.filter((l) => l.msg !== 'request').map((l) => JSON.stringify(l)).join('\n');
+    assert.ok(alive(victim!) && alive(survivor!), `both workers alive before the kill (${victim}, ${survivor}); log:\n${log()}`);
+    process.kill(victim!, 'SIGKILL');
+    const replaced = await gw.waitForLine((l) => l.msg === 'worker ready' && !([victim, survivor] as unknown[]).includes(l.worker_pid), 10_000);
+    const atReplace = load.done();
+    await pollUntil(async () => (load.done() > atReplace + 300 ? true : undefined), 5000);
+    const r = await load.stop();
+    const since = (): string => gw.lines.slice(linesAtKill).map((l) => JSON.stringify(l)).join('\n');
+    assert.notEqual(replaced.worker_pid, victim);
+    assert.ok(alive(survivor!), `the other worker (${survivor}) is still alive; victim ${victim}; log since the kill:\n${since()}`);
+    // A request on a connection the killed worker owned can fail (its socket dies with it);
+    // each load loop has at most one request in flight, so at most CONCURRENCY can.
+    assert.ok(r.failed <= CONCURRENCY, `failed ${r.failed}: ${r.failures.join(', ')}`);
+    const health = await request(`${gw.adminUrl}/healthz`);
+    assert.deepEqual(await health.body.json(), { status: 'ok', workers: 2 });
+    assert.equal(metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_worker_restarts_total'), 1);
+    process.stdout.write(`# kill -9 worker: ${r.ok} ok, ${r.failed} failed (${r.failures.join(', ')})\n`);
+  });
+
   it('SIGHUP during load replaces the workers one at a time with zero failed requests', async () => {
     const oldPids = workerPids().slice(-2);
     const load = startLoad(`${gw.url}/x`, { concurrency: CONCURRENCY, headers: { 'x-api-key': KEY }, watchHeader: 'ratelimit-policy' });
