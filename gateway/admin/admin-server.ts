@@ -110,6 +110,10 @@ async function createKey(d: AdminDeps, req: IncomingMessage, res: ServerResponse
   const plan = optionalString(body, 'plan');
   if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
   const label = optionalString(body, 'label');
+  // A key whose customer has no plan either would be refused on every request: say so now.
+  if (plan === undefined && (d.cfg.customers.get(customer)?.plan ?? (await d.store.findCustomer(customer))?.plan) === undefined) {
+    throw new HttpError(400, 'bad_request', `plan: required, customer ${customer} has no plan (pass plan, or PUT /admin/customers/${customer} with one first)`);
+  }
   const key = `sk_${randomBytes(24).toString('base64url')}`;
   const digest = keyDigest(key, d.cfg.auth.pepper);
   await d.store.saveKey({ digest, customer, plan, label, createdAt: Date.now() });

@@ -241,6 +241,9 @@ describe('admin API', () => {
     assertBadRequest(await a('POST', '/admin/keys', { customer: 'has space' }), 'customer', 'customer with a space');
     assertBadRequest(await a('POST', '/admin/keys', { customer: 42 }), 'customer', 'customer not a string');
     assertBadRequest(await a('POST', '/admin/keys', { customer: 'c', plan: 'platinum' }), 'plan', 'unknown plan');
+    assertBadRequest(await a('POST', '/admin/keys', { customer: 'no-plan-anywhere' }), 'plan', 'no plan on the key or its customer');
+    assert.equal((await a('PUT', '/admin/customers/plan-on-customer', { plan: 'test' })).status, 200);
+    assert.equal((await a('POST', '/admin/keys', { customer: 'plan-on-customer' })).status, 201, 'the customer\'s plan is enough');
     assertBadRequest(await a('POST', '/admin/keys', { customer: 'c', plan: 5 }), 'plan', 'plan not a string');
     assertBadRequest(await a('POST', '/admin/keys', { customer: 'c', label: ['x'] }), 'label', 'label not a string');
     assertBadRequest(await a('POST', '/admin/keys', { customer: 'c', plna: 'test' }), 'plna', 'misspelt field');
