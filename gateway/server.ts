@@ -108,6 +108,8 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // Left to itself Node answers "Expect: 100-continue" before any stage has run, inviting
   // bodies that auth or limits then refuse; the proxy stage sends 100 once it forwards one.
   server.on('checkContinue', onRequest);
+  // Any other Expect: answered by checkRequest with the JSON error, not by Node with a bare 417.
+  server.on('checkExpectation', onRequest);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)));
   // CONNECT (authority-form) never reaches onRequest; without a listener Node just drops the socket.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -222,8 +224,9 @@ async function buildGeneration(
     });
     if (!target.ok) {
       res.shouldKeepAlive = false;
-      ctx.errorCode = 'bad_request';
-      ctx.bytesOut = writeError(res, 400, 'bad_request', target.reason, requestId, ['connection', 'close']);
+      const [status, code] = 'status' in target ? [target.status, 'expectation_failed' as const] : [400, 'bad_request' as const];
+      ctx.errorCode = code;
+      ctx.bytesOut = writeError(res, status, code, target.reason, requestId, ['connection', 'close']);
       return;
     }
     chain(ctx);

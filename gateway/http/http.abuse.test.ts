@@ -138,6 +138,13 @@ describe('http: hostile and malformed requests', { timeout: 30_000 }, () => {
     }, 400, 'bad_request');
   });
 
+  it('answers an Expect other than 100-continue with 417 JSON', async () => {
+    await rejectsAll({
+      'Expect: 200-ok': `GET /v1/expect-a HTTP/1.1\r\n${H}Expect: 200-ok\r\n\r\n`,
+      'Expect with a parameter': `POST /v1/expect-b HTTP/1.1\r\n${H}Expect: 100-continue; x=1\r\nContent-Length: 2\r\n\r\nhi`,
+    }, 417, 'expectation_failed');
+  });
+
   it('never proxies a target that names a host (absolute-, authority-, asterisk-form): 400 and no connection anywhere', async () => {
     const trapAddr = `127.0.0.1:${trap.port}`;
     const loggedBefore = gw.lines.length;
