@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { sha256, testConfig, type TestConfigOptions } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
-import { startRedis, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
+import { startRedis, startRedisCluster, startRedisSentinel, startRedisTls } from '../../test/harness/redis.js';
+import { makeTestPki } from '../../test/harness/tls-pki.js';
 import { startTestBackend, waitUntil, type TestBackend } from '../../test/harness/test-backend.js';
 import { keySchema } from '../store/key-schema.js';
 
@@ -38,6 +40,15 @@ const topologies: Topology[] = [
   { name: 'one Redis', async start() {
     const r = await startRedis();
     return { store: { kind: 'redis', url: r.url }, client: new Redis(r.url), stop: () => r.stop() };
+  } },
+  { name: 'one Redis over TLS (client certificates)', async start() {
+    const pki = await makeTestPki();
+    const r = await startRedisTls(pki);
+    return {
+      store: { kind: 'redis', url: r.url, tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } },
+      client: new Redis(r.url, { tls: { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) } }),
+      async stop() { await r.stop(); await pki.remove(); },
+    };
   } },
   { name: 'Redis Sentinel', async start() {
     const r = await startRedisSentinel();

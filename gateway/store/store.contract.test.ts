@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { startRedis, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
+import { startRedis, startRedisCluster, startRedisSentinel, startRedisTls } from '../../test/harness/redis.js';
+import { makeTestPki } from '../../test/harness/tls-pki.js';
 import type { StoreConfig } from '../config/types.js';
 import type { Cluster } from 'ioredis';
 import { clusterSlot } from './key-schema.js';
@@ -380,6 +381,14 @@ interface Topology {
 
 const topologies: Topology[] = [
   { name: 'standalone', cluster: false, async start() { const r = await startRedis(); return { config: { url: r.url }, stop: () => r.stop() }; } },
+  { name: 'standalone over TLS, client certificates', cluster: false, async start() {
+    const pki = await makeTestPki();
+    const r = await startRedisTls(pki);
+    return {
+      config: { url: r.url, tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, reject_unauthorized: true } },
+      async stop() { await r.stop(); await pki.remove(); },
+    };
+  } },
   { name: 'sentinel', cluster: false, async start() {
     const r = await startRedisSentinel();
     return { config: { mode: 'sentinel', sentinels: r.sentinels, sentinel_name: r.name }, stop: () => r.stop() };
@@ -603,6 +612,33 @@ describe('clusterSlot', () => {
     for (let i = 0; i < 50; i++) keys.push(`sluice:key:${randomBytes(8).toString('hex')}`);
     for (const key of keys) {
       assert.equal(clusterSlot(key), Number(await (client as Cluster).call('CLUSTER', 'KEYSLOT', key)), `slot of ${JSON.stringify(key)}`);
+    }
+  });
+});
+
+describe('store.tls against a redis-server that speaks only TLS and wants client certificates', () => {
+  it('connects with the CA and a client certificate; without the certificate, or trusting another CA, nothing gets through', async () => {
+    const pki = await makeTestPki();
+    const r = await startRedisTls(pki);
+    const cfg = (tls: NonNullable<StoreConfig['tls']> | undefined): StoreConfig => ({
+      kind: 'redis', url: r.url, timeout_ms: 1000, failure_policy: 'open', prefix: runPrefix, probe_interval_ms: 200, ...(tls === undefined ? {} : { tls }),
+    });
+    const stores = {
+      good: new RedisStore(cfg({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, reject_unauthorized: true })),
+      noClientCert: new RedisStore(cfg({ ca: pki.ca, reject_unauthorized: true })),
+      wrongCa: new RedisStore(cfg({ ca: pki.otherCa, cert: pki.clientCert, key: pki.clientKey, reject_unauthorized: true })),
+      plaintext: new RedisStore(cfg(undefined)),
+    };
+    try {
+      await stores.good.ready(5000);
+      assert.equal((await stores.good.admit('tls', policy({ rate: FROZEN, burst: 1 }), 'l', LEASE_TTL)).allowed, true);
+      for (const [name, store] of Object.entries(stores)) {
+        if (name !== 'good') await assert.rejects(store.ping(), `${name} must not reach the server`);
+      }
+    } finally {
+      await Promise.all(Object.values(stores).map((s) => s.close()));
+      await r.stop();
+      await pki.remove();
     }
   });
 });

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
+import type { TestPki } from './tls-pki.js';
 
 const execFileP = promisify(execFile);
 
@@ -24,6 +25,19 @@ export async function startRedis(extraArgs: readonly string[] = []): Promise<Red
   const port = await freePort();
   return spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
     '--logfile', '', '--daemonize', 'no', ...extraArgs], port);
+}
+
+/**
+ * A redis-server that speaks only TLS, on a free loopback port, and requires client
+ * certificates signed by the PKI's CA (`url` is plain redis://: the store's `tls`
+ * config is what must turn TLS on).
+ */
+export async function startRedisTls(pki: TestPki): Promise<RedisProcess> {
+  const port = await freePort();
+  // Notice level prints the ready line: the harness's plaintext PING cannot see a TLS-only server.
+  return spawnRedis(['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--loglevel', 'notice', '--logfile', '', '--daemonize', 'no', '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey,
+    '--tls-ca-cert-file', pki.ca, '--tls-auth-clients', 'yes'], port);
 }
 
 /** Starts `redis-server args` (a server or, with --sentinel, a sentinel) that will listen on `port`. */

@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+/** PEM file paths of a throwaway PKI for TLS tests on 127.0.0.1. */
+export interface TestPki {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** A second CA that signed nothing here: trusting only it must fail verification. */
+  readonly otherCa: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * A CA, a server certificate for IP 127.0.0.1 and a client certificate, both signed by
+ * it, made with the openssl CLI (valid for a day, 2048-bit RSA: quick to generate).
+ */
+export async function makeTestPki(): Promise<TestPki> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-pki-'));
+  const f = (name: string): string => join(dir, name);
+  const openssl = (...args: string[]) => execFileP('openssl', args, { timeout: 30_000 });
+  const ca = async (name: string): Promise<void> => {
+    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`,
+      '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`));
+  };
+  const leaf = async (name: string, ext: string): Promise<void> => {
+    await writeFile(f(`${name}.ext`), `${ext}\n`);
+    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    await openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('test-ca.crt'), '-CAkey', f('test-ca.key'), '-CAcreateserial',
+      '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
+  };
+  try {
+    await Promise.all([ca('test-ca'), ca('other-ca')]);
+    await leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+    await leaf('client', 'extendedKeyUsage=clientAuth');
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    ca: f('test-ca.crt'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+    otherCa: f('other-ca.crt'),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
