@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,8 @@ describe('ResultsStore', () => {
       const id = store.newId();
       await store.put(id, Buffer.from('x'), 'image/jpeg');
       assert.ok(await store.get(id).then((r) => { r?.stream.destroy(); return r; }));
-      now += 10_001;
+      // From the file's own mtime: on a loaded machine the write can land well after `now` was read.
+      now = statSync(join(store.dir, id)).mtimeMs + 10_001;
       assert.equal(await store.get(id), undefined);
       assert.equal(existsSync(join(store.dir, id)), false);
     } finally {
@@ -51,7 +52,7 @@ describe('ResultsStore', () => {
       await store.put(old, Buffer.from('old'), 'image/webp');
       await writeFile(join(store.dir, '.tmp-crashed'), 'partial');
       await writeFile(join(store.dir, 'not-ours.txt'), 'keep');
-      now += 10_001;
+      now = Math.max(...['.tmp-crashed', old].map((f) => statSync(join(store.dir, f)).mtimeMs)) + 10_001;
       const fresh = store.newId();
       // Written "now" by the real clock, i.e. 10 s before the store's clock: give it an mtime in the future instead.
       await store.put(fresh, Buffer.from('new'), 'image/webp');
