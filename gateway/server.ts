@@ -173,7 +173,7 @@ async function buildGeneration(
   const pools = new PoolSet(cfg.upstreams, { metrics, log });
   const discovered = [...cfg.upstreams.values()].filter((u) => u.discover !== undefined);
   // The config refuses discover without a redis store, so url is there.
-  const discovery = discovered.length === 0 ? undefined : new Discovery(cfg.store.url!, cfg.store.prefix, discovered, pools, log);
+  const discovery = discovered.length === 0 ? undefined : new Discovery(cfg.store, discovered, pools, log);
   await discovery?.ready(1000);
   const longestUpstream = Math.max(0, ...[...cfg.upstreams.values()].map((u) => u.headers_timeout_ms + u.body_timeout_ms));
   const leaseTtlMs = cfg.server.request_timeout_ms + longestUpstream;

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, FLAGS, envName, parseBackendConfig, usage } from './config.js';
 import { tuning } from './tuning.js';
 
@@ -68,10 +71,38 @@ describe('sluice-backend registration flags', () => {
   it('needs an upstream with --register-redis, a real origin to advertise, and takes the env variable', () => {
     assert.equal(parseBackendConfig([], {}).register, undefined);
     assert.throws(() => parseBackendConfig(['--register-redis', 'redis://127.0.0.1:6379'], {}), /--register-upstream \(SLUICE_BACKEND_REGISTER_UPSTREAM\): is required/);
-    assert.throws(() => parseBackendConfig(['--register-upstream', 'img'], {}), /only means something with --register-redis/);
+    assert.throws(() => parseBackendConfig(['--register-upstream', 'img'], {}), /only means something with --register-redis or --register-store/);
     assert.throws(() => parseBackendConfig(['--register-redis', 'redis://x:1', '--register-upstream', 'img', '--host', '0.0.0.0'], {}), /--advertise-url.*wildcard/);
     assert.throws(() => parseBackendConfig(['--register-redis', 'redis://x:1', '--register-upstream', 'img', '--advertise-url', 'http://h:1/x'], {}), /--advertise-url/);
     const c = parseBackendConfig(['--register-upstream', 'img', '--weight', '3'], { SLUICE_BACKEND_REGISTER_REDIS: 'redis://127.0.0.1:6379' });
-    assert.deepEqual(c.register, { redisUrl: 'redis://127.0.0.1:6379', upstream: 'img', prefix: 'sluice:', advertiseUrl: undefined, weight: 3, ttlMs: 1000 });
+    assert.deepEqual(c.register, {
+      store: { kind: 'redis', mode: 'standalone', url: 'redis://127.0.0.1:6379', prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 },
+      upstream: 'img', advertiseUrl: undefined, weight: 3, ttlMs: 1000,
+    });
+  });
+
+  it('--register-store reads the store section of a gateway config file, checked as the gateway checks it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-regstore-'));
+    const file = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name); };
+    try {
+      const sentinel = file('sentinel.yaml', [
+        'server: {port: 8080}   # the rest of a gateway config is not read',
+        'store: {kind: redis, mode: sentinel, sentinels: ["127.0.0.1:26379"], sentinel_name: main, prefix: "p:", password: pw}',
+      ].join('\n'));
+      const c = parseBackendConfig(['--register-store', sentinel, '--register-upstream', 'img'], {});
+      assert.equal(c.register?.store.mode, 'sentinel');
+      assert.deepEqual(c.register?.store.sentinels, [{ host: '127.0.0.1', port: 26379 }]);
+      assert.equal(c.register?.store.prefix, 'p:');
+      assert.equal(c.register?.store.password, 'pw');
+      assert.throws(() => parseBackendConfig(['--register-store', sentinel, '--register-redis', 'redis://x:1', '--register-upstream', 'img'], {}), /not both/);
+      assert.throws(() => parseBackendConfig(['--register-store', sentinel, '--register-prefix', 'q:', '--register-upstream', 'img'], {}), /--register-prefix.*store\.prefix/);
+      assert.throws(() => parseBackendConfig(['--register-store', file('memory.yaml', 'store: {kind: memory}'), '--register-upstream', 'img'], {}),
+        /--register-store .*store\.kind: must be redis/);
+      assert.throws(() => parseBackendConfig(['--register-store', file('bad.yaml', 'store: {kind: redis, mode: cluster}'), '--register-upstream', 'img'], {}),
+        /--register-store .*store\.nodes: is required/);
+      assert.throws(() => parseBackendConfig(['--register-store', join(dir, 'missing.yaml'), '--register-upstream', 'img'], {}), /--register-store .*missing\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { ConfigError as GatewayConfigError, parseStoreSection, readConfigText } from '../../gateway/config/load.js';
+import type { StoreConfig } from '../../gateway/config/types.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/types.js';
 
 /**
@@ -41,9 +43,9 @@ export interface BackendConfig {
 }
 
 export interface RegisterConfig {
-  readonly redisUrl: string;
+  /** The gateways' store: from --register-redis (standalone) or the store section of --register-store. */
+  readonly store: StoreConfig;
   readonly upstream: string;
-  readonly prefix: string;
   /** Undefined: http://<host>:<bound port>, known only after listen. */
   readonly advertiseUrl: string | undefined;
   readonly weight: number;
@@ -94,8 +96,9 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'reexec', kind: 'bool', help: 'Re-exec with the tuned environment (allocator, UV_THREADPOOL_SIZE) when not already set. Default true.' },
   { flag: 'log-level', kind: 'string', help: 'pino level. Default info.' },
   { flag: 'register-redis', kind: 'string', help: 'redis:// URL of the gateways\' store: register there (heartbeat) so gateways with upstreams.N.discover route to this backend. Default: not registered.' },
-  { flag: 'register-upstream', kind: 'string', help: 'The upstream (discover name) to join; required with --register-redis.' },
-  { flag: 'register-prefix', kind: 'string', help: 'Key prefix, the gateways\' store.prefix. Default sluice:.' },
+  { flag: 'register-store', kind: 'string', help: 'A gateway config file: register in the Redis of its store section (standalone, Sentinel or Cluster, with its password, TLS and prefix), checked as the gateway checks it. Instead of --register-redis.' },
+  { flag: 'register-upstream', kind: 'string', help: 'The upstream (discover name) to join; required with --register-redis or --register-store.' },
+  { flag: 'register-prefix', kind: 'string', help: 'Key prefix, the gateways\' store.prefix (with --register-redis; --register-store reads it from the file). Default sluice:.' },
   { flag: 'advertise-url', kind: 'string', help: 'Origin gateways connect to, e.g. http://10.0.0.5:7001. Default http://<host>:<port> (required when --host is a wildcard).' },
   { flag: 'weight', kind: 'int', min: 1, max: 10000, help: 'Weight in the upstream\'s balancer. Default 1.' },
   { flag: 'register-ttl-ms', kind: 'int', min: 300, max: 60_000, help: 'How long a registration outlives its last heartbeat (heartbeat every third of it). Default 1000.' },
@@ -213,14 +216,13 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
 }
 
 function registerConfig(str: (f: string) => string | undefined, int: (f: string, d: number) => number, host: string): RegisterConfig | undefined {
-  const redisUrl = str('register-redis');
   const need = (flag: string, why: string): never => { throw new ConfigError(`--${flag} (${envName(flag)}): ${why}`); };
-  if (redisUrl === undefined) {
-    for (const f of ['register-upstream', 'advertise-url']) if (str(f) !== undefined) need(f, 'only means something with --register-redis');
+  const store = registerStore(str, need);
+  if (store === undefined) {
+    for (const f of ['register-upstream', 'advertise-url', 'register-prefix']) if (str(f) !== undefined) need(f, 'only means something with --register-redis or --register-store');
     return undefined;
   }
-  if (!/^rediss?:\/\//.test(redisUrl)) need('register-redis', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
-  const upstream = str('register-upstream') ?? need('register-upstream', 'is required with --register-redis');
+  const upstream = str('register-upstream') ?? need('register-upstream', 'is required with --register-redis or --register-store');
   if (!/^[A-Za-z0-9_.-]+$/.test(upstream)) need('register-upstream', `must be letters, digits, _ . -, got ${JSON.stringify(upstream)}`);
   const advertiseUrl = str('advertise-url');
   if (advertiseUrl !== undefined) {
@@ -230,7 +232,33 @@ function registerConfig(str: (f: string) => string | undefined, int: (f: string,
   } else if (host === '0.0.0.0' || host === '::') {
     need('advertise-url', `is required when --host is ${host} (gateways cannot connect to a wildcard address)`);
   }
-  return { redisUrl, upstream, prefix: str('register-prefix') ?? 'sluice:', advertiseUrl, weight: int('weight', 1), ttlMs: int('register-ttl-ms', 1000) };
+  return { store, upstream, advertiseUrl, weight: int('weight', 1), ttlMs: int('register-ttl-ms', 1000) };
+}
+
+/**
+ * Where to register: a standalone Redis by url, or the `store` section of a gateway
+ * config file, which also covers Sentinel, Cluster, password and TLS exactly as the
+ * gateways read them.
+ */
+function registerStore(str: (f: string) => string | undefined, need: (flag: string, why: string) => never): StoreConfig | undefined {
+  const redisUrl = str('register-redis');
+  const file = str('register-store');
+  if (redisUrl !== undefined && file !== undefined) need('register-store', 'give --register-redis or --register-store, not both');
+  if (file !== undefined) {
+    if (str('register-prefix') !== undefined) need('register-prefix', 'comes from store.prefix in the --register-store file');
+    try {
+      return parseStoreSection(readConfigText(file));
+    } catch (err) {
+      if (err instanceof GatewayConfigError) need('register-store', `${file}: ${err.errors.join('; ')}`);
+      throw err;
+    }
+  }
+  if (redisUrl === undefined) return undefined;
+  if (!/^rediss?:\/\//.test(redisUrl)) need('register-redis', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+  return {
+    kind: 'redis', mode: 'standalone', url: redisUrl, prefix: str('register-prefix') ?? 'sluice:',
+    timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200,
+  };
 }
 
 export function usage(): string {

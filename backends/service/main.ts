@@ -57,7 +57,7 @@ export async function runBackend(cfg: BackendConfig, tune: Tuning): Promise<void
 async function register(cfg: BackendConfig, r: RegisterConfig, port: number, log: pino.Logger): Promise<Registration> {
   const url = r.advertiseUrl ?? `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${port}`;
   const reg = new Registration({
-    redisUrl: r.redisUrl, prefix: r.prefix, upstream: r.upstream, ttlMs: r.ttlMs,
+    store: r.store, upstream: r.upstream, ttlMs: r.ttlMs,
     member: { url, weight: r.weight, capacity: cfg.concurrency + cfg.queue },
     onTrouble: (err) => (err === undefined
       ? log.info({ upstream: r.upstream, url }, 'registration heartbeat working again')

@@ -114,6 +114,26 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
   return deepFreeze(cfg);
 }
 
+/**
+ * Only the `store` section of a gateway config file, checked as the gateway checks it
+ * (the rest of the file is not read): how a backend finds the Redis the gateways share,
+ * in whatever mode, with the same password and TLS settings.
+ */
+export function parseStoreSection(text: string, env: NodeJS.ProcessEnv = process.env): StoreConfig {
+  const envErrors: string[] = [];
+  const raw = parseWithEnv(text, env, envErrors);
+  const r = new ConfigReader();
+  r.errors.push(...envErrors);
+  if (!r.isObject(raw)) {
+    r.fail('(root)', 'must be a mapping');
+    throw new ConfigError(r.errors);
+  }
+  const store = readStore(r, raw);
+  if (store.kind !== 'redis') r.fail('store.kind', 'must be redis: backends register in the Redis the gateways share');
+  if (r.errors.length > 0) throw new ConfigError(r.errors);
+  return deepFreeze(store);
+}
+
 function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
   r.known(root, '', ['server', 'admin', 'store', 'auth', 'plans', 'customers', 'routes', 'upstreams', 'spawn_backends', 'log',
     'limit_req_zones', 'limit_conn_zones', 'shed']);
@@ -440,8 +460,6 @@ function readDiscover(r: ConfigReader, v: Obj, p: string, name: string, store: S
   if (d === undefined || d === null || d === false) return undefined;
   const dp = join(p, 'discover');
   if (store.kind !== 'redis') r.fail(dp, 'needs store.kind redis (backends register in Redis; the memory store has static targets only)');
-  // The registry client (gateway/upstream/registry.ts) connects by url only.
-  else if (store.mode !== 'standalone') r.fail(dp, `needs store.mode standalone (discovery does not support ${store.mode} yet)`);
   if (d === true) return { name, poll_interval_ms: 250 };
   if (!r.isObject(d)) { r.fail(dp, 'must be true or a mapping with name, poll_interval_ms'); return undefined; }
   r.known(d, dp, ['name', 'poll_interval_ms']);

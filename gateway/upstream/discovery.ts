@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { UpstreamConfig } from '../config/types.js';
+import type { StoreConfig, UpstreamConfig } from '../config/types.js';
 import type { PoolSet, Target } from './pool-set.js';
 import { liveMembers, registryClient, registryKeys, type Member, type RegistryClient, type RegistryKeys } from './registry.js';
 
@@ -28,9 +28,10 @@ export class Discovery {
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
 
-  constructor(redisUrl: string, prefix: string, upstreams: readonly UpstreamConfig[], private readonly pools: PoolSet, private readonly log: Logger) {
-    this.redis = registryClient(redisUrl, 'sluice-discovery');
-    this.sub = registryClient(redisUrl, 'sluice-discovery-sub');
+  constructor(store: StoreConfig, upstreams: readonly UpstreamConfig[], private readonly pools: PoolSet, private readonly log: Logger) {
+    const prefix = store.prefix;
+    this.redis = registryClient(store, 'sluice-discovery');
+    this.sub = registryClient(store, 'sluice-discovery-sub');
     for (const cfg of upstreams) {
       const name = cfg.discover!.name;
       const w: Watched = {

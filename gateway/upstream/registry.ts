@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { StoreConfig } from '../config/types.js';
 import { keySchema } from '../store/key-schema.js';
+import { createRedisClient, type RedisClient } from '../store/redis-client.js';
 
 // Backends registered in Redis: the keys and scripts both sides share, so the backend
 // (sluice-backend --register-redis) and the gateway (upstreams.N.discover) cannot drift.
@@ -19,7 +20,11 @@ export interface RegistryKeys {
   readonly members: string;
   /** Hash: member url → Member as JSON. */
   readonly details: string;
-  /** Pub/sub channel: the upstream's name, published when a member joins or leaves. */
+  /**
+   * Pub/sub channel: the upstream's name, published when a member joins or leaves. Passed
+   * to the scripts as an argument, not a key: a channel has no slot, and a Cluster refuses
+   * a script whose keys are in different slots.
+   */
   readonly changed: string;
 }
 
@@ -30,22 +35,22 @@ export function registryKeys(prefix: string, upstream: string): RegistryKeys {
 
 // Expiry on the Redis clock, not the backend's: gateways compare against the same clock,
 // so a backend whose clock is off can neither live forever nor vanish early.
-// ARGV: url, details JSON, ttl ms, upstream name. Publishes only when the member is new
-// or its details changed, so heartbeats cost gateways nothing.
+// ARGV: url, details JSON, ttl ms, upstream name, channel. Publishes only when the member
+// is new or its details changed, so heartbeats cost gateways nothing.
 const REGISTER_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 if old ~= ARGV[2] then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-if added == 1 or old ~= ARGV[2] then redis.call('PUBLISH', KEYS[3], ARGV[4]) end
+if added == 1 or old ~= ARGV[2] then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 return added
 `;
 
 const DEREGISTER_LUA = `
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('PUBLISH', KEYS[3], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
 
@@ -65,23 +70,26 @@ return redis.call('HMGET', KEYS[2], unpack(live))
 `;
 
 interface RegistryCommands {
-  sluiceRegister(members: string, details: string, changed: string, url: string, json: string, ttlMs: number, upstream: string): Promise<number>;
-  sluiceDeregister(members: string, details: string, changed: string, url: string, upstream: string): Promise<number>;
+  sluiceRegister(members: string, details: string, url: string, json: string, ttlMs: number, upstream: string, changed: string): Promise<number>;
+  sluiceDeregister(members: string, details: string, url: string, upstream: string, changed: string): Promise<number>;
   sluiceMembers(members: string, details: string): Promise<(string | null)[]>;
 }
 
-export type RegistryClient = Redis & RegistryCommands;
+export type RegistryClient = RedisClient & RegistryCommands;
 
-/** An ioredis client with the registry scripts defined; commands fail at once while disconnected. */
-export function registryClient(url: string, name: string): RegistryClient {
-  const redis = new Redis(url, {
+/**
+ * An ioredis client onto the gateways' store (standalone, Sentinel or Cluster, with its
+ * password and TLS) with the registry scripts defined; commands fail at once while disconnected.
+ */
+export function registryClient(store: StoreConfig, name: string): RegistryClient {
+  const redis = createRedisClient(store, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(50 * times, 1000),
     connectionName: name,
   }) as RegistryClient;
-  redis.defineCommand('sluiceRegister', { numberOfKeys: 3, lua: REGISTER_LUA });
-  redis.defineCommand('sluiceDeregister', { numberOfKeys: 3, lua: DEREGISTER_LUA });
+  redis.defineCommand('sluiceRegister', { numberOfKeys: 2, lua: REGISTER_LUA });
+  redis.defineCommand('sluiceDeregister', { numberOfKeys: 2, lua: DEREGISTER_LUA });
   redis.defineCommand('sluiceMembers', { numberOfKeys: 2, lua: MEMBERS_LUA });
   // Errors surface on each command; an unhandled 'error' event would crash the process.
   redis.on('error', () => {});
@@ -107,8 +115,8 @@ export async function liveMembers(redis: RegistryClient, k: RegistryKeys): Promi
 }
 
 export interface RegistrationOptions {
-  readonly redisUrl: string;
-  readonly prefix: string;
+  /** The gateways' store; its prefix is the registry's too. */
+  readonly store: StoreConfig;
   readonly upstream: string;
   readonly member: Member;
   readonly ttlMs: number;
@@ -128,8 +136,8 @@ export class Registration {
   private failing = false;
 
   constructor(private readonly o: RegistrationOptions) {
-    this.redis = registryClient(o.redisUrl, 'sluice-backend');
-    this.k = registryKeys(o.prefix, o.upstream);
+    this.redis = registryClient(o.store, 'sluice-backend');
+    this.k = registryKeys(o.store.prefix, o.upstream);
     this.json = JSON.stringify(o.member);
   }
 
@@ -142,7 +150,7 @@ export class Registration {
 
   private async beat(): Promise<void> {
     try {
-      await this.redis.sluiceRegister(this.k.members, this.k.details, this.k.changed, this.o.member.url, this.json, this.o.ttlMs, this.o.upstream);
+      await this.redis.sluiceRegister(this.k.members, this.k.details, this.o.member.url, this.json, this.o.ttlMs, this.o.upstream, this.k.changed);
       if (this.failing) { this.failing = false; this.o.onTrouble?.(undefined); }
     } catch (err) {
       if (!this.failing) { this.failing = true; this.o.onTrouble?.(err as Error); }
@@ -153,14 +161,14 @@ export class Registration {
   async deregister(): Promise<void> {
     clearInterval(this.timer);
     try {
-      await this.redis.sluiceDeregister(this.k.members, this.k.details, this.k.changed, this.o.member.url, this.o.upstream);
+      await this.redis.sluiceDeregister(this.k.members, this.k.details, this.o.member.url, this.o.upstream, this.k.changed);
     } finally {
       this.redis.disconnect();
     }
   }
 }
 
-function once(redis: Redis, event: 'ready', timeoutMs: number): Promise<void> {
+function once(redis: RedisClient, event: 'ready', timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => { redis.off(event, done); reject(new Error(`redis not ${event} within ${timeoutMs} ms`)); }, timeoutMs);

@@ -1,16 +1,20 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
+import { stringify } from 'yaml';
 import { startBackend } from '../../test/harness/backend.js';
 import { sha256, testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { assertGatewayHealthy } from '../../test/harness/proc.js';
-import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { startRedis, startRedisCluster, startRedisSentinel, type RedisProcess } from '../../test/harness/redis.js';
 import { parseConfig } from '../config/load.js';
 import { registryKeys } from './registry.js';
 
@@ -22,10 +26,14 @@ const TTL_MS = 1000;
 
 interface Backend { child: ChildProcess; url: string; registeredAt: number; lines: Record<string, unknown>[] }
 
-/** A sluice-backend registering under upstream `main`; resolves once it logged its registration. */
-async function startImageBackend(redisUrl: string): Promise<Backend> {
+/**
+ * A sluice-backend registering under upstream `main`, in a standalone Redis by url or in
+ * the store of a gateway config file; resolves once it logged its registration.
+ */
+async function startImageBackend(where: string | { storeFile: string }): Promise<Backend> {
+  const target = typeof where === 'string' ? ['--register-redis', where] : ['--register-store', where.storeFile];
   const child = spawn(process.execPath, [BACKEND_CLI, '--port', '0', '--face-workers', '0', '--no-reexec', '--concurrency', '2',
-    '--register-redis', redisUrl, '--register-upstream', 'main', '--register-ttl-ms', String(TTL_MS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ...target, '--register-upstream', 'main', '--register-ttl-ms', String(TTL_MS)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const lines: Record<string, unknown>[] = [];
@@ -173,5 +181,72 @@ routes: [{ name: r, prefix: /, upstream: img }]
     const cfg = parseConfig(yaml('{ kind: redis, url: "redis://127.0.0.1:6379" }'));
     assert.deepEqual(cfg.upstreams.get('img')!.discover, { name: 'img', poll_interval_ms: 250 });
     assert.equal(cfg.upstreams.get('img')!.targets.length, 0);
+  });
+});
+
+// The same registry on the HA deployments: the backend reads the store section of a
+// gateway config file (--register-store), the gateway discovers through its own store.
+type HaStore = { kind: 'redis'; mode: 'sentinel'; sentinels: string[]; sentinel_name: string } | { kind: 'redis'; mode: 'cluster'; nodes: string[] };
+const haTopologies: { name: string; start(): Promise<{ store: HaStore; stop(): Promise<void> }> }[] = [
+  { name: 'Redis Sentinel', async start() {
+    const r = await startRedisSentinel();
+    return { store: { kind: 'redis', mode: 'sentinel', sentinels: r.sentinels.map((x) => `${x.host}:${x.port}`), sentinel_name: r.name }, stop: () => r.stop() };
+  } },
+  { name: 'a 3+3 Redis Cluster', async start() {
+    const r = await startRedisCluster();
+    return { store: { kind: 'redis', mode: 'cluster', nodes: [...r.nodes] }, stop: () => r.stop() };
+  } },
+];
+
+for (const topology of haTopologies) describe(`backends registered in ${topology.name}`, { timeout: 55_000 }, () => {
+  let redis: Awaited<ReturnType<(typeof haTopologies)[number]['start']>>;
+  let echo: Awaited<ReturnType<typeof startBackend>>;
+  let gw: GatewayProcess;
+  let dir: string;
+  const spawned: ChildProcess[] = [];
+
+  before(async () => {
+    redis = await topology.start();
+    echo = await startBackend();
+    dir = mkdtempSync(join(tmpdir(), 'sluice-discovery-'));
+    gw = await spawnGateway(testConfig({
+      upstreams: [echo.url],
+      upstream: { balancer: 'round_robin', discover: { poll_interval_ms: 200 } },
+      store: redis.store,
+      keys: [{ digest: sha256(KEY), customer: 'acme', plan: 'test' }],
+      plans: { test: { rate: 100000, burst: 100000 } },
+      log: { access: false },
+    }));
+  });
+  after(async () => {
+    await gw?.stop();
+    for (const c of spawned) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await once(c, 'exit'); }
+    await echo?.close();
+    await redis?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a backend given the gateways\' store section joins the rotation, and leaves it on SIGTERM', async () => {
+    const storeFile = join(dir, 'gateway.yaml');
+    writeFileSync(storeFile, stringify({ store: redis.store }));
+    const from = gw.lines.length;
+    const b = await startImageBackend({ storeFile });
+    spawned.push(b.child);
+    await gw.waitForLine((l) => l.msg === 'discovered target joined the upstream' && l.target === b.url && gw.lines.indexOf(l) >= from, 3000);
+    const mix = await Promise.all(Array.from({ length: 10 }, () => who(gw)));
+    assert.ok(mix.some((r) => r.by === 'image') && mix.every((r) => r.status === 200), JSON.stringify(mix));
+
+    const leaving = fresh(gw, 'discovered target left the upstream', b.url);
+    const exited = once(b.child, 'exit');
+    b.child.kill('SIGTERM');
+    const gone = await gw.waitForLine(leaving, 3 * TTL_MS);
+    // Its 'deregistered' line may come after the gateway already acted on the message.
+    await exited;
+    const dereg = b.lines.find((l) => l.msg === 'deregistered');
+    assert.ok(dereg !== undefined, 'the backend deregistered');
+    console.log(`# ${topology.name}: dropped ${epochMs(gone.time) - epochMs(dereg.time)} ms after the backend deregistered`);
+    assert.ok(epochMs(gone.time) - epochMs(dereg.time) < 300, 'the deregistration was published, not waited out');
+    const after = await Promise.all(Array.from({ length: 10 }, () => who(gw)));
+    assert.deepEqual(after.filter((r) => r.status !== 200 || r.by === 'image'), [], 'only the static target serves once it left');
   });
 });
