@@ -285,9 +285,9 @@ describe('store config: deployment modes', () => {
     assert.deepEqual(storeErrors('  kind: redis\n  mode: replicated\n  url: redis://x:1\n'), ['store.mode: must be one of standalone, sentinel, cluster, got "replicated"']);
   });
 
-  it('discovery is refused outside standalone (the registry connects by url)', () => {
-    const errs = (() => { try { parseConfig(`${yaml().replace('targets: [http://127.0.0.1:7001]', 'discover: true')}store:\n  kind: redis\n  mode: cluster\n  nodes: ["redis://a:1"]\n`, {}); } catch (e) { return (e as ConfigError).errors; } return []; })();
-    assert.deepEqual(errs.filter((e) => e.includes('discover')), ['upstreams.main.discover: needs store.mode standalone (discovery does not support cluster yet)']);
+  it('discovery is accepted on every store mode (the registry client is built from the store config)', () => {
+    const cfg = parseConfig(`${yaml().replace('targets: [http://127.0.0.1:7001]', 'discover: true')}store:\n  kind: redis\n  mode: cluster\n  nodes: ["redis://a:1"]\n`, {});
+    assert.deepEqual(cfg.upstreams.get('main')!.discover, { name: 'main', poll_interval_ms: 250 });
   });
 });
 

@@ -101,6 +101,14 @@ export function readConfigText(file: string): string {
 }
 
 export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env): SluiceConfig {
+  const { r, root } = readRoot(text, env);
+  const cfg = buildConfig(r, root);
+  if (r.errors.length > 0) throw new ConfigError(r.errors);
+  return deepFreeze(cfg);
+}
+
+/** The file's top-level mapping, env references resolved, and a reader holding any errors so far. */
+function readRoot(text: string, env: NodeJS.ProcessEnv): { r: ConfigReader; root: Obj } {
   const envErrors: string[] = [];
   const raw = parseWithEnv(text, env, envErrors);
   const r = new ConfigReader();
@@ -109,9 +117,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
     r.fail('(root)', 'must be a mapping');
     throw new ConfigError(r.errors);
   }
-  const cfg = buildConfig(r, raw);
-  if (r.errors.length > 0) throw new ConfigError(r.errors);
-  return deepFreeze(cfg);
+  return { r, root: raw };
 }
 
 /**
@@ -120,15 +126,8 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
  * in whatever mode, with the same password and TLS settings.
  */
 export function parseStoreSection(text: string, env: NodeJS.ProcessEnv = process.env): StoreConfig {
-  const envErrors: string[] = [];
-  const raw = parseWithEnv(text, env, envErrors);
-  const r = new ConfigReader();
-  r.errors.push(...envErrors);
-  if (!r.isObject(raw)) {
-    r.fail('(root)', 'must be a mapping');
-    throw new ConfigError(r.errors);
-  }
-  const store = readStore(r, raw);
+  const { r, root } = readRoot(text, env);
+  const store = readStore(r, root);
   if (store.kind !== 'redis') r.fail('store.kind', 'must be redis: backends register in the Redis the gateways share');
   if (r.errors.length > 0) throw new ConfigError(r.errors);
   return deepFreeze(store);

@@ -61,6 +61,10 @@ async function who(gw: GatewayProcess): Promise<{ status: number; by: string }> 
   }
 }
 
+async function killAll(children: readonly ChildProcess[]): Promise<void> {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await once(c, 'exit'); }
+}
+
 // The gateway logs ISO times, the backend epoch ms.
 function epochMs(t: unknown): number {
   return typeof t === 'number' ? t : Date.parse(String(t));
@@ -94,7 +98,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
   });
   after(async () => {
     await gw?.stop();
-    for (const c of spawned) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await once(c, 'exit'); }
+    await killAll(spawned);
     client?.disconnect();
     await echo?.close();
     await redis?.stop();
@@ -220,7 +224,7 @@ for (const topology of haTopologies) describe(`backends registered in ${topology
   });
   after(async () => {
     await gw?.stop();
-    for (const c of spawned) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await once(c, 'exit'); }
+    await killAll(spawned);
     await echo?.close();
     await redis?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
