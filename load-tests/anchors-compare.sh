@@ -5,6 +5,8 @@
 # both started by the anchors harness), and runs the harness with GATEWAY_URL.
 #   ROUNDS=3 D=10 load-tests/anchors-compare.sh          (any run.sh variable passes through)
 #   SLUICE_STORE=memory load-tests/anchors-compare.sh    (Sluice on the memory store)
+#   W=2 SLUICE_WORKERS=2 load-tests/anchors-compare.sh   (2 nginx workers against 2 Sluice workers)
+# SLUICE_WORKERS defaults to 1, like the harness's W: one process against one nginx worker.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
@@ -16,7 +18,7 @@ cd "$WORK/anchors"
 
 [ -f "$ROOT/dist/gateway/cli.js" ] || (cd "$ROOT" && npm run build >/dev/null)
 export SLUICE_PORT=${SLUICE_PORT:-8080} SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-9090}
-node "$ROOT/dist/gateway/cli.js" --config "$ROOT/load-tests/configs/anchors.yaml" > "$WORK/sluice.log" 2>&1 &
+node "$ROOT/dist/gateway/cli.js" --config "$ROOT/load-tests/configs/anchors.yaml" --workers "${SLUICE_WORKERS:-1}" > "$WORK/sluice.log" 2>&1 &
 SLUICE_PID=$!
 trap 'kill $SLUICE_PID 2>/dev/null; wait $SLUICE_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
