@@ -393,6 +393,14 @@ const topologies: Topology[] = [
     const r = await startRedisSentinel();
     return { config: { mode: 'sentinel', sentinels: r.sentinels, sentinel_name: r.name }, stop: () => r.stop() };
   } },
+  { name: 'sentinel over TLS, client certificates', cluster: false, async start() {
+    const pki = await makeTestPki();
+    const r = await startRedisSentinel(pki);
+    return {
+      config: { mode: 'sentinel', sentinels: r.sentinels, sentinel_name: r.name, tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, reject_unauthorized: true } },
+      async stop() { await r.stop(); await pki.remove(); },
+    };
+  } },
   { name: 'cluster 3+3', cluster: true, async start() { const r = await startRedisCluster(); return { config: { mode: 'cluster', nodes: r.nodes }, stop: () => r.stop() }; } },
 ];
 

@@ -30,18 +30,22 @@ export async function startRedis(extraArgs: readonly string[] = []): Promise<Red
 /**
  * A redis-server that speaks only TLS, on a free loopback port, and requires client
  * certificates signed by the PKI's CA (`url` is plain redis://: the store's `tls`
- * config is what must turn TLS on).
+ * config is what must turn TLS on). `--tls-replication yes`: a replica of it (extraArgs
+ * `--replicaof`) syncs over TLS too.
  */
-export async function startRedisTls(pki: TestPki): Promise<RedisProcess> {
+export async function startRedisTls(pki: TestPki, extraArgs: readonly string[] = []): Promise<RedisProcess> {
   const port = await freePort();
-  // Notice level prints the ready line: the harness's plaintext PING cannot see a TLS-only server.
   return spawnRedis(['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--loglevel', 'notice', '--logfile', '', '--daemonize', 'no', '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey,
-    '--tls-ca-cert-file', pki.ca, '--tls-auth-clients', 'yes'], port);
+    '--loglevel', 'warning', '--logfile', '', '--daemonize', 'no', ...tlsServerArgs(pki), ...extraArgs], port, pki);
+}
+
+function tlsServerArgs(pki: TestPki): string[] {
+  return ['--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey, '--tls-ca-cert-file', pki.ca,
+    '--tls-auth-clients', 'yes', '--tls-replication', 'yes'];
 }
 
 /** Starts `redis-server args` (a server or, with --sentinel, a sentinel) that will listen on `port`. */
-async function spawnRedis(args: readonly string[], port: number): Promise<RedisProcess> {
+async function spawnRedis(args: readonly string[], port: number, pki?: TestPki): Promise<RedisProcess> {
   const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = createInterface({ input: child.stdout! });
   // The pipe must be drained or a chatty server (cluster, sentinel) blocks on a full pipe.
@@ -56,7 +60,7 @@ async function spawnRedis(args: readonly string[], port: number): Promise<RedisP
   });
   // loglevel warning still prints the ready line at notice level on some builds; fall back to polling the port.
   try {
-    await Promise.race([ready, pollPort(port)]);
+    await Promise.race([ready, pollPort(port, pki)]);
   } catch (e) {
     // A server that never became ready must not outlive the test that gave up on it.
     if (!exited) { child.kill('SIGKILL'); await once(child, 'exit'); }
@@ -80,6 +84,11 @@ async function spawnRedis(args: readonly string[], port: number): Promise<RedisP
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
   const { stdout } = await execFileP('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 5000 });
   return stdout;
+}
+
+/** redis-cli options for a server of startRedisTls (or a TLS sentinel): the CA and the client certificate. */
+function cliTls(pki: TestPki | undefined): string[] {
+  return pki === undefined ? [] : ['--tls', '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey];
 }
 
 async function cliOrEmpty(port: number, ...args: string[]): Promise<string> {
@@ -184,20 +193,23 @@ export interface RedisSentinel {
 /**
  * A master, 2 replicas and 3 sentinels (quorum 2). down-after 1 s and a 5 s failover
  * timeout keep a failover test short; resolves once every sentinel knows the master,
- * both replicas and both other sentinels.
+ * both replicas and both other sentinels. With a PKI every server and sentinel speaks
+ * TLS only and wants client certificates.
  */
-export async function startRedisSentinel(): Promise<RedisSentinel> {
+export async function startRedisSentinel(pki?: TestPki): Promise<RedisSentinel> {
   const name = 'sluice';
   const dir = await mkdtemp(join(tmpdir(), 'sluice-sentinel-'));
   const all: RedisProcess[] = [];
+  const server = (args: string[]): Promise<RedisProcess> => (pki === undefined ? startRedis(args) : startRedisTls(pki, args));
+  const cli = (port: number, ...args: string[]): Promise<string> => cliOrEmpty(port, ...cliTls(pki), ...args);
   try {
     // Without a diskless sync delay (5 s by default) the replicas are in sync at once.
-    const master = await startRedis(['--repl-diskless-sync-delay', '0']);
+    const master = await server(['--repl-diskless-sync-delay', '0']);
     all.push(master);
-    const replicas = [await startRedis(['--replicaof', '127.0.0.1', String(master.port)]), await startRedis(['--replicaof', '127.0.0.1', String(master.port)])];
+    const replicas = [await server(['--replicaof', '127.0.0.1', String(master.port)]), await server(['--replicaof', '127.0.0.1', String(master.port)])];
     all.push(...replicas);
     await waitFor('both replicas in sync', 10_000, async () => {
-      const info = await cliOrEmpty(master.port, 'info', 'replication');
+      const info = await cli(master.port, 'info', 'replication');
       return (info.match(/state=online/g) ?? []).length === 2;
     });
     const sentinelProcesses: RedisProcess[] = [];
@@ -205,20 +217,25 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
       const port = await freePort();
       // A sentinel rewrites its config file, so each needs its own, writable.
       const conf = join(dir, `sentinel-${i}.conf`);
+      // With TLS the sentinel listens on TLS only and reaches the servers and the other sentinels over it.
+      const listen = pki === undefined ? [`port ${port}`] : [
+        'port 0', `tls-port ${port}`, `tls-cert-file ${pki.serverCert}`, `tls-key-file ${pki.serverKey}`,
+        `tls-ca-cert-file ${pki.ca}`, 'tls-auth-clients yes', 'tls-replication yes',
+      ];
       await writeFile(conf, [
-        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+        ...listen, 'bind 127.0.0.1', `dir ${dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${master.port} 2`,
         `sentinel down-after-milliseconds ${name} 1000`,
         `sentinel failover-timeout ${name} 5000`,
         `sentinel parallel-syncs ${name} 1`, '',
       ].join('\n'));
-      const s = await spawnRedis([conf, '--sentinel'], port);
+      const s = await spawnRedis([conf, '--sentinel'], port, pki);
       sentinelProcesses.push(s);
       all.push(s);
     }
     await waitFor('sentinels agree on master, replicas and each other', 20_000, async () => {
       for (const s of sentinelProcesses) {
-        const m = await cliOrEmpty(s.port, 'sentinel', 'master', name);
+        const m = await cli(s.port, 'sentinel', 'master', name);
         const lines = m.split('\n');
         const field = (k: string): string | undefined => lines[lines.indexOf(k) + 1];
         if (lines.indexOf('num-slaves') < 0 || field('num-slaves') !== '2' || field('num-other-sentinels') !== '2') return false;
@@ -234,7 +251,7 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
       sentinelProcesses,
       async masterPort() {
         for (const s of sentinelProcesses) {
-          const out = (await cliOrEmpty(s.port, 'sentinel', 'get-master-addr-by-name', name)).trim().split('\n');
+          const out = (await cli(s.port, 'sentinel', 'get-master-addr-by-name', name)).trim().split('\n');
           if (out.length === 2) return Number(out[1]);
         }
         return undefined;
@@ -251,12 +268,16 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
   }
 }
 
-async function pollPort(port: number): Promise<void> {
+async function pollPort(port: number, pki?: TestPki): Promise<void> {
   const { connect } = await import('node:net');
+  const tls = await import('node:tls');
+  const { readFileSync } = await import('node:fs');
+  const tlsOpts = pki === undefined ? undefined
+    : { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) };
   for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
+      const s = tlsOpts === undefined ? connect(port, '127.0.0.1') : tls.connect({ port, host: '127.0.0.1', ...tlsOpts });
+      s.once(tlsOpts === undefined ? 'connect' : 'secureConnect', () => {
         s.write('PING\r\n');
         // A server with requirepass answers NOAUTH: it is up all the same.
         s.once('data', (d) => { s.destroy(); resolve(/^(\+PONG|-NOAUTH)/.test(d.toString())); });

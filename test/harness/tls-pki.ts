@@ -20,7 +20,9 @@ export interface TestPki {
 
 /**
  * A CA, a server certificate for IP 127.0.0.1 and a client certificate, both signed by
- * it, made with the openssl CLI (valid for a day, 2048-bit RSA: quick to generate).
+ * it, made with the openssl CLI (valid for a day, 2048-bit RSA: quick to generate). The
+ * server certificate may also authenticate clients: a replica or a sentinel presents it
+ * when it connects to another server.
  */
 export async function makeTestPki(): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-pki-'));
@@ -38,7 +40,7 @@ export async function makeTestPki(): Promise<TestPki> {
   };
   try {
     await Promise.all([ca('test-ca'), ca('other-ca')]);
-    await leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+    await leaf('server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth');
     await leaf('client', 'extendedKeyUsage=clientAuth');
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
