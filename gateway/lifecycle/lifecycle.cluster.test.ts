@@ -67,7 +67,7 @@ describe('cluster: --workers 2', { timeout: 55_000 }, () => {
     const { key } = await created.body.json() as { key: string };
 
     const before = metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_requests_total');
-    // A new connection per request, so the primary's round-robin spreads them over both workers.
+    // A new connection per request, so the kernel can give them to either worker.
     const N = 40;
     for (let i = 0; i < N; i++) {
       const r = await request(`${gw.url}/x`, { headers: { 'x-api-key': i % 2 === 0 ? KEY : key }, reset: true });

@@ -45,6 +45,14 @@ export interface Primary {
  * /healthz itself, everything else proxied to a worker (whose admin server is private).
  */
 export async function startPrimary(file: string, text: string, cfg: SluiceConfig, workers: number, log: Logger): Promise<Primary> {
+  // The kernel hands connections out, not the primary. Under Node's round-robin the primary
+  // accepts and passes each socket to a worker; a worker that dies with one in hand leaves
+  // it open in the primary forever, and that client hangs (seen here: kill -9 of a worker
+  // under load stranded a request for as long as the test waited). With a shared listening
+  // socket, a connection nobody accepted stays queued for the workers that are left. The
+  // price is a less even spread of connections (README, "Operations"); an operator who
+  // prefers round-robin says so with Node's own NODE_CLUSTER_SCHED_POLICY=rr.
+  if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1], args: [], silent: false });
   const slots = new Map<number, Slot>();
   let current = { text, cfg };

@@ -1,5 +1,7 @@
 import { Agent, request } from 'undici';
 
+const REQUEST_TIMEOUT_MS = 10_000;
+
 export interface LoadResult {
   readonly ok: number;
   readonly failed: number;
@@ -22,7 +24,9 @@ export interface Load {
  * client's: every loop has at most one request in flight.
  */
 export function startLoad(url: string, opts: { concurrency: number; headers?: Record<string, string>; watchHeader?: string; fresh?: boolean }): Load {
-  const agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 10_000 });
+  // Bounded, so a request the gateway never answers fails (and is counted) instead of
+  // holding its loop, stop(), the test and the whole suite until undici's 5-minute default.
+  const agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 10_000, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
   let running = true;
   let ok = 0;
   let failed = 0;
