@@ -97,6 +97,8 @@ describe('cluster: --workers 2', { timeout: 55_000 }, () => {
     // A request on a connection the killed worker owned can fail (its socket dies with it);
     // each load loop has at most one request in flight, so at most CONCURRENCY can.
     assert.ok(r.failed <= CONCURRENCY, `failed ${r.failed}: ${r.failures.join(', ')}`);
+    // A connection stranded by the kill would show as a request that timed out, not one that failed fast.
+    assert.deepEqual(r.failures.filter((f) => /timeout/i.test(f)), [], 'no request was left hanging');
     const health = await request(`${gw.adminUrl}/healthz`);
     assert.deepEqual(await health.body.json(), { status: 'ok', workers: 2 });
     assert.equal(metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_worker_restarts_total'), 1);
