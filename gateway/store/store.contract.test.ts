@@ -402,6 +402,14 @@ const topologies: Topology[] = [
     };
   } },
   { name: 'cluster 3+3', cluster: true, async start() { const r = await startRedisCluster(); return { config: { mode: 'cluster', nodes: r.nodes }, stop: () => r.stop() }; } },
+  { name: 'cluster 3+3 over TLS, client certificates', cluster: true, async start() {
+    const pki = await makeTestPki();
+    const r = await startRedisCluster(pki);
+    return {
+      config: { mode: 'cluster', nodes: r.nodes, tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, reject_unauthorized: true } },
+      async stop() { await r.stop(); await pki.remove(); },
+    };
+  } },
 ];
 
 const started = new Map<Topology, ReturnType<Topology['start']>>();

@@ -91,7 +91,7 @@ function cliTls(pki: TestPki | undefined): string[] {
   return pki === undefined ? [] : ['--tls', '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey];
 }
 
-async function cliOrEmpty(port: number, ...args: string[]): Promise<string> {
+async function plainCliOrEmpty(port: number, ...args: string[]): Promise<string> {
   try { return await redisCli(port, ...args); } catch { return ''; }
 }
 
@@ -116,22 +116,26 @@ export interface RedisCluster {
 /**
  * 3 masters with one replica each, created by `redis-cli --cluster create`. A node
  * timeout of 1 s lets a failover test see a promotion within a few seconds; partial
- * coverage is allowed so a dead master stops only its own slots, as in production.
+ * coverage is allowed so a dead master stops only its own slots, as in production. With
+ * a PKI every node speaks TLS only (clients, replication and the cluster bus) and wants
+ * client certificates.
  */
-export async function startRedisCluster(): Promise<RedisCluster> {
+export async function startRedisCluster(pki?: TestPki): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-cluster-'));
   const processes: RedisProcess[] = [];
+  const server = (args: string[]): Promise<RedisProcess> => (pki === undefined ? startRedis(args) : startRedisTls(pki, [...args, '--tls-cluster', 'yes']));
+  const cliOrEmpty = (port: number, ...args: string[]): Promise<string> => plainCliOrEmpty(port, ...cliTls(pki), ...args);
   try {
     for (let i = 0; i < 6; i++) {
       const busPort = await freePort();
-      processes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
+      processes.push(await server(['--cluster-enabled', 'yes', '--cluster-port', String(busPort),
         '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir, '--cluster-node-timeout', '1000',
         // Replicas sync at once: by default a master waits 5 s before a diskless full
         // sync, and a replica that never synced refuses to be promoted.
         '--cluster-require-full-coverage', 'no', '--repl-diskless-sync-delay', '0']));
     }
     const addrs = processes.map((p) => `127.0.0.1:${p.port}`);
-    await execFileP('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
+    await execFileP('redis-cli', [...cliTls(pki), '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
     await waitFor('cluster state ok on all 6 nodes', 20_000, async () => {
       for (const p of processes) {
         const info = await cliOrEmpty(p.port, 'cluster', 'info');
@@ -201,7 +205,7 @@ export async function startRedisSentinel(pki?: TestPki): Promise<RedisSentinel> 
   const dir = await mkdtemp(join(tmpdir(), 'sluice-sentinel-'));
   const all: RedisProcess[] = [];
   const server = (args: string[]): Promise<RedisProcess> => (pki === undefined ? startRedis(args) : startRedisTls(pki, args));
-  const cli = (port: number, ...args: string[]): Promise<string> => cliOrEmpty(port, ...cliTls(pki), ...args);
+  const cli = (port: number, ...args: string[]): Promise<string> => plainCliOrEmpty(port, ...cliTls(pki), ...args);
   try {
     // Without a diskless sync delay (5 s by default) the replicas are in sync at once.
     const master = await server(['--repl-diskless-sync-delay', '0']);
