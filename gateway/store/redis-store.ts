@@ -22,22 +22,14 @@ interface ScriptCommands {
   sluiceAdmit(bucket: string, counters: string, leases: string, ...argv: (string | number)[]): Promise<AdmitReply>;
   sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
-  sluiceLimitReq(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number, number, number]>;
-  sluiceLimitConn(numKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number, number]>;
   sluicePublish(channel: string, message: string): Promise<number>;
 }
 
-/**
- * A Cluster cannot run one script over keys in different slots. nginx zones keyed by
- * different values (say $binary_remote_addr and $api_key) hash to different slots, so
- * such a request cannot be decided atomically there; it fails like an unreachable store
- * and the failure policy decides (lua-compat/README.md, "Cluster").
- */
-export class CrossSlotError extends Error {
-  constructor(what: string) {
-    super(`${what}: the zones' keys are in different Cluster slots (zones keyed by one value share a slot)`);
-    this.name = 'CrossSlotError';
-  }
+/** Like nginx, which checks zones in order and stops at the first full one: the refusal of the earliest zone. */
+function firstRefusal<T extends { passed: boolean; zone: number }>(results: readonly T[]): T | undefined {
+  let first: T | undefined;
+  for (const r of results) if (!r.passed && (first === undefined || r.zone < first.zone)) first = r;
+  return first;
 }
 
 // Plain PUBLISH on a Cluster goes to an arbitrary node per call, and messages from two
@@ -66,6 +58,8 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly redis: RedisClient & ScriptCommands;
   private subscriber: RedisClient | undefined;
+  /** The zone scripts' commands, one per key count, defined on first use (see zoneScript). */
+  private readonly zoneScripts = new Map<string, (...args: (string | number)[]) => Promise<unknown>>();
   private readonly cfg: StoreConfig;
   private readonly k: KeySchema;
   private readonly timeoutMs: number;
@@ -78,9 +72,6 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
     this.redis.defineCommand('sluiceUsage', { numberOfKeys: 3, lua: USAGE_LUA });
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
-    // The number of keys varies with the route's zones, so the caller passes it.
-    this.redis.defineCommand('sluiceLimitReq', { lua: LIMIT_REQ_LUA });
-    this.redis.defineCommand('sluiceLimitConn', { lua: LIMIT_CONN_LUA });
     this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
@@ -115,26 +106,81 @@ export class RedisStore implements Store {
   }
 
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
-    const args: (string | number)[] = checks.map((c) => this.k.limitReq(c.zone, c.key));
-    this.oneSlot(args as string[], 'limit_req');
-    for (const c of checks) args.push(c.rateMilli, c.burstMilli, c.delayMilli);
-    const r = await this.redis.sluiceLimitReq(checks.length, ...args);
-    return { passed: r[0] === 1, zone: r[1] - 1, excess: r[2], delayMs: r[3] };
+    const keys = checks.map((c) => this.k.limitReq(c.zone, c.key));
+    const run = async (idx: readonly number[], check: boolean) => {
+      const args: (string | number)[] = idx.map((i) => keys[i]!);
+      for (const i of idx) args.push(checks[i]!.rateMilli, checks[i]!.burstMilli, checks[i]!.delayMilli);
+      if (check) args.push('check');
+      const r = await this.zoneScript<[number, number, number, number, number]>('LimitReq', LIMIT_REQ_LUA, idx.length)(...args);
+      return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, excess: r[2], delayMs: r[3] };
+    };
+    const groups = this.slotGroups(keys);
+    if (groups === undefined) return run(keys.map((_, i) => i), false);
+    const refused = firstRefusal(await Promise.all(groups.map((g) => run(g, true))));
+    if (refused !== undefined) return refused;
+    const results = await Promise.all(groups.map((g) => run(g, false)));
+    // A zone that filled between the two halves refuses now; the others stay charged (the
+    // one way this differs from one atomic script, and only across slots).
+    return firstRefusal(results) ?? results.reduce((a, b) => (b.delayMs > a.delayMs ? b : a));
   }
 
   async limitConn(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): Promise<LimitConnResult> {
-    const args: (string | number)[] = checks.map((c) => this.k.limitConn(c.zone, c.key));
-    this.oneSlot(args as string[], 'limit_conn');
-    args.push(leaseId, leaseTtlMs);
-    for (const c of checks) args.push(c.max);
-    const r = await this.redis.sluiceLimitConn(checks.length, ...args);
-    return { passed: r[0] === 1, zone: r[1] - 1, inflight: r[2] };
+    const keys = checks.map((c) => this.k.limitConn(c.zone, c.key));
+    const run = async (idx: readonly number[], check: boolean) => {
+      const args: (string | number)[] = idx.map((i) => keys[i]!);
+      args.push(leaseId, leaseTtlMs);
+      for (const i of idx) args.push(checks[i]!.max);
+      if (check) args.push('check');
+      const r = await this.zoneScript<[number, number, number]>('LimitConn', LIMIT_CONN_LUA, idx.length)(...args);
+      return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, inflight: r[2] };
+    };
+    const groups = this.slotGroups(keys);
+    if (groups === undefined) return run(keys.map((_, i) => i), false);
+    const refused = firstRefusal(await Promise.all(groups.map((g) => run(g, true))));
+    if (refused !== undefined) return refused;
+    const results = await Promise.all(groups.map((g) => run(g, false)));
+    const late = firstRefusal(results);
+    // A zone that filled between the two halves: give back the slots the others took.
+    if (late !== undefined) await this.releaseConn(checks, leaseId);
+    return late ?? { passed: true, zone: -1, inflight: 0 };
   }
 
-  private oneSlot(keys: readonly string[], what: string): void {
-    if (!(this.redis instanceof Cluster) || keys.length < 2) return;
-    const slot = clusterSlot(keys[0]!);
-    if (keys.some((key) => clusterSlot(key) !== slot)) throw new CrossSlotError(what);
+  /**
+   * The zone scripts take one key per zone, so each key count is its own command. With the
+   * count passed as an argument instead, its first argument would be a number, and on a
+   * Cluster ioredis's auto-pipelining groups commands by the slot of the first argument:
+   * calls for keys on different masters would share one pipeline, and all of them fail
+   * ("All keys in the pipeline should belong to the same slots allocation group").
+   */
+  private zoneScript<R>(kind: 'LimitReq' | 'LimitConn', lua: string, keys: number): (...args: (string | number)[]) => Promise<R> {
+    const name = `sluice${kind}${keys}`;
+    let run = this.zoneScripts.get(name);
+    if (run === undefined) {
+      this.redis.defineCommand(name, { numberOfKeys: keys, lua });
+      const commands = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
+      run = commands[name]!.bind(this.redis);
+      this.zoneScripts.set(name, run);
+    }
+    return run as (...args: (string | number)[]) => Promise<R>;
+  }
+
+  /**
+   * A Cluster cannot run one script over keys in different slots, and nginx zones keyed by
+   * different values (say $binary_remote_addr and $server_name) hash to different slots.
+   * Those are decided in two halves: every slot's zones checked (nothing written), then,
+   * if all passed, each slot's zones charged. Returns the zones' indices by slot, or
+   * undefined when one script can take them all.
+   */
+  private slotGroups(keys: readonly string[]): number[][] | undefined {
+    if (!(this.redis instanceof Cluster) || keys.length < 2) return undefined;
+    const bySlot = new Map<number, number[]>();
+    keys.forEach((key, i) => {
+      const slot = clusterSlot(key);
+      const group = bySlot.get(slot);
+      if (group === undefined) bySlot.set(slot, [i]);
+      else group.push(i);
+    });
+    return bySlot.size === 1 ? undefined : [...bySlot.values()];
   }
 
   async releaseConn(checks: readonly LimitConnCheck[], leaseId: string): Promise<void> {

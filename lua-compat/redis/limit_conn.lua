@@ -4,7 +4,9 @@
 -- KEYS[i]  in-flight leases of zone i for this request's key: sorted set, member = lease
 --          id, score = lease expiry (ms, Redis clock); zones in the route's order, empty
 --          keys left out
--- ARGV     lease id, lease ttl ms, then per zone: max (requests in flight at once)
+-- ARGV     lease id, lease ttl ms, then per zone: max (requests in flight at once), then,
+--          optionally, 'check': decide but take nothing (the first half of a decision
+--          over zones in several Cluster slots, gateway/store/redis-store.ts)
 -- Reply    {passed (1|0), zone (1-based: the full zone; 0 = none), inflight (that zone's
 --          count; 0 when passed)}
 --
@@ -25,6 +27,7 @@ for i = 1, #KEYS do
     return {0, i, inflight}
   end
 end
+if ARGV[3 + #KEYS] == 'check' then return {1, 0, 0} end
 
 for i = 1, #KEYS do
   redis.call('ZADD', KEYS[i], now + ttl, lease)

@@ -6,6 +6,8 @@
 --          l = last (ms, Redis clock)}; zones in the route's order, empty keys left out
 -- ARGV     per zone, 3 values: rate_milli (milli-requests/s), burst_milli, delay_milli
 --          (delay * 1000; nodelay = burst_milli)
+--          then, optionally, 'check': decide but write nothing (the first half of a
+--          decision over zones in several Cluster slots, gateway/store/redis-store.ts)
 -- Reply    {passed (1|0), zone (1-based: the zone that refused, or that set the delay;
 --          0 = none), excess (milli-requests of that zone), delay_ms, now_ms}
 --
@@ -40,6 +42,7 @@ for i = 1, n do
   end
   excesses[i], lasts[i] = excess, last
 end
+if ARGV[3 * n + 1] == 'check' then return {1, 0, 0, 0, now} end
 
 local zone, out_excess, delay = 0, 0, 0
 for i = 1, n do
