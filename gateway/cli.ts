@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,9 @@ import { startPrimary } from './lifecycle/primary.js';
 import { runWorker } from './lifecycle/worker.js';
 import { createLogger } from './observe/logger.js';
 import { startGateway } from './server.js';
+
+/** How long the gateway waits for a spawned backend (sharp and the face model load first). */
+const SPAWNED_BACKEND_START_MS = 30_000;
 
 const USAGE = `usage:
   sluice --config FILE [--workers N]
@@ -91,6 +95,9 @@ async function run(file: string, text: string, cfg: SluiceConfig, workers: numbe
     });
   }
   if (note !== undefined) log.info({ workers }, note);
+  // Listening before the backends do would answer the first requests 502 and get the
+  // backends ejected as outliers for their first 30 s.
+  await Promise.all(children.map((c, i) => backendListening(c, cfg.spawn_backends[i]!.port, log)));
   const gateway = workers === 1 ? await singleProcess(file, cfg, log) : await startPrimary(file, text, cfg, workers, log);
 
   const stop = async (signal: string): Promise<void> => {
@@ -141,6 +148,22 @@ function spawnBackend(port: number, resultsDir: string): ChildProcess {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, SLUICE_BACKEND_RESULTS_DIR: resultsDir },
   });
+}
+
+/** Resolves once the spawned backend accepts connections on its port, or once it is clearly not going to. */
+async function backendListening(child: ChildProcess, port: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + SPAWNED_BACKEND_START_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) return; // its exit is logged; the gateway still starts
+    const open = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  log.warn({ port, waited_ms: SPAWNED_BACKEND_START_MS }, 'a spawned backend is not listening yet; starting the gateway anyway');
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
