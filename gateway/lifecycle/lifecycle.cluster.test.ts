@@ -79,7 +79,7 @@ describe('cluster: --workers 2', { timeout: 55_000 }, () => {
     assert.equal(metricValue(text, 'sluice_workers'), 2);
   });
 
-  it('kill -9 of one worker during load: a new worker replaces it, the other keeps serving', async () => {
+  it('kill -9 of one worker during load: a new worker replaces it, the other keeps serving', async (t) => {
     const [victim, survivor] = workerPids().slice(-2);
     const load = startLoad(`${gw.url}/x`, { concurrency: CONCURRENCY, headers: { 'x-api-key': KEY } });
     await pollUntil(async () => (load.done() > 300 ? true : undefined), 5000);
@@ -102,10 +102,10 @@ describe('cluster: --workers 2', { timeout: 55_000 }, () => {
     const health = await request(`${gw.adminUrl}/healthz`);
     assert.deepEqual(await health.body.json(), { status: 'ok', workers: 2 });
     assert.equal(metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_worker_restarts_total'), 1);
-    process.stdout.write(`# kill -9 worker: ${r.ok} ok, ${r.failed} failed (${r.failures.join(', ')})\n`);
+    t.diagnostic(`kill -9 worker: ${r.ok} ok, ${r.failed} failed (${r.failures.join(', ')})`);
   });
 
-  it('SIGHUP during load replaces the workers one at a time with zero failed requests', async () => {
+  it('SIGHUP during load replaces the workers one at a time with zero failed requests', async (t) => {
     const oldPids = workerPids().slice(-2);
     const load = startLoad(`${gw.url}/x`, { concurrency: CONCURRENCY, headers: { 'x-api-key': KEY }, watchHeader: 'ratelimit-policy' });
     await pollUntil(async () => (load.done() > 300 ? true : undefined), 5000);
@@ -122,7 +122,7 @@ describe('cluster: --workers 2', { timeout: 55_000 }, () => {
     const last = await request(`${gw.url}/x`, { headers: { 'x-api-key': KEY } });
     await last.body.dump();
     assert.match(String(last.headers['ratelimit-policy']), /q=900000/);
-    process.stdout.write(`# SIGHUP 2 workers: ${r.ok} ok, ${r.failed} failed; policies seen ${JSON.stringify(Object.fromEntries(r.seen))}\n`);
+    t.diagnostic(`SIGHUP 2 workers: ${r.ok} ok, ${r.failed} failed; policies seen ${JSON.stringify(Object.fromEntries(r.seen))}`);
   });
 });
 

@@ -82,7 +82,7 @@ describe('signals: SIGTERM drains, SIGHUP reloads', { timeout: 50_000 }, () => {
     await gw.waitForLine((l) => l.msg === 'drain deadline passed: requests cut' && l.cut === 1, 1000);
   });
 
-  it('SIGHUP during load swaps the config with zero failed requests; an invalid one keeps the old and logs every error', async () => {
+  it('SIGHUP during load swaps the config with zero failed requests; an invalid one keeps the old and logs every error', async (t) => {
     const gw = await spawnGateway(config(upstream, 100_000));
     try {
       const load = startLoad(`${gw.url}/fast`, { concurrency: 8, headers: { 'x-api-key': KEY }, watchHeader: 'ratelimit-policy' });
@@ -114,7 +114,7 @@ describe('signals: SIGTERM drains, SIGHUP reloads', { timeout: 50_000 }, () => {
       const last = await request(`${gw.url}/fast`, { headers: { 'x-api-key': KEY } });
       await last.body.dump();
       assert.match(String(last.headers['ratelimit-policy']), /q=90000/);
-      process.stdout.write(`# SIGHUP single process: ${r.ok} ok, ${r.failed} failed; policies seen ${JSON.stringify(Object.fromEntries(r.seen))}\n`);
+      t.diagnostic(`SIGHUP single process: ${r.ok} ok, ${r.failed} failed; policies seen ${JSON.stringify(Object.fromEntries(r.seen))}`);
     } finally {
       await gw.stop();
     }

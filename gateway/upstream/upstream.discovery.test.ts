@@ -104,7 +104,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
     await redis?.stop();
   });
 
-  it('a backend started after the gateway gets traffic within 1 s; SIGKILL drops it within 1 s of its expiry', async () => {
+  it('a backend started after the gateway gets traffic within 1 s; SIGKILL drops it within 1 s of its expiry', async (t) => {
     const echoName = `backend-${new URL(echo.url).port}`;
     assert.deepEqual(await who(gw), { status: 200, by: echoName }, 'the static target serves before any backend registers');
 
@@ -117,7 +117,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
       if (r.by === 'image') joinMs = performance.now() - b.registeredAt;
       else if (performance.now() - b.registeredAt > 3000) break;
     }
-    console.log(`# join: first request routed to the new backend ${joinMs.toFixed(0)} ms after it registered`);
+    t.diagnostic(`join: first request routed to the new backend ${joinMs.toFixed(0)} ms after it registered`);
     assert.ok(joinMs >= 0 && joinMs < 1000, `routed after ${joinMs} ms`);
 
     // Both take traffic now (round robin): the static target was not displaced.
@@ -138,7 +138,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
     const goneMs = performance.now() - killedAt;
     stop = true;
     await load;
-    console.log(`# kill -9: out of rotation ${goneMs.toFixed(0)} ms after the kill, ${(goneMs - untilExpiry).toFixed(0)} ms after its registration expired; ${failed}/${sent} requests failed meanwhile`);
+    t.diagnostic(`kill -9: out of rotation ${goneMs.toFixed(0)} ms after the kill, ${(goneMs - untilExpiry).toFixed(0)} ms after its registration expired; ${failed}/${sent} requests failed meanwhile`);
     assert.ok(goneMs - untilExpiry < 1000, `dropped ${goneMs - untilExpiry} ms after expiry`);
     assert.equal(await client.zscore(k.members, b.url), null, 'the expired member was reaped');
 
@@ -147,7 +147,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
     assertGatewayHealthy(gw);
   });
 
-  it('a clean SIGTERM deregisters at once', async () => {
+  it('a clean SIGTERM deregisters at once', async (t) => {
     const from = gw.lines.length;
     const b = await startImageBackend(redis.url);
     spawned.push(b.child);
@@ -167,7 +167,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
     const dereg = b.lines.find((l) => l.msg === 'deregistered');
     assert.ok(dereg !== undefined, 'the backend deregistered');
     const lag = epochMs(gone.time) - epochMs(dereg.time);
-    console.log(`# SIGTERM: out of rotation ${ms.toFixed(0)} ms after the signal, ${lag} ms after the backend deregistered`);
+    t.diagnostic(`SIGTERM: out of rotation ${ms.toFixed(0)} ms after the signal, ${lag} ms after the backend deregistered`);
     assert.ok(lag < 300, `the gateway dropped it ${lag} ms after deregistration`);
     const results = await Promise.all(Array.from({ length: 10 }, () => who(gw)));
     assert.ok(results.every((r) => r.status === 200), JSON.stringify(results));
@@ -230,7 +230,7 @@ for (const topology of haTopologies) describe(`backends registered in ${topology
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a backend given the gateways\' store section joins the rotation, and leaves it on SIGTERM', async () => {
+  it('a backend given the gateways\' store section joins the rotation, and leaves it on SIGTERM', async (t) => {
     const storeFile = join(dir, 'gateway.yaml');
     writeFileSync(storeFile, stringify({ store: redis.store }));
     const from = gw.lines.length;
@@ -248,7 +248,7 @@ for (const topology of haTopologies) describe(`backends registered in ${topology
     await exited;
     const dereg = b.lines.find((l) => l.msg === 'deregistered');
     assert.ok(dereg !== undefined, 'the backend deregistered');
-    console.log(`# ${topology.name}: dropped ${epochMs(gone.time) - epochMs(dereg.time)} ms after the backend deregistered`);
+    t.diagnostic(`${topology.name}: dropped ${epochMs(gone.time) - epochMs(dereg.time)} ms after the backend deregistered`);
     assert.ok(epochMs(gone.time) - epochMs(dereg.time) < 300, 'the deregistration was published, not waited out');
     const after = await Promise.all(Array.from({ length: 10 }, () => who(gw)));
     assert.deepEqual(after.filter((r) => r.status !== 200 || r.by === 'image'), [], 'only the static target serves once it left');
