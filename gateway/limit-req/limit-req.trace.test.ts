@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
-import { nginxMain, startNginx, type NginxProcess } from '../../test/harness/nginx.js';
-import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { nginxMain, startNginx } from '../../test/harness/nginx.js';
+import { startRedis } from '../../test/harness/redis.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
 import type { LimitReqCheck } from '../store/types.js';
 import { delayFor, excessAt, type ZoneState } from './limit-req-math.js';
@@ -31,7 +31,8 @@ import { delayFor, excessAt, type ZoneState } from './limit-req-math.js';
 // whole-millisecond clocks). A request sent in the same instant as its anchor can only
 // arrive later, which only lowers its excess, so there only a refusal can flip. Boundary
 // cases are exempt and printed; the trace keeps every edge at least 20 ms away, so
-// normally none are, and more than 10% fails the test (a machine too busy to judge).
+// normally none are. More than 10% means the machine was too busy to judge: the run is
+// repeated on fresh servers, and the test fails if that happens JUDGE_ATTEMPTS times.
 
 /** Response time above which a 200 counts as delayed; the trace's delays are all >= 100 ms. */
 const DELAY_THRESHOLD_MS = 40;
@@ -65,6 +66,8 @@ function nginxRule(r: Rule): string {
 
 // A static file, not `return 200`: return runs in the rewrite phase, before limit_req's
 // preaccess phase, and would answer without limit_req ever looking at the request.
+const JUDGE_ATTEMPTS = 3;
+
 const NGINX_CONF = nginxMain(`
   keepalive_timeout 60s;
   keepalive_requests 100000;
@@ -295,24 +298,33 @@ describe('limit_req: the same trace against real nginx and Sluice gets the same 
   const trace = buildTrace();
   const pred = predict(trace);
   let backend: TestBackend;
-  let nginx: NginxProcess;
-  let redis: RedisProcess;
-  let nginxRun: Observed[];
 
-  before(async () => {
-    backend = await startTestBackend();
-    redis = await startRedis();
-    nginx = await startNginx({ template: NGINX_CONF, files: { 'ok.json': '{"ok":true}' } });
-    nginxRun = await replay(nginx.url, trace);
-  });
+  before(async () => { backend = await startTestBackend(); });
+  after(async () => { await backend?.close(); });
 
-  after(async () => {
-    await nginx?.stop();
-    await redis?.stop();
-    await backend?.close();
-  });
+  /**
+   * One judgement: the trace against a fresh nginx and a fresh Sluice (fresh zones on
+   * both). Returns false when the run is too noisy to judge (more than 10% boundary
+   * cases); a decision that differs outside the boundary fails at once.
+   */
+  const judge = async (name: string, store: 'memory' | 'redis'): Promise<boolean> => {
+    const nginx = await startNginx({ template: NGINX_CONF, files: { 'ok.json': '{"ok":true}' } });
+    const redis = store === 'redis' ? await startRedis() : undefined;
+    let gw: GatewayProcess | undefined;
+    try {
+      const nginxRun = await replay(nginx.url, trace);
+      gw = await spawnGateway(sluiceConfig(backend.url, redis === undefined
+        ? { kind: 'memory' }
+        : { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' }));
+      return compare(name, nginxRun, await replay(gw.url, trace));
+    } finally {
+      await gw?.stop();
+      await nginx.stop();
+      await redis?.stop();
+    }
+  };
 
-  const compare = (name: string, run: readonly Observed[]): void => {
+  const compare = (name: string, nginxRun: readonly Observed[], run: readonly Observed[]): boolean => {
     const errors = timingErrors([nginxRun, run], pred);
     const exempt = boundaryGroups(trace, pred, errors);
     const jMs = Math.ceil(Math.max(...errors));
@@ -334,7 +346,6 @@ describe('limit_req: the same trace against real nginx and Sluice gets the same 
       if (sg.get(g) !== ng.get(g)) mismatches.push(`${name} vs nginx, ${label}: sluice [${sg.get(g)}], nginx [${ng.get(g)}]`);
     }
     assert.deepEqual(mismatches, []);
-    assert.ok(exemptReqs.length <= trace.length / 10, `too many boundary cases (${exemptReqs.length}, worst timing error ${jMs} ms): the machine is too busy to judge`);
     // Sluice's refusals are its JSON errors (DESIGN.md), with limit_req_status as the status.
     for (const o of run.filter((x) => x.status !== 200)) {
       assert.equal((JSON.parse(o.body) as { error: { code: string } }).error.code, 'rate_limited');
@@ -343,23 +354,18 @@ describe('limit_req: the same trace against real nginx and Sluice gets the same 
     for (const v of ['admit', 'delay', 'reject']) {
       assert.ok(nv.includes(v as Verdict) && sv.includes(v as Verdict), `no ${v} in the ${name} run`);
     }
+    return exemptReqs.length <= trace.length / 10;
   };
 
-  it('with the memory store', async () => {
-    const gw: GatewayProcess = await spawnGateway(sluiceConfig(backend.url, { kind: 'memory' }));
-    try {
-      compare('memory', await replay(gw.url, trace));
-    } finally {
-      await gw.stop();
-    }
-  });
-
-  it('with the Redis store (limit_req.lua, Redis TIME)', async () => {
-    const gw: GatewayProcess = await spawnGateway(sluiceConfig(backend.url, { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' }));
-    try {
-      compare('redis', await replay(gw.url, trace));
-    } finally {
-      await gw.stop();
-    }
-  });
+  // A run the machine made too noisy to judge proves nothing either way: it is run again
+  // (fresh servers), up to JUDGE_ATTEMPTS times, and only then fails.
+  for (const [label, store] of [['with the memory store', 'memory'], ['with the Redis store (limit_req.lua, Redis TIME)', 'redis']] as const) {
+    it(label, async () => {
+      for (let attempt = 1; attempt <= JUDGE_ATTEMPTS; attempt++) {
+        if (await judge(store, store)) return;
+        console.log(`[${store}] attempt ${attempt}: too many boundary cases to judge${attempt < JUDGE_ATTEMPTS ? '; running the trace again' : ''}`);
+      }
+      assert.fail(`too many boundary cases in ${JUDGE_ATTEMPTS} runs: the machine is too busy to judge`);
+    });
+  }
 });
