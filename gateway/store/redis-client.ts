@@ -32,6 +32,23 @@ function nodeOptions(cfg: StoreConfig, base: RedisOptions): RedisOptions {
   };
 }
 
+const SLOTS_REFRESH_MS = 1000;
+
+/**
+ * ioredis re-reads the slot map only after a "Connection is closed." error or a MOVED. A
+ * hung or partitioned master produces neither: its connection stays open and silent, so
+ * without a periodic refresh the store would never find the promoted replica. One
+ * CLUSTER SLOTS a second per process is cheap. This is not ioredis's own
+ * slotsRefreshInterval because that timer holds the process open: a client disconnected
+ * while still connecting can re-arm it after the disconnect, and a test file then never
+ * exited. This timer is unref'd and also stops at 'end'.
+ */
+function refreshSlotsPeriodically(cluster: Cluster): void {
+  const timer = setInterval(() => { if (cluster.status === 'ready') cluster.refreshSlotsCache(); }, SLOTS_REFRESH_MS);
+  timer.unref();
+  cluster.once('end', () => clearInterval(timer));
+}
+
 /** One client for the configured deployment: a standalone url, a Sentinel-managed master, or a Cluster. */
 export function createRedisClient(cfg: StoreConfig, base: RedisOptions): RedisClient {
   const mode = cfg.mode ?? 'standalone';
@@ -44,15 +61,12 @@ export function createRedisClient(cfg: StoreConfig, base: RedisOptions): RedisCl
       enableOfflineQueue: base.enableOfflineQueue,
       maxRedirections: 16,
       retryDelayOnFailover: 100,
-      // ioredis re-reads the slot map only after a "Connection is closed." error or a
-      // MOVED. A hung or partitioned master produces neither: its connection stays open
-      // and silent, so without a periodic refresh the store would never find the
-      // promoted replica. One CLUSTER SLOTS a second per process is cheap.
-      slotsRefreshInterval: 1000,
       clusterRetryStrategy: base.retryStrategy,
       ...(cfg.tls !== undefined ? { dnsLookup: (address, cb) => cb(null, address) } : {}),
     };
-    return new Cluster((cfg.nodes ?? []).map((u) => u), opts);
+    const cluster = new Cluster((cfg.nodes ?? []).map((u) => u), opts);
+    refreshSlotsPeriodically(cluster);
+    return cluster;
   }
   if (mode === 'sentinel') {
     const tls = tlsOptions(cfg);
