@@ -114,14 +114,11 @@ export class RedisStore implements Store {
       const r = await this.zoneScript<[number, number, number, number, number]>('LimitReq', LIMIT_REQ_LUA, idx.length)(...args);
       return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, excess: r[2], delayMs: r[3] };
     };
-    const groups = this.slotGroups(keys);
-    if (groups === undefined) return run(keys.map((_, i) => i), false);
-    const refused = firstRefusal(await Promise.all(groups.map((g) => run(g, true))));
-    if (refused !== undefined) return refused;
-    const results = await Promise.all(groups.map((g) => run(g, false)));
+    const decided = await this.acrossSlots(keys, run);
+    if (!Array.isArray(decided)) return decided;
     // A zone that filled between the two halves refuses now; the others stay charged (the
     // one way this differs from one atomic script, and only across slots).
-    return firstRefusal(results) ?? results.reduce((a, b) => (b.delayMs > a.delayMs ? b : a));
+    return firstRefusal(decided) ?? decided.reduce((a, b) => (b.delayMs > a.delayMs ? b : a));
   }
 
   async limitConn(checks: readonly LimitConnCheck[], leaseId: string, leaseTtlMs: number): Promise<LimitConnResult> {
@@ -134,12 +131,9 @@ export class RedisStore implements Store {
       const r = await this.zoneScript<[number, number, number]>('LimitConn', LIMIT_CONN_LUA, idx.length)(...args);
       return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, inflight: r[2] };
     };
-    const groups = this.slotGroups(keys);
-    if (groups === undefined) return run(keys.map((_, i) => i), false);
-    const refused = firstRefusal(await Promise.all(groups.map((g) => run(g, true))));
-    if (refused !== undefined) return refused;
-    const results = await Promise.all(groups.map((g) => run(g, false)));
-    const late = firstRefusal(results);
+    const decided = await this.acrossSlots(keys, run);
+    if (!Array.isArray(decided)) return decided;
+    const late = firstRefusal(decided);
     // A zone that filled between the two halves: give back the slots the others took.
     if (late !== undefined) await this.releaseConn(checks, leaseId);
     return late ?? { passed: true, zone: -1, inflight: 0 };
@@ -162,6 +156,21 @@ export class RedisStore implements Store {
       this.zoneScripts.set(name, run);
     }
     return run as (...args: (string | number)[]) => Promise<R>;
+  }
+
+  /**
+   * One zone script's decision over `keys`: a single call when one script can take them
+   * all (the result); otherwise the two halves of slotGroups, giving the refusal the check
+   * found, or every slot's charged result.
+   */
+  private async acrossSlots<R extends { passed: boolean; zone: number }>(
+    keys: readonly string[], run: (idx: readonly number[], check: boolean) => Promise<R>,
+  ): Promise<R | R[]> {
+    const groups = this.slotGroups(keys);
+    if (groups === undefined) return run(keys.map((_, i) => i), false);
+    const refused = firstRefusal(await Promise.all(groups.map((g) => run(g, true))));
+    if (refused !== undefined) return refused;
+    return Promise.all(groups.map((g) => run(g, false)));
   }
 
   /**

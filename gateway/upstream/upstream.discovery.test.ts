@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { startBackend } from '../../test/harness/backend.js';
-import { sha256, testConfig } from '../../test/harness/config.js';
+import { sha256, testConfig, type TestConfigOptions } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { assertGatewayHealthy } from '../../test/harness/proc.js';
 import { startRedis, startRedisCluster, startRedisSentinel, type RedisProcess } from '../../test/harness/redis.js';
@@ -61,6 +61,18 @@ async function who(gw: GatewayProcess): Promise<{ status: number; by: string }> 
   }
 }
 
+/** A gateway whose upstream `main` has the static echo target and discovers registered backends. */
+function discoveringGateway(echoUrl: string, store: NonNullable<TestConfigOptions['store']>): Promise<GatewayProcess> {
+  return spawnGateway(testConfig({
+    upstreams: [echoUrl],
+    upstream: { balancer: 'round_robin', discover: { poll_interval_ms: 200 } },
+    store,
+    keys: [{ digest: sha256(KEY), customer: 'acme', plan: 'test' }],
+    plans: { test: { rate: 100000, burst: 100000 } },
+    log: { access: false },
+  }));
+}
+
 async function killAll(children: readonly ChildProcess[]): Promise<void> {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) { c.kill('SIGKILL'); await once(c, 'exit'); }
 }
@@ -87,14 +99,7 @@ describe('backends registered in Redis', { timeout: 55_000 }, () => {
     redis = await startRedis();
     echo = await startBackend();
     client = new Redis(redis.url);
-    gw = await spawnGateway(testConfig({
-      upstreams: [echo.url],
-      upstream: { balancer: 'round_robin', discover: { poll_interval_ms: 200 } },
-      store: { kind: 'redis', url: redis.url },
-      keys: [{ digest: sha256(KEY), customer: 'acme', plan: 'test' }],
-      plans: { test: { rate: 100000, burst: 100000 } },
-      log: { access: false },
-    }));
+    gw = await discoveringGateway(echo.url, { kind: 'redis', url: redis.url });
   });
   after(async () => {
     await gw?.stop();
@@ -213,14 +218,7 @@ for (const topology of haTopologies) describe(`backends registered in ${topology
     redis = await topology.start();
     echo = await startBackend();
     dir = mkdtempSync(join(tmpdir(), 'sluice-discovery-'));
-    gw = await spawnGateway(testConfig({
-      upstreams: [echo.url],
-      upstream: { balancer: 'round_robin', discover: { poll_interval_ms: 200 } },
-      store: redis.store,
-      keys: [{ digest: sha256(KEY), customer: 'acme', plan: 'test' }],
-      plans: { test: { rate: 100000, burst: 100000 } },
-      log: { access: false },
-    }));
+    gw = await discoveringGateway(echo.url, redis.store);
   });
   after(async () => {
     await gw?.stop();
