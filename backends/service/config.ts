@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { ConfigError as GatewayConfigError, parseStoreSection, readConfigText } from '../../gateway/config/load.js';
 import type { StoreConfig } from '../../gateway/config/types.js';
-import { DEFAULT_LIMITS, type ImageLimits } from '../image/types.js';
+import { join } from 'node:path';
+import { DEFAULT_LIMITS, DEFAULT_WATERMARK_LIMITS, type ImageLimits, type WatermarkLimits } from '../image/types.js';
 
 /**
  * `sluice-backend` settings: every one a flag (`--name value` or `--name=value`) and an
@@ -15,6 +16,9 @@ export interface BackendConfig {
   readonly port: number;
   readonly resultsDir: string | undefined;
   readonly resultTtlSeconds: number;
+  /** Undefined: a temp directory per process. */
+  readonly watermarksDir: string | undefined;
+  readonly watermarkLimits: WatermarkLimits;
   readonly concurrency: number;
   readonly queue: number;
   readonly retryAfterSeconds: number;
@@ -71,6 +75,9 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'host', kind: 'string', help: 'Address to bind. Default 127.0.0.1.' },
   { flag: 'results-dir', kind: 'string', help: 'Directory for results; share it between backends of one machine. Default: a temp dir per process, removed at exit.' },
   { flag: 'result-ttl', kind: 'int', min: 1, max: 7 * 86400, help: 'Seconds a result is kept. Default 3600.' },
+  { flag: 'watermarks-dir', kind: 'string', help: 'Directory for uploaded watermarks (kept until deleted); share it between backends. Default: <results-dir>/watermarks, or a temp dir per process without --results-dir.' },
+  { flag: 'watermark-max-bytes', kind: 'int', min: 1, max: 64 * 1024 * 1024, help: `Largest watermark upload in bytes. Default ${DEFAULT_WATERMARK_LIMITS.maxBytes}.` },
+  { flag: 'watermark-max-pixels', kind: 'int', min: 1, max: 100_000_000, help: `Largest watermark width x height. Default ${DEFAULT_WATERMARK_LIMITS.maxPixels}.` },
   { flag: 'concurrency', kind: 'int', min: 1, max: 1024, help: `Jobs processed at once. Default: CPU cores (${cores}).` },
   { flag: 'queue', kind: 'int', min: 0, max: 100_000, help: 'Requests admitted beyond --concurrency before 503 overloaded. Default 2 x concurrency.' },
   { flag: 'retry-after', kind: 'int', min: 1, max: 3600, help: 'Retry-After seconds on 503 overloaded. Default 1.' },
@@ -189,6 +196,12 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     port: int('port', 7001),
     resultsDir: str('results-dir'),
     resultTtlSeconds: int('result-ttl', 3600),
+    // Beside the results by default, so the backends `npm start` spawns (which share a results directory) share them too.
+    watermarksDir: str('watermarks-dir') ?? (str('results-dir') !== undefined ? join(str('results-dir')!, 'watermarks') : undefined),
+    watermarkLimits: Object.freeze({
+      maxBytes: int('watermark-max-bytes', DEFAULT_WATERMARK_LIMITS.maxBytes),
+      maxPixels: int('watermark-max-pixels', DEFAULT_WATERMARK_LIMITS.maxPixels),
+    }),
     concurrency,
     queue: int('queue', 2 * concurrency),
     retryAfterSeconds: int('retry-after', 1),

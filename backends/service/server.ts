@@ -3,11 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
-import type { Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
+import type { Detection, ImageLimits, ImageOptions, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
 import { ResultsStore, isResultId } from './results-store.js';
+import { WatermarkStore } from './watermarks-store.js';
 
 /**
  * The image service's HTTP layer. Everything that touches pixels or the network is
@@ -16,7 +17,7 @@ import { ResultsStore, isResultId } from './results-store.js';
  */
 export interface ServiceDeps {
   /** Decode, transform, encode; throws ImageError for anything the client got wrong. */
-  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits) => Promise<ProcessResult>;
+  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits, watermarks: WatermarkSource) => Promise<ProcessResult>;
   /** Faces in an encoded image; undefined when face detection is off (→ 503). */
   readonly detect: ((input: Buffer) => Promise<Detection>) | undefined;
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
@@ -37,12 +38,16 @@ export interface ServiceOptions {
   readonly resultTtlSeconds: number;
   readonly sweepIntervalMs?: number | undefined;
   readonly openapiPath?: string | URL | undefined;
+  /** Undefined: a temp directory per process (watermarks then die with it). */
+  readonly watermarksDir?: string | undefined;
+  readonly watermarkLimits?: WatermarkLimits | undefined;
 }
 
 export interface ImageService {
   readonly server: Server;
   readonly pool: Pool;
   readonly store: ResultsStore;
+  readonly watermarks: WatermarkStore;
   readonly metrics: BackendMetrics;
   listen(port: number, host: string): Promise<number>;
   close(): Promise<void>;
@@ -65,7 +70,16 @@ function hasBody(req: IncomingMessage): boolean {
 
 interface Ticket { readonly slot: Reservation; detached: boolean }
 
-type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'openapi' | 'healthz' | 'metrics' | 'other';
+type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'watermarks' | 'openapi' | 'healthz' | 'metrics' | 'other';
+
+/**
+ * Whose watermarks a request may use: the identity the gateway established. A request
+ * that reached the backend directly has none and gets the shared anonymous namespace.
+ */
+function customerOf(req: IncomingMessage): string {
+  const c = req.headers['x-sluice-customer'];
+  return typeof c === 'string' ? c : '';
+}
 
 export async function createImageService(deps: ServiceDeps, opts: ServiceOptions): Promise<ImageService> {
   const log = deps.log ?? pino({ level: 'silent' });
@@ -77,6 +91,13 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     sweepIntervalMs: opts.sweepIntervalMs,
     onSwept: (n) => { if (n > 0) metrics.resultsExpired.inc(n); },
   });
+  let watermarks: WatermarkStore;
+  try {
+    watermarks = await WatermarkStore.open(opts.watermarksDir, opts.watermarkLimits);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const openapi = readFileSync(opts.openapiPath ?? OPENAPI_DEFAULT);
   // Fail at start, not on the first request, if the document in the repo is broken.
   JSON.parse(openapi.toString('utf8'));
@@ -157,8 +178,9 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     };
   }
 
-  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): Promise<ProcessResult> {
-    return slot.run(() => timed(endpoint, () => deps.process(input, options, limits)), limits.timeoutMs);
+  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions, customer: string): Promise<ProcessResult> {
+    const source: WatermarkSource = (id) => watermarks.get(customer, id);
+    return slot.run(() => timed(endpoint, () => deps.process(input, options, limits, source)), limits.timeoutMs);
   }
 
   async function timed<T>(endpoint: Endpoint, job: () => Promise<T>): Promise<T> {
@@ -198,6 +220,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
 
   /** `webhook` in the options: answer 202 now, process while still holding the slot, POST the outcome. */
   function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
+    const customer = customerOf(req);
     const webhooks = deps.webhooks!;
     const url = options.webhook!;
     const id = store.newId();
@@ -205,7 +228,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     void (async () => {
       let payload: object;
       try {
-        const result = await runProcess(slot, endpoint, input, options);
+        const result = await runProcess(slot, endpoint, input, options, customer);
         await store.put(id, result.data, result.contentType);
         payload = { ...resultJson(id, result), status: 'succeeded' };
       } catch (err) {
@@ -241,7 +264,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     }
     let result: ProcessResult;
     try {
-      result = await runProcess(slot, endpoint, input, options);
+      result = await runProcess(slot, endpoint, input, options, customerOf(req));
     } catch (err) {
       fail(req, res, rid, err, 'process');
       return;
@@ -286,6 +309,26 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     finish(req, res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(body));
   }
 
+  /** PUT stores (201 with its size), DELETE removes (204, or 404 when there was none). */
+  async function handleWatermark(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, id: string): Promise<void> {
+    const customer = customerOf(req);
+    if (req.method === 'DELETE') {
+      if (!(await watermarks.delete(customer, id))) throw new HttpError(404, 'not_found', `no watermark "${id}"`);
+      finish(req, res, 204, {}, '');
+      return;
+    }
+    const input = await readBody(req, res, watermarks.limits.maxBytes);
+    if (input.length === 0) throw new HttpError(400, 'bad_request', 'the body is empty; send the watermark image as the body', 'file');
+    let stored;
+    try {
+      stored = await slot.run(() => timed('watermarks', () => watermarks.put(customer, id, input)), limits.timeoutMs);
+    } catch (err) {
+      fail(req, res, rid, err, 'process');
+      return;
+    }
+    finish(req, res, 201, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(stored));
+  }
+
   async function handleResult(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const found = isResultId(id) ? await store.get(id) : undefined;
     if (found === undefined) throw new HttpError(404, 'not_found', 'no such result (unknown, or expired)');
@@ -314,8 +357,9 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     switch (endpoint) {
       case 'images':
       case 'images_fetch':
-      case 'detect': {
-        allow('POST');
+      case 'detect':
+      case 'watermarks': {
+        allow(endpoint === 'watermarks' ? 'PUT, DELETE' : 'POST');
         // Admission before the body: a full backend answers without reading a byte.
         const slot = pool.reserve();
         if (slot === undefined) { metrics.rejected.inc(); throw overloaded(); }
@@ -324,6 +368,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
         res.once('close', () => { if (!ticket.detached) slot.release(); });
         try {
           if (endpoint === 'detect') await handleDetect(req, res, rid, slot);
+          else if (endpoint === 'watermarks') await handleWatermark(req, res, rid, slot, path.slice('/v1/watermarks/'.length));
           else await handleImages(req, res, rid, endpoint, ticket);
         } finally {
           if (!ticket.detached) slot.release();
@@ -362,7 +407,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     res.setHeader('x-request-id', rid);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const endpoint: Endpoint = POST_ENDPOINTS[path]
-      ?? (path.startsWith('/v1/results/') ? 'results'
+      ?? (path.startsWith('/v1/results/') ? 'results' : path.startsWith('/v1/watermarks/') ? 'watermarks'
         : path === '/openapi.json' ? 'openapi' : path === '/healthz' ? 'healthz' : path === '/metrics' ? 'metrics' : 'other');
     res.once('finish', () => metrics.requestDone(endpoint, res.statusCode, (performance.now() - started) / 1000));
     handle(req, res, rid, endpoint, path).catch((err: unknown) => fail(req, res, rid, err, 'internal'));
@@ -383,6 +428,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     server,
     pool,
     store,
+    watermarks,
     metrics,
     listen(port, host) {
       return new Promise<number>((resolve, reject) => {
@@ -403,6 +449,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
         });
         deps.webhooks?.close();
         await store.close();
+        await watermarks.close();
       })();
       return closing;
     },

@@ -33,7 +33,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
   let svc: ImageService;
   try {
     svc = await createImageService({
-      process: (input, opts, limits) => processImage(input, opts, limits, detectFaces),
+      process: (input, opts, limits, watermarks) => processImage(input, opts, limits, detectFaces, watermarks),
       // The detector decodes whatever it gets: the same type and pixel checks as /v1/images first.
       detect: detectFaces === undefined ? undefined : async (input) => {
         await sniff(input, cfg.limits);
@@ -53,6 +53,8 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       limits: cfg.limits,
       resultsDir: cfg.resultsDir,
       resultTtlSeconds: cfg.resultTtlSeconds,
+      watermarksDir: cfg.watermarksDir,
+      watermarkLimits: cfg.watermarkLimits,
     });
   } catch (err) {
     webhooks?.close();
