@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseOptions, parseOptionsHeader, DEFAULT_SHARPEN_SIGMA } from './options.js';
+import { readFileSync } from 'node:fs';
+import { parseOptions, parseOptionsHeader, DEFAULT_SHARPEN_SIGMA, OPTION_NAMES } from './options.js';
 import { ImageError } from './types.js';
 
 function fails(raw: unknown, field: string): void {
@@ -153,4 +154,13 @@ test('X-Options header: JSON text, bad JSON is a 400 on options', () => {
   assert.throws(() => parseOptionsHeader('{format: png}'), (e: unknown) => e instanceof ImageError && e.field === 'options');
   assert.throws(() => parseOptionsHeader(' '.repeat(10) + '{' + '"a":1,'.repeat(5000) + '}'), (e: unknown) => e instanceof ImageError && e.field === 'options');
   assert.throws(() => parseOptionsHeader('{"resize":{"width":-3}}'), (e: unknown) => e instanceof ImageError && e.field === 'resize.width');
+});
+
+test('the OpenAPI document describes exactly the options the parser accepts', () => {
+  const doc = JSON.parse(readFileSync(new URL('../../../backends/service/openapi.json', import.meta.url), 'utf8')) as {
+    components: { schemas: { ImageOptions: { properties: Record<string, unknown> } } };
+    paths: Record<string, unknown>;
+  };
+  assert.deepEqual(Object.keys(doc.components.schemas.ImageOptions.properties).sort(), [...OPTION_NAMES].sort());
+  assert.ok('/v1/watermarks/{id}' in doc.paths);
 });

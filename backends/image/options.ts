@@ -28,6 +28,11 @@ const COMPASS: readonly Compass[] = ['center', 'north', 'northeast', 'east', 'so
 const GRAVITIES: readonly Gravity[] = [...COMPASS, 'face', 'faces', 'attention', 'entropy'];
 /** Border and padding are frames, not canvases: a few thousand pixels is already absurd. */
 const MAX_FRAME = 2000;
+/** Every top-level option; the OpenAPI document's ImageOptions must list exactly these (tested). */
+export const OPTION_NAMES: readonly string[] = [
+  'resize', 'scale', 'crop', 'format', 'quality', 'lossless', 'optimize', 'rotate', 'flip', 'flop', 'blur', 'sharpen', 'strip', 'webhook',
+  'adjust', 'filter', 'auto', 'border', 'padding', 'mask', 'watermark', 'output',
+];
 export const WATERMARK_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const OPTIMIZE: readonly OptimizeLevel[] = ['lossless', 'low', 'medium', 'high'];
 /** Sharpen sigma used for `sharpen: true`: visible on downscaled photos without halos. */
@@ -281,12 +286,7 @@ function parseWebhook(v: unknown): string | undefined {
 export function parseOptions(raw: unknown): ImageOptions {
   if (raw === undefined || raw === null) raw = {};
   if (!isPlainObject(raw)) bad('options', 'must be a JSON object');
-  checkKeys(
-    raw,
-    ['resize', 'scale', 'crop', 'format', 'quality', 'lossless', 'optimize', 'rotate', 'flip', 'flop', 'blur', 'sharpen', 'strip', 'webhook',
-      'adjust', 'filter', 'auto', 'border', 'padding', 'mask', 'watermark', 'output'],
-    '',
-  );
+  checkKeys(raw, OPTION_NAMES, '');
   if (raw.scale !== undefined && raw.resize !== undefined) bad('scale', 'cannot be combined with resize');
   const filter = optObject(raw.filter, 'filter', ['grayscale', 'sepia', 'negate', 'blur', 'sharpen']);
   // filter.blur/sharpen are the modelled API's names for Sluice's top-level blur/sharpen.
