@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { Authenticator } from './auth/authenticator.js';
+import { accountStage } from './account/account-stage.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
@@ -20,6 +21,7 @@ import { recordRequest } from './observe/access-log.js';
 import { createLogger } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
 import { makeChain } from './pipeline/chain.js';
+import { withTimeout } from './pipeline/deadline.js';
 import { RequestContext } from './pipeline/context.js';
 import { proxyStage } from './proxy/proxy-stage.js';
 import { routeStage } from './route/route-stage.js';
@@ -197,6 +199,8 @@ async function buildGeneration(
     limitReq.postAuth,
     limitConn.postAuth,
     limitsStage(limiter, metrics, leaseTtlMs),
+    // Answered by the gateway itself, after the limits: reading the account is a call like any other.
+    accountStage(store, cfg.store.timeout_ms),
     balanceStage(pools, metrics),
     proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
   ], (ctx, err) => {
@@ -281,11 +285,5 @@ function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(t));
 }
 
