@@ -178,9 +178,10 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     };
   }
 
-  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions, customer: string): Promise<ProcessResult> {
+  /** `onStart` hears when the job leaves the queue and gets its slot. */
+  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions, customer: string, onStart?: () => void): Promise<ProcessResult> {
     const source: WatermarkSource = (id) => watermarks.get(customer, id);
-    return slot.run(() => timed(endpoint, () => deps.process(input, options, limits, source)), limits.timeoutMs);
+    return slot.run(() => { onStart?.(); return timed(endpoint, () => deps.process(input, options, limits, source)); }, limits.timeoutMs);
   }
 
   async function timed<T>(endpoint: Endpoint, job: () => Promise<T>): Promise<T> {
@@ -199,10 +200,19 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     }
   }
 
-  /** Stores the result and answers with JSON or, when asked, the bytes. */
-  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult): Promise<void> {
+  /**
+   * Stores the result and answers with JSON or, when asked, the bytes. `timing` (ms since
+   * the request arrived: body read, slot granted, processed) becomes Server-Timing, so a
+   * client or a bench can split its latency into upload, queue, processing, storing and
+   * the answer's own transfer (the rest).
+   */
+  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult, timing: { arrived: number; read: number; started: number; processed: number }): Promise<void> {
     const id = store.newId();
     await store.put(id, result.data, result.contentType);
+    const stored = performance.now();
+    const dur = (a: number, b: number): string => Math.max(0, b - a).toFixed(2);
+    const serverTiming = `upload;dur=${dur(timing.arrived, timing.read)}, queue;dur=${dur(timing.read, timing.started)}, process;dur=${dur(timing.started, timing.processed)}, store;dur=${dur(timing.processed, stored)}`;
+    res.setHeader('server-timing', serverTiming);
     const meta = resultJson(id, result);
     if (wantsImage(req.headers.accept)) {
       finish(req, res, 200, {
@@ -248,6 +258,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
 
   async function handleImages(req: IncomingMessage, res: ServerResponse, rid: string, endpoint: Endpoint, ticket: Ticket): Promise<void> {
     const slot = ticket.slot;
+    const arrived = performance.now();
     let input: Buffer;
     let options: ImageOptions;
     if (endpoint === 'images_fetch') {
@@ -262,14 +273,16 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       acceptAsync(req, res, rid, slot, endpoint, input, options);
       return;
     }
+    const read = performance.now();
+    let started = read;
     let result: ProcessResult;
     try {
-      result = await runProcess(slot, endpoint, input, options, customerOf(req));
+      result = await runProcess(slot, endpoint, input, options, customerOf(req), () => { started = performance.now(); });
     } catch (err) {
       fail(req, res, rid, err, 'process');
       return;
     }
-    await answerResult(req, res, result);
+    await answerResult(req, res, result, { arrived, read, started, processed: performance.now() });
   }
 
   async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {

@@ -45,6 +45,8 @@ describe('image operations and watermarks over HTTP', () => {
     const res = await image(undefined, await solid(20, 10, '#c82850'), { filter: { negate: true, grayscale: false }, border: { size: 3, color: '#0000ff' }, format: 'png' });
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['content-type'], 'image/png');
+    // The latency split bench:images reports comes from here.
+    assert.match(String(res.headers['server-timing']), /^upload;dur=[\d.]+, queue;dur=[\d.]+, process;dur=[\d.]+, store;dur=[\d.]+$/);
     const out = Buffer.from(await res.body.arrayBuffer());
     const meta = await sharp(out).metadata();
     assert.deepEqual([meta.width, meta.height], [26, 16]);
