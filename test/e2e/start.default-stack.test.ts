@@ -77,6 +77,15 @@ describe('the default stack (config/sluice.yaml): memory store, two image backen
     assert.equal(crop.statusCode, 200);
     const out = (await crop.body.json() as ImageResponse).output;
     assert.ok(Math.abs(out.width / out.height - 16 / 9) < 0.01, `${out.width}x${out.height} is 16:9`);
+    // gravity face through the real detector (placement itself: image.operations.test.ts).
+    const square = await request(`${gw.url}/v1/images`, {
+      method: 'POST',
+      body: PHOTO,
+      headers: { 'x-api-key': 'demo-pro', 'x-options': JSON.stringify({ resize: { width: 300, height: 300, gravity: 'face' }, format: 'jpeg' }) },
+    });
+    assert.equal(square.statusCode, 200);
+    const sq = (await square.body.json() as ImageResponse).output;
+    assert.deepEqual([sq.width, sq.height], [300, 300]);
   });
 
   it('no key gets 401 JSON; a garbage upload gets 415 JSON', async () => {
