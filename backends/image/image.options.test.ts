@@ -112,6 +112,7 @@ test('every bad value of the new operations names its field', () => {
   fails({ crop: { gravity: 'face', mode: 'center', aspect: 1 } }, 'crop.gravity');
   fails({ crop: { gravity: 'north', x: 0, y: 0, width: 1, height: 1 } }, 'crop.gravity');
   fails({ crop: { gravity: 'north', aspect: 1 }, resize: { width: 5, height: 5, gravity: 'south' } }, 'resize.gravity');
+  fails({ crop: { x: 0, y: 0, width: 4, height: 4 }, resize: { width: 5, height: 5, gravity: 'face' } }, 'resize.gravity');
   fails({ adjust: { brightness: -1 } }, 'adjust.brightness');
   fails({ adjust: { contrast: 'x' } }, 'adjust.contrast');
   fails({ adjust: { saturation: 11 } }, 'adjust.saturation');

@@ -300,7 +300,8 @@ export function parseOptions(raw: unknown): ImageOptions {
   if (adjust?.unsharp !== undefined && (raw.sharpen !== undefined || filter?.sharpen !== undefined)) bad('adjust.unsharp', 'cannot be combined with sharpen');
   const resize = parseResize(raw.resize);
   const crop = parseCrop(raw.crop);
-  if (resize?.gravity !== undefined && crop?.mode !== undefined) bad('resize.gravity', 'cannot be combined with a crop mode or gravity');
+  // A crop already decides what is kept; face gravity would look for faces outside a crop rectangle.
+  if (resize?.gravity !== undefined && crop !== undefined) bad('resize.gravity', 'cannot be combined with crop');
   const lossless = optBool(raw.lossless, 'lossless', false);
   const quality = optInt(raw.quality, 'quality', 1, 100);
   if (lossless && quality !== undefined) bad('quality', 'cannot be combined with lossless');
