@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, FLAGS, envName, parseBackendConfig, usage } from './config.js';
+import { storeConfigOf } from '../../gateway/config/load.js';
 import { tuning } from './tuning.js';
 
 describe('sluice-backend config', () => {
@@ -76,7 +77,8 @@ describe('sluice-backend registration flags', () => {
     assert.throws(() => parseBackendConfig(['--register-redis', 'redis://x:1', '--register-upstream', 'img', '--advertise-url', 'http://h:1/x'], {}), /--advertise-url/);
     const c = parseBackendConfig(['--register-upstream', 'img', '--weight', '3'], { SLUICE_BACKEND_REGISTER_REDIS: 'redis://127.0.0.1:6379' });
     assert.deepEqual(c.register, {
-      store: { kind: 'redis', mode: 'standalone', url: 'redis://127.0.0.1:6379', prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 },
+      // Every other store field at the gateway's own default.
+      store: storeConfigOf({ kind: 'redis', url: 'redis://127.0.0.1:6379' }),
       upstream: 'img', advertiseUrl: undefined, weight: 3, ttlMs: 1000,
     });
   });

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { ConfigError as GatewayConfigError, parseStoreSection, readConfigText } from '../../gateway/config/load.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
+import { ConfigError as GatewayConfigError, parseStoreSection, readConfigText, storeConfigOf } from '../../gateway/config/load.js';
 import type { StoreConfig } from '../../gateway/config/types.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/types.js';
 
@@ -19,6 +20,8 @@ export interface BackendConfig {
   readonly queue: number;
   readonly retryAfterSeconds: number;
   readonly limits: ImageLimits;
+  /** The slowest upload accepted (408 below it), as the gateway's server.min_body_rate. */
+  readonly bodyRate: BodyRate;
   readonly fetch: {
     readonly maxBytes: number;
     readonly timeoutMs: number;
@@ -80,6 +83,8 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'max-output-width', kind: 'int', min: 1, max: 65535, help: `Widest output. Default ${DEFAULT_LIMITS.maxOutputWidth}.` },
   { flag: 'max-output-height', kind: 'int', min: 1, max: 65535, help: `Tallest output. Default ${DEFAULT_LIMITS.maxOutputHeight}.` },
   { flag: 'timeout-ms', kind: 'int', min: 100, max: 600_000, help: `Processing timeout (and longest wait for a slot). Default ${DEFAULT_LIMITS.timeoutMs}.` },
+  { flag: 'min-body-rate', kind: 'int', min: 0, max: 2 ** 31 - 1, help: `Slowest request body accepted, bytes/s averaged over --body-rate-window-ms; slower gets 408 (0 = no check). Default ${DEFAULT_BODY_RATE.bytesPerSecond}.` },
+  { flag: 'body-rate-window-ms', kind: 'int', min: 100, max: 600_000, help: `Window of --min-body-rate. Default ${DEFAULT_BODY_RATE.windowMs}.` },
   { flag: 'allow-svg', kind: 'bool', help: 'Accept SVG input. Default false.' },
   { flag: 'fetch-max-bytes', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'Largest body /v1/images/fetch downloads. Default: --max-body-bytes.' },
   { flag: 'fetch-timeout-ms', kind: 'int', min: 100, max: 600_000, help: 'Whole-download timeout for fetches. Default 10000.' },
@@ -193,6 +198,7 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     queue: int('queue', 2 * concurrency),
     retryAfterSeconds: int('retry-after', 1),
     limits,
+    bodyRate: { bytesPerSecond: int('min-body-rate', DEFAULT_BODY_RATE.bytesPerSecond), windowMs: int('body-rate-window-ms', DEFAULT_BODY_RATE.windowMs) },
     fetch: {
       maxBytes: int('fetch-max-bytes', maxInputBytes),
       timeoutMs: int('fetch-timeout-ms', 10_000),
@@ -255,10 +261,7 @@ function registerStore(str: (f: string) => string | undefined, need: (flag: stri
   }
   if (redisUrl === undefined) return undefined;
   if (!/^rediss?:\/\//.test(redisUrl)) need('register-redis', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
-  return {
-    kind: 'redis', mode: 'standalone', url: redisUrl, prefix: str('register-prefix') ?? 'sluice:',
-    timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200,
-  };
+  return storeConfigOf({ kind: 'redis', url: redisUrl, prefix: str('register-prefix') ?? 'sluice:' });
 }
 
 export function usage(): string {

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
 import type { Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
 import { ResultsStore, isResultId } from './results-store.js';
@@ -37,6 +38,8 @@ export interface ServiceOptions {
   readonly resultTtlSeconds: number;
   readonly sweepIntervalMs?: number | undefined;
   readonly openapiPath?: string | URL | undefined;
+  /** Default DEFAULT_BODY_RATE. */
+  readonly bodyRate?: BodyRate | undefined;
 }
 
 export interface ImageService {
@@ -81,6 +84,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   // Fail at start, not on the first request, if the document in the repo is broken.
   JSON.parse(openapi.toString('utf8'));
   const limits = opts.limits;
+  const bodyRate = opts.bodyRate ?? DEFAULT_BODY_RATE;
   const retryAfter = String(opts.retryAfterSeconds);
 
   const overloaded = (): HttpError => new HttpError(503, 'overloaded', 'the backend is at capacity; retry later', undefined, { 'retry-after': retryAfter });
@@ -121,11 +125,11 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     if (!/^multipart\/form-data\s*;/i.test(ct)) {
       // Validate the options before reading the body: a bad request costs no upload.
       const options = deps.parseOptionsHeader(headerText);
-      const input = await readBody(req, res, limits.maxInputBytes);
+      const input = await readBody(req, res, limits.maxInputBytes, bodyRate);
       if (input.length === 0) throw new HttpError(400, 'bad_request', 'the body is empty; send the image as the body or as multipart field "file"', 'file');
       return { input, options };
     }
-    const body = await readBody(req, res, limits.maxInputBytes + MULTIPART_SLACK);
+    const body = await readBody(req, res, limits.maxInputBytes + MULTIPART_SLACK, bodyRate);
     let form: Awaited<ReturnType<Response['formData']>>;
     try {
       form = await new Response(body, { headers: { 'content-type': ct } }).formData();
@@ -252,7 +256,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {
     const ct = req.headers['content-type'] ?? '';
     if (!/^application\/json\s*(;|$)/i.test(ct)) throw new HttpError(415, 'unsupported_media_type', 'send {"url","options"} as application/json');
-    const text = (await readBody(req, res, MAX_JSON_BODY)).toString('utf8');
+    const text = (await readBody(req, res, MAX_JSON_BODY, bodyRate)).toString('utf8');
     let raw: unknown;
     try { raw = JSON.parse(text); } catch { throw new HttpError(400, 'bad_request', 'the body must be valid JSON'); }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object {"url","options"}');

@@ -53,6 +53,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       limits: cfg.limits,
       resultsDir: cfg.resultsDir,
       resultTtlSeconds: cfg.resultTtlSeconds,
+      bodyRate: cfg.bodyRate,
     });
   } catch (err) {
     webhooks?.close();

@@ -137,6 +137,27 @@ export class MemoryStore implements Store {
     };
   }
 
+  /**
+   * As the fail-open fallback: set a subject's bucket and counters to a 1/n share of what
+   * the shared store just reported, so a later local decision starts from the fleet's
+   * state (an empty bucket stays empty) instead of a full one. In-flight is not seeded:
+   * local leases count this gateway's own requests.
+   */
+  seedSync(subject: string, d: Decision, n: number): void {
+    const now = this.now();
+    const b = this.buckets.get(subject);
+    if (d.fullInMs <= 0) this.buckets.delete(subject);
+    else if (b === undefined) this.buckets.set(subject, { tokens: d.remaining / n, ts: now, fullAt: now + d.fullInMs });
+    else { b.tokens = d.remaining / n; b.ts = now; b.fullAt = now + d.fullInMs; }
+    if (d.dayUsed === 0 && d.monthUsed === 0) { this.counters.delete(subject); return; }
+    const p = periodsAt(now);
+    const c = this.counters.get(subject);
+    const dn = Math.ceil(d.dayUsed / n);
+    const mn = Math.ceil(d.monthUsed / n);
+    if (c === undefined) this.counters.set(subject, { d: p.day, dn, m: p.month, mn });
+    else { c.d = p.day; c.dn = dn; c.m = p.month; c.mn = mn; }
+  }
+
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
     return this.limitReqSync(checks);
   }

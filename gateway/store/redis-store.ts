@@ -1,6 +1,7 @@
 import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
+import { withDeadline } from '../guard/deadline.js';
 import { periodsAt } from './calendar.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from './redis-client.js';
@@ -220,11 +221,7 @@ export class RedisStore implements Store {
    * long as the pause lasts. The caller decides what a failed lookup means.
    */
   private withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      p,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`store ${what} exceeded ${this.timeoutMs} ms`)), this.timeoutMs); }),
-    ]).finally(() => clearTimeout(timer));
+    return withDeadline(p, this.timeoutMs, `store ${what}`);
   }
 
   findKey(digest: string): Promise<KeyRecord | undefined> {
