@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
+import { formBody } from '../../test/harness/multipart.js';
 import { pollUntil } from '../../test/harness/poll.js';
 import { parseBackendConfig } from './config.js';
 import type { ImageService } from './server.js';
@@ -68,7 +69,7 @@ describe('image service end to end (real processing, short TTL)', () => {
     const form = new FormData();
     form.append('file', new Blob([PHOTO], { type: 'application/pdf' }), 'lies.pdf');
     form.append('options', JSON.stringify({ resize: { width: 400 }, format: 'webp' }));
-    const res = await request(`${base}/v1/images`, { method: 'POST', body: form });
+    const res = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res.statusCode, 200);
     checkShape(await res.body.json() as Result);
   });

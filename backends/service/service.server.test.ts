@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
+import { formBody } from '../../test/harness/multipart.js';
 import { parseOptions, parseOptionsHeader } from '../image/options.js';
 import { DEFAULT_LIMITS, ImageError, type ProcessResult } from '../image/types.js';
 import { createImageService, type ImageService, type ServiceDeps } from './server.js';
@@ -163,7 +164,7 @@ describe('image service HTTP layer (injected processor)', () => {
     const form = new FormData();
     form.append('file', new Blob([Buffer.alloc(10, 1)]), 'x.jpg');
     form.append('options', '{"format":"bmp"}');
-    const res2 = await request(`${base}/v1/images`, { method: 'POST', body: form });
+    const res2 = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res2.statusCode, 400);
     assert.equal((await res2.body.json() as { error: { field: string } }).error.field, 'format');
   });
@@ -171,7 +172,7 @@ describe('image service HTTP layer (injected processor)', () => {
   it('multipart without a file, and an empty body, get 400 JSON naming "file"', async () => {
     const form = new FormData();
     form.append('options', '{}');
-    const res = await request(`${base}/v1/images`, { method: 'POST', body: form });
+    const res = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res.statusCode, 400);
     assert.equal((await res.body.json() as { error: { field: string } }).error.field, 'file');
     const res2 = await request(`${base}/v1/images`, { method: 'POST', body: '' });

@@ -34,8 +34,11 @@ describe('the store deadline', () => {
     // timers phase, before the poll phase reads the reply, and loses.
     let bare: NodeJS.Timeout | undefined;
     const raced = Promise.race([client.ping(), new Promise<string>((resolve) => { bare = setTimeout(() => resolve('timed out'), 50); })]);
+    // ioredis writes both commands on the next tick; nothing is read from a socket before
+    // this continues, so the replies can only arrive while the loop is held below.
+    await new Promise<void>((resolve) => process.nextTick(resolve));
     // Long past the deadline, and long enough for Redis (another process) to have answered.
-    busyFor(300);
+    busyFor(500);
     assert.equal(await guarded, 'PONG');
     assert.equal(await raced, 'timed out', 'the timer alone would have given up on an answered call');
     clearTimeout(bare);
