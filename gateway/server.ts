@@ -179,7 +179,7 @@ async function buildGeneration(
   cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
 ): Promise<Generation> {
   const auth = new Authenticator(cfg, store);
-  const limiter = new GuardedLimiter(store, guard, metrics);
+  const limiter = new GuardedLimiter(store, guard, metrics, cfg.store.lease);
   const pools = new PoolSet(cfg.upstreams, { metrics, log });
   const discovered = [...cfg.upstreams.values()].filter((u) => u.discover !== undefined);
   // The config refuses discover without a redis store, so url is there.
@@ -268,6 +268,7 @@ async function buildGeneration(
       }
       discovery?.close();
       shed.stop();
+      limiter.stop();
       await pools.close();
       if (closeStore) {
         guard.stop();

@@ -4,7 +4,7 @@ import { isPair, isScalar, isSeq, parseDocument, Scalar, visit } from 'yaml';
 import { DEFAULT_BODY_RATE } from '../http/body-rate.js';
 import { ConfigReader, join, type Obj } from './reader.js';
 import type {
-  AdminConfig, AuthConfig, BreakerConfig, CustomerConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
+  AdminConfig, AuthConfig, BreakerConfig, CustomerConfig, LeaseConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
   LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, StoreMode, StoreTlsConfig, UpstreamConfig,
   TargetConfig, HealthCheckConfig, OutlierConfig, DiscoverConfig, RetryConfig, CircuitConfig, ShedConfig,
 } from './types.js';
@@ -211,7 +211,7 @@ function readAdmin(r: ConfigReader, root: Obj): AdminConfig {
 function readStore(r: ConfigReader, root: Obj): StoreConfig {
   const p = 'store';
   const o = r.object(root, 'store', '');
-  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms', 'breaker', 'fleet_floor',
+  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms', 'breaker', 'fleet_floor', 'lease',
     'mode', 'sentinels', 'sentinel_name', 'nodes', 'password', 'tls']);
   const kind = r.oneOf(o, 'kind', p, ['memory', 'redis'] as const, 'memory');
   const mode = r.oneOf(o, 'mode', p, ['standalone', 'sentinel', 'cluster'] as const, 'standalone');
@@ -255,12 +255,24 @@ function readStore(r: ConfigReader, root: Obj): StoreConfig {
     probe_interval_ms: r.number(o, 'probe_interval_ms', p, 200, { min: 10, integer: true }),
     breaker: readBreaker(r, o, p),
     fleet_floor: r.number(o, 'fleet_floor', p, 8, { min: 1, integer: true }),
+    lease: readLease(r, o, p),
     mode,
     sentinels,
     sentinel_name: sentinelName,
     nodes,
     password: r.optionalString(o, 'password', p),
     tls: readStoreTls(r, o, p),
+  };
+}
+
+function readLease(r: ConfigReader, o: Obj, parent: string): LeaseConfig {
+  const p = join(parent, 'lease');
+  const l = r.object(o, 'lease', parent);
+  r.known(l, p, ['enabled', 'target_ms', 'max_share']);
+  return {
+    enabled: r.boolean(l, 'enabled', p, true),
+    target_ms: r.number(l, 'target_ms', p, 75, { min: 10, max: 10_000, integer: true }),
+    max_share: r.number(l, 'max_share', p, 0.1, { min: 0.001, max: 1 }),
   };
 }
 

@@ -80,6 +80,7 @@ export interface StoreConfig {
   readonly breaker: BreakerConfig;
   /** Gateway processes a fail-open share assumes until this one has counted the fleet (gateway/guard/fleet.ts). */
   readonly fleet_floor: number;
+  readonly lease: LeaseConfig;
   /** Absent means standalone, so configs (and tests) written before Sentinel/Cluster still read. */
   readonly mode?: StoreMode;
   /** Sentinel mode: `host:port` of each sentinel. */
@@ -92,6 +93,15 @@ export interface StoreConfig {
   readonly password?: string;
   /** Present means TLS to every data node (and to the sentinels). */
   readonly tls?: StoreTlsConfig;
+}
+
+/** Token leases: batches of tokens taken from the shared bucket (gateway/limits/token-leases.ts). */
+export interface LeaseConfig {
+  readonly enabled: boolean;
+  /** How much of a subject's traffic at this gateway one batch should cover, ms. */
+  readonly target_ms: number;
+  /** The largest batch, as a share of the burst (and of each quota). */
+  readonly max_share: number;
 }
 
 /** When the store breaker opens (gateway/guard/breaker.ts). */

@@ -1,8 +1,10 @@
 import type { FailurePolicy } from '../config/types.js';
-import type { StoreGuard } from '../guard/store-guard.js';
+import type { LeaseConfig } from '../config/types.js';
+import type { Guarded, StoreGuard } from '../guard/store-guard.js';
 import type { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Decision, LimitPolicy, Store } from '../store/types.js';
+import { TokenLeases } from './token-leases.js';
 
 export type Verdict =
   | { readonly source: 'store' | 'fallback'; readonly decision: Decision }
@@ -19,30 +21,76 @@ export type Verdict =
  */
 export class GuardedLimiter {
   private readonly local = new MemoryStore();
+  /** Token leases (token-leases.ts) on a shared store, when store.lease.enabled. */
+  private readonly leases: TokenLeases | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly guard: StoreGuard,
     private readonly metrics: Metrics,
-  ) {}
+    lease: LeaseConfig,
+  ) {
+    if (store.kind === 'memory' || !lease.enabled) return;
+    this.leases = new TokenLeases(lease, (u) => {
+      metrics.leaseReturned.inc(u.units);
+      store.giveBack(u.subject, u.policy, u.units, u.day, u.month).catch(() => metrics.storeErrors.inc({ op: 'lease_return', kind: 'error' }));
+    });
+    this.leases.start();
+    metrics.watchLeases(() => this.leases!.heldUnits());
+  }
+
+  /** Gives back what the leases hold (a reload or shutdown retires this limiter). */
+  stop(): void {
+    this.leases?.stop();
+  }
 
   /** Whether a decision costs a store round trip (the in-memory store decides in-process). */
   get remote(): boolean {
     return this.store.kind !== 'memory';
   }
 
-  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict | Promise<Verdict> {
+  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, waited = false): Verdict | Promise<Verdict> {
     if (this.store.kind === 'memory') {
       return { source: 'store', decision: (this.store as MemoryStore).admitSync(subject, policy, leaseId, leaseTtlMs) };
     }
     const started = performance.now();
-    const g = this.guard.run('admit', failure,
+    if (this.leases !== undefined && TokenLeases.leasable(policy)) {
+      const lease = this.leases.use(subject, policy, waited);
+      if ('decision' in lease) {
+        this.metrics.leaseHits.inc();
+        return { source: 'store', decision: lease.decision };
+      }
+      if ('wait' in lease) {
+        // Another request of this subject is taking a batch: use it, or share its refusal.
+        return lease.wait.then((g) => (g !== undefined && g.taken === 0
+          ? { source: 'store', decision: g.decision }
+          : this.admit(subject, policy, leaseId, leaseTtlMs, failure, true)));
+      }
+      if (lease.take > 1) return this.takeBatch(subject, policy, lease.take, leaseId, leaseTtlMs, failure, started);
+    }
+    return this.decided(subject, started, this.guard.run('admit', failure,
       () => this.store.admit(subject, policy, leaseId, leaseTtlMs),
       (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs),
       // A call given up on may still run (a paused Redis works through its backlog when it
       // resumes) and take a lease nobody would release until it expires, minutes later.
       // Queue the release behind it on the same connection.
-      policy.maxInflight > 0 ? () => this.release(subject, leaseId, 'store') : undefined);
+      policy.maxInflight > 0 ? () => this.release(subject, leaseId, 'store') : undefined));
+  }
+
+  /** One store call for a batch of `n` units; the subject's other requests wait for it (TokenLeases.use). */
+  private takeBatch(subject: string, policy: LimitPolicy, n: number, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, started: number): Verdict | Promise<Verdict> {
+    const leases = this.leases!;
+    const grant = this.store.take(subject, policy, n);
+    leases.takingFor(subject, grant.then((g) => g, () => undefined));
+    return this.decided(subject, started, this.guard.run('admit', failure,
+      () => grant.then((g) => {
+        if (g.taken > 1) this.metrics.leaseGrants.inc();
+        return leases.hold(subject, policy, g);
+      }),
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs)));
+  }
+
+  private decided(subject: string, started: number, g: Guarded<Decision> | Promise<Guarded<Decision>>): Verdict | Promise<Verdict> {
     if (!(g instanceof Promise)) return { source: g.source, decision: g.value } as Verdict;
     return g.then((r) => {
       const seconds = (performance.now() - started) / 1000;

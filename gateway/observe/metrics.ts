@@ -98,6 +98,28 @@ export class Metrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  readonly leaseHits = new Counter({
+    name: 'sluice_limit_lease_hits_total',
+    help: 'Requests admitted from a token lease this gateway held, without a store call.',
+    registers: [this.registry],
+  });
+  readonly leaseGrants = new Counter({
+    name: 'sluice_limit_lease_grants_total',
+    help: 'Token leases taken: store calls that took a batch of more than one unit.',
+    registers: [this.registry],
+  });
+  readonly leaseReturned = new Counter({
+    name: 'sluice_limit_lease_returned_units_total',
+    help: 'Units of expired token leases given back to the store unused.',
+    registers: [this.registry],
+  });
+  readonly leaseHeld: Gauge = new Gauge({
+    name: 'sluice_limit_lease_held_units',
+    help: 'Units held in this gateway\'s token leases right now (taken from the shared bucket, not yet used).',
+    registers: [this.registry],
+    collect: () => { this.leaseHeld.set(this.heldLeaseUnits()); },
+  });
+  private heldLeaseUnits: () => number = () => 0;
   readonly storeLateReplies = new Counter({
     name: 'sluice_store_late_replies_total',
     help: 'Store calls that answered after the deadline had handed the request to the failure policy, by operation and cause (loop_lag: this gateway\'s timers ran late; store_slow: they did not).',
@@ -181,6 +203,11 @@ export class Metrics {
   /** Where the health gauge reads the targets' state from. */
   watchTargets(read: () => readonly { upstream: string; target: string; up: boolean }[]): void {
     this.targetHealth = read;
+  }
+
+  /** Where the lease gauge reads the units held from. */
+  watchLeases(read: () => number): void {
+    this.heldLeaseUnits = read;
   }
 
   /** Where the near-limit gauge reads its per-plan counts from. */
