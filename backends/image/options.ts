@@ -11,6 +11,7 @@ import {
   type OptimizeLevel,
   type OutputFormat,
   type ResizeOptions,
+  type WebhookTarget,
 } from './types.js';
 
 const FITS: readonly Fit[] = ['cover', 'contain', 'fill', 'inside', 'outside'];
@@ -143,17 +144,29 @@ function parseRotate(v: unknown): number | undefined {
   return norm === 0 ? undefined : norm;
 }
 
-function parseWebhook(v: unknown): string | undefined {
+// A day: a delivery held back longer would announce a result that expired long ago.
+const MAX_WEBHOOK_DELAY_S = 86_400;
+
+/** `webhook` is a URL, or `{url, delay}` with delay in seconds. */
+function parseWebhook(v: unknown): WebhookTarget | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length > 2048) bad('webhook', 'must be an http(s) URL');
+  if (isPlainObject(v)) {
+    checkKeys(v, ['url', 'delay'], 'webhook');
+    return { url: webhookUrl(v.url, 'webhook.url'), delaySeconds: optInt(v.delay, 'webhook.delay', 0, MAX_WEBHOOK_DELAY_S) ?? 0 };
+  }
+  return { url: webhookUrl(v, 'webhook'), delaySeconds: 0 };
+}
+
+function webhookUrl(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length > 2048) bad(field, 'must be an http(s) URL');
   let url: URL;
   try {
     url = new URL(v);
   } catch {
-    bad('webhook', 'must be an http(s) URL');
+    bad(field, 'must be an http(s) URL');
   }
   // SSRF is judged at connect time by the delivery code; only the shape is checked here.
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('webhook', 'must be an http(s) URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad(field, 'must be an http(s) URL');
   return v;
 }
 

@@ -42,7 +42,14 @@ export interface ImageOptions {
   readonly sharpen: number | undefined;
   /** Metadata is stripped unless strip is false (EXIF orientation is applied first). */
   readonly strip: boolean;
-  readonly webhook: string | undefined;
+  readonly webhook: WebhookTarget | undefined;
+}
+
+/** Where the outcome of an asynchronous job is POSTed, and how long after it is ready. */
+export interface WebhookTarget {
+  readonly url: string;
+  /** Seconds to hold the delivery back after the job finished (the `{url, delay}` form); 0 by default. */
+  readonly delaySeconds: number;
 }
 
 /** Every limit is configurable, has a safe default, and is checked before the work it guards. */

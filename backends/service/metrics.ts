@@ -32,7 +32,7 @@ export class BackendMetrics {
     registers: [this.registry],
   });
   readonly webhooks = new Counter({
-    name: 'sluice_backend_webhooks_total', help: 'Webhook deliveries by outcome (delivered, failed, dropped).',
+    name: 'sluice_backend_webhooks_total', help: 'Webhooks by outcome: delivered or failed (in-process delivery), enqueued or dropped (not enqueued; --webhook-redis).',
     labelNames: ['outcome'] as const, registers: [this.registry],
   });
   private readonly requestChildren = new Map<string, CounterChild>();

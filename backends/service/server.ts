@@ -23,8 +23,8 @@ export interface ServiceDeps {
   readonly fetch: (url: string) => Promise<{ readonly body: Buffer }>;
   readonly parseOptions: (raw: unknown) => ImageOptions;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
-  /** Undefined when no webhook secret is configured (→ 400 on `webhook`). */
-  readonly webhooks: { send(url: string, payload: object): void; close(): void } | undefined;
+  /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
+  readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -199,7 +199,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   /** `webhook` in the options: answer 202 now, process while still holding the slot, POST the outcome. */
   function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
     const webhooks = deps.webhooks!;
-    const url = options.webhook!;
+    const target = options.webhook!;
     const id = store.newId();
     finish(req, res, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
     void (async () => {
@@ -219,7 +219,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       } finally {
         slot.release();
       }
-      webhooks.send(url, payload);
+      webhooks.send(target.url, payload, target.delaySeconds * 1000);
     })();
   }
 
@@ -401,7 +401,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
           // In-flight requests get no grace here; the CLI drains before calling close.
           server.closeAllConnections();
         });
-        deps.webhooks?.close();
+        await deps.webhooks?.close();
         await store.close();
       })();
       return closing;
