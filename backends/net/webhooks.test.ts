@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Webhook } from 'standardwebhooks';
+import { parseRetryAfter } from './webhook-attempt.js';
 import { parseWebhookSecret } from './webhook-signing.js';
 import { createWebhookSender, type WebhookOutcome, type WebhookSenderOptions } from './webhooks.js';
 import { loopbackOnlyConnect, startServer, tableResolver, type ConnectCall, type LocalServer } from './net-test-helpers.js';
@@ -269,3 +270,13 @@ test('the queue is bounded; close() cancels waiting retries', T, async () => {
   assert.equal(s.counters.dropped, 2, 'a closed sender accepts nothing');
 });
 
+
+test('parseRetryAfter: seconds or an HTTP date, capped at a day; anything else is ignored', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter('120', now), 120_000);
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:01:00 GMT', now), 60_000);
+  assert.equal(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now), 0);
+  assert.equal(parseRetryAfter('999999', now), 86_400_000);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+  assert.equal(parseRetryAfter(undefined, now), undefined);
+});

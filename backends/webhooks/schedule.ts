@@ -3,7 +3,7 @@
 //   attempt 1 at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (8 attempts)
 // Each wait is jittered by ±JITTER so deliveries that failed together (a receiver's
 // outage) do not come back together. A Retry-After from the receiver (429/503) is a
-// floor, capped at the schedule's longest step.
+// floor for that wait (a day at most, see parseRetryAfter).
 
 export const DEFAULT_SCHEDULE_MS: readonly number[] = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
 export const JITTER = 0.2;
@@ -18,8 +18,7 @@ export function retryDelayMs(
   const step = schedule[failedAttempts - 1];
   if (step === undefined) return undefined;
   const jittered = Math.round(step * (1 - JITTER + 2 * JITTER * random()));
-  if (retryAfterMs === undefined) return jittered;
-  return Math.max(jittered, Math.min(retryAfterMs, Math.max(...schedule)));
+  return Math.max(jittered, retryAfterMs ?? 0);
 }
 
 /** Attempts a delivery gets in all: the first plus one per step. */
