@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SCHEDULE_MS, JITTER, maxAttempts, retryDelayMs } from './schedule.js';
 
-test('the default schedule: Svix\'s 5 s .. 10 h, 8 attempts, about 33 hours in all', () => {
+test('the default schedule: Svix\'s 5 s .. 10 h, 8 attempts, about 27.6 hours in all', () => {
   assert.deepEqual(DEFAULT_SCHEDULE_MS, [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]);
   assert.equal(maxAttempts(DEFAULT_SCHEDULE_MS), 8);
   assert.equal(DEFAULT_SCHEDULE_MS.reduce((a, b) => a + b, 0), 99_305_000);

@@ -1,5 +1,5 @@
 // When a queued delivery is tried again. The default is Svix's schedule, which spans
-// about 33 hours: a receiver that is down for a night still gets its webhooks.
+// about 27.6 hours: a receiver that is down for a night still gets its webhooks.
 //   attempt 1 at once, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (8 attempts)
 // Each wait is jittered by ±JITTER so deliveries that failed together (a receiver's
 // outage) do not come back together. A Retry-After from the receiver (429/503) is a
