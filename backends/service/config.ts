@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { StoreConfig } from '../../gateway/config/types.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/types.js';
 import { parseWebhookSecret, type WebhookKeys } from '../net/webhook-signing.js';
+import type { S3ResultsConfig } from './results-s3-store.js';
 import { ConfigError, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues, type Spec } from './flags.js';
 
 export { ConfigError };
@@ -19,6 +20,8 @@ export interface BackendConfig {
   readonly host: string;
   readonly port: number;
   readonly resultsDir: string | undefined;
+  /** Results in S3-compatible storage instead of resultsDir. */
+  readonly resultsS3: S3ResultsConfig | undefined;
   readonly resultTtlSeconds: number;
   readonly concurrency: number;
   readonly queue: number;
@@ -67,6 +70,11 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'port', kind: 'int', min: 0, max: 65535, help: 'TCP port (0 = any free port). Default 7001.' },
   { flag: 'host', kind: 'string', help: 'Address to bind. Default 127.0.0.1.' },
   { flag: 'results-dir', kind: 'string', help: 'Directory for results; share it between backends of one machine. Default: a temp dir per process, removed at exit.' },
+  { flag: 'results-s3-bucket', kind: 'string', help: 'Keep results in this S3 (or S3-compatible) bucket instead of --results-dir, so every backend sharing it serves every result. Credentials: the AWS SDK chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role). Default: not used.' },
+  { flag: 'results-s3-region', kind: 'string', help: 'The bucket\'s region. Default us-east-1.' },
+  { flag: 'results-s3-prefix', kind: 'string', help: 'Key prefix of results in the bucket. Default results/.' },
+  { flag: 'results-s3-endpoint', kind: 'string', help: 'Origin of an S3-compatible server (MinIO, Ceph, s3rver), e.g. http://10.0.0.7:9000. Default: AWS.' },
+  { flag: 'results-s3-path-style', kind: 'bool', help: 'Path-style URLs (host/bucket/key), which most S3-compatible servers need. Default false.' },
   { flag: 'result-ttl', kind: 'int', min: 1, max: 7 * 86400, help: 'Seconds a result is kept. Default 3600.' },
   { flag: 'concurrency', kind: 'int', min: 1, max: 1024, help: `Jobs processed at once. Default: CPU cores (${cores}).` },
   { flag: 'queue', kind: 'int', min: 0, max: 100_000, help: 'Requests admitted beyond --concurrency before 503 overloaded. Default 2 x concurrency.' },
@@ -125,6 +133,7 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     host: str('host') ?? '127.0.0.1',
     port: int('port', 7001),
     resultsDir: str('results-dir'),
+    resultsS3: resultsS3Config(v),
     resultTtlSeconds: int('result-ttl', 3600),
     concurrency,
     queue: int('queue', 2 * concurrency),
@@ -151,6 +160,24 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     logLevel: str('log-level') ?? 'info',
     register: registerConfig(v, str('host') ?? '127.0.0.1'),
   };
+}
+
+function resultsS3Config(v: FlagValues): S3ResultsConfig | undefined {
+  const need = (flag: string, why: string): never => { throw new ConfigError(`${v.where(flag)}: ${why}`); };
+  const bucket = v.str('results-s3-bucket');
+  const others = ['results-s3-region', 'results-s3-prefix', 'results-s3-endpoint'];
+  if (bucket === undefined) {
+    for (const f of others) if (v.str(f) !== undefined) need(f, 'only means something with --results-s3-bucket');
+    return undefined;
+  }
+  if (v.str('results-dir') !== undefined) need('results-s3-bucket', 'give --results-dir or --results-s3-bucket, not both');
+  // S3's bucket naming rules, so a typo fails at start rather than on the first result.
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) need('results-s3-bucket', `not a valid bucket name: ${JSON.stringify(bucket)}`);
+  const endpoint = v.str('results-s3-endpoint');
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+$/.test(endpoint)) need('results-s3-endpoint', `must be an origin like http://10.0.0.7:9000, got ${JSON.stringify(endpoint)}`);
+  const prefix = v.str('results-s3-prefix') ?? 'results/';
+  if (prefix.length > 512 || /[\x00-\x1f]/.test(prefix)) need('results-s3-prefix', 'must be at most 512 printable characters');
+  return { bucket, region: v.str('results-s3-region') ?? 'us-east-1', prefix, endpoint, forcePathStyle: v.bool('results-s3-path-style', false) };
 }
 
 /** SLUICE_WEBHOOK_SECRET, shared by every process that signs (see webhook-signing.ts). */

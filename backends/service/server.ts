@@ -7,7 +7,8 @@ import type { Detection, ImageLimits, ImageOptions, ProcessResult } from '../ima
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
-import { ResultsStore, isResultId } from './results-store.js';
+import { DirectoryResultsStore, isResultId, type ResultsStore } from './results-store.js';
+import type { S3ResultsConfig } from './results-s3-store.js';
 
 /**
  * The image service's HTTP layer. Everything that touches pixels or the network is
@@ -34,6 +35,8 @@ export interface ServiceOptions {
   readonly retryAfterSeconds: number;
   readonly limits: ImageLimits;
   readonly resultsDir: string | undefined;
+  /** Results in S3-compatible storage instead of resultsDir. */
+  readonly resultsS3?: S3ResultsConfig | undefined;
   readonly resultTtlSeconds: number;
   readonly sweepIntervalMs?: number | undefined;
   readonly openapiPath?: string | URL | undefined;
@@ -67,16 +70,25 @@ interface Ticket { readonly slot: Reservation; detached: boolean }
 
 type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'openapi' | 'healthz' | 'metrics' | 'other';
 
+async function openResultsStore(opts: ServiceOptions, onSwept: (removed: number) => void): Promise<ResultsStore> {
+  const common = { ttlSeconds: opts.resultTtlSeconds, sweepIntervalMs: opts.sweepIntervalMs, onSwept };
+  if (opts.resultsS3 === undefined) return DirectoryResultsStore.open({ dir: opts.resultsDir, ...common });
+  // Loaded only when used: the AWS SDK is large.
+  const { S3ResultsStore } = await import('./results-s3-store.js');
+  return new S3ResultsStore({ s3: opts.resultsS3, ...common });
+}
+
 export async function createImageService(deps: ServiceDeps, opts: ServiceOptions): Promise<ImageService> {
   const log = deps.log ?? pino({ level: 'silent' });
   const pool = new Pool({ concurrency: opts.concurrency, queue: opts.queue });
   const metrics = new BackendMetrics(() => pool.load);
-  const store = await ResultsStore.open({
-    dir: opts.resultsDir,
-    ttlSeconds: opts.resultTtlSeconds,
-    sweepIntervalMs: opts.sweepIntervalMs,
-    onSwept: (n) => { if (n > 0) metrics.resultsExpired.inc(n); },
+  const store = await openResultsStore(opts, (removed) => {
+    if (removed === 0) return;
+    metrics.resultsExpired.inc(removed);
+    // Counts only: an id is a capability to a customer's image, and the GDPR log needs none.
+    log.info({ removed, store: store.location }, 'expired results deleted');
   });
+  metrics.watchResults(() => store.audit());
   const openapi = readFileSync(opts.openapiPath ?? OPENAPI_DEFAULT);
   // Fail at start, not on the first request, if the document in the repo is broken.
   JSON.parse(openapi.toString('utf8'));

@@ -55,6 +55,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       retryAfterSeconds: cfg.retryAfterSeconds,
       limits: cfg.limits,
       resultsDir: cfg.resultsDir,
+      resultsS3: cfg.resultsS3,
       resultTtlSeconds: cfg.resultTtlSeconds,
     });
   } catch (err) {
