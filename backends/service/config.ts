@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { StoreConfig } from '../../gateway/config/types.js';
+import { isBucketName } from '../image/options.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/types.js';
 import { parseWebhookSecret, type WebhookKeys } from '../net/webhook-signing.js';
 import type { S3ResultsConfig } from './results-s3-store.js';
@@ -172,7 +173,7 @@ function resultsS3Config(v: FlagValues): S3ResultsConfig | undefined {
   }
   if (v.str('results-dir') !== undefined) need('results-s3-bucket', 'give --results-dir or --results-s3-bucket, not both');
   // S3's bucket naming rules, so a typo fails at start rather than on the first result.
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) need('results-s3-bucket', `not a valid bucket name: ${JSON.stringify(bucket)}`);
+  if (!isBucketName(bucket)) need('results-s3-bucket', `not a valid bucket name: ${JSON.stringify(bucket)}`);
   const endpoint = v.str('results-s3-endpoint');
   if (endpoint !== undefined && !/^https?:\/\/[^/]+$/.test(endpoint)) need('results-s3-endpoint', `must be an origin like http://10.0.0.7:9000, got ${JSON.stringify(endpoint)}`);
   const prefix = v.str('results-s3-prefix') ?? 'results/';

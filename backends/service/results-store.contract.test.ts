@@ -31,7 +31,7 @@ const stores: Record<string, Open> = {
   directory: (ttlSeconds, now, prefix) => DirectoryResultsStore.open({ dir: join(dir, prefix), ttlSeconds, now, sweepIntervalMs: 3_600_000 }),
   s3: async (ttlSeconds, now, prefix) => new S3ResultsStore({
     s3: { bucket: BUCKET, region: 'us-east-1', prefix: `${prefix}/`, endpoint: s3.endpoint, forcePathStyle: true },
-    credentials: S3_CREDENTIALS, ttlSeconds, now, sweepIntervalMs: 3_600_000,
+    credentials: { ...S3_CREDENTIALS }, ttlSeconds, now, sweepIntervalMs: 3_600_000,
   }),
 };
 

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
-import type { Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
+import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
@@ -23,6 +23,8 @@ export interface ServiceDeps {
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
   readonly fetch: (url: string) => Promise<{ readonly body: Buffer }>;
   readonly parseOptions: (raw: unknown) => ImageOptions;
+  /** Writes an output into the customer's bucket (the `store` option); throws ImageError. Undefined: `store` is a 400. */
+  readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
   /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
   readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
@@ -189,11 +191,24 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     }
   }
 
-  /** Stores the result and answers with JSON or, when asked, the bytes. */
-  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult): Promise<void> {
-    const id = store.newId();
+  /**
+   * Writes the output to the customer's bucket when `store` asks (first: a bucket that
+   * refuses fails the request before a temporary result exists), then to the results.
+   */
+  async function keep(id: string, result: ProcessResult, options: ImageOptions): Promise<Record<string, unknown>> {
+    const target = options.store;
+    if (target !== undefined) await deps.storeOutput!(target, result.data, result.contentType);
     await store.put(id, result.data, result.contentType);
     const meta = resultJson(id, result);
+    // Where it went, never how: the credentials are not echoed.
+    if (target !== undefined) meta.store = { provider: target.provider, bucket: target.bucket, path: target.path };
+    return meta;
+  }
+
+  /** Stores the result and answers with JSON or, when asked, the bytes. */
+  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult, options: ImageOptions): Promise<void> {
+    const id = store.newId();
+    const meta = await keep(id, result, options);
     if (wantsImage(req.headers.accept)) {
       finish(req, res, 200, {
         'content-type': result.contentType,
@@ -218,8 +233,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       let payload: object;
       try {
         const result = await runProcess(slot, endpoint, input, options);
-        await store.put(id, result.data, result.contentType);
-        payload = { ...resultJson(id, result), status: 'succeeded' };
+        payload = { ...(await keep(id, result, options)), status: 'succeeded' };
       } catch (err) {
         let e = asHttpError(err);
         if (err instanceof PoolWaitTimeout) e = overloaded();
@@ -244,6 +258,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     } else {
       ({ input, options } = await readImageRequest(req, res));
     }
+    if (options.store !== undefined && deps.storeOutput === undefined) throw new HttpError(400, 'bad_request', 'store is not enabled on this backend', 'store');
     if (options.webhook !== undefined) {
       if (deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
       // From here the background job owns the reservation and releases it when done.
@@ -258,7 +273,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       fail(req, res, rid, err, 'process');
       return;
     }
-    await answerResult(req, res, result);
+    await answerResult(req, res, result, options);
   }
 
   async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { parseOptions, parseOptionsHeader } from '../image/options.js';
 import { processImage } from '../image/process.js';
 import { sniff } from '../image/sniff.js';
+import { putToCustomerBucket } from '../net/customer-bucket.js';
 import { safeFetch } from '../net/safe-fetch.js';
 import { createWebhookSender } from '../net/webhooks.js';
 import { createWebhookEnqueuer } from '../webhooks/queue.js';
@@ -47,6 +48,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       }),
       parseOptions,
       parseOptionsHeader,
+      storeOutput: (target, data, contentType) => putToCustomerBucket(target, data, contentType, { allow: cfg.fetch.allow, timeoutMs: cfg.fetch.timeoutMs }),
       webhooks,
       log,
     }, {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 
-/** s3rver's fixed account: what a client must sign with. */
+/** s3rver's fixed account: what a client must sign with. Pass a copy: the AWS SDK adds fields to the object it is given. */
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 /** The same, as the AWS SDK reads them from a backend process's environment. */
 export const S3_ENV = { AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey } as const;
