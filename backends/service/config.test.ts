@@ -129,3 +129,15 @@ describe('sluice-backend webhook flags', () => {
     }
   });
 });
+
+describe('sluice-backend results in S3', () => {
+  it('--results-s3-bucket with its region, prefix, endpoint and path style; checked at start', () => {
+    assert.equal(parseBackendConfig([], {}).resultsS3, undefined);
+    const c = parseBackendConfig(['--results-s3-bucket', 'my-results', '--results-s3-endpoint', 'http://127.0.0.1:9000', '--results-s3-path-style'], { SLUICE_BACKEND_RESULTS_S3_REGION: 'eu-west-1' });
+    assert.deepEqual(c.resultsS3, { bucket: 'my-results', region: 'eu-west-1', prefix: 'results/', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true });
+    assert.throws(() => parseBackendConfig(['--results-s3-bucket', 'Bad_Bucket'], {}), /--results-s3-bucket \(SLUICE_BACKEND_RESULTS_S3_BUCKET\): not a valid bucket name/);
+    assert.throws(() => parseBackendConfig(['--results-s3-bucket', 'ok-bucket', '--results-dir', '/tmp/x'], {}), /not both/);
+    assert.throws(() => parseBackendConfig(['--results-s3-endpoint', 'http://x:1'], {}), /only means something with --results-s3-bucket/);
+    assert.throws(() => parseBackendConfig(['--results-s3-bucket', 'ok-bucket', '--results-s3-endpoint', 'http://x:1/path'], {}), /--results-s3-endpoint.*origin/);
+  });
+});
