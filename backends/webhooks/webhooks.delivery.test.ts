@@ -10,7 +10,7 @@ import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
-import { newSecret, spawnWebhooks, startReceiver, type Delivery, type Receiver, type WebhooksProcess } from '../../test/harness/webhooks.js';
+import { newSecret, urlStore, spawnWebhooks, startReceiver, type Delivery, type Receiver, type WebhooksProcess } from '../../test/harness/webhooks.js';
 import { createWebhookEnqueuer, type WebhookEnqueuer } from './queue.js';
 
 const SECRET = newSecret();
@@ -29,7 +29,7 @@ before(async () => {
   worker = await spawnWebhooks(redis.url, ['--retry-schedule-ms', `${STEP_MS},${STEP_MS},${STEP_MS}`, '--disable-after', '1'], {
     SLUICE_WEBHOOK_SECRET: `${SECRET} ${OLD_SECRET}`, SLUICE_WEBHOOKS_ADMIN_TOKEN: TOKEN,
   });
-  q = createWebhookEnqueuer({ store: { kind: 'redis', url: redis.url, prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 }, log: pino({ level: 'silent' }) });
+  q = createWebhookEnqueuer({ store: urlStore(redis.url), log: pino({ level: 'silent' }) });
 });
 
 after(async () => {

@@ -13,7 +13,7 @@ import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { photo } from '../image/fixtures.js';
 import { redisCli, startRedis, startRedisOnPort } from '../../test/harness/redis.js';
-import { newSecret, spawnImageBackend, spawnWebhooks, startReceiver, type Delivery, type Receiver } from '../../test/harness/webhooks.js';
+import { newSecret, urlStore, spawnImageBackend, spawnWebhooks, startReceiver, type Delivery, type Receiver } from '../../test/harness/webhooks.js';
 import { createWebhookEnqueuer } from './queue.js';
 
 const SECRET = newSecret();
@@ -92,7 +92,7 @@ describe('webhooks survive the loss of a process', { timeout: 120_000 }, () => {
     let redis = await startRedis(aof);
     const rx = await startReceiver();
     const w = await spawnWebhooks(redis.url, WORKER_ARGS, ENV);
-    const q = createWebhookEnqueuer({ store: { kind: 'redis', url: redis.url, prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 }, log: pino({ level: 'silent' }) });
+    const q = createWebhookEnqueuer({ store: urlStore(redis.url), log: pino({ level: 'silent' }) });
     try {
       rx.reply = () => ({ status: 503 });
       for (let i = 0; i < 5; i++) q.send(`${rx.url}/aof-${i}`, { i });
@@ -119,7 +119,7 @@ describe('webhooks survive the loss of a process', { timeout: 120_000 }, () => {
     const redis = await startRedis();
     const rx = await startReceiver();
     let w = await spawnWebhooks(redis.url, WORKER_ARGS, ENV);
-    const q = createWebhookEnqueuer({ store: { kind: 'redis', url: redis.url, prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 }, log: pino({ level: 'silent' }) });
+    const q = createWebhookEnqueuer({ store: urlStore(redis.url), log: pino({ level: 'silent' }) });
     try {
       rx.reply = (d) => (d.path === '/slow' ? 'hold' : { status: 503 });
       for (const p of ['/slow', '/retry-1', '/retry-2']) q.send(`${rx.url}${p}`, { p });

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
-import { newSecret, startReceiver, type Receiver } from '../../test/harness/webhooks.js';
+import { newSecret, urlStore, startReceiver, type Receiver } from '../../test/harness/webhooks.js';
 import { loopbackOnlyConnect, tableResolver, type ConnectCall } from '../net/net-test-helpers.js';
 import { parseWebhookSecret } from '../net/webhook-signing.js';
 import { createEndpointHealth } from './endpoints.js';
@@ -27,7 +27,7 @@ const connects: ConnectCall[] = [];
 before(async () => {
   redis = await startRedis();
   rx = await startReceiver();
-  const store = { kind: 'redis', url: redis.url, prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 } as const;
+  const store = urlStore(redis.url);
   conn = queueConnection(store);
   const log = pino({ level: 'silent' });
   const endpoints = createEndpointHealth(conn, queuePrefix(store), 3_600_000, 3_600_000);

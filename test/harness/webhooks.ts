@@ -5,11 +5,17 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { StoreConfig } from '../../gateway/config/types.js';
 
 const WEBHOOKS_CLI = fileURLToPath(new URL('../../backends/webhooks/cli.js', import.meta.url));
 const BACKEND_CLI = fileURLToPath(new URL('../../backends/cli.js', import.meta.url));
 
 export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+
+/** The store config `--redis URL` amounts to, for enqueuers and workers run in the test process. */
+export function urlStore(url: string): StoreConfig {
+  return { kind: 'redis', mode: 'standalone', url, prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 };
+}
 
 export interface NodeProcess {
   readonly child: ChildProcess;
@@ -71,9 +77,10 @@ export interface WebhooksProcess extends NodeProcess {
   readonly adminUrl: string;
 }
 
-/** `sluice-webhooks` delivering from `redisUrl`, allowed to reach 127.0.0.1, admin on a free port. */
-export async function spawnWebhooks(redisUrl: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<WebhooksProcess> {
-  const p = await spawnCli(WEBHOOKS_CLI, ['--redis', redisUrl, '--allow', '127.0.0.1', '--admin-port', '0', ...args], env, 'webhooks worker running');
+/** `sluice-webhooks` delivering from a Redis url (or a gateway config's store), allowed to reach 127.0.0.1, admin on a free port. */
+export async function spawnWebhooks(from: string | { storeFile: string }, args: readonly string[], env: NodeJS.ProcessEnv): Promise<WebhooksProcess> {
+  const target = typeof from === 'string' ? ['--redis', from] : ['--store', from.storeFile];
+  const p = await spawnCli(WEBHOOKS_CLI, [...target, '--allow', '127.0.0.1', '--admin-port', '0', ...args], env, 'webhooks worker running');
   return { ...p, adminUrl: `http://127.0.0.1:${p.ready.admin_port as number}` };
 }
 
