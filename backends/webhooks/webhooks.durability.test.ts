@@ -143,4 +143,24 @@ describe('webhooks survive the loss of a process', { timeout: 120_000 }, () => {
       await redis.stop();
     }
   });
+
+  it('SIGTERM of a backend right after its 202: the job finishes, its webhook is enqueued before exit and delivered', async () => {
+    const redis = await startRedis();
+    const rx = await startReceiver();
+    const backend = await spawnImageBackend(['--webhook-redis', redis.url]);
+    let w: Awaited<ReturnType<typeof spawnWebhooks>> | undefined;
+    try {
+      const id = await submit(backend.url, `${rx.url}/after-term`);
+      assert.equal(await backend.stop('SIGTERM'), 0, backend.stderr());
+      w = await spawnWebhooks(redis.url, WORKER_ARGS, ENV);
+      await rx.until((ds) => ds.some((d) => d.path === '/after-term'));
+      const d = rx.deliveries.find((x) => x.path === '/after-term')!;
+      assert.equal((new Webhook(SECRET).verify(d.body, d.headers as Record<string, string>) as { id: string; status: string }).id, id);
+    } finally {
+      await w?.stop('SIGKILL');
+      await backend.stop('SIGKILL');
+      await rx.close();
+      await redis.stop();
+    }
+  });
 });
