@@ -3,12 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
-import type { Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
+import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
 import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
-import { ResultsStore, isResultId } from './results-store.js';
+import { DirectoryResultsStore, isResultId, type ResultsStore } from './results-store.js';
+import type { S3ResultsConfig } from './results-s3-store.js';
 
 /**
  * The image service's HTTP layer. Everything that touches pixels or the network is
@@ -23,9 +24,11 @@ export interface ServiceDeps {
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
   readonly fetch: (url: string) => Promise<{ readonly body: Buffer }>;
   readonly parseOptions: (raw: unknown) => ImageOptions;
+  /** Writes an output into the customer's bucket (the `store` option); throws ImageError. Undefined: `store` is a 400. */
+  readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
-  /** Undefined when no webhook secret is configured (→ 400 on `webhook`). */
-  readonly webhooks: { send(url: string, payload: object): void; close(): void } | undefined;
+  /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
+  readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -35,6 +38,8 @@ export interface ServiceOptions {
   readonly retryAfterSeconds: number;
   readonly limits: ImageLimits;
   readonly resultsDir: string | undefined;
+  /** Results in S3-compatible storage instead of resultsDir. */
+  readonly resultsS3?: S3ResultsConfig | undefined;
   readonly resultTtlSeconds: number;
   readonly sweepIntervalMs?: number | undefined;
   readonly openapiPath?: string | URL | undefined;
@@ -70,16 +75,25 @@ interface Ticket { readonly slot: Reservation; detached: boolean }
 
 type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'openapi' | 'healthz' | 'metrics' | 'other';
 
+async function openResultsStore(opts: ServiceOptions, onSwept: (removed: number) => void): Promise<ResultsStore> {
+  const common = { ttlSeconds: opts.resultTtlSeconds, sweepIntervalMs: opts.sweepIntervalMs, onSwept };
+  if (opts.resultsS3 === undefined) return DirectoryResultsStore.open({ dir: opts.resultsDir, ...common });
+  // Loaded only when used: the AWS SDK is large.
+  const { S3ResultsStore } = await import('./results-s3-store.js');
+  return new S3ResultsStore({ s3: opts.resultsS3, ...common });
+}
+
 export async function createImageService(deps: ServiceDeps, opts: ServiceOptions): Promise<ImageService> {
   const log = deps.log ?? pino({ level: 'silent' });
   const pool = new Pool({ concurrency: opts.concurrency, queue: opts.queue });
   const metrics = new BackendMetrics(() => pool.load);
-  const store = await ResultsStore.open({
-    dir: opts.resultsDir,
-    ttlSeconds: opts.resultTtlSeconds,
-    sweepIntervalMs: opts.sweepIntervalMs,
-    onSwept: (n) => { if (n > 0) metrics.resultsExpired.inc(n); },
+  const store = await openResultsStore(opts, (removed) => {
+    if (removed === 0) return;
+    metrics.resultsExpired.inc(removed);
+    // Counts only: an id is a capability to a customer's image, and the GDPR log needs none.
+    log.info({ removed, store: store.location }, 'expired results deleted');
   });
+  metrics.watchResults(() => store.audit());
   const openapi = readFileSync(opts.openapiPath ?? OPENAPI_DEFAULT);
   // Fail at start, not on the first request, if the document in the repo is broken.
   JSON.parse(openapi.toString('utf8'));
@@ -181,11 +195,24 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     }
   }
 
-  /** Stores the result and answers with JSON or, when asked, the bytes. */
-  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult): Promise<void> {
-    const id = store.newId();
+  /**
+   * Writes the output to the customer's bucket when `store` asks (first: a bucket that
+   * refuses fails the request before a temporary result exists), then to the results.
+   */
+  async function keep(id: string, result: ProcessResult, options: ImageOptions): Promise<Record<string, unknown>> {
+    const target = options.store;
+    if (target !== undefined) await deps.storeOutput!(target, result.data, result.contentType);
     await store.put(id, result.data, result.contentType);
     const meta = resultJson(id, result);
+    // Where it went, never how: the credentials are not echoed.
+    if (target !== undefined) meta.store = { provider: target.provider, bucket: target.bucket, path: target.path };
+    return meta;
+  }
+
+  /** Stores the result and answers with JSON or, when asked, the bytes. */
+  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult, options: ImageOptions): Promise<void> {
+    const id = store.newId();
+    const meta = await keep(id, result, options);
     if (wantsImage(req.headers.accept)) {
       finish(req, res, 200, {
         'content-type': result.contentType,
@@ -203,15 +230,14 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   /** `webhook` in the options: answer 202 now, process while still holding the slot, POST the outcome. */
   function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
     const webhooks = deps.webhooks!;
-    const url = options.webhook!;
+    const target = options.webhook!;
     const id = store.newId();
     finish(req, res, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
     void (async () => {
       let payload: object;
       try {
         const result = await runProcess(slot, endpoint, input, options);
-        await store.put(id, result.data, result.contentType);
-        payload = { ...resultJson(id, result), status: 'succeeded' };
+        payload = { ...(await keep(id, result, options)), status: 'succeeded' };
       } catch (err) {
         let e = asHttpError(err);
         if (err instanceof PoolWaitTimeout) e = overloaded();
@@ -223,7 +249,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       } finally {
         slot.release();
       }
-      webhooks.send(url, payload);
+      webhooks.send(target.url, payload, target.delaySeconds * 1000);
     })();
   }
 
@@ -236,6 +262,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     } else {
       ({ input, options } = await readImageRequest(req, res));
     }
+    if (options.store !== undefined && deps.storeOutput === undefined) throw new HttpError(400, 'bad_request', 'store is not enabled on this backend', 'store');
     if (options.webhook !== undefined) {
       if (deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
       // From here the background job owns the reservation and releases it when done.
@@ -250,7 +277,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       fail(req, res, rid, err, 'process');
       return;
     }
-    await answerResult(req, res, result);
+    await answerResult(req, res, result, options);
   }
 
   async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {
@@ -405,7 +432,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
           // In-flight requests get no grace here; the CLI drains before calling close.
           server.closeAllConnections();
         });
-        deps.webhooks?.close();
+        await deps.webhooks?.close();
         await store.close();
       })();
       return closing;
