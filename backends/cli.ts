@@ -4,6 +4,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseBackendConfig, usage, type BackendConfig } from './service/config.js';
 import { tuning } from './service/tuning.js';
+import { requireSupportedNode } from '../gateway/runtime.js';
+
+requireSupportedNode('sluice-backend');
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {

@@ -15,6 +15,7 @@ import { chooseWorkers, rereadConfig } from './lifecycle/config-file.js';
 import { startPrimary } from './lifecycle/primary.js';
 import { runWorker } from './lifecycle/worker.js';
 import { createLogger } from './observe/logger.js';
+import { requireSupportedNode } from './runtime.js';
 import { startGateway } from './server.js';
 
 /** How long the gateway waits for a spawned backend (sharp and the face model load first). */
@@ -166,6 +167,7 @@ async function backendListening(child: ChildProcess, port: number, log: Logger):
   log.warn({ port, waited_ms: SPAWNED_BACKEND_START_MS }, 'a spawned backend is not listening yet; starting the gateway anyway');
 }
 
+requireSupportedNode('sluice');
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
   process.stderr.write(`sluice: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);

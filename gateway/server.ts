@@ -8,9 +8,12 @@ import { accountStage } from './account/account-stage.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
-import { writeError } from './http/errors.js';
+import { watchBodyRate, type BodyRate } from './http/body-rate.js';
+import { sendError, writeError } from './http/errors.js';
 import { requestIdFrom } from './http/request-id.js';
 import { checkRequest } from './http/request-check.js';
+import { withDeadline } from './guard/deadline.js';
+import { StoreGuard } from './guard/store-guard.js';
 import { GuardedLimiter } from './limits/guarded-limiter.js';
 import { limitConnStages } from './limit-req/limit-conn-stage.js';
 import { limitReqStages } from './limit-req/limit-req-stage.js';
@@ -21,7 +24,6 @@ import { recordRequest } from './observe/access-log.js';
 import { createLogger } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
 import { makeChain } from './pipeline/chain.js';
-import { withTimeout } from './pipeline/deadline.js';
 import { RequestContext } from './pipeline/context.js';
 import { proxyStage } from './proxy/proxy-stage.js';
 import { routeStage } from './route/route-stage.js';
@@ -66,6 +68,7 @@ export interface GatewayOptions {
 interface Generation {
   readonly cfg: SluiceConfig;
   readonly store: Store;
+  readonly guard: StoreGuard;
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
   readonly answerRaw: ReturnType<typeof rawAnswerer>;
   readonly invalidate: (msg: Invalidation) => void;
@@ -86,7 +89,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, onInvalidation));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, metrics, onInvalidation));
   built = true;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -124,7 +127,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     get store() { return gen.store; },
     metrics, log,
     invalidate: (msg) => gen.invalidate(msg),
-    storeReady: () => withTimeout(gen.store.ping(), Math.max(200, gen.cfg.store.timeout_ms * 4)),
+    storeReady: () => withDeadline(gen.store.ping(), Math.max(200, gen.cfg.store.timeout_ms * 4), 'store ping'),
   });
 
   const port = await listen(server, cfg.server.host, cfg.server.port);
@@ -140,8 +143,8 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     async reload(next) {
       const old = gen;
       const sameStore = JSON.stringify(next.store) === JSON.stringify(old.cfg.store);
-      const store = sameStore ? old.store : await openStore(next, log, onInvalidation);
-      gen = await buildGeneration(next, log, metrics, inFlight, store);
+      const opened = sameStore ? { store: old.store, guard: old.guard } : await openStore(next, log, metrics, onInvalidation);
+      gen = await buildGeneration(next, log, metrics, inFlight, opened);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
       return restartOnly(old.cfg, next);
@@ -154,24 +157,30 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   };
 }
 
-async function openStore(cfg: SluiceConfig, log: Logger, onInvalidation: (msg: Invalidation) => void): Promise<Store> {
+/** A store and the guard in front of it: a reload that keeps the store keeps its breaker and fleet count too. */
+interface OpenedStore {
+  readonly store: Store;
+  readonly guard: StoreGuard;
+}
+
+async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInvalidation: (msg: Invalidation) => void): Promise<OpenedStore> {
   const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
   if (store instanceof RedisStore) {
     await store.ready(2000).catch(() => log.warn({ store: describeStore(cfg.store) }, 'redis not reachable yet; limits follow the failure policy until it is'));
   }
-  await withTimeout(store.subscribe(onInvalidation), 2000)
+  await withDeadline(store.subscribe(onInvalidation), 2000, 'subscribe')
     .catch(() => log.warn('cache invalidation channel not subscribed yet; it will be on reconnect'));
-  return store;
+  const guard = new StoreGuard(cfg.store, store, metrics, log);
+  // Registered in the fleet before listening, so peers count this gateway from its first request.
+  await guard.start();
+  return { store, guard };
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, store: Store,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
 ): Promise<Generation> {
   const auth = new Authenticator(cfg, store);
-  const limiter = new GuardedLimiter(store, cfg.store.timeout_ms, cfg.store.probe_interval_ms, metrics, (open, reason) => {
-    if (open) log.error({ reason }, 'store breaker open: limits follow the failure policy');
-    else log.info({ reason }, 'store breaker closed: limits enforced by the store again');
-  });
+  const limiter = new GuardedLimiter(store, guard, metrics, cfg.store.lease);
   const pools = new PoolSet(cfg.upstreams, { metrics, log });
   const discovered = [...cfg.upstreams.values()].filter((u) => u.discover !== undefined);
   // The config refuses discover without a redis store, so url is there.
@@ -183,7 +192,7 @@ async function buildGeneration(
 
   // The request path, top to bottom. Routing comes first because a route decides
   // whether auth applies at all (public result downloads) and which plans may use it.
-  const zoneDeps = zoneLimiterDeps(cfg, store, metrics, log);
+  const zoneDeps = zoneLimiterDeps(cfg, store, guard, metrics, log);
   const limitReq = limitReqStages(cfg, zoneDeps);
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
@@ -215,6 +224,14 @@ async function buildGeneration(
     recordRequest(ctx, accessLog, metrics);
   };
 
+  const bodyRate: BodyRate = { bytesPerSecond: cfg.server.min_body_rate, windowMs: cfg.server.body_rate_window_ms };
+  const slowBody = (ctx: RequestContext, got: number, ms: number): void => {
+    log.warn({ request_id: ctx.requestId, bytes: got, ms: Math.round(ms), min_body_rate: bodyRate.bytesPerSecond }, 'request body too slow: cut with 408');
+    sendError(ctx, 408, 'request_timeout', `request body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under server.min_body_rate (${bodyRate.bytesPerSecond})`);
+    // After the answer, so the aborted attempt finds the client answered and adds nothing.
+    ctx.cancelUpstream?.();
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requests.start();
     const requestId = requestIdFrom(req.headers['x-request-id']);
@@ -226,6 +243,7 @@ async function buildGeneration(
       finish(ctx);
       requests.end();
     });
+    watchBodyRate(req, bodyRate, (got, ms) => slowBody(ctx, got, ms));
     if (!target.ok) {
       res.shouldKeepAlive = false;
       const [status, code] = 'status' in target ? [target.status, 'expectation_failed' as const] : [400, 'bad_request' as const];
@@ -243,7 +261,7 @@ async function buildGeneration(
     end: () => { if (--open === 0) idle?.(); },
   };
   return {
-    cfg, store, onRequest, answerRaw,
+    cfg, store, guard, onRequest, answerRaw,
     invalidate: (msg) => auth.invalidate(msg),
     async retire(maxWaitMs, closeStore) {
       if (open > 0) {
@@ -253,8 +271,12 @@ async function buildGeneration(
       }
       discovery?.close();
       shed.stop();
+      limiter.stop();
       await pools.close();
-      if (closeStore) await store.close();
+      if (closeStore) {
+        guard.stop();
+        await store.close();
+      }
     },
   };
 }
@@ -286,4 +308,3 @@ function closeServer(server: Server): Promise<void> {
     server.closeIdleConnections();
   });
 }
-

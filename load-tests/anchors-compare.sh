@@ -6,6 +6,9 @@
 #   ROUNDS=3 D=10 load-tests/anchors-compare.sh          (any run.sh variable passes through)
 #   SLUICE_STORE=memory load-tests/anchors-compare.sh    (Sluice on the memory store)
 #   W=2 SLUICE_WORKERS=2 load-tests/anchors-compare.sh   (2 nginx workers against 2 Sluice workers)
+#   SLUICE_LEASES=false load-tests/anchors-compare.sh    (token leases off: one EVALSHA per request)
+#   TARGETS=gateway COMMANDSTATS=1 load-tests/anchors-compare.sh
+#       (Sluice alone; Redis commands per request from INFO commandstats before and after)
 # SLUICE_WORKERS defaults to 1, like the harness's W: one process against one nginx worker.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +21,9 @@ cd "$WORK/anchors"
 
 [ -f "$ROOT/dist/gateway/cli.js" ] || (cd "$ROOT" && npm run build >/dev/null)
 export SLUICE_PORT=${SLUICE_PORT:-8080} SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-9090}
-node "$ROOT/dist/gateway/cli.js" --config "$ROOT/load-tests/configs/anchors.yaml" --workers "${SLUICE_WORKERS:-1}" > "$WORK/sluice.log" 2>&1 &
+# SLUICE_NODE_FLAGS: e.g. "--cpu-prof --cpu-prof-dir=DIR" (load-tests/PROFILE.md).
+# shellcheck disable=SC2086
+node ${SLUICE_NODE_FLAGS:-} "$ROOT/dist/gateway/cli.js" --config "$ROOT/load-tests/configs/anchors.yaml" --workers "${SLUICE_WORKERS:-1}" > "$WORK/sluice.log" 2>&1 &
 SLUICE_PID=$!
 trap 'kill $SLUICE_PID 2>/dev/null; wait $SLUICE_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
@@ -26,9 +31,28 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 
+if [ "${COMMANDSTATS:-0}" = 1 ]; then
+  # Our own Redis on the harness's port, which run.sh then reuses (REUSE_REDIS=1), so its
+  # command counters outlive the run. Only Sluice should be in TARGETS: nginx+Lua uses it too.
+  redis-server --bind 127.0.0.1 --port "${REDIS_PORT:-6390}" --save '' --appendonly no --daemonize no > "$WORK/redis.log" 2>&1 &
+  REDIS_PID=$!
+  trap 'kill $SLUICE_PID $REDIS_PID 2>/dev/null; wait $SLUICE_PID $REDIS_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 50); do redis-cli -p "${REDIS_PORT:-6390}" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export REUSE_REDIS=1
+fi
+# Round trips: script calls (every Sluice decision is one EVALSHA); the commands the scripts run inside count separately in INFO.
+calls() { redis-cli -p "${REDIS_PORT:-6390}" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_(evalsha|eval):/ { n += $3 } END { print n + 0 }'; }
+served() { curl -s "http://127.0.0.1:$SLUICE_ADMIN_PORT/metrics" | awk '/^sluice_requests_total\{/ { n += $NF } END { print n + 0 }'; }
+[ "${COMMANDSTATS:-0}" = 1 ] && { c0=$(calls); s0=$(served); }
+
 GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:$SLUICE_PORT/} \
 GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}} \
 GATEWAY_HEADERS=${GATEWAY_HEADERS:-'X-API-Key: bench'} \
 GATEWAY_PIDS=$SLUICE_PID \
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/load-tests/out} \
 ./run.sh
+
+if [ "${COMMANDSTATS:-0}" = 1 ]; then
+  c1=$(calls); s1=$(served)
+  echo "redis script calls (EVALSHA/EVAL): $((c1 - c0)) for $((s1 - s0)) requests served by Sluice: $(awk "BEGIN { printf \"%.4f\", $((c1 - c0)) / ($((s1 - s0)) + 0.000001) }") per request (heartbeats, lease returns and the harness's checks included)"
+fi

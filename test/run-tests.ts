@@ -5,6 +5,10 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireSupportedNode } from '../gateway/runtime.js';
+
+// The suite runs on the pinned runtime (npm puts node_modules/.bin first on the PATH).
+requireSupportedNode('npm test');
 
 const dist = fileURLToPath(new URL('../', import.meta.url));
 

@@ -33,6 +33,19 @@ test('a full valid set parses to the typed shape', () => {
   assert.equal(o.rotate, 270);
   assert.equal(o.sharpen, DEFAULT_SHARPEN_SIGMA);
   assert.equal(o.strip, false);
+  assert.deepEqual(o.webhook, { url: 'https://example.com/hook', delaySeconds: 0 });
+});
+
+test('webhook as {url, delay}: delay in whole seconds, up to a day', () => {
+  assert.deepEqual(parseOptions({ webhook: { url: 'https://example.com/h', delay: 30 } }).webhook, { url: 'https://example.com/h', delaySeconds: 30 });
+  assert.deepEqual(parseOptions({ webhook: { url: 'https://example.com/h' } }).webhook, { url: 'https://example.com/h', delaySeconds: 0 });
+  assert.equal(parseOptions({ webhook: { url: 'https://example.com/h', delay: 86_400 } }).webhook?.delaySeconds, 86_400);
+  fails({ webhook: { url: 'https://example.com/h', delay: 86_401 } }, 'webhook.delay');
+  fails({ webhook: { url: 'https://example.com/h', delay: -1 } }, 'webhook.delay');
+  fails({ webhook: { url: 'https://example.com/h', delay: 1.5 } }, 'webhook.delay');
+  fails({ webhook: { url: 'ftp://x/y' } }, 'webhook.url');
+  fails({ webhook: { delay: 5 } }, 'webhook.url');
+  fails({ webhook: { url: 'https://example.com/h', retries: 3 } }, 'webhook.retries');
 });
 
 test('explicit crop rectangle', () => {

@@ -19,6 +19,8 @@ import {
   type OptimizeLevel,
   type OutputFormat,
   type ResizeOptions,
+  type WebhookTarget,
+  type CustomerStore,
 } from './types.js';
 
 const FITS: readonly Fit[] = ['cover', 'contain', 'fill', 'inside', 'outside'];
@@ -31,7 +33,7 @@ const MAX_FRAME = 2000;
 /** Every top-level option; the OpenAPI document's ImageOptions must list exactly these (tested). */
 export const OPTION_NAMES: readonly string[] = [
   'resize', 'scale', 'crop', 'format', 'quality', 'lossless', 'optimize', 'rotate', 'flip', 'flop', 'blur', 'sharpen', 'strip', 'webhook',
-  'adjust', 'filter', 'auto', 'border', 'padding', 'mask', 'watermark', 'output',
+  'store', 'adjust', 'filter', 'auto', 'border', 'padding', 'mask', 'watermark', 'output',
 ];
 export const WATERMARK_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const OPTIMIZE: readonly OptimizeLevel[] = ['lossless', 'low', 'medium', 'high'];
@@ -269,18 +271,74 @@ function parseRotate(v: unknown): number | undefined {
   return norm === 0 ? undefined : norm;
 }
 
-function parseWebhook(v: unknown): string | undefined {
+// A day: a delivery held back longer would announce a result that expired long ago.
+const MAX_WEBHOOK_DELAY_S = 86_400;
+
+/** `webhook` is a URL, or `{url, delay}` with delay in seconds. */
+function parseWebhook(v: unknown): WebhookTarget | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length > 2048) bad('webhook', 'must be an http(s) URL');
+  if (isPlainObject(v)) {
+    checkKeys(v, ['url', 'delay'], 'webhook');
+    return { url: webhookUrl(v.url, 'webhook.url'), delaySeconds: optInt(v.delay, 'webhook.delay', 0, MAX_WEBHOOK_DELAY_S) ?? 0 };
+  }
+  return { url: webhookUrl(v, 'webhook'), delaySeconds: 0 };
+}
+
+function webhookUrl(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length > 2048) bad(field, 'must be an http(s) URL');
   let url: URL;
   try {
     url = new URL(v);
   } catch {
-    bad('webhook', 'must be an http(s) URL');
+    bad(field, 'must be an http(s) URL');
   }
   // SSRF is judged at connect time by the delivery code; only the shape is checked here.
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad('webhook', 'must be an http(s) URL');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') bad(field, 'must be an http(s) URL');
   return v;
+}
+
+/** S3's bucket naming rules (3-63 of a-z 0-9 . -, alphanumeric at both ends). */
+export function isBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name);
+}
+const REGION_RE = /^[a-z]{2}(?:-[a-z0-9]+){1,4}$/;
+
+/** `store`: the shape only; the bucket itself answers at write time. Values are never echoed in errors. */
+function parseStore(v: unknown): CustomerStore | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isPlainObject(v)) bad('store', 'must be an object {provider, bucket, region, path, credentials}');
+  checkKeys(v, ['provider', 'bucket', 'region', 'path', 'credentials', 'endpoint'], 'store');
+  if (v.provider !== 's3') bad('store.provider', 'must be "s3"');
+  if (typeof v.bucket !== 'string' || !isBucketName(v.bucket)) bad('store.bucket', 'must be an S3 bucket name (3-63 of a-z 0-9 . -)');
+  const region = v.region ?? 'us-east-1';
+  if (typeof region !== 'string' || !REGION_RE.test(region)) bad('store.region', 'must be a region name like eu-west-1');
+  if (typeof v.path !== 'string' || v.path.length === 0 || v.path.length > 1024 || v.path.startsWith('/') || /[\x00-\x1f\x7f]/.test(v.path)) {
+    bad('store.path', 'must be an object key: 1-1024 characters, no leading /, no control characters');
+  }
+  let endpoint: string | undefined;
+  if (v.endpoint !== undefined) {
+    let u: URL | undefined;
+    try { u = typeof v.endpoint === 'string' ? new URL(v.endpoint) : undefined; } catch { u = undefined; }
+    if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '' || u.pathname !== '/' || u.search !== '') {
+      bad('store.endpoint', 'must be an http(s) origin like https://s3.example.com');
+    }
+    endpoint = u.origin;
+  }
+  const c = v.credentials;
+  if (!isPlainObject(c)) bad('store.credentials', 'must be an object {accessKeyId, secretAccessKey, sessionToken?}');
+  checkKeys(c, ['accessKeyId', 'secretAccessKey', 'sessionToken'], 'store.credentials');
+  const str = (x: unknown, field: string, max: number): string => {
+    if (typeof x !== 'string' || x.length === 0 || x.length > max || /[^\x21-\x7e]/.test(x)) bad(field, `must be 1-${max} printable characters`);
+    return x;
+  };
+  return {
+    provider: 's3', bucket: v.bucket, region, path: v.path, endpoint,
+    credentials: {
+      accessKeyId: str(c.accessKeyId, 'store.credentials.accessKeyId', 128),
+      secretAccessKey: str(c.secretAccessKey, 'store.credentials.secretAccessKey', 256),
+      sessionToken: c.sessionToken === undefined ? undefined : str(c.sessionToken, 'store.credentials.sessionToken', 4096),
+    },
+  };
 }
 
 export function parseOptions(raw: unknown): ImageOptions {
@@ -328,6 +386,7 @@ export function parseOptions(raw: unknown): ImageOptions {
     mask: parseMask(raw.mask),
     watermark: parseWatermark(raw.watermark),
     output: parseOutput(raw.output),
+    store: parseStore(raw.store),
   };
 }
 

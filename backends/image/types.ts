@@ -107,7 +107,7 @@ export interface ImageOptions {
   readonly sharpen: number | undefined;
   /** Metadata is stripped unless strip is false (EXIF orientation is applied first). */
   readonly strip: boolean;
-  readonly webhook: string | undefined;
+  readonly webhook: WebhookTarget | undefined;
   readonly adjust: AdjustOptions | undefined;
   readonly filter: FilterOptions;
   /** auto.enhance: stretch levels to the full range (normalise). */
@@ -117,6 +117,30 @@ export interface ImageOptions {
   readonly mask: 'ellipse' | undefined;
   readonly watermark: WatermarkOptions | undefined;
   readonly output: OutputOptions;
+  /** Also write the output into the customer's own bucket. */
+  readonly store: CustomerStore | undefined;
+}
+
+/**
+ * The `store` option: an S3 (or S3-compatible) bucket of the customer's. The credentials
+ * are used for this one PUT and never logged, stored or echoed.
+ */
+export interface CustomerStore {
+  readonly provider: 's3';
+  readonly bucket: string;
+  readonly region: string;
+  /** The object key. */
+  readonly path: string;
+  /** An S3-compatible server's origin; undefined for AWS. Reached under the SSRF guard. */
+  readonly endpoint: string | undefined;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken: string | undefined };
+}
+
+/** Where the outcome of an asynchronous job is POSTed, and how long after it is ready. */
+export interface WebhookTarget {
+  readonly url: string;
+  /** Seconds to hold the delivery back after the job finished (the `{url, delay}` form); 0 by default. */
+  readonly delaySeconds: number;
 }
 
 /** A customer's uploaded watermark, as stored (PNG), or undefined when it has none by that id. */
@@ -192,7 +216,7 @@ export type FaceDetector = (image: Buffer) => Promise<Detection>;
 /** A client-visible failure: status, a code from DESIGN.md, a message, the bad field if any. */
 export class ImageError extends Error {
   constructor(
-    readonly status: 400 | 404 | 413 | 415 | 422 | 503 | 504,
+    readonly status: 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504,
     readonly code: string,
     message: string,
     readonly field: string | undefined = undefined,

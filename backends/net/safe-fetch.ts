@@ -136,7 +136,7 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal, onLate?: (v: T) => 
  * Every resolved address must pass: a name that also points inside is refused outright
  * rather than "trying the public one", which is what rebinding setups rely on.
  */
-async function guardedSocket(url: URL, opts: GuardOptions, signal: AbortSignal): Promise<Socket> {
+export async function guardedSocket(url: URL, opts: GuardOptions, signal: AbortSignal): Promise<Socket> {
   const host = stripBrackets(url.hostname);
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   let addresses: ResolvedAddress[];

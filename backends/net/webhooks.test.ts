@@ -3,9 +3,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createWebhookSender, signWebhook, verifyWebhookSignature, type WebhookOutcome, type WebhookSenderOptions } from './webhooks.js';
+import { Webhook } from 'standardwebhooks';
+import { parseRetryAfter } from './webhook-attempt.js';
+import { parseWebhookSecret } from './webhook-signing.js';
+import { createWebhookSender, type WebhookOutcome, type WebhookSenderOptions } from './webhooks.js';
 import { loopbackOnlyConnect, startServer, tableResolver, type ConnectCall, type LocalServer } from './net-test-helpers.js';
 
 interface Received {
@@ -46,11 +49,19 @@ before(async () => {
 
 after(() => srv.close());
 
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const OLD_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+
+/** Verified by the standardwebhooks package (an implementation that is not ours); throws when not. */
+function verify(secret: string, r: Received): unknown {
+  return new Webhook(secret).verify(r.body, r.headers as Record<string, string>);
+}
+
 function sender(over: Partial<WebhookSenderOptions> = {}) {
   const connects: ConnectCall[] = [];
   const outcomes: WebhookOutcome[] = [];
   const s = createWebhookSender({
-    secret: 'whsec_test',
+    keys: parseWebhookSecret(SECRET),
     maxAttempts: 4,
     baseDelayMs: 5,
     timeoutMs: 2000,
@@ -68,7 +79,7 @@ const T = { timeout: 10_000 };
 
 const hits = (path: string): Received[] => received.filter((r) => r.path === path);
 
-test('delivers a signed JSON POST that the receiver helper verifies', T, async () => {
+test('delivers a Standard Webhooks signed JSON POST that standardwebhooks verifies', T, async () => {
   const { s, outcomes } = sender();
   s.send(`${base}/ok`, { id: 'abc', output: { bytes: 12 } });
   await s.idle();
@@ -76,33 +87,47 @@ test('delivers a signed JSON POST that the receiver helper verifies', T, async (
   assert.ok(r);
   assert.equal(r.headers['content-type'], 'application/json');
   assert.deepEqual(JSON.parse(r.body), { id: 'abc', output: { bytes: 12 } });
-  const ts = String(r.headers['x-sluice-timestamp']);
-  const sig = String(r.headers['x-sluice-signature']);
-  assert.match(sig, /^sha256=[0-9a-f]{64}$/);
-  assert.ok(Math.abs(Number(ts) - Date.now() / 1000) < 5);
-  assert.equal(verifyWebhookSignature('whsec_test', ts, r.body, sig, 300), true);
-  assert.equal(verifyWebhookSignature('other', ts, r.body, sig, 300), false, 'wrong secret');
-  assert.equal(verifyWebhookSignature('whsec_test', ts, r.body + ' ', sig, 300), false, 'tampered body');
-  assert.equal(verifyWebhookSignature('whsec_test', String(Number(ts) + 1), r.body, sig, 300), false, 'other timestamp');
+  assert.match(String(r.headers['webhook-id']), /^msg_[A-Za-z0-9_-]{22}$/);
+  assert.match(String(r.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/);
+  assert.ok(Math.abs(Number(r.headers['webhook-timestamp']) - Date.now() / 1000) < 5);
+  assert.deepEqual(verify(SECRET, r), { id: 'abc', output: { bytes: 12 } });
+  assert.throws(() => verify(OLD_SECRET, r), /signature/i, 'another secret');
+  assert.throws(() => verify(SECRET, { ...r, body: r.body + ' ' }), /signature/i, 'tampered body');
+  assert.throws(() => verify(SECRET, { ...r, headers: { ...r.headers, 'webhook-id': 'msg_other' } }), /signature/i, 'other id');
   assert.deepEqual({ ...s.counters }, { delivered: 1, failed: 0, retried: 0, dropped: 0, attempts: 1 });
   assert.deepEqual(outcomes.map((o) => [o.ok, o.attempts, o.status]), [[true, 1, 200]]);
 });
 
-test('verifyWebhookSignature: scheme, tolerance and malformed input', T, () => {
-  const body = '{"a":1}';
-  const now = 1_700_000_000;
-  const sig = signWebhook('k', now, body);
-  // The documented scheme, computed independently of signWebhook.
-  assert.equal(sig, `sha256=${createHmac('sha256', 'k').update(`${now}.${body}`).digest('hex')}`);
-  assert.equal(verifyWebhookSignature('k', now, body, sig, 300, now + 300), true);
-  assert.equal(verifyWebhookSignature('k', now, body, sig, 300, now + 301), false, 'too old');
-  assert.equal(verifyWebhookSignature('k', now, body, sig, 300, now - 301), false, 'too far in the future');
-  assert.equal(verifyWebhookSignature('k', now, Buffer.from(body), sig, 300, now), true, 'Buffer body');
-  assert.equal(verifyWebhookSignature('k', now, body, sig.toUpperCase(), 300, now), false);
-  assert.equal(verifyWebhookSignature('k', now, body, sig.slice(0, -1), 300, now), false, 'short');
-  assert.equal(verifyWebhookSignature('k', now, body, undefined, 300, now), false);
-  assert.equal(verifyWebhookSignature('k', 'abc', body, sig, 300, now), false, 'non-numeric timestamp');
-  assert.equal(verifyWebhookSignature('k', `${now}.5`, body, sig, 300, now), false);
+test('rotation: two secrets sign twice, and a receiver holding either one verifies', T, async () => {
+  const { s } = sender({ keys: parseWebhookSecret(`${SECRET} ${OLD_SECRET}`) });
+  s.send(`${base}/rotated`, { n: 1 });
+  await s.idle();
+  const [r] = hits('/rotated');
+  assert.ok(r);
+  assert.equal(String(r.headers['webhook-signature']).split(' ').length, 2);
+  assert.deepEqual(verify(SECRET, r), { n: 1 });
+  assert.deepEqual(verify(OLD_SECRET, r), { n: 1 });
+});
+
+test('parseWebhookSecret: whsec_<base64>, at least 16 bytes, at most two', () => {
+  assert.equal(parseWebhookSecret(SECRET).length, 1);
+  assert.equal(parseWebhookSecret(`  ${SECRET}   ${OLD_SECRET} `).length, 2);
+  assert.throws(() => parseWebhookSecret(''), /empty/);
+  assert.throws(() => parseWebhookSecret('plain-secret-of-enough-length'), /secret 1 is not whsec_/);
+  assert.throws(() => parseWebhookSecret(`whsec_${Buffer.alloc(15).toString('base64')}`), /15 bytes/);
+  assert.throws(() => parseWebhookSecret(`${SECRET} ${SECRET} ${SECRET}`), /at most 2/);
+  assert.throws(() => parseWebhookSecret(`${SECRET} whsec_!!`), /secret 2/);
+});
+
+test('a delayed delivery waits, then goes out', T, async () => {
+  const at: number[] = [];
+  const { s } = sender({ onAttempt: () => at.push(Date.now()) });
+  const sent = Date.now();
+  s.send(`${base}/delayed`, {}, 300);
+  assert.equal(s.pending(), 1);
+  await s.idle();
+  assert.equal(hits('/delayed').length, 1);
+  assert.ok(at[0]! - sent >= 290, `sent after ${at[0]! - sent} ms`);
 });
 
 test('retries on 500 then succeeds, re-signing each attempt', T, async () => {
@@ -112,9 +137,8 @@ test('retries on 500 then succeeds, re-signing each attempt', T, async () => {
   await s.idle();
   const got = hits('/flaky');
   assert.equal(got.length, 3);
-  for (const r of got) {
-    assert.equal(verifyWebhookSignature('whsec_test', String(r.headers['x-sluice-timestamp']), r.body, String(r.headers['x-sluice-signature']), 300), true);
-  }
+  for (const r of got) verify(SECRET, r);
+  assert.equal(new Set(got.map((r) => r.headers['webhook-id'])).size, 1, 'one webhook-id on every attempt');
   assert.deepEqual({ ...s.counters }, { delivered: 1, failed: 0, retried: 2, dropped: 0, attempts: 3 });
   assert.deepEqual(outcomes.map((o) => [o.ok, o.attempts]), [[true, 3]]);
 });
@@ -140,16 +164,20 @@ test('a 429 Retry-After is a floor for the backoff', T, async () => {
   assert.ok(at[1]! - at[0]! >= 950, `retried after ${at[1]! - at[0]!} ms`);
 });
 
-test('never retries a 4xx', T, async () => {
+test('never retries a 4xx that means never; retries 408 and 425', T, async () => {
   script.set('/reject', [400]);
   script.set('/gone', [410]);
+  script.set('/later', [408, 425, 200]);
   const { s, outcomes } = sender();
   s.send(`${base}/reject`, {});
   s.send(`${base}/gone`, {});
+  s.send(`${base}/later`, {});
   await s.idle();
   assert.equal(hits('/reject').length, 1);
   assert.equal(hits('/gone').length, 1);
-  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 2, retried: 0, dropped: 0, attempts: 2 });
+  assert.equal(hits('/later').length, 3);
+  assert.deepEqual({ ...s.counters }, { delivered: 1, failed: 2, retried: 2, dropped: 0, attempts: 5 });
+  outcomes.splice(outcomes.findIndex((o) => o.ok), 1);
   assert.deepEqual(outcomes.map((o) => o.status).sort(), [400, 410]);
 });
 
@@ -242,3 +270,13 @@ test('the queue is bounded; close() cancels waiting retries', T, async () => {
   assert.equal(s.counters.dropped, 2, 'a closed sender accepts nothing');
 });
 
+
+test('parseRetryAfter: seconds or an HTTP date, capped at a day; anything else is ignored', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  assert.equal(parseRetryAfter('120', now), 120_000);
+  assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:01:00 GMT', now), 60_000);
+  assert.equal(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now), 0);
+  assert.equal(parseRetryAfter('999999', now), 86_400_000);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+  assert.equal(parseRetryAfter(undefined, now), undefined);
+});

@@ -1,25 +1,20 @@
-// Asynchronous delivery of results to client-chosen webhook URLs.
+// In-process delivery of results to client-chosen webhook URLs: the sender of a backend
+// without --webhook-redis. Signed with Standard Webhooks (webhook-signing.ts); one
+// attempt, with its SSRF guard and verdict, is webhook-attempt.ts.
 //
-// Signature scheme (documented for receivers in the README):
-//   X-Sluice-Timestamp: <unix seconds when this attempt was sent>
-//   X-Sluice-Signature: sha256=<lowercase hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>
-// The timestamp is inside the MAC so a captured delivery cannot be replayed later with
-// a fresh timestamp; each retry is signed anew so receivers can keep a tight tolerance.
-// Receivers verify with verifyWebhookSignature (constant-time, bounded clock skew).
-//
-// Delivery: a bounded in-memory queue drained by a small number of workers. Network
-// errors, timeouts, 5xx and 429 are retried with exponential backoff and jitter up to
-// maxAttempts; any other answer (2xx excepted) is final, since repeating a request the
-// receiver rejected cannot succeed. SSRF refusals and bad URLs are final too. The queue
-// is in memory on purpose: results themselves only live an hour, and a lost webhook is
-// recoverable by the client via GET /v1/results/<id>.
+// Delivery: a bounded in-memory queue drained by a small number of workers. Retryable
+// failures are retried with exponential backoff and jitter up to maxAttempts; final ones
+// (see AttemptResult) end the delivery. The queue is in memory and NOT durable: a
+// waiting retry dies with the process. For deliveries that survive a crash or a deploy,
+// enqueue in Redis instead (backends/webhooks/, sluice-webhooks); a lost webhook is
+// recoverable by the client via GET /v1/results/<id> for the result's lifetime.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ImageError } from '../image/types.js';
-import { checkUrl, guardedExchange, withDeadline, type Connector, type Resolver } from './safe-fetch.js';
+import { attemptWebhook, type AttemptResult } from './webhook-attempt.js';
+import type { Connector, Resolver } from './safe-fetch.js';
+import { newWebhookId, type WebhookKeys } from './webhook-signing.js';
 
 export interface WebhookSenderOptions {
-  readonly secret: string;
+  readonly keys: WebhookKeys;
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly timeoutMs: number;
@@ -66,8 +61,8 @@ export interface WebhookCounters {
 }
 
 export interface WebhookSender {
-  /** Queues a delivery and returns at once; never throws for delivery problems. */
-  send(url: string, payload: object): void;
+  /** Queues a delivery (after delayMs) and returns at once; never throws for delivery problems. */
+  send(url: string, payload: object, delayMs?: number): void;
   readonly counters: Readonly<WebhookCounters>;
   /** Deliveries queued, in flight or waiting for a retry. */
   pending(): number;
@@ -77,45 +72,13 @@ export interface WebhookSender {
   close(): void;
 }
 
-export function signWebhook(secret: string, timestamp: number | string, body: string | Buffer): string {
-  const mac = createHmac('sha256', secret);
-  mac.update(`${timestamp}.`);
-  mac.update(body);
-  return `sha256=${mac.digest('hex')}`;
-}
-
-/**
- * For receivers: true when `header` is the signature of `body` at `timestamp` and the
- * timestamp is within `toleranceS` seconds of now (either direction, for clock skew).
- */
-export function verifyWebhookSignature(
-  secret: string,
-  timestamp: string | number,
-  body: string | Buffer,
-  header: string | undefined,
-  toleranceS: number,
-  nowS: number = Math.floor(Date.now() / 1000),
-): boolean {
-  if (typeof header !== 'string') return false;
-  const ts = typeof timestamp === 'number' ? timestamp : /^\d{1,12}$/.test(timestamp) ? Number(timestamp) : NaN;
-  if (!Number.isSafeInteger(ts) || Math.abs(nowS - ts) > toleranceS) return false;
-  const expected = Buffer.from(signWebhook(secret, ts, body), 'utf8');
-  const given = Buffer.from(header, 'utf8');
-  // timingSafeEqual needs equal lengths; a length mismatch leaks nothing secret.
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 interface Job {
   readonly url: string;
+  /** webhook-id: the same on every attempt, so receivers can deduplicate. */
+  readonly id: string;
   readonly body: string;
   attempts: number;
 }
-
-type AttemptResult =
-  | { kind: 'ok'; status: number }
-  | { kind: 'retry' | 'final'; status: number | undefined; error: string; retryAfterMs?: number };
-
-const RESPONSE_CAP = 64 * 1024;
 
 export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
   const maxQueue = opts.maxQueue ?? 1000;
@@ -150,54 +113,20 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
     });
   }
 
-  async function attempt(job: Job): Promise<AttemptResult> {
-    let url: URL;
-    try {
-      url = checkUrl(job.url, 'request');
-    } catch (e) {
-      return { kind: 'final', status: undefined, error: (e as Error).message };
-    }
-    const ts = Math.floor(Date.now() / 1000);
-    try {
-      const res = await withDeadline(opts.timeoutMs, (signal) =>
-        guardedExchange(
-          url,
-          {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'x-sluice-timestamp': String(ts),
-              'x-sluice-signature': signWebhook(opts.secret, ts, job.body),
-            },
-            body: job.body,
-          },
-          { ...opts, maxBytes: RESPONSE_CAP, readBody: false },
-          signal,
-        ),
-      );
-      if (res.status >= 200 && res.status < 300) return { kind: 'ok', status: res.status };
-      const retryable = res.status >= 500 || res.status === 429;
-      // Honour a receiver's Retry-After (seconds form) as a floor, still capped by maxDelayMs.
-      const ra = res.headers['retry-after'];
-      const raS = typeof ra === 'string' && /^\d{1,6}$/.test(ra) ? Number(ra) : undefined;
-      return {
-        kind: retryable ? 'retry' : 'final',
-        status: res.status,
-        error: `HTTP ${res.status}`,
-        ...(raS !== undefined ? { retryAfterMs: raS * 1000 } : {}),
-      };
-    } catch (e) {
-      // The guard's refusals and URL problems will not change on retry; transport trouble may.
-      const final = e instanceof ImageError && (e.code === 'forbidden_destination' || e.status === 400);
-      return { kind: final ? 'final' : 'retry', status: undefined, error: (e as Error).message };
-    }
-  }
-
   function backoff(attempts: number): number {
     // "Equal jitter": at least half the exponential delay, so retries stay spread out
     // even when many deliveries failed at the same moment.
     const exp = Math.min(maxDelayMs, opts.baseDelayMs * 2 ** (attempts - 1));
     return Math.round(exp / 2 + Math.random() * (exp / 2));
+  }
+
+  function later(job: Job, delayMs: number): void {
+    const timer = setTimeout(() => {
+      waiting.delete(timer);
+      ready.push(job);
+      pump();
+    }, delayMs);
+    waiting.set(timer, job);
   }
 
   function pump(): void {
@@ -206,7 +135,7 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
       inFlight++;
       job.attempts++;
       counters.attempts++;
-      void attempt(job).then((r) => {
+      void attemptWebhook(opts, job.url, job.id, job.body).then((r) => {
         inFlight--;
         const willRetry = r.kind === 'retry' && job.attempts < maxAttempts && !closed;
         opts.onAttempt?.({
@@ -218,12 +147,7 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
         });
         if (willRetry) {
           counters.retried++;
-          const timer = setTimeout(() => {
-            waiting.delete(timer);
-            ready.push(job);
-            pump();
-          }, Math.min(maxDelayMs, Math.max(backoff(job.attempts), r.retryAfterMs ?? 0)));
-          waiting.set(timer, job);
+          later(job, Math.min(maxDelayMs, Math.max(backoff(job.attempts), r.retryAfterMs ?? 0)));
         } else {
           finish(job, r);
         }
@@ -234,13 +158,17 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
   }
 
   return {
-    send(url, payload) {
+    send(url, payload, delayMs = 0) {
       if (closed || pending() >= maxQueue) {
         counters.dropped++;
         return;
       }
-      ready.push({ url, body: JSON.stringify(payload), attempts: 0 });
-      pump();
+      const job: Job = { url, id: newWebhookId(), body: JSON.stringify(payload), attempts: 0 };
+      if (delayMs > 0) later(job, delayMs);
+      else {
+        ready.push(job);
+        pump();
+      }
     },
     counters,
     pending,

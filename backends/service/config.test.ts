@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, FLAGS, envName, parseBackendConfig, usage } from './config.js';
+import { storeConfigOf } from '../../gateway/config/load.js';
 import { tuning } from './tuning.js';
 
 describe('sluice-backend config', () => {
@@ -42,7 +43,9 @@ describe('sluice-backend config', () => {
       [['--allow-svg=maybe'], {}, /--allow-svg/],
       [['--bogus', '1'], {}, /unknown flag --bogus/],
       [['--queue'], {}, /--queue: missing value/],
-      [['--webhook-secret', 'short'], {}, /--webhook-secret/],
+      [[], { SLUICE_WEBHOOK_SECRET: 'short' }, /SLUICE_WEBHOOK_SECRET: secret 1 is not whsec_/],
+      [['--webhook-redis', 'http://x'], {}, /--webhook-redis \(SLUICE_BACKEND_WEBHOOK_REDIS\): must start with redis:\/\//],
+      [['--webhook-redis', 'redis://x', '--webhook-store', 'f.yaml'], {}, /--webhook-store.*not both/],
     ];
     for (const [argv, env, re] of cases) {
       assert.throws(() => parseBackendConfig(argv, env), (e: unknown) => e instanceof ConfigError && re.test(e.message), argv.join(' '));
@@ -76,7 +79,8 @@ describe('sluice-backend registration flags', () => {
     assert.throws(() => parseBackendConfig(['--register-redis', 'redis://x:1', '--register-upstream', 'img', '--advertise-url', 'http://h:1/x'], {}), /--advertise-url/);
     const c = parseBackendConfig(['--register-upstream', 'img', '--weight', '3'], { SLUICE_BACKEND_REGISTER_REDIS: 'redis://127.0.0.1:6379' });
     assert.deepEqual(c.register, {
-      store: { kind: 'redis', mode: 'standalone', url: 'redis://127.0.0.1:6379', prefix: 'sluice:', timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200 },
+      // Every other store field at the gateway's own default.
+      store: storeConfigOf({ kind: 'redis', url: 'redis://127.0.0.1:6379' }),
       upstream: 'img', advertiseUrl: undefined, weight: 3, ttlMs: 1000,
     });
   });
@@ -104,5 +108,38 @@ describe('sluice-backend registration flags', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('sluice-backend webhook flags', () => {
+  it('--webhook-redis (or its env) or --webhook-store picks the queue; SLUICE_WEBHOOK_SECRET the in-process keys', () => {
+    const none = parseBackendConfig([], {});
+    assert.equal(none.webhook.queue, undefined);
+    assert.equal(none.webhook.keys, undefined);
+    const env = parseBackendConfig([], { SLUICE_BACKEND_WEBHOOK_REDIS: 'redis://127.0.0.1:6379', SLUICE_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` });
+    assert.equal(env.webhook.queue?.url, 'redis://127.0.0.1:6379');
+    assert.equal(env.webhook.queue?.prefix, 'sluice:');
+    assert.deepEqual(env.webhook.keys, [Buffer.alloc(32, 7)]);
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-whstore-'));
+    try {
+      writeFileSync(join(dir, 'c.yaml'), 'store: {kind: redis, mode: cluster, nodes: ["redis://127.0.0.1:7000"], prefix: "q:"}');
+      const c = parseBackendConfig(['--webhook-store', join(dir, 'c.yaml')], {});
+      assert.equal(c.webhook.queue?.mode, 'cluster');
+      assert.equal(c.webhook.queue?.prefix, 'q:');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sluice-backend results in S3', () => {
+  it('--results-s3-bucket with its region, prefix, endpoint and path style; checked at start', () => {
+    assert.equal(parseBackendConfig([], {}).resultsS3, undefined);
+    const c = parseBackendConfig(['--results-s3-bucket', 'my-results', '--results-s3-endpoint', 'http://127.0.0.1:9000', '--results-s3-path-style'], { SLUICE_BACKEND_RESULTS_S3_REGION: 'eu-west-1' });
+    assert.deepEqual(c.resultsS3, { bucket: 'my-results', region: 'eu-west-1', prefix: 'results/', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true });
+    assert.throws(() => parseBackendConfig(['--results-s3-bucket', 'Bad_Bucket'], {}), /--results-s3-bucket \(SLUICE_BACKEND_RESULTS_S3_BUCKET\): not a valid bucket name/);
+    assert.throws(() => parseBackendConfig(['--results-s3-bucket', 'ok-bucket', '--results-dir', '/tmp/x'], {}), /not both/);
+    assert.throws(() => parseBackendConfig(['--results-s3-endpoint', 'http://x:1'], {}), /only means something with --results-s3-bucket/);
+    assert.throws(() => parseBackendConfig(['--results-s3-bucket', 'ok-bucket', '--results-s3-endpoint', 'http://x:1/path'], {}), /--results-s3-endpoint.*origin/);
   });
 });

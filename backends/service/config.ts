@@ -1,8 +1,16 @@
 import { availableParallelism } from 'node:os';
-import { ConfigError as GatewayConfigError, parseStoreSection, readConfigText } from '../../gateway/config/load.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
 import type { StoreConfig } from '../../gateway/config/types.js';
 import { join } from 'node:path';
+import { isBucketName } from '../image/options.js';
 import { DEFAULT_LIMITS, DEFAULT_WATERMARK_LIMITS, type ImageLimits, type WatermarkLimits } from '../image/types.js';
+import { parseWebhookSecret, type WebhookKeys } from '../net/webhook-signing.js';
+import type { S3ResultsConfig } from './results-s3-store.js';
+import { ConfigError, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues, type Spec } from './flags.js';
+
+export { ConfigError };
+
+const ENV_PREFIX = 'SLUICE_BACKEND_';
 
 /**
  * `sluice-backend` settings: every one a flag (`--name value` or `--name=value`) and an
@@ -15,6 +23,8 @@ export interface BackendConfig {
   readonly host: string;
   readonly port: number;
   readonly resultsDir: string | undefined;
+  /** Results in S3-compatible storage instead of resultsDir. */
+  readonly resultsS3: S3ResultsConfig | undefined;
   readonly resultTtlSeconds: number;
   /** Undefined: a temp directory per process. */
   readonly watermarksDir: string | undefined;
@@ -23,6 +33,8 @@ export interface BackendConfig {
   readonly queue: number;
   readonly retryAfterSeconds: number;
   readonly limits: ImageLimits;
+  /** The slowest upload accepted (408 below it), as the gateway's server.min_body_rate. */
+  readonly bodyRate: BodyRate;
   readonly fetch: {
     readonly maxBytes: number;
     readonly timeoutMs: number;
@@ -30,7 +42,10 @@ export interface BackendConfig {
     readonly allow: readonly string[];
   };
   readonly webhook: {
-    readonly secret: string | undefined;
+    /** From SLUICE_WEBHOOK_SECRET; needed for in-process delivery (the queue's worker signs with its own). */
+    readonly keys: WebhookKeys | undefined;
+    /** Undefined: deliver in-process; else enqueue in this Redis for sluice-webhooks. */
+    readonly queue: StoreConfig | undefined;
     readonly maxAttempts: number;
     readonly baseDelayMs: number;
     readonly timeoutMs: number;
@@ -56,17 +71,6 @@ export interface RegisterConfig {
   readonly ttlMs: number;
 }
 
-export class ConfigError extends Error {}
-
-type Kind = 'int' | 'bool' | 'string' | 'list';
-interface Spec {
-  readonly flag: string;
-  readonly kind: Kind;
-  readonly min?: number;
-  readonly max?: number;
-  readonly help: string;
-}
-
 const cores = availableParallelism();
 
 /** Every flag, in the order `--help` prints them. */
@@ -74,6 +78,11 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'port', kind: 'int', min: 0, max: 65535, help: 'TCP port (0 = any free port). Default 7001.' },
   { flag: 'host', kind: 'string', help: 'Address to bind. Default 127.0.0.1.' },
   { flag: 'results-dir', kind: 'string', help: 'Directory for results; share it between backends of one machine. Default: a temp dir per process, removed at exit.' },
+  { flag: 'results-s3-bucket', kind: 'string', help: 'Keep results in this S3 (or S3-compatible) bucket instead of --results-dir, so every backend sharing it serves every result. Credentials: the AWS SDK chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role). Default: not used.' },
+  { flag: 'results-s3-region', kind: 'string', help: 'The bucket\'s region. Default us-east-1.' },
+  { flag: 'results-s3-prefix', kind: 'string', help: 'Key prefix of results in the bucket. Default results/.' },
+  { flag: 'results-s3-endpoint', kind: 'string', help: 'Origin of an S3-compatible server (MinIO, Ceph, s3rver), e.g. http://10.0.0.7:9000. Default: AWS.' },
+  { flag: 'results-s3-path-style', kind: 'bool', help: 'Path-style URLs (host/bucket/key), which most S3-compatible servers need. Default false.' },
   { flag: 'result-ttl', kind: 'int', min: 1, max: 7 * 86400, help: 'Seconds a result is kept. Default 3600.' },
   { flag: 'watermarks-dir', kind: 'string', help: 'Directory for uploaded watermarks (kept until deleted); share it between backends. Default: <results-dir>/watermarks, or a temp dir per process without --results-dir.' },
   { flag: 'watermark-max-bytes', kind: 'int', min: 1, max: 64 * 1024 * 1024, help: `Largest watermark upload in bytes. Default ${DEFAULT_WATERMARK_LIMITS.maxBytes}.` },
@@ -87,15 +96,18 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'max-output-width', kind: 'int', min: 1, max: 65535, help: `Widest output. Default ${DEFAULT_LIMITS.maxOutputWidth}.` },
   { flag: 'max-output-height', kind: 'int', min: 1, max: 65535, help: `Tallest output. Default ${DEFAULT_LIMITS.maxOutputHeight}.` },
   { flag: 'timeout-ms', kind: 'int', min: 100, max: 600_000, help: `Processing timeout (and longest wait for a slot). Default ${DEFAULT_LIMITS.timeoutMs}.` },
+  { flag: 'min-body-rate', kind: 'int', min: 0, max: 2 ** 31 - 1, help: `Slowest request body accepted, bytes/s averaged over --body-rate-window-ms; slower gets 408 (0 = no check). Default ${DEFAULT_BODY_RATE.bytesPerSecond}.` },
+  { flag: 'body-rate-window-ms', kind: 'int', min: 100, max: 600_000, help: `Window of --min-body-rate. Default ${DEFAULT_BODY_RATE.windowMs}.` },
   { flag: 'allow-svg', kind: 'bool', help: 'Accept SVG input. Default false.' },
   { flag: 'fetch-max-bytes', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'Largest body /v1/images/fetch downloads. Default: --max-body-bytes.' },
   { flag: 'fetch-timeout-ms', kind: 'int', min: 100, max: 600_000, help: 'Whole-download timeout for fetches. Default 10000.' },
   { flag: 'fetch-max-redirects', kind: 'int', min: 0, max: 20, help: 'Redirects a fetch follows. Default 3.' },
   { flag: 'fetch-allow', kind: 'list', help: 'Comma-separated addresses/CIDRs fetches and webhooks may reach although private or loopback (tests: 127.0.0.1). Default none.' },
-  { flag: 'webhook-secret', kind: 'string', help: 'HMAC-SHA256 key for webhook signatures; webhooks are refused (400) without it. Prefer the env variable.' },
-  { flag: 'webhook-max-attempts', kind: 'int', min: 1, max: 20, help: 'Delivery attempts per webhook. Default 5.' },
-  { flag: 'webhook-base-delay-ms', kind: 'int', min: 1, max: 600_000, help: 'First retry delay, doubled each attempt. Default 1000.' },
-  { flag: 'webhook-timeout-ms', kind: 'int', min: 100, max: 600_000, help: 'Timeout of one delivery attempt. Default 5000.' },
+  { flag: 'webhook-redis', kind: 'string', help: 'redis:// URL: enqueue webhooks there (BullMQ) for sluice-webhooks to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), needs SLUICE_WEBHOOK_SECRET.' },
+  { flag: 'webhook-store', kind: 'string', help: 'A gateway config file: enqueue webhooks in the Redis of its store section (standalone, Sentinel or Cluster), as --register-store reads it. Instead of --webhook-redis.' },
+  { flag: 'webhook-max-attempts', kind: 'int', min: 1, max: 20, help: 'In-process delivery: attempts per webhook. Default 5.' },
+  { flag: 'webhook-base-delay-ms', kind: 'int', min: 1, max: 600_000, help: 'In-process delivery: first retry delay, doubled each attempt (at most 60 s). Default 1000.' },
+  { flag: 'webhook-timeout-ms', kind: 'int', min: 100, max: 600_000, help: 'In-process delivery: timeout of one attempt. Default 5000.' },
   { flag: 'face-workers', kind: 'int', min: 0, max: 64, help: 'Face-detection worker threads (0 = face detection off). Default 1.' },
   { flag: 'sharp-concurrency', kind: 'int', min: 1, max: 1024, help: 'libvips threads per image. Default max(1, cores / concurrency).' },
   { flag: 'sharp-cache-mb', kind: 'int', min: 0, max: 65536, help: 'libvips operation cache in MB (0 = off). Default 0.' },
@@ -112,69 +124,12 @@ export const FLAGS: readonly Spec[] = [
 ];
 
 export function envName(flag: string): string {
-  return `SLUICE_BACKEND_${flag.toUpperCase().replace(/-/g, '_')}`;
+  return envNameOf(ENV_PREFIX, flag);
 }
 
-function parseValue(spec: Spec, raw: string, source: string): number | boolean | string | string[] {
-  const where = `--${spec.flag} (${envName(spec.flag)})`;
-  switch (spec.kind) {
-    case 'int': {
-      if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${where}: expected a whole number, got ${JSON.stringify(raw)} from ${source}`);
-      const n = Number(raw.trim());
-      if (!Number.isSafeInteger(n) || (spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
-        throw new ConfigError(`${where}: ${n} is outside ${spec.min ?? 0}..${spec.max ?? Number.MAX_SAFE_INTEGER} (from ${source})`);
-      }
-      return n;
-    }
-    case 'bool': {
-      const v = raw.trim().toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-      if (['0', 'false', 'no', 'off'].includes(v)) return false;
-      throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(raw)} from ${source}`);
-    }
-    case 'string':
-      if (raw.length === 0) throw new ConfigError(`${where}: must not be empty (from ${source})`);
-      return raw;
-    case 'list':
-      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  }
-}
-
-/** Parses argv (without node and the script) and env into a validated config. */
 export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BackendConfig {
-  const byFlag = new Map(FLAGS.map((s) => [s.flag, s]));
-  const values = new Map<string, number | boolean | string | string[]>();
-  for (const spec of FLAGS) {
-    const e = env[envName(spec.flag)];
-    if (e !== undefined && e !== '') values.set(spec.flag, parseValue(spec, e, `env ${envName(spec.flag)}`));
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)} (flags look like --port 7001)`);
-    const eq = arg.indexOf('=');
-    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    let negated = false;
-    if (!byFlag.has(name) && name.startsWith('no-') && byFlag.get(name.slice(3))?.kind === 'bool') { name = name.slice(3); negated = true; }
-    const spec = byFlag.get(name);
-    if (spec === undefined) throw new ConfigError(`unknown flag --${name} (see --help)`);
-    if (spec.kind === 'bool' && eq === -1) {
-      // A bare boolean flag; an explicit value must use --flag=value.
-      values.set(name, !negated);
-      continue;
-    }
-    if (negated) throw new ConfigError(`--no-${name} takes no value`);
-    let raw: string;
-    if (eq !== -1) raw = arg.slice(eq + 1);
-    else {
-      if (i + 1 >= argv.length) throw new ConfigError(`--${name}: missing value`);
-      raw = argv[++i]!;
-    }
-    values.set(name, parseValue(spec, raw, `--${name}`));
-  }
-
-  const int = (flag: string, dflt: number): number => (values.get(flag) as number | undefined) ?? dflt;
-  const bool = (flag: string, dflt: boolean): boolean => (values.get(flag) as boolean | undefined) ?? dflt;
-  const str = (flag: string): string | undefined => values.get(flag) as string | undefined;
+  const v = parseFlags(FLAGS, ENV_PREFIX, argv, env);
+  const { int, bool, str, list } = v;
 
   const concurrency = int('concurrency', cores);
   const maxInputBytes = int('max-body-bytes', DEFAULT_LIMITS.maxInputBytes);
@@ -187,14 +142,11 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     timeoutMs: int('timeout-ms', DEFAULT_LIMITS.timeoutMs),
     allowSvg: bool('allow-svg', DEFAULT_LIMITS.allowSvg),
   });
-  const secret = str('webhook-secret');
-  if (secret !== undefined && secret.length < 16) {
-    throw new ConfigError(`--webhook-secret (${envName('webhook-secret')}): must be at least 16 characters`);
-  }
   return {
     host: str('host') ?? '127.0.0.1',
     port: int('port', 7001),
     resultsDir: str('results-dir'),
+    resultsS3: resultsS3Config(v),
     resultTtlSeconds: int('result-ttl', 3600),
     // Beside the results by default, so the backends `npm start` spawns (which share a results directory) share them too.
     watermarksDir: str('watermarks-dir') ?? (str('results-dir') !== undefined ? join(str('results-dir')!, 'watermarks') : undefined),
@@ -206,14 +158,16 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     queue: int('queue', 2 * concurrency),
     retryAfterSeconds: int('retry-after', 1),
     limits,
+    bodyRate: { bytesPerSecond: int('min-body-rate', DEFAULT_BODY_RATE.bytesPerSecond), windowMs: int('body-rate-window-ms', DEFAULT_BODY_RATE.windowMs) },
     fetch: {
       maxBytes: int('fetch-max-bytes', maxInputBytes),
       timeoutMs: int('fetch-timeout-ms', 10_000),
       maxRedirects: int('fetch-max-redirects', 3),
-      allow: (values.get('fetch-allow') as string[] | undefined) ?? [],
+      allow: list('fetch-allow'),
     },
     webhook: {
-      secret,
+      keys: webhookKeys(env),
+      queue: storeFromFlags(v, 'webhook-redis', 'webhook-store', undefined),
       maxAttempts: int('webhook-max-attempts', 5),
       baseDelayMs: int('webhook-base-delay-ms', 1000),
       timeoutMs: int('webhook-timeout-ms', 5000),
@@ -221,16 +175,46 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     faceWorkers: int('face-workers', 1),
     sharpConcurrency: int('sharp-concurrency', Math.max(1, Math.floor(cores / concurrency))),
     sharpCacheMb: int('sharp-cache-mb', 0),
-    uvThreadpoolSize: values.get('uv-threadpool-size') as number | undefined,
+    uvThreadpoolSize: int('uv-threadpool-size', undefined),
     reexec: bool('reexec', true),
     logLevel: str('log-level') ?? 'info',
-    register: registerConfig(str, int, str('host') ?? '127.0.0.1'),
+    register: registerConfig(v, str('host') ?? '127.0.0.1'),
   };
 }
 
-function registerConfig(str: (f: string) => string | undefined, int: (f: string, d: number) => number, host: string): RegisterConfig | undefined {
-  const need = (flag: string, why: string): never => { throw new ConfigError(`--${flag} (${envName(flag)}): ${why}`); };
-  const store = registerStore(str, need);
+function resultsS3Config(v: FlagValues): S3ResultsConfig | undefined {
+  const need = (flag: string, why: string): never => { throw new ConfigError(`${v.where(flag)}: ${why}`); };
+  const bucket = v.str('results-s3-bucket');
+  const others = ['results-s3-region', 'results-s3-prefix', 'results-s3-endpoint'];
+  if (bucket === undefined) {
+    for (const f of others) if (v.str(f) !== undefined) need(f, 'only means something with --results-s3-bucket');
+    return undefined;
+  }
+  if (v.str('results-dir') !== undefined) need('results-s3-bucket', 'give --results-dir or --results-s3-bucket, not both');
+  // S3's bucket naming rules, so a typo fails at start rather than on the first result.
+  if (!isBucketName(bucket)) need('results-s3-bucket', `not a valid bucket name: ${JSON.stringify(bucket)}`);
+  const endpoint = v.str('results-s3-endpoint');
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+$/.test(endpoint)) need('results-s3-endpoint', `must be an origin like http://10.0.0.7:9000, got ${JSON.stringify(endpoint)}`);
+  const prefix = v.str('results-s3-prefix') ?? 'results/';
+  if (prefix.length > 512 || /[\x00-\x1f]/.test(prefix)) need('results-s3-prefix', 'must be at most 512 printable characters');
+  return { bucket, region: v.str('results-s3-region') ?? 'us-east-1', prefix, endpoint, forcePathStyle: v.bool('results-s3-path-style', false) };
+}
+
+/** SLUICE_WEBHOOK_SECRET, shared by every process that signs (see webhook-signing.ts). */
+export function webhookKeys(env: NodeJS.ProcessEnv): WebhookKeys | undefined {
+  const text = env.SLUICE_WEBHOOK_SECRET;
+  if (text === undefined || text === '') return undefined;
+  try {
+    return parseWebhookSecret(text);
+  } catch (err) {
+    throw new ConfigError(`SLUICE_WEBHOOK_SECRET: ${(err as Error).message}`);
+  }
+}
+
+function registerConfig(v: FlagValues, host: string): RegisterConfig | undefined {
+  const { str, int } = v;
+  const need = (flag: string, why: string): never => { throw new ConfigError(`${v.where(flag)}: ${why}`); };
+  const store = storeFromFlags(v, 'register-redis', 'register-store', 'register-prefix');
   if (store === undefined) {
     for (const f of ['register-upstream', 'advertise-url', 'register-prefix']) if (str(f) !== undefined) need(f, 'only means something with --register-redis or --register-store');
     return undefined;
@@ -248,33 +232,6 @@ function registerConfig(str: (f: string) => string | undefined, int: (f: string,
   return { store, upstream, advertiseUrl, weight: int('weight', 1), ttlMs: int('register-ttl-ms', 1000) };
 }
 
-/**
- * Where to register: a standalone Redis by url, or the `store` section of a gateway
- * config file, which also covers Sentinel, Cluster, password and TLS exactly as the
- * gateways read them.
- */
-function registerStore(str: (f: string) => string | undefined, need: (flag: string, why: string) => never): StoreConfig | undefined {
-  const redisUrl = str('register-redis');
-  const file = str('register-store');
-  if (redisUrl !== undefined && file !== undefined) need('register-store', 'give --register-redis or --register-store, not both');
-  if (file !== undefined) {
-    if (str('register-prefix') !== undefined) need('register-prefix', 'comes from store.prefix in the --register-store file');
-    try {
-      return parseStoreSection(readConfigText(file));
-    } catch (err) {
-      if (err instanceof GatewayConfigError) need('register-store', `${file}: ${err.errors.join('; ')}`);
-      throw err;
-    }
-  }
-  if (redisUrl === undefined) return undefined;
-  if (!/^rediss?:\/\//.test(redisUrl)) need('register-redis', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
-  return {
-    kind: 'redis', mode: 'standalone', url: redisUrl, prefix: str('register-prefix') ?? 'sluice:',
-    timeout_ms: 50, failure_policy: 'open', probe_interval_ms: 200,
-  };
-}
-
 export function usage(): string {
-  const lines = FLAGS.map((s) => `  --${s.flag}${s.kind === 'bool' ? '' : ' <' + s.kind + '>'}\n      ${s.help} [env ${envName(s.flag)}]`);
-  return `usage: sluice-backend --port N [flags]\n\n${lines.join('\n')}\n`;
+  return usageOf('sluice-backend --port N [flags]', FLAGS, ENV_PREFIX);
 }

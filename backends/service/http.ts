@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { watchBodyRate, type BodyRate } from '../../gateway/http/body-rate.js';
 import { ImageError } from '../image/types.js';
 
 /** A failure the HTTP layer answers itself (ImageError covers the image ones). */
@@ -41,9 +42,10 @@ export function errorBody(e: HttpError, rid: string): string {
 /**
  * Reads the whole body, refusing as soon as it is over `max` bytes: a declared
  * Content-Length over the limit is refused before a byte is read, and an undeclared
- * (chunked) one is cut off at the first chunk past the limit.
+ * (chunked) one is cut off at the first chunk past the limit. A body arriving slower
+ * than `rate` is cut with 408.
  */
-export function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, res: ServerResponse, max: number, rate: BodyRate): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > max) {
     return Promise.reject(tooLarge(max));
@@ -55,7 +57,16 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number)
     const chunks: Buffer[] = [];
     let total = 0;
     let done = false;
+    const stopWatch = watchBodyRate(req, rate, (got, ms) => {
+      if (done) return;
+      done = true;
+      cleanup();
+      chunks.length = 0;
+      req.pause();
+      reject(new HttpError(408, 'request_timeout', `the body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under --min-body-rate (${rate.bytesPerSecond})`));
+    });
     const cleanup = (): void => {
+      stopWatch();
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

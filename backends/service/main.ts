@@ -19,7 +19,7 @@ export async function runBackend(cfg: BackendConfig, tune: Tuning): Promise<void
   const svc = await createBackend(cfg, log);
   const port = await svc.listen(cfg.port, cfg.host);
   log.info({
-    port, host: cfg.host, results_dir: svc.store.dir, concurrency: cfg.concurrency, queue: cfg.queue,
+    port, host: cfg.host, results: svc.store.location, concurrency: cfg.concurrency, queue: cfg.queue,
     sharp_concurrency: sharp.concurrency(), uv_threadpool_size: tune.uvThreadpoolSize, allocator: tune.allocator,
     face_workers: cfg.faceWorkers,
   }, 'backend listening');

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PoolLoad } from './pool.js';
+import type { ResultsAudit } from './results-store.js';
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
 
@@ -32,7 +33,7 @@ export class BackendMetrics {
     registers: [this.registry],
   });
   readonly webhooks = new Counter({
-    name: 'sluice_backend_webhooks_total', help: 'Webhook deliveries by outcome (delivered, failed, dropped).',
+    name: 'sluice_backend_webhooks_total', help: 'Webhooks by outcome: delivered or failed (in-process delivery), enqueued or dropped (not enqueued; --webhook-redis).',
     labelNames: ['outcome'] as const, registers: [this.registry],
   });
   private readonly requestChildren = new Map<string, CounterChild>();
@@ -50,6 +51,18 @@ export class BackendMetrics {
     new Gauge({
       name: 'sluice_backend_capacity', help: 'Requests admitted before the backend sheds load (concurrency + queue).',
       registers: [this.registry], collect() { this.set(load().capacity); },
+    });
+  }
+
+  /** The GDPR audit gauges: deletion is visibly working when expired-not-deleted stays near 0 and the oldest age under the TTL. */
+  watchResults(audit: () => ResultsAudit): void {
+    new Gauge({
+      name: 'sluice_backend_results_oldest_age_seconds', help: 'Age of the oldest stored result not yet expired (as of the last sweep and this process\'s writes since).',
+      registers: [this.registry], collect() { this.set(audit().oldestLiveAgeSeconds); },
+    });
+    new Gauge({
+      name: 'sluice_backend_results_expired_not_deleted', help: 'Stored results past their TTL not deleted yet (never served: expiry is checked on read).',
+      registers: [this.registry], collect() { this.set(audit().expiredNotDeleted); },
     });
   }
 

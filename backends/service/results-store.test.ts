@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
-import { ResultsStore, isResultId } from './results-store.js';
+import { DirectoryResultsStore, isResultId } from './results-store.js';
 
-describe('ResultsStore', () => {
+describe('DirectoryResultsStore', () => {
   it('stores under 128-bit base64url ids and serves the bytes with their type and remaining TTL', async () => {
-    const store = await ResultsStore.open({ dir: undefined, ttlSeconds: 100 });
+    const store = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 100 });
     try {
       const id = store.newId();
       assert.ok(isResultId(id));
@@ -30,7 +30,7 @@ describe('ResultsStore', () => {
 
   it('never serves an expired result, even before the sweeper runs, and deletes it on read', async () => {
     let now = Date.now();
-    const store = await ResultsStore.open({ dir: undefined, ttlSeconds: 10, sweepIntervalMs: 3_600_000, now: () => now });
+    const store = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 10, sweepIntervalMs: 3_600_000, now: () => now });
     try {
       const id = store.newId();
       await store.put(id, Buffer.from('x'), 'image/jpeg');
@@ -46,7 +46,7 @@ describe('ResultsStore', () => {
 
   it('the sweeper deletes expired results and stale temp files, and keeps live ones', async () => {
     let now = Date.now();
-    const store = await ResultsStore.open({ dir: undefined, ttlSeconds: 10, sweepIntervalMs: 3_600_000, now: () => now });
+    const store = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 10, sweepIntervalMs: 3_600_000, now: () => now });
     try {
       const old = store.newId();
       await store.put(old, Buffer.from('old'), 'image/webp');
@@ -66,7 +66,7 @@ describe('ResultsStore', () => {
   });
 
   it('malformed and unknown ids are not found', async () => {
-    const store = await ResultsStore.open({ dir: undefined, ttlSeconds: 10 });
+    const store = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 10 });
     try {
       for (const id of ['', 'x', '../../etc/passwd', 'A'.repeat(21), 'A'.repeat(23), 'AAAAAAAAAAAAAAAAAAAA/A', store.newId()]) {
         assert.equal(await store.get(id), undefined, id);
@@ -77,12 +77,12 @@ describe('ResultsStore', () => {
   });
 
   it('a temp directory it created is removed on close; a configured one is kept', async () => {
-    const a = await ResultsStore.open({ dir: undefined, ttlSeconds: 10 });
+    const a = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 10 });
     await a.close();
     assert.equal(existsSync(a.dir), false);
     const dir = await mkdtemp(join(tmpdir(), 'sluice-store-test-'));
     try {
-      const b = await ResultsStore.open({ dir: join(dir, 'nested'), ttlSeconds: 10 });
+      const b = await DirectoryResultsStore.open({ dir: join(dir, 'nested'), ttlSeconds: 10 });
       await b.close();
       assert.equal(existsSync(join(dir, 'nested')), true);
     } finally {

@@ -5,7 +5,87 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /**
- * Processed images, kept for a TTL under unguessable ids, on a local directory.
+ * Processed images, kept for a TTL under unguessable ids. Two implementations keep the
+ * same contract: this directory (local, or a shared mount such as NFS or GlusterFS) and
+ * S3-compatible object storage (results-s3-store.ts). In both, the expiry is checked on
+ * every read (an expired result is never served), a sweeper deletes what expired, only
+ * outputs are stored (never inputs), and each sweep is logged with counts only.
+ */
+export interface ResultsStore {
+  /** For logs: where results go (a path, or s3://bucket/prefix), never a credential. */
+  readonly location: string;
+  newId(): string;
+  put(id: string, data: Buffer, contentType: string): Promise<void>;
+  /** The result, or undefined when the id is malformed, unknown or expired. */
+  get(id: string): Promise<StoredResult | undefined>;
+  /** Deletes every expired result; resolves with the count. */
+  sweep(): Promise<number>;
+  /** For the audit gauges, as of the last sweep plus this process's writes since. */
+  audit(): ResultsAudit;
+  close(): Promise<void>;
+}
+
+export interface ResultsAudit {
+  /** Age of the oldest result not yet expired, seconds; 0 when there is none. */
+  readonly oldestLiveAgeSeconds: number;
+  /** Results past their TTL that are still stored (the sweeper has not reached them, or failed to delete them). */
+  readonly expiredNotDeleted: number;
+}
+
+/**
+ * What the audit gauges read: the write times of the stored results, as the last sweep
+ * saw them plus the writes since. Kept sorted, so a scrape is a binary search.
+ */
+export class ExpiryLedger {
+  private times: number[] = [];
+  private undeletable = 0;
+
+  constructor(private readonly ttlMs: number, private readonly now: () => number) {}
+
+  /** After a sweep: the write times of what is still stored (live, or expired and not deletable). */
+  reset(liveWriteTimes: number[], undeletable: number): void {
+    this.times = liveWriteTimes.sort((a, b) => a - b);
+    this.undeletable = undeletable;
+  }
+
+  wrote(at: number): void {
+    // Writes come in time order, so appending keeps the list sorted.
+    if (this.times.length > 0 && at < this.times[this.times.length - 1]!) this.times.sort((a, b) => a - b);
+    this.times.push(at);
+  }
+
+  audit(): ResultsAudit {
+    const now = this.now();
+    let lo = 0;
+    let hi = this.times.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.times[mid]! + this.ttlMs <= now) lo = mid + 1;
+      else hi = mid;
+    }
+    const oldest = this.times[lo];
+    return { oldestLiveAgeSeconds: oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000), expiredNotDeleted: lo + this.undeletable };
+  }
+}
+
+export interface SweepOptions {
+  /** Default: a tenth of the TTL, between 1 s and 60 s. */
+  readonly sweepIntervalMs?: number | undefined;
+  readonly onSwept?: ((removed: number) => void) | undefined;
+}
+
+/** The sweeper of either store: an unref'd interval (it must never keep a finished process alive). */
+export function sweepTimer(ttlMs: number, opts: SweepOptions, sweep: () => Promise<number>): NodeJS.Timeout {
+  const interval = opts.sweepIntervalMs ?? Math.min(60_000, Math.max(1000, ttlMs / 10));
+  const timer = setInterval(() => {
+    void sweep().then((n) => opts.onSwept?.(n), () => {});
+  }, interval);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * The directory implementation.
  *
  * The directory is the only source of truth (no in-memory index), so several backend
  * processes on one machine can share one directory and serve each other's results.
@@ -13,14 +93,11 @@ import type { Readable } from 'node:stream';
  * is its mtime + TTL, checked on every read, so an expired result is never served even
  * if the sweeper has not run yet; the sweeper only reclaims the space.
  */
-export interface ResultsStoreOptions {
+export interface ResultsStoreOptions extends SweepOptions {
   /** Undefined: a fresh temp directory for this process, removed on close. */
   readonly dir: string | undefined;
   readonly ttlSeconds: number;
-  /** Default: a tenth of the TTL, between 1 s and 60 s. */
-  readonly sweepIntervalMs?: number;
   readonly now?: () => number;
-  readonly onSwept?: (removed: number) => void;
 }
 
 export interface StoredResult {
@@ -39,36 +116,39 @@ export function isResultId(id: string): boolean {
   return ID_RE.test(id);
 }
 
-export class ResultsStore {
+export class DirectoryResultsStore implements ResultsStore {
   readonly dir: string;
+  readonly location: string;
   readonly ttlMs: number;
   private readonly ownsDir: boolean;
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout;
   private sweeping: Promise<number> | undefined;
   private closed = false;
+  private readonly ledger: ExpiryLedger;
 
   private constructor(dir: string, ownsDir: boolean, opts: ResultsStoreOptions) {
     this.dir = dir;
+    this.location = dir;
     this.ownsDir = ownsDir;
     this.ttlMs = opts.ttlSeconds * 1000;
     this.now = opts.now ?? Date.now;
-    const interval = opts.sweepIntervalMs ?? Math.min(60_000, Math.max(1000, this.ttlMs / 10));
-    this.timer = setInterval(() => {
-      void this.sweep().then((n) => opts.onSwept?.(n), () => {});
-    }, interval);
-    // The sweeper must never keep a process alive that is otherwise done.
-    this.timer.unref();
+    this.ledger = new ExpiryLedger(this.ttlMs, this.now);
+    this.timer = sweepTimer(this.ttlMs, opts, () => this.sweep());
   }
 
-  static async open(opts: ResultsStoreOptions): Promise<ResultsStore> {
+  static async open(opts: ResultsStoreOptions): Promise<DirectoryResultsStore> {
     if (!(opts.ttlSeconds > 0)) throw new RangeError('ttlSeconds must be > 0');
     if (opts.dir === undefined) {
       const dir = await mkdtemp(join(tmpdir(), 'sluice-results-'));
-      return new ResultsStore(dir, true, opts);
+      return new DirectoryResultsStore(dir, true, opts);
     }
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
-    return new ResultsStore(opts.dir, false, opts);
+    return new DirectoryResultsStore(opts.dir, false, opts);
+  }
+
+  audit(): ResultsAudit {
+    return this.ledger.audit();
   }
 
   newId(): string {
@@ -85,6 +165,7 @@ export class ResultsStore {
     try {
       await writeFile(tmp, [Buffer.from(`${contentType}\n`, 'latin1'), data], { mode: 0o600 });
       await rename(tmp, join(this.dir, id));
+      this.ledger.wrote(this.now());
     } catch (err) {
       await unlink(tmp).catch(() => {});
       throw err;
@@ -139,19 +220,29 @@ export class ResultsStore {
     }
     const cutoff = this.now() - this.ttlMs;
     let removed = 0;
+    let undeletable = 0;
+    const live: number[] = [];
     for (const name of names) {
       if (!isResultId(name) && !name.startsWith(TMP_PREFIX)) continue;
       const path = join(this.dir, name);
+      let mtime: number;
       try {
-        const st = await stat(path);
-        if (st.mtimeMs <= cutoff) {
-          await unlink(path);
-          removed++;
-        }
+        mtime = (await stat(path)).mtimeMs;
       } catch {
-        // Gone already (another process sharing the directory swept it): nothing to do.
+        continue; // gone already (another process sharing the directory swept it)
+      }
+      if (mtime > cutoff) {
+        if (isResultId(name)) live.push(mtime);
+        continue;
+      }
+      try {
+        await unlink(path);
+        removed++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') undeletable++;
       }
     }
+    this.ledger.reset(live, undeletable);
     return removed;
   }
 

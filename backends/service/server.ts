@@ -3,11 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
-import type { Detection, ImageLimits, ImageOptions, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
+import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
-import { ResultsStore, isResultId } from './results-store.js';
+import { DirectoryResultsStore, isResultId, type ResultsStore } from './results-store.js';
+import type { S3ResultsConfig } from './results-s3-store.js';
 import { WatermarkStore } from './watermarks-store.js';
 
 /**
@@ -23,9 +25,11 @@ export interface ServiceDeps {
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
   readonly fetch: (url: string) => Promise<{ readonly body: Buffer }>;
   readonly parseOptions: (raw: unknown) => ImageOptions;
+  /** Writes an output into the customer's bucket (the `store` option); throws ImageError. Undefined: `store` is a 400. */
+  readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
-  /** Undefined when no webhook secret is configured (→ 400 on `webhook`). */
-  readonly webhooks: { send(url: string, payload: object): void; close(): void } | undefined;
+  /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
+  readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -35,12 +39,16 @@ export interface ServiceOptions {
   readonly retryAfterSeconds: number;
   readonly limits: ImageLimits;
   readonly resultsDir: string | undefined;
+  /** Results in S3-compatible storage instead of resultsDir. */
+  readonly resultsS3?: S3ResultsConfig | undefined;
   readonly resultTtlSeconds: number;
   readonly sweepIntervalMs?: number | undefined;
   readonly openapiPath?: string | URL | undefined;
   /** Undefined: a temp directory per process (watermarks then die with it). */
   readonly watermarksDir?: string | undefined;
   readonly watermarkLimits?: WatermarkLimits | undefined;
+  /** Default DEFAULT_BODY_RATE. */
+  readonly bodyRate?: BodyRate | undefined;
 }
 
 export interface ImageService {
@@ -81,15 +89,23 @@ function customerOf(req: IncomingMessage): string {
   return typeof c === 'string' ? c : '';
 }
 
+async function openResultsStore(opts: ServiceOptions, onSwept: (removed: number) => void): Promise<ResultsStore> {
+  const common = { ttlSeconds: opts.resultTtlSeconds, sweepIntervalMs: opts.sweepIntervalMs, onSwept };
+  if (opts.resultsS3 === undefined) return DirectoryResultsStore.open({ dir: opts.resultsDir, ...common });
+  // Loaded only when used: the AWS SDK is large.
+  const { S3ResultsStore } = await import('./results-s3-store.js');
+  return new S3ResultsStore({ s3: opts.resultsS3, ...common });
+}
+
 export async function createImageService(deps: ServiceDeps, opts: ServiceOptions): Promise<ImageService> {
   const log = deps.log ?? pino({ level: 'silent' });
   const pool = new Pool({ concurrency: opts.concurrency, queue: opts.queue });
   const metrics = new BackendMetrics(() => pool.load);
-  const store = await ResultsStore.open({
-    dir: opts.resultsDir,
-    ttlSeconds: opts.resultTtlSeconds,
-    sweepIntervalMs: opts.sweepIntervalMs,
-    onSwept: (n) => { if (n > 0) metrics.resultsExpired.inc(n); },
+  const store = await openResultsStore(opts, (removed) => {
+    if (removed === 0) return;
+    metrics.resultsExpired.inc(removed);
+    // Counts only: an id is a capability to a customer's image, and the GDPR log needs none.
+    log.info({ removed, store: store.location }, 'expired results deleted');
   });
   let watermarks: WatermarkStore;
   try {
@@ -98,10 +114,12 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     await store.close();
     throw err;
   }
+  metrics.watchResults(() => store.audit());
   const openapi = readFileSync(opts.openapiPath ?? OPENAPI_DEFAULT);
   // Fail at start, not on the first request, if the document in the repo is broken.
   JSON.parse(openapi.toString('utf8'));
   const limits = opts.limits;
+  const bodyRate = opts.bodyRate ?? DEFAULT_BODY_RATE;
   const retryAfter = String(opts.retryAfterSeconds);
 
   const overloaded = (): HttpError => new HttpError(503, 'overloaded', 'the backend is at capacity; retry later', undefined, { 'retry-after': retryAfter });
@@ -142,11 +160,11 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     if (!/^multipart\/form-data\s*;/i.test(ct)) {
       // Validate the options before reading the body: a bad request costs no upload.
       const options = deps.parseOptionsHeader(headerText);
-      const input = await readBody(req, res, limits.maxInputBytes);
+      const input = await readBody(req, res, limits.maxInputBytes, bodyRate);
       if (input.length === 0) throw new HttpError(400, 'bad_request', 'the body is empty; send the image as the body or as multipart field "file"', 'file');
       return { input, options };
     }
-    const body = await readBody(req, res, limits.maxInputBytes + MULTIPART_SLACK);
+    const body = await readBody(req, res, limits.maxInputBytes + MULTIPART_SLACK, bodyRate);
     let form: Awaited<ReturnType<Response['formData']>>;
     try {
       form = await new Response(body, { headers: { 'content-type': ct } }).formData();
@@ -201,19 +219,34 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   }
 
   /**
+   * Writes the output to the customer's bucket when `store` asks (first: a bucket that
+   * refuses fails the request before a temporary result exists), then to the results.
+   */
+  async function keep(id: string, result: ProcessResult, options: ImageOptions): Promise<Record<string, unknown>> {
+    const target = options.store;
+    if (target !== undefined) await deps.storeOutput!(target, result.data, result.contentType);
+    await store.put(id, result.data, result.contentType);
+    const meta = resultJson(id, result);
+    // Where it went, never how: the credentials are not echoed.
+    if (target !== undefined) meta.store = { provider: target.provider, bucket: target.bucket, path: target.path };
+    return meta;
+  }
+
+  /**
    * Stores the result and answers with JSON or, when asked, the bytes. `timing` (ms since
    * the request arrived: body read, slot granted, processed) becomes Server-Timing, so a
    * client or a bench can split its latency into upload, queue, processing, storing and
    * the answer's own transfer (the rest).
    */
-  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult, timing: { arrived: number; read: number; started: number; processed: number }): Promise<void> {
+  async function answerResult(
+    req: IncomingMessage, res: ServerResponse, result: ProcessResult, options: ImageOptions,
+    timing: { arrived: number; read: number; started: number; processed: number },
+  ): Promise<void> {
     const id = store.newId();
-    await store.put(id, result.data, result.contentType);
+    const meta = await keep(id, result, options);
     const stored = performance.now();
     const dur = (a: number, b: number): string => Math.max(0, b - a).toFixed(2);
-    const serverTiming = `upload;dur=${dur(timing.arrived, timing.read)}, queue;dur=${dur(timing.read, timing.started)}, process;dur=${dur(timing.started, timing.processed)}, store;dur=${dur(timing.processed, stored)}`;
-    res.setHeader('server-timing', serverTiming);
-    const meta = resultJson(id, result);
+    res.setHeader('server-timing', `upload;dur=${dur(timing.arrived, timing.read)}, queue;dur=${dur(timing.read, timing.started)}, process;dur=${dur(timing.started, timing.processed)}, store;dur=${dur(timing.processed, stored)}`);
     if (wantsImage(req.headers.accept)) {
       finish(req, res, 200, {
         'content-type': result.contentType,
@@ -232,15 +265,14 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
     const customer = customerOf(req);
     const webhooks = deps.webhooks!;
-    const url = options.webhook!;
+    const target = options.webhook!;
     const id = store.newId();
     finish(req, res, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
     void (async () => {
       let payload: object;
       try {
         const result = await runProcess(slot, endpoint, input, options, customer);
-        await store.put(id, result.data, result.contentType);
-        payload = { ...resultJson(id, result), status: 'succeeded' };
+        payload = { ...(await keep(id, result, options)), status: 'succeeded' };
       } catch (err) {
         let e = asHttpError(err);
         if (err instanceof PoolWaitTimeout) e = overloaded();
@@ -252,7 +284,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       } finally {
         slot.release();
       }
-      webhooks.send(url, payload);
+      webhooks.send(target.url, payload, target.delaySeconds * 1000);
     })();
   }
 
@@ -266,6 +298,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     } else {
       ({ input, options } = await readImageRequest(req, res));
     }
+    if (options.store !== undefined && deps.storeOutput === undefined) throw new HttpError(400, 'bad_request', 'store is not enabled on this backend', 'store');
     if (options.webhook !== undefined) {
       if (deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
       // From here the background job owns the reservation and releases it when done.
@@ -282,13 +315,13 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       fail(req, res, rid, err, 'process');
       return;
     }
-    await answerResult(req, res, result, { arrived, read, started, processed: performance.now() });
+    await answerResult(req, res, result, options, { arrived, read, started, processed: performance.now() });
   }
 
   async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {
     const ct = req.headers['content-type'] ?? '';
     if (!/^application\/json\s*(;|$)/i.test(ct)) throw new HttpError(415, 'unsupported_media_type', 'send {"url","options"} as application/json');
-    const text = (await readBody(req, res, MAX_JSON_BODY)).toString('utf8');
+    const text = (await readBody(req, res, MAX_JSON_BODY, bodyRate)).toString('utf8');
     let raw: unknown;
     try { raw = JSON.parse(text); } catch { throw new HttpError(400, 'bad_request', 'the body must be valid JSON'); }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object {"url","options"}');
@@ -330,7 +363,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       finish(req, res, 204, {}, '');
       return;
     }
-    const input = await readBody(req, res, watermarks.limits.maxBytes);
+    const input = await readBody(req, res, watermarks.limits.maxBytes, bodyRate);
     if (input.length === 0) throw new HttpError(400, 'bad_request', 'the body is empty; send the watermark image as the body', 'file');
     let stored;
     try {
@@ -460,7 +493,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
           // In-flight requests get no grace here; the CLI drains before calling close.
           server.closeAllConnections();
         });
-        deps.webhooks?.close();
+        await deps.webhooks?.close();
         await store.close();
         await watermarks.close();
       })();

@@ -5,9 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import sharp from 'sharp';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
+import { formBody } from '../../test/harness/multipart.js';
 import { pollUntil } from '../../test/harness/poll.js';
 import { parseBackendConfig } from './config.js';
+import type { DirectoryResultsStore } from './results-store.js';
 import type { ImageService } from './server.js';
 import { createBackend } from './wire.js';
 
@@ -68,7 +70,7 @@ describe('image service end to end (real processing, short TTL)', () => {
     const form = new FormData();
     form.append('file', new Blob([PHOTO], { type: 'application/pdf' }), 'lies.pdf');
     form.append('options', JSON.stringify({ resize: { width: 400 }, format: 'webp' }));
-    const res = await request(`${base}/v1/images`, { method: 'POST', body: form });
+    const res = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res.statusCode, 200);
     checkShape(await res.body.json() as Result);
   });
@@ -90,7 +92,7 @@ describe('image service end to end (real processing, short TTL)', () => {
     const res = await request(`${base}/v1/images`, { method: 'POST', body: PHOTO, headers: { 'x-options': '{"resize":{"width":64},"format":"png"}' } });
     assert.equal(res.statusCode, 200);
     const r = await res.body.json() as Result;
-    const file = join(svc.store.dir, r.id);
+    const file = join((svc.store as DirectoryResultsStore).dir, r.id);
     assert.ok(existsSync(file));
     assert.equal((await request(`${base}${r.output.url}`).then(async (x) => { await x.body.dump(); return x; })).statusCode, 200);
     // TTL 1 s; the sweeper runs every second: gone well within 5 s, whichever gets there first.

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
+import { formBody } from '../../test/harness/multipart.js';
 import { parseOptions, parseOptionsHeader } from '../image/options.js';
 import { DEFAULT_LIMITS, ImageError, type ProcessResult } from '../image/types.js';
 import { createImageService, type ImageService, type ServiceDeps } from './server.js';
@@ -45,7 +46,7 @@ describe('image service HTTP layer (injected processor)', () => {
   let base: string;
   let hold: Gate | undefined;
   let started = 0;
-  const sent: Array<{ url: string; payload: Record<string, unknown> }> = [];
+  const sent: Array<{ url: string; payload: Record<string, unknown>; delayMs: number | undefined }> = [];
   let sentSignal: Gate = gate();
 
   before(async () => {
@@ -62,7 +63,7 @@ describe('image service HTTP layer (injected processor)', () => {
       fetch: async () => { throw new ImageError(422, 'forbidden_destination', 'no'); },
       parseOptions,
       parseOptionsHeader,
-      webhooks: { send: (url, payload) => { sent.push({ url, payload: payload as Record<string, unknown> }); sentSignal.open(); }, close: () => {} },
+      webhooks: { send: (url, payload, delayMs) => { sent.push({ url, payload: payload as Record<string, unknown>, delayMs }); sentSignal.open(); }, close: () => {} },
     };
     svc = await createImageService(deps, {
       concurrency: 1, queue: 1, retryAfterSeconds: 3,
@@ -163,7 +164,7 @@ describe('image service HTTP layer (injected processor)', () => {
     const form = new FormData();
     form.append('file', new Blob([Buffer.alloc(10, 1)]), 'x.jpg');
     form.append('options', '{"format":"bmp"}');
-    const res2 = await request(`${base}/v1/images`, { method: 'POST', body: form });
+    const res2 = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res2.statusCode, 400);
     assert.equal((await res2.body.json() as { error: { field: string } }).error.field, 'format');
   });
@@ -171,7 +172,7 @@ describe('image service HTTP layer (injected processor)', () => {
   it('multipart without a file, and an empty body, get 400 JSON naming "file"', async () => {
     const form = new FormData();
     form.append('options', '{}');
-    const res = await request(`${base}/v1/images`, { method: 'POST', body: form });
+    const res = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res.statusCode, 400);
     assert.equal((await res.body.json() as { error: { field: string } }).error.field, 'file');
     const res2 = await request(`${base}/v1/images`, { method: 'POST', body: '' });
@@ -208,7 +209,21 @@ describe('image service HTTP layer (injected processor)', () => {
     assert.equal(last.url, 'https://example.test/hook');
     assert.equal(last.payload.id, body.id);
     assert.equal(last.payload.status, 'succeeded');
+    assert.equal(last.delayMs, 0);
     assert.equal((await request(`${base}/v1/results/${body.id}`)).statusCode, 200);
+  });
+
+  it('webhook {url, delay}: the delay reaches the sender in ms; store without a writer is a 400', async () => {
+    sentSignal = gate();
+    const res = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': '{"webhook":{"url":"https://example.test/later","delay":7}}' } });
+    assert.equal(res.statusCode, 202);
+    await res.body.dump();
+    await sentSignal.promise;
+    assert.deepEqual([sent.at(-1)!.url, sent.at(-1)!.delayMs], ['https://example.test/later', 7000]);
+    const store = { provider: 's3', bucket: 'b-1', path: 'k', credentials: { accessKeyId: 'a', secretAccessKey: 's' } };
+    const refused = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': JSON.stringify({ store }) } });
+    assert.equal(refused.statusCode, 400);
+    assert.equal(((await refused.body.json()) as { error: { field: string } }).error.field, 'store');
   });
 
   it('fetch errors from the fetcher come back as their JSON; a non-JSON fetch body is 415; a missing url is 400', async () => {

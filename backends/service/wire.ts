@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import { parseOptions, parseOptionsHeader } from '../image/options.js';
 import { processImage } from '../image/process.js';
 import { sniff } from '../image/sniff.js';
+import { putToCustomerBucket } from '../net/customer-bucket.js';
 import { safeFetch } from '../net/safe-fetch.js';
 import { createWebhookSender } from '../net/webhooks.js';
+import { createWebhookEnqueuer } from '../webhooks/queue.js';
 import type { BackendConfig } from './config.js';
 import { createImageService, type ImageService } from './server.js';
 
@@ -18,18 +20,20 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
     faces = await createFaceDetector({ workers: cfg.faceWorkers, maxInputPixels: cfg.limits.maxInputPixels });
   }
   const detectFaces = faces?.detect;
-  let onWebhook: (ok: boolean) => void = () => {};
-  const webhooks = cfg.webhook.secret === undefined ? undefined : createWebhookSender({
-    secret: cfg.webhook.secret,
-    maxAttempts: cfg.webhook.maxAttempts,
-    baseDelayMs: cfg.webhook.baseDelayMs,
-    timeoutMs: cfg.webhook.timeoutMs,
-    allow: cfg.fetch.allow,
-    onOutcome: (o) => {
-      onWebhook(o.ok);
-      if (!o.ok) log.warn({ url: o.url, attempts: o.attempts, status: o.status, error: o.error }, 'webhook delivery failed');
-    },
-  });
+  let onWebhook: (outcome: 'delivered' | 'failed' | 'enqueued' | 'dropped') => void = () => {};
+  const webhooks = cfg.webhook.queue !== undefined
+    ? createWebhookEnqueuer({ store: cfg.webhook.queue, log, onResult: (ok) => onWebhook(ok ? 'enqueued' : 'dropped') })
+    : cfg.webhook.keys === undefined ? undefined : createWebhookSender({
+      keys: cfg.webhook.keys,
+      maxAttempts: cfg.webhook.maxAttempts,
+      baseDelayMs: cfg.webhook.baseDelayMs,
+      timeoutMs: cfg.webhook.timeoutMs,
+      allow: cfg.fetch.allow,
+      onOutcome: (o) => {
+        onWebhook(o.ok ? 'delivered' : 'failed');
+        if (!o.ok) log.warn({ url: o.url, attempts: o.attempts, status: o.status, error: o.error }, 'webhook delivery failed');
+      },
+    });
   let svc: ImageService;
   try {
     svc = await createImageService({
@@ -44,6 +48,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       }),
       parseOptions,
       parseOptionsHeader,
+      storeOutput: (target, data, contentType) => putToCustomerBucket(target, data, contentType, { allow: cfg.fetch.allow, timeoutMs: cfg.fetch.timeoutMs }),
       webhooks,
       log,
     }, {
@@ -52,16 +57,18 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       retryAfterSeconds: cfg.retryAfterSeconds,
       limits: cfg.limits,
       resultsDir: cfg.resultsDir,
+      resultsS3: cfg.resultsS3,
       resultTtlSeconds: cfg.resultTtlSeconds,
       watermarksDir: cfg.watermarksDir,
       watermarkLimits: cfg.watermarkLimits,
+      bodyRate: cfg.bodyRate,
     });
   } catch (err) {
-    webhooks?.close();
+    await webhooks?.close();
     await faces?.close();
     throw err;
   }
-  onWebhook = (ok) => svc.metrics.webhooks.labels(ok ? 'delivered' : 'failed').inc();
+  onWebhook = (outcome) => svc.metrics.webhooks.labels(outcome).inc();
   const closeService = svc.close.bind(svc);
   return { ...svc, close: async () => { await closeService(); await faces?.close(); } };
 }

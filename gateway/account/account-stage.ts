@@ -1,6 +1,6 @@
+import { withDeadline } from '../guard/deadline.js';
 import { sendError } from '../http/errors.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
-import { withTimeout } from '../pipeline/deadline.js';
 import { periodsAt } from '../store/calendar.js';
 import type { Store, Usage } from '../store/types.js';
 
@@ -90,7 +90,7 @@ export function accountStage(store: Store, timeoutMs: number): Stage {
     if (ctx.path !== ACCOUNT_PATH || ctx.identity === undefined) return true;
     const method = ctx.req.method;
     if (method !== 'GET' && method !== 'HEAD') return sendError(ctx, 405, 'method_not_allowed', 'use GET', ['allow', 'GET, HEAD']);
-    return withTimeout(store.usage(ctx.identity.subject), timeoutMs).then(
+    return withDeadline(store.usage(ctx.identity.subject), timeoutMs, 'usage').then(
       (usage) => answer(ctx, accountBody(ctx, usage, Date.now())),
       () => sendError(ctx, 503, 'unavailable', 'the usage store did not answer; retry later', ['retry-after', '1']),
     );

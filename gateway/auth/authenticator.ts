@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { SluiceConfig, StaticKeyConfig } from '../config/types.js';
-import type { Invalidation, KeyRecord, Store } from '../store/types.js';
+import type { CustomerRecord, Invalidation, KeyRecord, Store } from '../store/types.js';
 import type { Credential } from './credential.js';
 import { digestsEqual, keyDigest } from './digest.js';
 import { buildIdentity, type Identity } from './identity.js';
@@ -115,13 +115,13 @@ export class Authenticator {
 
   private async load(cacheKey: string, options: { ttl?: number }): Promise<AuthResult> {
     const result = cacheKey.charCodeAt(0) === 107 /* k */
-      ? await this.loadKey(cacheKey.slice(1))
+      ? await this.loadKey(cacheKey.slice(1), options)
       : await this.loadJwt(cacheKey.slice(1), options);
     if (isFailure(result)) options.ttl = Math.max(1, this.cfg.auth.negative_cache_ttl_ms);
     return result;
   }
 
-  private async loadKey(digest: string): Promise<AuthResult> {
+  private async loadKey(digest: string, options: { ttl?: number }): Promise<AuthResult> {
     const fromConfig = this.staticKeys.get(digest);
     const record: KeyRecord | undefined = fromConfig !== undefined
       ? { digest: fromConfig.digest, customer: fromConfig.customer, plan: fromConfig.plan, label: fromConfig.label, createdAt: 0 }
@@ -129,7 +129,20 @@ export class Authenticator {
     // The map or store found the record by its digest; confirm in constant time anyway,
     // so no code path compares secrets with an early-exit ===.
     if (record === undefined || !digestsEqual(record.digest, digest)) return UNKNOWN_KEY;
-    const identity = await this.identityFor(record.customer, record.plan, digest);
+    let stored: CustomerRecord | undefined;
+    try {
+      stored = await this.store.findCustomer(record.customer);
+    } catch (err) {
+      // A key from the config is known without the store; only its customer's stored
+      // overrides are not. While the store cannot say, it gets the config's identity
+      // (asked again a second later), so a gateway that starts during a Redis outage
+      // follows the limits' failure policy instead of refusing every customer.
+      // stale_if_error_ms: 0 asks for no identity the store has not confirmed: none then.
+      if (fromConfig === undefined || this.cfg.auth.stale_if_error_ms === 0) throw err;
+      options.ttl = STALE_RETRY_MS;
+      return this.identityOf(record.customer, record.plan, digest, undefined);
+    }
+    const identity = this.identityOf(record.customer, record.plan, digest, stored);
     if (!isFailure(identity)) this.loadedAt.set(identity, Date.now());
     return identity;
   }
@@ -142,15 +155,14 @@ export class Authenticator {
         // Never serve a cached token past its own expiry.
         options.ttl = Math.max(1, Math.min(this.cfg.auth.cache_ttl_ms, claims.exp * 1000 - Date.now()));
       }
-      return await this.identityFor(claims.customer, claims.plan, undefined);
+      return this.identityOf(claims.customer, claims.plan, undefined, await this.store.findCustomer(claims.customer));
     } catch (err) {
       if (err instanceof JwtRejected) return { failure: err.message };
       throw err;
     }
   }
 
-  private async identityFor(customer: string, planName: string | undefined, digest: string | undefined): Promise<AuthResult> {
-    const stored = await this.store.findCustomer(customer);
+  private identityOf(customer: string, planName: string | undefined, digest: string | undefined, stored: CustomerRecord | undefined): AuthResult {
     const identity = buildIdentity({
       customer,
       planName,

@@ -1,9 +1,10 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isPair, isScalar, isSeq, parseDocument, Scalar, visit } from 'yaml';
+import { DEFAULT_BODY_RATE } from '../http/body-rate.js';
 import { ConfigReader, join, type Obj } from './reader.js';
 import type {
-  AdminConfig, AuthConfig, CustomerConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
+  AdminConfig, AuthConfig, BreakerConfig, CustomerConfig, LeaseConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
   LimitReqRule, LimitReqZoneConfig, LogConfig, PlanConfig, RouteConfig, ZoneKey, ServerConfig, SluiceConfig, StaticKeyConfig, StoreConfig, StoreMode, StoreTlsConfig, UpstreamConfig,
   TargetConfig, HealthCheckConfig, OutlierConfig, DiscoverConfig, RetryConfig, CircuitConfig, ShedConfig,
 } from './types.js';
@@ -133,6 +134,14 @@ export function parseStoreSection(text: string, env: NodeJS.ProcessEnv = process
   return deepFreeze(store);
 }
 
+/** A store section from fields given in code (a command-line URL, a test), with every other field at its default. */
+export function storeConfigOf(fields: Readonly<Record<string, unknown>>): StoreConfig {
+  const r = new ConfigReader();
+  const store = readStore(r, { store: { ...fields } });
+  if (r.errors.length > 0) throw new ConfigError(r.errors);
+  return deepFreeze(store);
+}
+
 function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
   r.known(root, '', ['server', 'admin', 'store', 'auth', 'plans', 'customers', 'routes', 'upstreams', 'spawn_backends', 'log',
     'limit_req_zones', 'limit_conn_zones', 'shed']);
@@ -170,7 +179,8 @@ function buildConfig(r: ConfigReader, root: Obj): SluiceConfig {
 function readServer(r: ConfigReader, root: Obj): ServerConfig {
   const p = 'server';
   const o = r.object(root, 'server', '');
-  r.known(o, p, ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms', 'trust_forwarded', 'drain_timeout_ms']);
+  r.known(o, p, ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms', 'trust_forwarded', 'drain_timeout_ms',
+    'min_body_rate', 'body_rate_window_ms']);
   return {
     host: r.string(o, 'host', p, '127.0.0.1'),
     port: r.number(o, 'port', p, 8080, { min: 0, max: 65535, integer: true }),
@@ -180,6 +190,8 @@ function readServer(r: ConfigReader, root: Obj): ServerConfig {
     keep_alive_timeout_ms: r.number(o, 'keep_alive_timeout_ms', p, 5000, { min: 100, integer: true }),
     trust_forwarded: r.boolean(o, 'trust_forwarded', p, false),
     drain_timeout_ms: r.number(o, 'drain_timeout_ms', p, 30000, { min: 0, integer: true }),
+    min_body_rate: r.number(o, 'min_body_rate', p, DEFAULT_BODY_RATE.bytesPerSecond, { min: 0, integer: true }),
+    body_rate_window_ms: r.number(o, 'body_rate_window_ms', p, DEFAULT_BODY_RATE.windowMs, { min: 100, integer: true }),
   };
 }
 
@@ -199,7 +211,7 @@ function readAdmin(r: ConfigReader, root: Obj): AdminConfig {
 function readStore(r: ConfigReader, root: Obj): StoreConfig {
   const p = 'store';
   const o = r.object(root, 'store', '');
-  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms',
+  r.known(o, p, ['kind', 'url', 'timeout_ms', 'failure_policy', 'prefix', 'probe_interval_ms', 'breaker', 'fleet_floor', 'lease',
     'mode', 'sentinels', 'sentinel_name', 'nodes', 'password', 'tls']);
   const kind = r.oneOf(o, 'kind', p, ['memory', 'redis'] as const, 'memory');
   const mode = r.oneOf(o, 'mode', p, ['standalone', 'sentinel', 'cluster'] as const, 'standalone');
@@ -241,12 +253,38 @@ function readStore(r: ConfigReader, root: Obj): StoreConfig {
     failure_policy: r.oneOf(o, 'failure_policy', p, ['open', 'closed'] as const, 'open'),
     prefix: r.string(o, 'prefix', p, 'sluice:'),
     probe_interval_ms: r.number(o, 'probe_interval_ms', p, 200, { min: 10, integer: true }),
+    breaker: readBreaker(r, o, p),
+    fleet_floor: r.number(o, 'fleet_floor', p, 8, { min: 1, integer: true }),
+    lease: readLease(r, o, p),
     mode,
     sentinels,
     sentinel_name: sentinelName,
     nodes,
     password: r.optionalString(o, 'password', p),
     tls: readStoreTls(r, o, p),
+  };
+}
+
+function readLease(r: ConfigReader, o: Obj, parent: string): LeaseConfig {
+  const p = join(parent, 'lease');
+  const l = r.object(o, 'lease', parent);
+  r.known(l, p, ['enabled', 'target_ms', 'max_share']);
+  return {
+    enabled: r.boolean(l, 'enabled', p, true),
+    target_ms: r.number(l, 'target_ms', p, 75, { min: 10, max: 10_000, integer: true }),
+    max_share: r.number(l, 'max_share', p, 0.1, { min: 0.001, max: 1 }),
+  };
+}
+
+function readBreaker(r: ConfigReader, o: Obj, parent: string): BreakerConfig {
+  const p = join(parent, 'breaker');
+  const b = r.object(o, 'breaker', parent);
+  r.known(b, p, ['consecutive_failures', 'failure_percent', 'min_calls', 'window_ms']);
+  return {
+    consecutive_failures: r.number(b, 'consecutive_failures', p, 5, { min: 1, integer: true }),
+    failure_percent: r.number(b, 'failure_percent', p, 50, { min: 1, max: 100 }),
+    min_calls: r.number(b, 'min_calls', p, 20, { min: 1, integer: true }),
+    window_ms: r.number(b, 'window_ms', p, 10000, { min: 100, integer: true }),
   };
 }
 

@@ -75,8 +75,12 @@ export interface StoreConfig {
   readonly timeout_ms: number;
   readonly failure_policy: FailurePolicy;
   readonly prefix: string;
-  /** How long the breaker waits before letting one probe through to a store that timed out. */
+  /** How long the open breaker waits between probes. */
   readonly probe_interval_ms: number;
+  readonly breaker: BreakerConfig;
+  /** Gateway processes a fail-open share assumes until this one has counted the fleet (gateway/guard/fleet.ts). */
+  readonly fleet_floor: number;
+  readonly lease: LeaseConfig;
   /** Absent means standalone, so configs (and tests) written before Sentinel/Cluster still read. */
   readonly mode?: StoreMode;
   /** Sentinel mode: `host:port` of each sentinel. */
@@ -89,6 +93,23 @@ export interface StoreConfig {
   readonly password?: string;
   /** Present means TLS to every data node (and to the sentinels). */
   readonly tls?: StoreTlsConfig;
+}
+
+/** Token leases: batches of tokens taken from the shared bucket (gateway/limits/token-leases.ts). */
+export interface LeaseConfig {
+  readonly enabled: boolean;
+  /** How much of a subject's traffic at this gateway one batch should cover, ms. */
+  readonly target_ms: number;
+  /** The largest batch, as a share of the burst (and of each quota). */
+  readonly max_share: number;
+}
+
+/** When the store breaker opens (gateway/guard/breaker.ts). */
+export interface BreakerConfig {
+  readonly consecutive_failures: number;
+  readonly failure_percent: number;
+  readonly min_calls: number;
+  readonly window_ms: number;
 }
 
 export type StoreMode = 'standalone' | 'sentinel' | 'cluster';
@@ -111,6 +132,9 @@ export interface ServerConfig {
   readonly request_timeout_ms: number;
   readonly keep_alive_timeout_ms: number;
   readonly trust_forwarded: boolean;
+  /** Slowest request body accepted, bytes/s averaged over body_rate_window_ms (0: no check); slower gets 408. */
+  readonly min_body_rate: number;
+  readonly body_rate_window_ms: number;
   /** SIGTERM/SIGINT/reload: how long in-flight requests may run on after the listener closes. */
   readonly drain_timeout_ms: number;
 }

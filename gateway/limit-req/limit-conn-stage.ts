@@ -1,5 +1,6 @@
 import type { RouteConfig, SluiceConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
+import { sharePart } from '../limits/guarded-limiter.js';
 import { leaseIds } from '../limits/limits-stage.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { LimitConnCheck, LimitConnResult, Store } from '../store/types.js';
@@ -53,6 +54,9 @@ export function limitConnStages(cfg: SluiceConfig, deps: ZoneLimiterDeps, leaseT
     if (checks.length === 0) return true;
     const leaseId = nextLeaseId();
     return decideWithStore(ctx, deps, 'limit_conn', (s) => s.limitConn(checks, leaseId, leaseTtlMs),
-      (m) => m.limitConnSync(checks, leaseId, leaseTtlMs), (r, from) => settle(ctx, plan, checks, leaseId, r, from));
+      (m, fleet) => m.limitConnSync(fleet > 1 ? checks.map((c) => ({ ...c, max: sharePart(c.max, fleet) })) : checks, leaseId, leaseTtlMs),
+      (r, from) => settle(ctx, plan, checks, leaseId, r, from),
+      // A call given up on may still take its slots when the store catches up: give them back behind it.
+      () => { deps.store.releaseConn(checks, leaseId).catch(() => metrics.storeErrors.inc({ op: 'release', kind: 'error' })); });
   });
 }

@@ -47,9 +47,14 @@ export function limitReqStages(cfg: SluiceConfig, deps: ZoneLimiterDeps): PhaseS
   return phaseStages(cfg, plans, (ctx, plan) => {
     const checks = zoneChecks(ctx, plan.zones, MAX_KEY_BYTES);
     if (checks.length === 0) return true;
-    return decideWithStore(ctx, deps, 'limit_req', (s) => s.limitReq(checks), (m) => m.limitReqSync(checks),
+    return decideWithStore(ctx, deps, 'limit_req', (s) => s.limitReq(checks), (m, fleet) => m.limitReqSync(fleet > 1 ? checks.map((c) => zoneShare(c, fleet)) : checks),
       (r) => settle(ctx, plan, checks, r));
   });
+}
+
+/** One gateway's part of a zone when `n` share it: its rate, burst and delay over n. */
+function zoneShare(c: LimitReqCheck, n: number): LimitReqCheck {
+  return { ...c, rateMilli: c.rateMilli / n, burstMilli: c.burstMilli / n, delayMilli: c.delayMilli / n };
 }
 
 /** Holds a request back like nginx's delayed write event: a timer, dropped if the client leaves. */

@@ -4,6 +4,7 @@ import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Store } from '../store/types.js';
+import type { GuardedOp, Guarded, StoreGuard } from '../guard/store-guard.js';
 
 // What nginx's limit_req and limit_conn stages share: where on the request path they
 // run, how a zone's key is read from a request, and how a store call that fails follows
@@ -15,20 +16,20 @@ export interface ZoneLimiterDeps {
   /** The store itself when it is the memory store: decided without a promise. */
   readonly memory: MemoryStore | undefined;
   /**
-   * Used only when the shared store fails and the policy is open: the same decisions on
-   * this gateway's own state, so limits still hold per gateway instead of vanishing.
+   * Used only when the guard hands a decision to the fallback and the policy is open: the
+   * same decisions on this gateway's own state, with its share of each zone.
    */
   readonly local: MemoryStore;
+  readonly guard: StoreGuard;
   readonly failure: FailurePolicy;
-  readonly timeoutMs: number;
   readonly metrics: Metrics;
   readonly log: { warn(obj: object, msg: string): void };
 }
 
-export function zoneLimiterDeps(cfg: SluiceConfig, store: Store, metrics: Metrics, log: ZoneLimiterDeps['log']): ZoneLimiterDeps {
+export function zoneLimiterDeps(cfg: SluiceConfig, store: Store, guard: StoreGuard, metrics: Metrics, log: ZoneLimiterDeps['log']): ZoneLimiterDeps {
   return {
     store, memory: store instanceof MemoryStore ? store : undefined, local: new MemoryStore(),
-    failure: cfg.store.failure_policy, timeoutMs: cfg.store.timeout_ms, metrics, log,
+    guard, failure: cfg.store.failure_policy, metrics, log,
   };
 }
 
@@ -66,29 +67,29 @@ function keyValue(ctx: RequestContext, key: ZoneKey): string {
 }
 
 /**
- * Asks the store, then `settle`s with its answer and the store that gave it (a lease must
- * go back to the store that granted it). A shared store gets the store timeout; when it
- * fails, a closed policy answers 503 and an open one asks this gateway's local store.
+ * Asks the store through the guard, then `settle`s with its answer and the store that
+ * gave it (a lease must go back to the store that granted it). When the guard gives up
+ * on the store, a closed policy answers 503 and an open one asks this gateway's local
+ * store with its share of the fleet (`fleet` gateways).
  */
 export function decideWithStore<R>(
-  ctx: RequestContext, deps: ZoneLimiterDeps, what: string,
-  ask: (s: Store) => Promise<R>, askLocal: (m: MemoryStore) => R,
-  settle: (r: R, from: Store) => boolean | Promise<boolean>,
+  ctx: RequestContext, deps: ZoneLimiterDeps, op: GuardedOp,
+  ask: (s: Store) => Promise<R>, askLocal: (m: MemoryStore, fleet: number) => R,
+  settle: (r: R, from: Store) => boolean | Promise<boolean>, abandon?: () => void,
 ): boolean | Promise<boolean> {
-  if (deps.memory !== undefined) return settle(askLocal(deps.memory), deps.memory);
-  return withTimeout(ask(deps.store), deps.timeoutMs).then(
-    (r) => settle(r, deps.store),
-    (err: unknown) => {
-      deps.log.warn({ err: (err as Error).message, request_id: ctx.requestId }, `${what} store call failed; following the failure policy`);
-      if (deps.failure === 'closed') {
-        ctx.limitResult = 'store_closed';
-        deps.metrics.limitDecision('store_closed');
-        return sendError(ctx, 503, 'unavailable', 'rate-limit store unavailable', ['retry-after', '1']);
-      }
-      deps.metrics.limitDecision('fallback_open');
-      return settle(askLocal(deps.local), deps.local);
-    },
-  );
+  if (deps.memory !== undefined) return settle(askLocal(deps.memory, 1), deps.memory);
+  const decided = (g: Guarded<R>): boolean | Promise<boolean> => {
+    if (g.source === 'store') return settle(g.value, deps.store);
+    if (g.source === 'closed') {
+      ctx.limitResult = 'store_closed';
+      deps.metrics.limitDecision('store_closed');
+      return sendError(ctx, 503, 'unavailable', 'rate-limit store unavailable', ['retry-after', '1']);
+    }
+    deps.metrics.limitDecision('fallback_open');
+    return settle(g.value, deps.local);
+  };
+  const g = deps.guard.run(op, deps.failure, () => ask(deps.store), (fleet) => askLocal(deps.local, fleet), abandon);
+  return g instanceof Promise ? g.then(decided) : decided(g);
 }
 
 /**
@@ -118,10 +119,4 @@ export function phaseStages<P>(cfg: SluiceConfig, plans: ReadonlyMap<RouteConfig
     return decide(ctx, plan);
   };
   return { preAuth: stage(false), postAuth: stage(true) };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`store answered not within ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(t));
 }

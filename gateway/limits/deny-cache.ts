@@ -13,6 +13,9 @@ interface Entry {
   readonly decision: Decision;
 }
 
+/** How many probes one request follows before it asks the store itself. */
+const MAX_PROBE_WAITS = 4;
+
 /**
  * Remembers, per subject, a denial that no gateway's traffic can lift before a known
  * time, so an abusive client is refused without a store round trip until then.
@@ -39,24 +42,19 @@ export class DenyCache {
     this.entries = new LRUCache({ max: maxSubjects });
   }
 
-  decide(subject: string, policy: LimitPolicy, maxMs: number, call: () => Verdict | Promise<Verdict>): CachedVerdict | Promise<CachedVerdict> {
+  decide(subject: string, policy: LimitPolicy, maxMs: number, call: () => Verdict | Promise<Verdict>, waits = 0): CachedVerdict | Promise<CachedVerdict> {
     if (maxMs <= 0) return call();
     const e = this.entries.get(subject);
     if (e === undefined || e.policy !== policy) return this.learnFrom(subject, policy, maxMs, call);
     const now = Date.now();
     if (now < e.until) return { source: 'cache', decision: retimed(e, now) };
     const probe = this.probes.get(subject);
-    if (probe !== undefined) {
-      // One wait at most: after the probe, a subject without a fresh denial goes to the store.
-      return probe.then(() => {
-        const again = this.entries.get(subject);
-        const at = Date.now();
-        if (again !== undefined && again.policy === policy && at < again.until) return { source: 'cache' as const, decision: retimed(again, at) };
-        return this.learnFrom(subject, policy, maxMs, call);
-      });
-    }
+    // The probe's own denial may be over before its answer is read (an entry is timed from
+    // before the call, so it ends early by the call's latency): the waiters then follow the
+    // next probe rather than all asking the store at once. A few waits at most, then the store.
+    if (probe !== undefined && waits < MAX_PROBE_WAITS) return probe.then(() => this.decide(subject, policy, maxMs, call, waits + 1));
     const v = this.learnFrom(subject, policy, maxMs, call);
-    if (v instanceof Promise) {
+    if (v instanceof Promise && probe === undefined) {
       const done = v.then(() => undefined, () => undefined).finally(() => this.probes.delete(subject));
       this.probes.set(subject, done);
     }

@@ -1,75 +1,107 @@
-import { randomBytes } from 'node:crypto';
 import type { FailurePolicy } from '../config/types.js';
+import type { LeaseConfig } from '../config/types.js';
+import type { Guarded, StoreGuard } from '../guard/store-guard.js';
 import type { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Decision, LimitPolicy, Store } from '../store/types.js';
+import { TokenLeases } from './token-leases.js';
 
 export type Verdict =
   | { readonly source: 'store' | 'fallback'; readonly decision: Decision }
   | { readonly source: 'closed'; readonly decision: undefined };
 
-class StoreTimeout extends Error {}
-
-/** How often a busy gateway tells the shared store it is alive; 3 missed beats and it no longer counts. */
-const HEARTBEAT_MS = 1000;
-
 /**
- * Puts a deadline on every store decision and a breaker in front of the store.
- * A call slower than timeout_ms, or any call while the breaker is open, is decided
- * by the failure policy: `open` admits through local buckets, `closed` refuses.
- * The local buckets get this gateway's share of each limit (1 / the gateways that were
- * alive at the last heartbeat), so a fleet failing open stays near the plan, not N
- * times over it. While open, one probe per probe_interval_ms goes to the store; its
- * success closes the breaker, so enforcement resumes within an interval of the store
- * coming back.
+ * Plan limits through the store guard. When the guard hands a request to the fallback,
+ * `open` admits through local buckets holding this gateway's share of each limit (1 / the
+ * fleet the guard counts), so a fleet failing open stays inside the plan, not N times
+ * over it. The local buckets start where the store last left them: every store decision
+ * seeds this subject's local state with its share of what the store reported (tokens
+ * left, day and month used), so a request that falls back beside healthy ones cannot
+ * spend tokens the fleet already spent.
  */
 export class GuardedLimiter {
   private readonly local = new MemoryStore();
-  private breakerOpen = false;
-  private probing = false;
-  private nextProbeAt = 0;
-  private readonly instanceId = randomBytes(8).toString('hex');
-  /** Gateways sharing the store, this one included, as of the last heartbeat. */
-  private instances = 1;
-  private nextHeartbeatAt = 0;
+  /** Token leases (token-leases.ts) on a shared store, when store.lease.enabled. */
+  private readonly leases: TokenLeases | undefined;
 
   constructor(
     private readonly store: Store,
-    private readonly timeoutMs: number,
-    private readonly probeIntervalMs: number,
+    private readonly guard: StoreGuard,
     private readonly metrics: Metrics,
-    private readonly onStateChange: (open: boolean, reason: string) => void,
-  ) {}
+    lease: LeaseConfig,
+  ) {
+    if (store.kind === 'memory' || !lease.enabled) return;
+    this.leases = new TokenLeases(lease, (u) => {
+      metrics.leaseReturned.inc(u.units);
+      store.giveBack(u.subject, u.policy, u.units, u.day, u.month).catch(() => metrics.storeErrors.inc({ op: 'lease_return', kind: 'error' }));
+    });
+    this.leases.start();
+    metrics.watchLeases(() => this.leases!.heldUnits());
+  }
+
+  /** Gives back what the leases hold (a reload or shutdown retires this limiter). */
+  stop(): void {
+    this.leases?.stop();
+  }
 
   /** Whether a decision costs a store round trip (the in-memory store decides in-process). */
   get remote(): boolean {
     return this.store.kind !== 'memory';
   }
 
-  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict | Promise<Verdict> {
+  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, waited = false): Verdict | Promise<Verdict> {
     if (this.store.kind === 'memory') {
       return { source: 'store', decision: (this.store as MemoryStore).admitSync(subject, policy, leaseId, leaseTtlMs) };
     }
-    const now = Date.now();
-    if (this.breakerOpen) {
-      if (this.probing || now < this.nextProbeAt) return this.fallback(subject, policy, leaseId, leaseTtlMs, failure);
-      this.probing = true;
-      this.nextProbeAt = now + this.probeIntervalMs;
-    } else if (now >= this.nextHeartbeatAt) {
-      this.heartbeat(now);
+    const started = performance.now();
+    if (this.leases !== undefined && TokenLeases.leasable(policy)) {
+      const lease = this.leases.use(subject, policy, waited);
+      if ('decision' in lease) {
+        this.metrics.leaseHits.inc();
+        return { source: 'store', decision: lease.decision };
+      }
+      if ('wait' in lease) {
+        // Another request of this subject is taking a batch: use it, or share its refusal.
+        return lease.wait.then((g) => (g !== undefined && g.taken === 0
+          ? { source: 'store', decision: g.decision }
+          : this.admit(subject, policy, leaseId, leaseTtlMs, failure, true)));
+      }
+      if (lease.take > 1) return this.takeBatch(subject, policy, lease.take, leaseId, leaseTtlMs, failure, started);
     }
-    return this.callStore(subject, policy, leaseId, leaseTtlMs, failure);
+    return this.decided(subject, started, this.guard.run('admit', failure,
+      () => this.store.admit(subject, policy, leaseId, leaseTtlMs),
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs),
+      // A call given up on may still run (a paused Redis works through its backlog when it
+      // resumes) and take a lease nobody would release until it expires, minutes later.
+      // Queue the release behind it on the same connection.
+      policy.maxInflight > 0 ? () => this.release(subject, leaseId, 'store') : undefined));
   }
 
-  // Beats ride on traffic (no timer to stop): an idle gateway drops out of the count,
-  // which is right, since it takes no share of anyone's limits.
-  private heartbeat(now: number): void {
-    if (this.store.heartbeat === undefined) return;
-    this.nextHeartbeatAt = now + HEARTBEAT_MS;
-    this.store.heartbeat(this.instanceId, HEARTBEAT_MS * 3).then(
-      (n) => { this.instances = Math.max(1, n); this.metrics.storeInstances.set(this.instances); },
-      () => this.metrics.storeErrors.inc({ op: 'heartbeat', kind: 'error' }),
-    );
+  /** One store call for a batch of `n` units; the subject's other requests wait for it (TokenLeases.use). */
+  private takeBatch(subject: string, policy: LimitPolicy, n: number, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, started: number): Verdict | Promise<Verdict> {
+    const leases = this.leases!;
+    const grant = this.store.take(subject, policy, n);
+    leases.takingFor(subject, grant.then((g) => g, () => undefined));
+    return this.decided(subject, started, this.guard.run('admit', failure,
+      () => grant.then((g) => {
+        if (g.taken > 1) this.metrics.leaseGrants.inc();
+        return leases.hold(subject, policy, g);
+      }),
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs)));
+  }
+
+  private decided(subject: string, started: number, g: Guarded<Decision> | Promise<Guarded<Decision>>): Verdict | Promise<Verdict> {
+    if (!(g instanceof Promise)) return { source: g.source, decision: g.value } as Verdict;
+    return g.then((r) => {
+      const seconds = (performance.now() - started) / 1000;
+      if (r.source === 'store') {
+        this.metrics.storeAdmitted(seconds);
+        this.local.seedSync(subject, r.value, this.guard.fleet.divisor());
+      } else {
+        this.metrics.decisionWait.observe({ source: r.source }, seconds);
+      }
+      return { source: r.source, decision: r.value } as Verdict;
+    });
   }
 
   /** Release goes where the lease came from. */
@@ -80,65 +112,24 @@ export class GuardedLimiter {
     }
     this.store.release(subject, leaseId).catch(() => this.metrics.storeErrors.inc({ op: 'release', kind: 'error' }));
   }
+}
 
-  private async callStore(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Promise<Verdict> {
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const decision = await Promise.race([
-        this.store.admit(subject, policy, leaseId, leaseTtlMs),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new StoreTimeout()), this.timeoutMs); }),
-      ]);
-      this.metrics.storeAdmitted((performance.now() - started) / 1000);
-      if (this.breakerOpen) this.setBreaker(false, 'probe succeeded');
-      return { source: 'store', decision };
-    } catch (err) {
-      const kind = err instanceof StoreTimeout ? 'timeout' : 'error';
-      this.metrics.storeErrors.inc({ op: 'admit', kind });
-      // A call we gave up on may still run (a paused Redis works through its backlog
-      // when it resumes) and take a lease that nobody would release until it expires,
-      // minutes later. Queue the release behind it on the same connection.
-      if (policy.maxInflight > 0) {
-        this.store.release(subject, leaseId).catch(() => this.metrics.storeErrors.inc({ op: 'release', kind: 'error' }));
-      }
-      if (!this.breakerOpen) {
-        this.nextProbeAt = Date.now() + this.probeIntervalMs;
-        this.setBreaker(true, kind === 'timeout' ? `store call exceeded ${this.timeoutMs} ms` : (err as Error).message);
-      }
-      const verdict = this.fallback(subject, policy, leaseId, leaseTtlMs, failure);
-      this.metrics.decisionWait.observe({ source: verdict.source }, (performance.now() - started) / 1000);
-      return verdict;
-    } finally {
-      clearTimeout(timer);
-      this.probing = false;
-    }
-  }
-
-  private fallback(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy): Verdict {
-    if (failure === 'closed') return { source: 'closed', decision: undefined };
-    return { source: 'fallback', decision: this.local.admitSync(subject, shareOf(policy, this.instances), leaseId, leaseTtlMs) };
-  }
-
-  private setBreaker(open: boolean, reason: string): void {
-    this.breakerOpen = open;
-    this.metrics.storeBreakerOpen.set(open ? 1 : 0);
-    this.onStateChange(open, reason);
-  }
+/** One gateway's part of a limit when `n` share it; never below one unit, or a small plan on a big fleet would refuse everything. */
+export function sharePart(v: number, n: number): number {
+  return v > 0 ? Math.max(1, Math.floor(v / n)) : 0;
 }
 
 /**
- * One gateway's part of a policy when `n` share it. A limit never drops below one unit,
- * or a small plan on a big fleet would refuse everything: for burst, quotas and
- * in-flight the fleet may then admit up to n where the plan says fewer.
+ * One gateway's part of a policy when `n` share it. For burst, quotas and in-flight the
+ * one-unit floor means a fleet may admit up to n where the plan says fewer.
  */
 export function shareOf(p: LimitPolicy, n: number): LimitPolicy {
   if (n <= 1) return p;
-  const part = (v: number): number => (v > 0 ? Math.max(1, Math.floor(v / n)) : 0);
   return {
     rate: p.rate / n,
     burst: p.rate > 0 ? Math.max(1, p.burst / n) : p.burst,
-    quotaDay: part(p.quotaDay),
-    quotaMonth: part(p.quotaMonth),
-    maxInflight: part(p.maxInflight),
+    quotaDay: sharePart(p.quotaDay, n),
+    quotaMonth: sharePart(p.quotaMonth, n),
+    maxInflight: sharePart(p.maxInflight, n),
   };
 }

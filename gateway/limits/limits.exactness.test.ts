@@ -149,6 +149,12 @@ for (const topology of topologies) describe(`limits are exact across 4 gateways 
       }, 10);
     });
     const results = await Promise.all(outcomes);
+    // Token leases give their unused units back when they expire (150 ms after the batch):
+    // only then does the bucket hold every token nobody was admitted with.
+    await waitUntil(async () => {
+      for (const g of gws) if (metricValue(await scrapeMetrics(g.adminUrl), 'sluice_limit_lease_held_units') !== 0) return false;
+      return true;
+    }, 5000, 'every token lease returned');
 
     const admitted = results.filter((r) => r.status === 200).length;
     const others = results.filter((r) => r.status !== 200);
@@ -167,11 +173,15 @@ for (const topology of topologies) describe(`limits are exact across 4 gateways 
     // the outer interval this would also charge the limiter for request latency at both
     // ends, which on this shared 2-core machine exceeded 100 ms = 1 token in some runs.)
     const inner = (Math.max(...results.map((r) => r.sentAt)) - Math.min(...results.map((r) => r.doneAt))) / 1000;
+    // What token leases cost: tokens in one gateway's batch while another refuses. A batch
+    // is at most store.lease.max_share (0.1) of the burst, so at most 4 x 5 tokens are
+    // held at any moment; near the limit batches stop (half of what is left, < 2: none).
+    const leaseSlack = GATEWAYS * Math.floor(50 * 0.1);
     const report = `admitted ${admitted} of ${results.length}; first send .. last response ${elapsed.toFixed(3)} s `
-      + `(burst + rate x elapsed = ${ideal.toFixed(2)}); first response .. last send ${inner.toFixed(3)} s (${(50 + 10 * inner).toFixed(2)})`;
+      + `(burst + rate x elapsed = ${ideal.toFixed(2)}); first response .. last send ${inner.toFixed(3)} s (${(50 + 10 * inner).toFixed(2)}, lease slack ${leaseSlack})`;
     t.diagnostic(report);
     assert.ok(admitted <= ideal + 1, `over-admission: ${report}`);
-    assert.ok(admitted >= 50 + 10 * inner - 1, `under-admission: ${report}`);
+    assert.ok(admitted >= 50 + 10 * inner - 1 - leaseSlack, `under-admission: ${report}`);
 
     // The same, to the millisecond, on Redis's clock (admit.lua's only clock): every token
     // the bucket ever held was either admitted or is still in it, so

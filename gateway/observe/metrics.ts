@@ -87,10 +87,43 @@ export class Metrics {
   });
   readonly storeInstances = new Gauge({
     name: 'sluice_store_instances',
-    help: 'Gateways sharing the store as of the last heartbeat; fail-open fallback buckets get 1/this of each limit.',
+    help: 'Gateway processes sharing the store as of the last heartbeat (0: not counted yet).',
     // Every worker sees the same fleet; summed across a cluster's workers it would count each N times.
     aggregator: 'max',
     registers: [this.registry],
+  });
+  readonly storeFleetDivisor = new Gauge({
+    name: 'sluice_store_fleet_divisor',
+    help: 'Gateways a fail-open fallback assumes share each limit (it gets 1/this): at least store.fleet_floor until the fleet is counted.',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly leaseHits = new Counter({
+    name: 'sluice_limit_lease_hits_total',
+    help: 'Requests admitted from a token lease this gateway held, without a store call.',
+    registers: [this.registry],
+  });
+  readonly leaseGrants = new Counter({
+    name: 'sluice_limit_lease_grants_total',
+    help: 'Token leases taken: store calls that took a batch of more than one unit.',
+    registers: [this.registry],
+  });
+  readonly leaseReturned = new Counter({
+    name: 'sluice_limit_lease_returned_units_total',
+    help: 'Units of expired token leases given back to the store unused.',
+    registers: [this.registry],
+  });
+  readonly leaseHeld: Gauge = new Gauge({
+    name: 'sluice_limit_lease_held_units',
+    help: 'Units held in this gateway\'s token leases right now (taken from the shared bucket, not yet used).',
+    registers: [this.registry],
+    collect: () => { this.leaseHeld.set(this.heldLeaseUnits()); },
+  });
+  private heldLeaseUnits: () => number = () => 0;
+  readonly storeLateReplies = new Counter({
+    name: 'sluice_store_late_replies_total',
+    help: 'Store calls that answered after the deadline had handed the request to the failure policy, by operation and cause (loop_lag: this gateway\'s timers ran late; store_slow: they did not).',
+    labelNames: ['op', 'cause'] as const, registers: [this.registry],
   });
   /** The shed stage takes one child per plan when it is built, so a shed request only increments. */
   readonly shedRequests = new Counter({
@@ -154,7 +187,6 @@ export class Metrics {
       registers: [this.registry],
       buckets: [...new Set([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, ...aroundTimeout, 0.25, 1, 2.5])].sort((a, b) => a - b),
     });
-    this.storeInstances.set(1);
     this.storeAdmitDuration = this.storeDuration.labels('admit');
     this.decisionWaitStore = this.decisionWait.labels('store');
   }
@@ -171,6 +203,11 @@ export class Metrics {
   /** Where the health gauge reads the targets' state from. */
   watchTargets(read: () => readonly { upstream: string; target: string; up: boolean }[]): void {
     this.targetHealth = read;
+  }
+
+  /** Where the lease gauge reads the units held from. */
+  watchLeases(read: () => number): void {
+    this.heldLeaseUnits = read;
   }
 
   /** Where the near-limit gauge reads its per-plan counts from. */

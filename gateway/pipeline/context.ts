@@ -19,6 +19,8 @@ export class RequestContext {
   bytesIn = 0;
   bytesOut = 0;
   errorCode: string | undefined = undefined;
+  /** While an upstream attempt is in flight: aborts it, for when the gateway answers the client itself. */
+  cancelUpstream: (() => void) | undefined = undefined;
 
   constructor(
     readonly req: IncomingMessage,

@@ -118,6 +118,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
+    this.ctx.cancelUpstream = () => controller.abort(new ClientClosed());
     if (this.clientGone) controller.abort(new ClientClosed());
   }
 
@@ -131,7 +132,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     const res = this.ctx.res;
-    if (res.destroyed) {
+    // Gone, or answered by the gateway itself (a body too slow) while this attempt ran.
+    if (res.destroyed || res.headersSent) {
       controller.abort(new ClientClosed());
       return;
     }
@@ -168,7 +170,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     const m = mapUpstreamError(err);
     const upstreamFault = m.kind !== 'client' && m.kind !== 'body_limit';
     this.attempt.end(upstreamFault);
-    if (ctx.res.destroyed) return; // the client left; nothing to tell
+    if (ctx.res.destroyed || ctx.res.writableEnded) return; // the client left, or has its answer; nothing to tell
     if (upstreamFault) {
       this.metrics.upstreamErrors.inc({ upstream: ctx.target!.upstream.name, kind: m.kind });
       const next = this.exchange.retryTarget(failureReason(err));

@@ -1,5 +1,5 @@
 // UTC periods for quotas, computed the same way admit.lua computes them.
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 export interface Periods {
   readonly day: number;

@@ -1,7 +1,7 @@
 import { decideLimitReq, drainedAt, type ZoneState } from '../limit-req/limit-req-math.js';
 import { periodsAt } from './calendar.js';
 import type {
-  CustomerRecord, Decision, DenyReason, Invalidation, KeyRecord, LimitConnCheck, LimitConnResult, LimitPolicy, LimitReqCheck, LimitReqResult,
+  CustomerRecord, Decision, DenyReason, Grant, Invalidation, KeyRecord, LimitConnCheck, LimitConnResult, LimitPolicy, LimitReqCheck, LimitReqResult,
   Store, Usage,
 } from './types.js';
 
@@ -88,10 +88,19 @@ export class MemoryStore implements Store {
 
   /** Synchronous form, also used as the local fallback when a remote store fails. */
   admitSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Decision {
+    return this.takeSync(subject, policy, leaseId, leaseTtlMs, 1).decision;
+  }
+
+  async take(subject: string, policy: LimitPolicy, max: number): Promise<Grant> {
+    return this.takeSync(subject, { ...policy, maxInflight: 0 }, '', 0, max);
+  }
+
+  /** admit.lua with its optional max_cost: up to `max` units when every limit has room, at least one. */
+  private takeSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, max: number): Grant {
     const now = this.now();
     const p = periodsAt(now);
     const monthResetMs = p.monthEndMs - now;
-    const cost = 1;
+    let cost = 1;
     if (now >= this.nextSweepAt) this.sweep(now, p.month);
 
     // Read everything first; nothing is written until every limit has passed.
@@ -111,9 +120,20 @@ export class MemoryStore implements Store {
       fullInMs = Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
     }
 
-    const denied = (reason: DenyReason, retryAfterMs: number): Decision => ({
-      allowed: false, reason, remaining, retryAfterMs, fullInMs, dayUsed, monthUsed, inflight,
-      dayResetMs: p.dayResetMs, monthResetMs,
+    if (max > cost) {
+      let room = max;
+      if (policy.rate > 0) room = Math.min(room, Math.floor(tokens));
+      if (policy.quotaDay > 0) room = Math.min(room, policy.quotaDay - dayUsed);
+      if (policy.quotaMonth > 0) room = Math.min(room, policy.quotaMonth - monthUsed);
+      if (room > cost) cost = room;
+    }
+
+    const denied = (reason: DenyReason, retryAfterMs: number): Grant => ({
+      decision: {
+        allowed: false, reason, remaining, retryAfterMs, fullInMs, dayUsed, monthUsed, inflight,
+        dayResetMs: p.dayResetMs, monthResetMs,
+      },
+      taken: 0, day: p.day, month: p.month,
     });
     if (policy.maxInflight > 0 && inflight + 1 > policy.maxInflight) return denied('concurrency_limited', 1000);
     if (policy.quotaDay > 0 && dayUsed + cost > policy.quotaDay) return denied('quota_exceeded', p.dayResetMs);
@@ -131,10 +151,48 @@ export class MemoryStore implements Store {
     else { c.d = p.day; c.dn = dayUsed + cost; c.m = p.month; c.mn = monthUsed + cost; }
     if (policy.maxInflight > 0) addLease(this.leases, subject, leaseId, now + leaseTtlMs);
     return {
-      allowed: true, reason: undefined, remaining, retryAfterMs: 0, fullInMs,
-      dayUsed: dayUsed + cost, monthUsed: monthUsed + cost, inflight: policy.maxInflight > 0 ? inflight + 1 : 0,
-      dayResetMs: p.dayResetMs, monthResetMs,
+      decision: {
+        allowed: true, reason: undefined, remaining, retryAfterMs: 0, fullInMs,
+        dayUsed: dayUsed + cost, monthUsed: monthUsed + cost, inflight: policy.maxInflight > 0 ? inflight + 1 : 0,
+        dayResetMs: p.dayResetMs, monthResetMs,
+      },
+      taken: cost, day: p.day, month: p.month,
     };
+  }
+
+  /** Mirrors lua-compat/redis/lease_return.lua. */
+  async giveBack(subject: string, policy: LimitPolicy, unused: number, day: number, month: number): Promise<void> {
+    const now = this.now();
+    const b = this.buckets.get(subject);
+    if (policy.rate > 0 && b !== undefined) {
+      b.tokens = Math.min(policy.burst, b.tokens + Math.max(0, now - b.ts) * policy.rate / 1000 + unused);
+      b.ts = now;
+      b.fullAt = now + Math.ceil((policy.burst - b.tokens) * 1000 / policy.rate);
+    }
+    const c = this.counters.get(subject);
+    if (c !== undefined && c.d === day) c.dn = Math.max(0, c.dn - unused);
+    if (c !== undefined && c.m === month) c.mn = Math.max(0, c.mn - unused);
+  }
+
+  /**
+   * As the fail-open fallback: set a subject's bucket and counters to a 1/n share of what
+   * the shared store just reported, so a later local decision starts from the fleet's
+   * state (an empty bucket stays empty) instead of a full one. In-flight is not seeded:
+   * local leases count this gateway's own requests.
+   */
+  seedSync(subject: string, d: Decision, n: number): void {
+    const now = this.now();
+    const b = this.buckets.get(subject);
+    if (d.fullInMs <= 0) this.buckets.delete(subject);
+    else if (b === undefined) this.buckets.set(subject, { tokens: d.remaining / n, ts: now, fullAt: now + d.fullInMs });
+    else { b.tokens = d.remaining / n; b.ts = now; b.fullAt = now + d.fullInMs; }
+    if (d.dayUsed === 0 && d.monthUsed === 0) { this.counters.delete(subject); return; }
+    const p = periodsAt(now);
+    const c = this.counters.get(subject);
+    const dn = Math.ceil(d.dayUsed / n);
+    const mn = Math.ceil(d.monthUsed / n);
+    if (c === undefined) this.counters.set(subject, { d: p.day, dn, m: p.month, mn });
+    else { c.d = p.day; c.dn = dn; c.m = p.month; c.mn = mn; }
   }
 
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {

@@ -1,28 +1,46 @@
 import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
-import { periodsAt } from './calendar.js';
+import { withDeadline } from '../guard/deadline.js';
+import { DAY_MS, periodsAt } from './calendar.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from './redis-client.js';
 import {
-  REASON_BY_CODE, type CustomerRecord, type Decision, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
 const ADMIT_LUA = luaScript('admit.lua');
 const USAGE_LUA = luaScript('usage.lua');
 const INSTANCES_LUA = luaScript('instances.lua');
+const LEASE_RETURN_LUA = luaScript('lease_return.lua');
 const LIMIT_REQ_LUA = luaScript('limit_req.lua');
 const LIMIT_CONN_LUA = luaScript('limit_conn.lua');
 
-type AdmitReply = [number, number, number, number, number, number, number, number, number, number];
+type AdmitReply = [number, number, number, number, number, number, number, number, number, number, number];
 type UsageReply = [number, string, string, string, string, number, string];
 
 interface ScriptCommands {
   sluiceAdmit(bucket: string, counters: string, leases: string, ...argv: (string | number)[]): Promise<AdmitReply>;
   sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
+  sluiceLeaseReturn(bucket: string, counters: string, ...argv: (string | number)[]): Promise<number>;
   sluicePublish(channel: string, message: string): Promise<number>;
+}
+
+function decisionOf(r: AdmitReply): Decision {
+  return {
+    allowed: r[0] === 1,
+    reason: REASON_BY_CODE[r[1]],
+    remaining: r[2],
+    retryAfterMs: r[3],
+    fullInMs: r[4],
+    dayUsed: r[5],
+    monthUsed: r[6],
+    inflight: r[7],
+    dayResetMs: r[8],
+    monthResetMs: r[9],
+  };
 }
 
 /** Like nginx, which checks zones in order and stops at the first full one: the refusal of the earliest zone. */
@@ -72,6 +90,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
     this.redis.defineCommand('sluiceUsage', { numberOfKeys: 3, lua: USAGE_LUA });
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
+    this.redis.defineCommand('sluiceLeaseReturn', { numberOfKeys: 2, lua: LEASE_RETURN_LUA });
     this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
@@ -87,22 +106,25 @@ export class RedisStore implements Store {
   }
 
   async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
-    const r = await this.redis.sluiceAdmit(
+    return decisionOf(await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
       p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs,
+    ));
+  }
+
+  async take(subject: string, p: LimitPolicy, max: number): Promise<Grant> {
+    const r = await this.redis.sluiceAdmit(
+      this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
+      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, 0, '', 0, max,
     );
-    return {
-      allowed: r[0] === 1,
-      reason: REASON_BY_CODE[r[1]],
-      remaining: r[2],
-      retryAfterMs: r[3],
-      fullInMs: r[4],
-      dayUsed: r[5],
-      monthUsed: r[6],
-      inflight: r[7],
-      dayResetMs: r[8],
-      monthResetMs: r[9],
-    };
+    // The day the units were counted in, on Redis's clock: its next UTC midnight is
+    // day_reset_ms away (the local clock only has to be within 12 h of it).
+    const day = Math.round((Date.now() + r[8]) / DAY_MS) - 1;
+    return { decision: decisionOf(r), taken: r[10], day, month: periodsAt(day * DAY_MS).month };
+  }
+
+  async giveBack(subject: string, p: LimitPolicy, unused: number, day: number, month: number): Promise<void> {
+    await this.redis.sluiceLeaseReturn(this.k.bucket(subject), this.k.counters(subject), p.rate, p.burst, unused, day, month);
   }
 
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
@@ -220,11 +242,7 @@ export class RedisStore implements Store {
    * long as the pause lasts. The caller decides what a failed lookup means.
    */
   private withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      p,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`store ${what} exceeded ${this.timeoutMs} ms`)), this.timeoutMs); }),
-    ]).finally(() => clearTimeout(timer));
+    return withDeadline(p, this.timeoutMs, `store ${what}`);
   }
 
   findKey(digest: string): Promise<KeyRecord | undefined> {

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { startRedis, startRedisCluster, startRedisSentinel, startRedisTls } from '../../test/harness/redis.js';
 import { makeTestPki } from '../../test/harness/tls-pki.js';
 import type { StoreConfig } from '../config/types.js';
+import { storeConfigOf } from '../config/load.js';
 import type { Cluster } from 'ioredis';
 import { clusterSlot, keySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from './redis-client.js';
@@ -427,7 +428,7 @@ const clients: RedisClient[] = [];
 
 function storeConfig(topo: Topology, prefix: string): Promise<StoreConfig> {
   if (!started.has(topo)) started.set(topo, topo.start());
-  return started.get(topo)!.then(({ config }) => ({ kind: 'redis', url: undefined, timeout_ms: 1000, failure_policy: 'open', prefix, probe_interval_ms: 200, ...config }));
+  return started.get(topo)!.then(({ config }) => ({ ...storeConfigOf({ kind: 'redis', url: 'redis://unused', timeout_ms: 1000, prefix }), url: undefined, ...config }));
 }
 
 async function redisStore(topo: Topology, prefix: string): Promise<RedisStore> {
@@ -644,7 +645,7 @@ describe('store.tls against a redis-server that speaks only TLS and wants client
     const pki = await makeTestPki();
     const r = await startRedisTls(pki);
     const cfg = (tls: NonNullable<StoreConfig['tls']> | undefined): StoreConfig => ({
-      kind: 'redis', url: r.url, timeout_ms: 1000, failure_policy: 'open', prefix: runPrefix, probe_interval_ms: 200, ...(tls === undefined ? {} : { tls }),
+      ...storeConfigOf({ kind: 'redis', url: r.url, timeout_ms: 1000, prefix: runPrefix }), ...(tls === undefined ? {} : { tls }),
     });
     const stores = {
       good: new RedisStore(cfg({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, reject_unauthorized: true })),
@@ -670,7 +671,7 @@ describe('store.password on a server with requirepass', () => {
   it('authenticates with store.password; without it every command is refused', async () => {
     const r = await startRedis(['--requirepass', 's3cret pass']);
     const cfg = (password?: string): StoreConfig => ({
-      kind: 'redis', url: r.url, timeout_ms: 1000, failure_policy: 'open', prefix: runPrefix, probe_interval_ms: 200, ...(password === undefined ? {} : { password }),
+      ...storeConfigOf({ kind: 'redis', url: r.url, timeout_ms: 1000, prefix: runPrefix }), ...(password === undefined ? {} : { password }),
     });
     const good = new RedisStore(cfg('s3cret pass'));
     const bad = new RedisStore(cfg());

@@ -28,6 +28,15 @@ export interface Decision {
   readonly monthResetMs: number;
 }
 
+/** A batch of tokens taken for a token lease: the decision, and how many units it took (0 when refused). */
+export interface Grant {
+  readonly decision: Decision;
+  readonly taken: number;
+  /** The UTC day and month the units were counted in, for giving the unused ones back. */
+  readonly day: number;
+  readonly month: number;
+}
+
 /**
  * One zone of an nginx `limit_req` check (gateway/limit-req). All quantities are in
  * nginx's units: milli-requests and milli-requests per second.
@@ -101,6 +110,13 @@ export interface Store {
   readonly kind: 'memory' | 'redis';
   /** Decide and commit every limit of one request at once; a denial consumes nothing. */
   admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision>;
+  /**
+   * A token lease's batch: like admit, but takes up to `max` units at once (at least one)
+   * from the bucket and the quotas, as far as they have room. Never with maxInflight.
+   */
+  take(subject: string, policy: LimitPolicy, max: number): Promise<Grant>;
+  /** Gives back `unused` units of a grant taken in the given day and month. */
+  giveBack(subject: string, policy: LimitPolicy, unused: number, day: number, month: number): Promise<void>;
   /** End an in-flight lease taken by admit (only when the policy had maxInflight). */
   release(subject: string, leaseId: string): Promise<void>;
   usage(subject: string): Promise<Usage>;

@@ -6,9 +6,12 @@
 -- KEYS[2] usage counters hash {d, dn, m, mn}: day id + count, month id + count
 -- KEYS[3] in-flight leases zset member=lease id, score=expiry ms
 -- ARGV: rate (tokens/s, 0 = no bucket), burst, cost, quota_day (0 = none),
---       quota_month (0 = none), max_inflight (0 = none), lease id, lease ttl ms
+--       quota_month (0 = none), max_inflight (0 = none), lease id, lease ttl ms,
+--       and optionally max_cost: take up to this many (at least cost) when the
+--       bucket and quotas have them, as one gateway's batch of tokens (a token
+--       lease: gateway/limits/token-leases.ts; only without max_inflight)
 -- Reply: {allowed, reason, remaining, retry_after_ms, full_in_ms,
---         day_used, month_used, inflight, day_reset_ms, month_reset_ms}
+--         day_used, month_used, inflight, day_reset_ms, month_reset_ms, taken}
 --   reason: 0 ok, 1 rate, 2 day quota, 3 month quota, 4 in-flight
 --   A denial reports the state as it is (tokens, usage, leases), so the
 --   RateLimit header of a 429 tells the truth about every policy.
@@ -90,19 +93,30 @@ if rate > 0 then
   full_in = math.ceil((burst - tokens) * 1000 / rate)
 end
 
+-- A batch: as many as every limit has room for, up to max_cost (a smaller batch when
+-- the bucket or a quota is nearly empty; the request's own cost when that is all).
+local max_cost = tonumber(ARGV[9])
+if max_cost ~= nil and max_cost > cost then
+  local room = max_cost
+  if rate > 0 then room = math.min(room, math.floor(tokens)) end
+  if quota_day > 0 then room = math.min(room, quota_day - day_used) end
+  if quota_month > 0 then room = math.min(room, quota_month - month_used) end
+  if room > cost then cost = room end
+end
+
 -- Decide, in this order: in-flight, day quota, month quota, bucket.
 if max_inflight > 0 and inflight + 1 > max_inflight then
-  return {0, 4, remaining, 1000, full_in, day_used, month_used, inflight, day_reset, month_reset}
+  return {0, 4, remaining, 1000, full_in, day_used, month_used, inflight, day_reset, month_reset, 0}
 end
 if quota_day > 0 and day_used + cost > quota_day then
-  return {0, 2, remaining, day_reset, full_in, day_used, month_used, inflight, day_reset, month_reset}
+  return {0, 2, remaining, day_reset, full_in, day_used, month_used, inflight, day_reset, month_reset, 0}
 end
 if quota_month > 0 and month_used + cost > quota_month then
-  return {0, 3, remaining, month_reset, full_in, day_used, month_used, inflight, day_reset, month_reset}
+  return {0, 3, remaining, month_reset, full_in, day_used, month_used, inflight, day_reset, month_reset, 0}
 end
 if rate > 0 and tokens < cost then
   local retry = math.ceil((cost - tokens) * 1000 / rate)
-  return {0, 1, remaining, retry, full_in, day_used, month_used, inflight, day_reset, month_reset}
+  return {0, 1, remaining, retry, full_in, day_used, month_used, inflight, day_reset, month_reset, 0}
 end
 
 -- Everything passed: commit the bucket, usage and the lease.
@@ -126,4 +140,4 @@ if max_inflight > 0 then
   if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
   inflight = inflight + 1
 end
-return {1, 0, remaining, 0, full_in, day_used, month_used, inflight, day_reset, month_reset}
+return {1, 0, remaining, 0, full_in, day_used, month_used, inflight, day_reset, month_reset, cost}

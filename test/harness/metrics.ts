@@ -1,10 +1,20 @@
-import { request } from 'undici';
+import { Client } from 'undici';
 
-/** The Prometheus text of a gateway's admin /metrics. */
+/**
+ * The Prometheus text of a gateway's admin /metrics, on a connection of its own: a scrape
+ * after a few idle seconds on a shared kept-alive connection can meet the server closing
+ * it at that instant (its keep-alive timeout, on a busy machine where timers run late)
+ * and fail with ECONNRESET.
+ */
 export async function scrapeMetrics(adminUrl: string): Promise<string> {
-  const res = await request(`${adminUrl}/metrics`);
-  if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`);
-  return res.body.text();
+  const client = new Client(adminUrl);
+  try {
+    const res = await client.request({ method: 'GET', path: '/metrics' });
+    if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`);
+    return await res.body.text();
+  } finally {
+    await client.close();
+  }
 }
 
 /**

@@ -22,7 +22,11 @@ export interface RedisProcess {
 
 /** A real redis-server on a free loopback port, no persistence; resolves once it accepts connections. */
 export async function startRedis(extraArgs: readonly string[] = []): Promise<RedisProcess> {
-  const port = await freePort();
+  return startRedisOnPort(await freePort(), extraArgs);
+}
+
+/** startRedis on a given port: a test that restarts a server (same port, same --dir) calls it again. */
+export async function startRedisOnPort(port: number, extraArgs: readonly string[] = []): Promise<RedisProcess> {
   return spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
     '--logfile', '', '--daemonize', 'no', ...extraArgs], port);
 }

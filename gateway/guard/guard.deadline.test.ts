@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { DeadlineExceeded, withDeadline, type LateReply } from './deadline.js';
+
+// The store deadline against a real redis-server: a reply that reached the socket while
+// this process was busy is read, not taken for a timeout; a stopped server still loses.
+
+/** Holds this process's event loop, as a burst of connections or a GC pause would. */
+function busyFor(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* the loop cannot turn */ }
+}
+
+describe('the store deadline', () => {
+  let redis: RedisProcess;
+  let client: Redis;
+
+  before(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+    await client.ping();
+  });
+  after(async () => {
+    redis?.signal('SIGCONT');
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  it('a reply that arrived while the event loop was held past the deadline is read, not timed out', async () => {
+    const guarded = withDeadline(client.ping(), 50, 'ping');
+    // A bare timer raced against the same kind of call, for contrast: it runs in the
+    // timers phase, before the poll phase reads the reply, and loses.
+    let bare: NodeJS.Timeout | undefined;
+    const raced = Promise.race([client.ping(), new Promise<string>((resolve) => { bare = setTimeout(() => resolve('timed out'), 50); })]);
+    // ioredis writes both commands on the next tick; nothing is read from a socket before
+    // this continues, so the replies can only arrive while the loop is held below.
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    // Long past the deadline, and long enough for Redis (another process) to have answered.
+    busyFor(500);
+    assert.equal(await guarded, 'PONG');
+    assert.equal(await raced, 'timed out', 'the timer alone would have given up on an answered call');
+    clearTimeout(bare);
+  });
+
+  it('a stopped Redis loses at the deadline, and its late answer is reported', async () => {
+    let late: LateReply | undefined;
+    const reported = new Promise<void>((resolve) => {
+      redis.signal('SIGSTOP');
+      const started = performance.now();
+      withDeadline(client.ping(), 50, 'ping', (l) => { late = l; resolve(); }).then(
+        () => assert.fail('a stopped server cannot answer'),
+        (err: unknown) => {
+          assert.ok(err instanceof DeadlineExceeded, String(err));
+          assert.equal(err.message, 'ping exceeded 50 ms');
+          assert.ok(performance.now() - started >= 50, 'not before the deadline');
+          redis.signal('SIGCONT');
+        },
+      );
+    });
+    await reported;
+    assert.ok(late !== undefined && late.waitedMs >= 50, `late answer after ${late?.waitedMs} ms`);
+  });
+
+  it('a failing call fails at once with its own error', async () => {
+    await assert.rejects(withDeadline(client.call('NOSUCHCOMMAND') as Promise<unknown>, 50, 'bad'), /unknown command/i);
+  });
+});

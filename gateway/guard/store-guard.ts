@@ -1,0 +1,104 @@
+import type { FailurePolicy, StoreConfig } from '../config/types.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { Store } from '../store/types.js';
+import { Breaker } from './breaker.js';
+import { DeadlineExceeded, withDeadline, type LateReply } from './deadline.js';
+import { Fleet } from './fleet.js';
+
+/** The store operations that decide a request. */
+export type GuardedOp = 'admit' | 'limit_req' | 'limit_conn';
+
+export type Guarded<R> =
+  | { readonly source: 'store' | 'fallback'; readonly value: R }
+  | { readonly source: 'closed'; readonly value: undefined };
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** A timer that ran this late says the gateway, not the store, was behind. */
+const lagThresholdMs = (timeoutMs: number): number => Math.max(5, timeoutMs / 5);
+/** Late replies are logged at most this often per operation (the counter has them all). */
+const LATE_LOG_MS = 1000;
+
+/**
+ * The one guard in front of every store decision (plan limits, limit_req, limit_conn):
+ * a deadline that does not count time a reply waited unread (deadline.ts), a breaker
+ * that opens on evidence (breaker.ts), and the fleet count that sizes the fallback's
+ * share (fleet.ts). A call that fails, times out, or is skipped by the open breaker is
+ * decided by the failure policy: `closed` refuses, `open` asks `fallback` with the
+ * number of gateways the local decision should assume share the limit.
+ */
+export class StoreGuard {
+  private readonly breaker: Breaker;
+  readonly fleet: Fleet;
+  private readonly lateLoggedAt = new Map<GuardedOp, { at: number; suppressed: number }>();
+  private readonly lagThreshold: number;
+
+  constructor(private readonly cfg: StoreConfig, store: Store, private readonly metrics: Metrics, private readonly log: Log) {
+    this.lagThreshold = lagThresholdMs(cfg.timeout_ms);
+    this.breaker = new Breaker(cfg.breaker, cfg.probe_interval_ms, (open, reason) => {
+      metrics.storeBreakerOpen.set(open ? 1 : 0);
+      if (open) log.error({ reason }, 'store breaker open: limits follow the failure policy');
+      else log.info({ reason }, 'store breaker closed: limits enforced by the store again');
+    });
+    this.fleet = new Fleet(store, cfg.fleet_floor, cfg.timeout_ms, (live, divisor) => {
+      metrics.storeInstances.set(live);
+      metrics.storeFleetDivisor.set(divisor);
+    }, () => metrics.storeErrors.inc({ op: 'heartbeat', kind: 'error' }));
+  }
+
+  /**
+   * `call` on the store under the deadline and the breaker. `abandon` runs when a call
+   * was given up on but may still reach the store, to undo what it would take.
+   */
+  run<R>(op: GuardedOp, failure: FailurePolicy, call: () => Promise<R>, fallback: (fleet: number) => R, abandon?: () => void): Guarded<R> | Promise<Guarded<R>> {
+    const admission = this.breaker.admit();
+    if (admission === 'skip') return this.fallback(failure, fallback);
+    return withDeadline(call(), this.cfg.timeout_ms, `store ${op}`, (late) => this.late(op, late)).then(
+      (value): Guarded<R> => {
+        this.breaker.record(true, admission, '');
+        return { source: 'store', value };
+      },
+      (err: unknown) => {
+        const timeout = err instanceof DeadlineExceeded;
+        this.metrics.storeErrors.inc({ op, kind: timeout ? 'timeout' : 'error' });
+        abandon?.();
+        this.breaker.record(false, admission, (err as Error).message);
+        return this.fallback(failure, fallback);
+      },
+    );
+  }
+
+  private fallback<R>(failure: FailurePolicy, fallback: (fleet: number) => R): Guarded<R> {
+    if (failure === 'closed') return { source: 'closed', value: undefined };
+    return { source: 'fallback', value: fallback(this.fleet.divisor()) };
+  }
+
+  /**
+   * The store answered, but after the deadline had handed the request to the fallback:
+   * counted by cause, so an operator can tell a slow store from a busy gateway.
+   */
+  private late(op: GuardedOp, r: LateReply): void {
+    const cause = r.lagMs > this.lagThreshold ? 'loop_lag' : 'store_slow';
+    this.metrics.storeLateReplies.inc({ op, cause });
+    const now = Date.now();
+    const logged = this.lateLoggedAt.get(op);
+    if (logged !== undefined && now - logged.at < LATE_LOG_MS) { logged.suppressed++; return; }
+    this.log.warn({
+      op, cause, waited_ms: Math.round(r.waitedMs), timer_lag_ms: Math.round(r.lagMs), timeout_ms: this.cfg.timeout_ms,
+      suppressed: logged?.suppressed ?? 0,
+    }, 'store answered after the deadline; the failure policy had decided');
+    this.lateLoggedAt.set(op, { at: now, suppressed: 0 });
+  }
+
+  start(): Promise<void> {
+    return this.fleet.start();
+  }
+
+  stop(): void {
+    this.fleet.stop();
+  }
+}

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { Redis } from 'ioredis';
+import { Pool } from 'undici';
+import { sha256, testConfig } from '../../test/harness/config.js';
+import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
+import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { startTestBackend, waitUntil, type TestBackend } from '../../test/harness/test-backend.js';
+import { storeConfigOf } from '../config/load.js';
+import { keySchema } from '../store/key-schema.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { RedisStore } from '../store/redis-store.js';
+import type { LimitPolicy, Store } from '../store/types.js';
+
+// Issue 10: token leases. A gateway takes tokens (and quota units) from the shared
+// bucket in batches and admits locally while a batch lasts; the fleet stays within
+// burst + rate x elapsed because every admitted request spent a unit the store gave
+// out, and unused units go back when a lease expires.
+
+const k = keySchema('sluice:');
+const GATEWAYS = 2;
+const CONNECTIONS = 32;
+
+describe('token leases: the store side (admit.lua max_cost, lease_return.lua; the memory store mirrors them)', () => {
+  let redis: RedisProcess;
+  let redisStore: RedisStore;
+  before(async () => {
+    redis = await startRedis();
+    redisStore = new RedisStore(storeConfigOf({ kind: 'redis', url: redis.url, timeout_ms: 1000 }));
+    await redisStore.ready(5000);
+  });
+  after(async () => {
+    await redisStore?.close();
+    await redis?.stop();
+  });
+
+  for (const kind of ['memory', 'redis'] as const) {
+    it(`${kind}: a batch takes what every limit has room for, at least one; unused units go back`, async () => {
+      const s: Store = kind === 'memory' ? new MemoryStore() : redisStore;
+      // A refill too slow to matter within the test.
+      const p: LimitPolicy = { rate: 0.001, burst: 20, quotaDay: 30, quotaMonth: 0, maxInflight: 0 };
+      const subject = `lease-${kind}`;
+      const a = await s.take(subject, p, 8);
+      assert.deepEqual([a.decision.allowed, a.taken, a.decision.remaining, a.decision.dayUsed], [true, 8, 12, 8]);
+      const b = await s.take(subject, p, 100);
+      assert.deepEqual([b.taken, b.decision.remaining, b.decision.dayUsed], [12, 0, 20], 'as much as the bucket had');
+      const c = await s.take(subject, p, 5);
+      assert.deepEqual([c.decision.allowed, c.taken, c.decision.reason], [false, 0, 'rate_limited'], 'under one token: refused, nothing taken');
+      await s.giveBack(subject, p, 6, a.day, a.month);
+      const d = await s.take(subject, p, 4);
+      assert.deepEqual([d.taken, d.decision.remaining, d.decision.dayUsed], [4, 2, 18], 'the 6 given back were there again, tokens and quota');
+      // The quota binds a batch too: 30 a day, 18 used.
+      await s.giveBack(subject, p, 2, d.day, d.month);
+      const e = await s.take(subject, { ...p, quotaDay: 19 }, 10);
+      assert.deepEqual([e.taken, e.decision.dayUsed], [3, 19], 'up to the day quota');
+      // Units of another day are not given back to this one.
+      await s.giveBack(subject, p, 5, e.day - 1, e.month);
+      assert.equal((await s.usage(subject)).dayUsed, 19);
+    });
+  }
+});
+
+describe('token leases through 2 gateways sharing one Redis', () => {
+  let redis: RedisProcess;
+  let client: Redis;
+  let backend: TestBackend;
+  let gws: GatewayProcess[] = [];
+  let pools: Pool[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    client = new Redis(redis.url);
+    backend = await startTestBackend();
+    const cfg = testConfig({
+      upstreams: [backend.url],
+      // A long timeout: this file counts store calls, and a fallback decision would hide one.
+      store: { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' },
+      plans: {
+        unbound: { rate: 1_000_000, burst: 1_000_000 },
+        binding: { rate: 200, burst: 100 },
+      },
+      keys: [
+        { digest: sha256('k-unbound'), customer: 'c-unbound', plan: 'unbound' },
+        { digest: sha256('k-binding'), customer: 'c-binding', plan: 'binding' },
+      ],
+      log: { access: false },
+    });
+    gws = await Promise.all(Array.from({ length: GATEWAYS }, () => spawnGateway(cfg)));
+    pools = gws.map((g) => new Pool(g.url, { connections: CONNECTIONS, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 }));
+  });
+  after(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all(gws.map((g) => g.stop()));
+    client?.disconnect();
+    await backend?.close();
+    await redis?.stop();
+  });
+
+  const evalsha = async (): Promise<number> => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+  const fleet = async (name: string): Promise<number> => {
+    let n = 0;
+    for (const g of gws) n += metricValue(await scrapeMetrics(g.adminUrl), name);
+    return n;
+  };
+  /** Every connection of every gateway sends back to back for `ms`. */
+  const load = async (key: string, ms: number): Promise<{ sent: number; admitted: number; others: string[]; t0: number; firstDone: number; lastSent: number; end: number }> => {
+    let sent = 0;
+    let admitted = 0;
+    let firstDone = Infinity;
+    let lastSent = 0;
+    const others: string[] = [];
+    const t0 = performance.now();
+    await Promise.all(pools.flatMap((pool) => Array.from({ length: CONNECTIONS }, async () => {
+      for (let n = 0; n < 50_000 && performance.now() - t0 < ms; n++) {
+        lastSent = Math.max(lastSent, performance.now());
+        const res = await pool.request({ method: 'GET', path: '/v1/x', headers: { 'x-api-key': key } });
+        const text = await res.body.text();
+        firstDone = Math.min(firstDone, performance.now());
+        sent++;
+        if (res.statusCode === 200) admitted++;
+        else if (res.statusCode !== 429) others.push(`${res.statusCode} ${text}`);
+      }
+    })));
+    return { sent, admitted, others, t0, firstDone, lastSent, end: performance.now() };
+  };
+
+  it('a high-rate subject costs a few Redis calls per hundred requests, and none is refused', async (t: TestContext) => {
+    await load('k-unbound', 500); // warm: connections, JIT, auth caches, the pace of the subject
+    const calls0 = await evalsha();
+    const hits0 = await fleet('sluice_limit_lease_hits_total');
+    const r = await load('k-unbound', 3000);
+    // Leases expire 150 ms after they were taken; their unused units go back then.
+    await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, 5000, 'every lease returned');
+    const calls = (await evalsha()) - calls0;
+    const hits = (await fleet('sluice_limit_lease_hits_total')) - hits0;
+    t.diagnostic(`${r.sent} requests, ${r.admitted} admitted, ${calls} EVALSHA (${(calls / r.admitted).toFixed(4)} per admitted request, heartbeats and returns included), ${hits} admitted from leases`);
+    assert.deepEqual(r.others, []);
+    assert.equal(r.admitted, r.sent, 'an unbound plan refuses nothing');
+    assert.ok(r.sent > 1000, `the load ran (${r.sent})`);
+    assert.ok(calls / r.admitted <= 0.05, `${calls} store calls for ${r.admitted} requests`);
+    assert.ok(hits >= r.admitted * 0.9, `most requests came from leases (${hits})`);
+  });
+
+  it('a binding plan (200/s, burst 100) stays within burst + rate x elapsed, and under-admits at most what leases can hold', async (t: TestContext) => {
+    await client.del(k.bucket('c-binding'), k.counters('c-binding'));
+    const r = await load('k-binding', 3000);
+    await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, 5000, 'every lease returned');
+    const elapsed = (r.end - r.t0) / 1000;
+    const inner = (r.lastSent - r.firstDone) / 1000;
+    // The most units one gateway can hold at once: max_share (0.1) of the burst.
+    const maxBatch = Math.floor(100 * 0.1);
+    const upper = 100 + 200 * elapsed + 1;
+    const lower = 100 + 200 * inner - 1 - GATEWAYS * maxBatch;
+    const grants = await fleet('sluice_limit_lease_grants_total');
+    t.diagnostic(`${r.admitted} of ${r.sent} admitted in ${elapsed.toFixed(2)} s: bound ${upper.toFixed(1)}, lower bound ${lower.toFixed(1)} (inner ${inner.toFixed(2)} s); ${grants} leases in all`);
+    assert.deepEqual(r.others, []);
+    assert.ok(r.admitted <= upper, `over-admission: ${r.admitted} > ${upper}`);
+    assert.ok(r.admitted >= lower, `under-admission: ${r.admitted} < ${lower}`);
+  });
+});
