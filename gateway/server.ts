@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { Authenticator } from './auth/authenticator.js';
+import { accountStage } from './account/account-stage.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
@@ -207,6 +208,8 @@ async function buildGeneration(
     limitReq.postAuth,
     limitConn.postAuth,
     limitsStage(limiter, metrics, leaseTtlMs),
+    // Answered by the gateway itself, after the limits: reading the account is a call like any other.
+    accountStage(store, cfg.store.timeout_ms),
     balanceStage(pools, metrics),
     proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
   ], (ctx, err) => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseOptions, parseOptionsHeader, DEFAULT_SHARPEN_SIGMA } from './options.js';
+import { readFileSync } from 'node:fs';
+import { parseOptions, parseOptionsHeader, DEFAULT_SHARPEN_SIGMA, OPTION_NAMES } from './options.js';
 import { ImageError } from './types.js';
 
 function fails(raw: unknown, field: string): void {
@@ -26,7 +27,7 @@ test('a full valid set parses to the typed shape', () => {
     format: 'webp', quality: 80, optimize: 'high', rotate: -90, flip: true, flop: false,
     blur: 2, sharpen: true, strip: false, webhook: 'https://example.com/hook',
   });
-  assert.deepEqual(o.resize, { width: 800, height: undefined, fit: 'inside', upscale: false });
+  assert.deepEqual(o.resize, { width: 800, height: undefined, fit: 'inside', upscale: false, gravity: undefined });
   assert.equal(o.crop?.mode, 'attention');
   assert.ok(Math.abs(o.crop!.aspect! - 16 / 9) < 1e-9);
   assert.equal(o.rotate, 270);
@@ -87,10 +88,93 @@ test('every bad value names its field', () => {
   fails([1, 2], 'options');
 });
 
+test('the modelled API\'s operations parse to their typed shapes', () => {
+  const o = parseOptions({
+    scale: { percent: 50 },
+    adjust: { brightness: 1.2, contrast: 0.8, saturation: 0, gamma: 2.2, hue: -90, unsharp: 1.5 },
+    filter: { grayscale: true, negate: false, blur: 2 },
+    auto: { enhance: true },
+    border: { size: 4, color: '#f00' },
+    padding: { top: 1, left: 2, color: '#00000080' },
+    mask: { shape: 'ellipse' },
+    watermark: { id: 'logo-1', gravity: 'north', padding: 10, opacity: 0.5, scale: 0.3 },
+    output: { encoding: 'progressive', chroma_subsampling: '4:4:4' },
+  });
+  assert.equal(o.scale, 50);
+  assert.deepEqual(o.adjust, { brightness: 1.2, contrast: 0.8, saturation: 0, gamma: 2.2, hue: -90, unsharp: 1.5 });
+  assert.deepEqual(o.filter, { grayscale: true, sepia: false, negate: false });
+  assert.equal(o.blur, 2);
+  assert.equal(o.enhance, true);
+  assert.deepEqual(o.border, { size: 4, color: { r: 255, g: 0, b: 0, alpha: 1 } });
+  assert.deepEqual(o.padding, { top: 1, right: 0, bottom: 0, left: 2, color: { r: 0, g: 0, b: 0, alpha: 0.502 } });
+  assert.equal(o.mask, 'ellipse');
+  assert.deepEqual(o.watermark, { id: 'logo-1', gravity: 'north', padding: 10, opacity: 0.5, scale: 0.3 });
+  assert.deepEqual(o.output, { encoding: 'progressive', chromaSubsampling: '4:4:4' });
+  assert.equal(parseOptions({ crop: { gravity: 'faces', aspect: 1 } }).crop?.mode, 'face');
+  assert.equal(parseOptions({ resize: { width: 5, height: 5, gravity: 'northwest' } }).resize?.gravity, 'northwest');
+});
+
+test('every bad value of the new operations names its field', () => {
+  fails({ scale: { percent: 0 } }, 'scale.percent');
+  fails({ scale: {} }, 'scale.percent');
+  fails({ scale: { percent: 50 }, resize: { width: 5 } }, 'scale');
+  fails({ resize: { width: 5, height: 5, gravity: 'up' } }, 'resize.gravity');
+  fails({ resize: { width: 5, gravity: 'north' } }, 'resize.gravity');
+  fails({ resize: { width: 5, height: 5, fit: 'fill', gravity: 'north' } }, 'resize.gravity');
+  fails({ resize: { width: 5, height: 5, fit: 'contain', gravity: 'face' } }, 'resize.gravity');
+  fails({ crop: { gravity: 'face', mode: 'center', aspect: 1 } }, 'crop.gravity');
+  fails({ crop: { gravity: 'north', x: 0, y: 0, width: 1, height: 1 } }, 'crop.gravity');
+  fails({ crop: { gravity: 'north', aspect: 1 }, resize: { width: 5, height: 5, gravity: 'south' } }, 'resize.gravity');
+  fails({ crop: { x: 0, y: 0, width: 4, height: 4 }, resize: { width: 5, height: 5, gravity: 'face' } }, 'resize.gravity');
+  fails({ adjust: { brightness: -1 } }, 'adjust.brightness');
+  fails({ adjust: { contrast: 'x' } }, 'adjust.contrast');
+  fails({ adjust: { saturation: 11 } }, 'adjust.saturation');
+  fails({ adjust: { gamma: 0.5 } }, 'adjust.gamma');
+  fails({ adjust: { hue: 12.5 } }, 'adjust.hue');
+  fails({ adjust: { unsharp: 0 } }, 'adjust.unsharp');
+  fails({ adjust: { unsharp: 1 }, sharpen: true }, 'adjust.unsharp');
+  fails({ adjust: { vibrance: 1 } }, 'adjust.vibrance');
+  fails({ filter: { grayscale: 1 } }, 'filter.grayscale');
+  fails({ filter: { negate: 'yes' } }, 'filter.negate');
+  fails({ filter: { sepia: true, grayscale: true } }, 'filter.sepia');
+  fails({ filter: { blur: 0 } }, 'filter.blur');
+  fails({ filter: { blur: 1 }, blur: 1 }, 'filter.blur');
+  fails({ filter: { sharpen: 11 } }, 'filter.sharpen');
+  fails({ filter: { emboss: true } }, 'filter.emboss');
+  fails({ auto: { enhance: 'on' } }, 'auto.enhance');
+  fails({ auto: true }, 'auto');
+  fails({ border: { color: '#000' } }, 'border.size');
+  fails({ border: { size: 2001 } }, 'border.size');
+  fails({ border: { size: 2, color: 'red' } }, 'border.color');
+  fails({ padding: {} }, 'padding');
+  fails({ padding: { top: -1 } }, 'padding.top');
+  fails({ padding: { left: 1, color: '#12345' } }, 'padding.color');
+  fails({ mask: { shape: 'circle' } }, 'mask.shape');
+  fails({ mask: {} }, 'mask.shape');
+  fails({ watermark: { id: '../x' } }, 'watermark.id');
+  fails({ watermark: {} }, 'watermark.id');
+  fails({ watermark: { id: 'a', gravity: 'face' } }, 'watermark.gravity');
+  fails({ watermark: { id: 'a', opacity: 2 } }, 'watermark.opacity');
+  fails({ watermark: { id: 'a', scale: 0 } }, 'watermark.scale');
+  fails({ watermark: { id: 'a', padding: -2 } }, 'watermark.padding');
+  fails({ output: { encoding: 'interlaced' } }, 'output.encoding');
+  fails({ output: { chroma_subsampling: '4:2:2' } }, 'output.chroma_subsampling');
+  fails({ output: { quality: 3 } }, 'output.quality');
+});
+
 test('X-Options header: JSON text, bad JSON is a 400 on options', () => {
   assert.equal(parseOptionsHeader('{"format":"png"}').format, 'png');
   assert.equal(parseOptionsHeader(undefined).strip, true);
   assert.throws(() => parseOptionsHeader('{format: png}'), (e: unknown) => e instanceof ImageError && e.field === 'options');
   assert.throws(() => parseOptionsHeader(' '.repeat(10) + '{' + '"a":1,'.repeat(5000) + '}'), (e: unknown) => e instanceof ImageError && e.field === 'options');
   assert.throws(() => parseOptionsHeader('{"resize":{"width":-3}}'), (e: unknown) => e instanceof ImageError && e.field === 'resize.width');
+});
+
+test('the OpenAPI document describes exactly the options the parser accepts', () => {
+  const doc = JSON.parse(readFileSync(new URL('../../../backends/service/openapi.json', import.meta.url), 'utf8')) as {
+    components: { schemas: { ImageOptions: { properties: Record<string, unknown> } } };
+    paths: Record<string, unknown>;
+  };
+  assert.deepEqual(Object.keys(doc.components.schemas.ImageOptions.properties).sort(), [...OPTION_NAMES].sort());
+  assert.ok('/v1/watermarks/{id}' in doc.paths);
 });

@@ -4,7 +4,15 @@
 
 import {
   ImageError,
+  type AdjustOptions,
+  type BorderOptions,
+  type Colour,
+  type Compass,
   type CropMode,
+  type Gravity,
+  type OutputOptions,
+  type PaddingOptions,
+  type WatermarkOptions,
   type CropOptions,
   type Fit,
   type ImageOptions,
@@ -17,7 +25,17 @@ import {
 
 const FITS: readonly Fit[] = ['cover', 'contain', 'fill', 'inside', 'outside'];
 const CROP_MODES: readonly CropMode[] = ['center', 'attention', 'entropy', 'face'];
-const FORMATS: readonly (OutputFormat | 'auto')[] = ['jpeg', 'png', 'webp', 'avif', 'gif', 'auto'];
+const FORMATS: readonly (OutputFormat | 'auto')[] = ['jpeg', 'png', 'webp', 'avif', 'gif', 'jp2', 'auto'];
+const COMPASS: readonly Compass[] = ['center', 'north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', 'northwest'];
+const GRAVITIES: readonly Gravity[] = [...COMPASS, 'face', 'faces', 'attention', 'entropy'];
+/** Border and padding are frames, not canvases: a few thousand pixels is already absurd. */
+const MAX_FRAME = 2000;
+/** Every top-level option; the OpenAPI document's ImageOptions must list exactly these (tested). */
+export const OPTION_NAMES: readonly string[] = [
+  'resize', 'scale', 'crop', 'format', 'quality', 'lossless', 'optimize', 'rotate', 'flip', 'flop', 'blur', 'sharpen', 'strip', 'webhook',
+  'store', 'adjust', 'filter', 'auto', 'border', 'padding', 'mask', 'watermark', 'output',
+];
+export const WATERMARK_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const OPTIMIZE: readonly OptimizeLevel[] = ['lossless', 'low', 'medium', 'high'];
 /** Sharpen sigma used for `sharpen: true`: visible on downscaled photos without halos. */
 export const DEFAULT_SHARPEN_SIGMA = 1;
@@ -65,16 +83,116 @@ function optEnum<T extends string>(v: unknown, field: string, values: readonly T
 function parseResize(v: unknown): ResizeOptions | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isPlainObject(v)) bad('resize', 'must be an object');
-  checkKeys(v, ['width', 'height', 'fit', 'upscale'], 'resize');
+  checkKeys(v, ['width', 'height', 'fit', 'upscale', 'gravity'], 'resize');
   const width = optInt(v.width, 'resize.width', 1, MAX_DIMENSION);
   const height = optInt(v.height, 'resize.height', 1, MAX_DIMENSION);
   if (width === undefined && height === undefined) bad('resize', 'needs width or height');
+  const fit = optEnum(v.fit, 'resize.fit', FITS) ?? 'cover';
+  const gravity = optEnum(v.gravity, 'resize.gravity', GRAVITIES);
+  if (gravity !== undefined) {
+    // Only these fits leave a choice of where the image goes.
+    if (fit !== 'cover' && fit !== 'contain') bad('resize.gravity', 'needs fit cover or contain');
+    if (width === undefined || height === undefined) bad('resize.gravity', 'needs resize width and height');
+    if (fit === 'contain' && !(COMPASS as readonly string[]).includes(gravity)) bad('resize.gravity', `with fit contain must be one of ${COMPASS.join(', ')}`);
+  }
+  return { width, height, fit, upscale: optBool(v.upscale, 'resize.upscale', false), gravity };
+}
+
+function optNumber(v: unknown, field: string, min: number, max: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(field, `must be a number from ${min} to ${max}`);
+  return v;
+}
+
+function optObject(v: unknown, field: string, keys: readonly string[]): Record<string, unknown> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isPlainObject(v)) bad(field, 'must be an object');
+  checkKeys(v, keys, field);
+  return v;
+}
+
+/** "#rgb", "#rrggbb", "#rrggbbaa" or "transparent". */
+export function parseColour(v: unknown, field: string): Colour | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (v === 'transparent') return { r: 0, g: 0, b: 0, alpha: 0 };
+  const m = typeof v === 'string' ? /^#([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i.exec(v) : null;
+  if (!m) bad(field, 'must be "#rgb", "#rrggbb", "#rrggbbaa" or "transparent"');
+  const hex = m[1]!.length === 3 ? [...m[1]!].map((c) => c + c).join('') : m[1]!;
+  const byte = (i: number): number => parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return { r: byte(0), g: byte(1), b: byte(2), alpha: hex.length === 8 ? Math.round((byte(3) / 255) * 1000) / 1000 : 1 };
+}
+
+function parseScale(v: unknown): number | undefined {
+  const o = optObject(v, 'scale', ['percent']);
+  if (o === undefined) return undefined;
+  const p = optNumber(o.percent, 'scale.percent', 1, 1000);
+  if (p === undefined) bad('scale.percent', 'is required');
+  return p;
+}
+
+function parseAdjust(v: unknown): AdjustOptions | undefined {
+  const o = optObject(v, 'adjust', ['brightness', 'contrast', 'saturation', 'gamma', 'hue', 'unsharp']);
+  if (o === undefined) return undefined;
   return {
-    width,
-    height,
-    fit: optEnum(v.fit, 'resize.fit', FITS) ?? 'cover',
-    upscale: optBool(v.upscale, 'resize.upscale', false),
+    brightness: optNumber(o.brightness, 'adjust.brightness', 0, 10),
+    contrast: optNumber(o.contrast, 'adjust.contrast', 0, 10),
+    saturation: optNumber(o.saturation, 'adjust.saturation', 0, 10),
+    gamma: optNumber(o.gamma, 'adjust.gamma', 1, 3),
+    hue: optInt(o.hue, 'adjust.hue', -360, 360),
+    unsharp: optNumber(o.unsharp, 'adjust.unsharp', 0.3, 10),
   };
+}
+
+function parseBorder(v: unknown): BorderOptions | undefined {
+  const o = optObject(v, 'border', ['size', 'color']);
+  if (o === undefined) return undefined;
+  const size = optInt(o.size, 'border.size', 1, MAX_FRAME);
+  if (size === undefined) bad('border.size', 'is required');
+  return { size, color: parseColour(o.color, 'border.color') ?? { r: 0, g: 0, b: 0, alpha: 1 } };
+}
+
+function parsePadding(v: unknown): PaddingOptions | undefined {
+  const o = optObject(v, 'padding', ['top', 'right', 'bottom', 'left', 'color']);
+  if (o === undefined) return undefined;
+  const side = (k: 'top' | 'right' | 'bottom' | 'left'): number => optInt(o[k], `padding.${k}`, 0, MAX_FRAME) ?? 0;
+  const p = { top: side('top'), right: side('right'), bottom: side('bottom'), left: side('left'), color: parseColour(o.color, 'padding.color') };
+  if (p.top + p.right + p.bottom + p.left === 0) bad('padding', 'needs a positive top, right, bottom or left');
+  return p;
+}
+
+function parseMask(v: unknown): 'ellipse' | undefined {
+  const o = optObject(v, 'mask', ['shape']);
+  if (o === undefined) return undefined;
+  const shape = optEnum(o.shape, 'mask.shape', ['ellipse'] as const);
+  if (shape === undefined) bad('mask.shape', 'is required');
+  return shape;
+}
+
+function parseWatermark(v: unknown): WatermarkOptions | undefined {
+  const o = optObject(v, 'watermark', ['id', 'gravity', 'padding', 'opacity', 'scale']);
+  if (o === undefined) return undefined;
+  if (typeof o.id !== 'string' || !WATERMARK_ID_RE.test(o.id)) bad('watermark.id', 'must be 1 to 64 letters, digits, _ or -');
+  return {
+    id: o.id,
+    gravity: optEnum(o.gravity, 'watermark.gravity', COMPASS) ?? 'southeast',
+    padding: optInt(o.padding, 'watermark.padding', 0, MAX_FRAME) ?? 0,
+    opacity: optNumber(o.opacity, 'watermark.opacity', 0, 1) ?? 1,
+    // Below 1 % of the width a watermark is a speck; the fraction is of the output width.
+    scale: optNumber(o.scale, 'watermark.scale', 0.01, 1) ?? 0.25,
+  };
+}
+
+function parseOutput(v: unknown): OutputOptions {
+  const o = optObject(v, 'output', ['encoding', 'chroma_subsampling']);
+  return {
+    encoding: optEnum(o?.encoding, 'output.encoding', ['baseline', 'progressive'] as const),
+    chromaSubsampling: optEnum(o?.chroma_subsampling, 'output.chroma_subsampling', ['4:4:4', '4:2:0'] as const),
+  };
+}
+
+function parseAuto(v: unknown): boolean {
+  const o = optObject(v, 'auto', ['enhance']);
+  return optBool(o?.enhance, 'auto.enhance', false);
 }
 
 function parseAspect(v: unknown): number | undefined {
@@ -99,8 +217,10 @@ function parseCrop(v: unknown): CropOptions | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return parseCrop({ mode: v });
   if (!isPlainObject(v)) bad('crop', 'must be an object');
-  checkKeys(v, ['mode', 'x', 'y', 'width', 'height', 'aspect'], 'crop');
-  const mode = optEnum(v.mode, 'crop.mode', CROP_MODES);
+  checkKeys(v, ['mode', 'x', 'y', 'width', 'height', 'aspect', 'gravity'], 'crop');
+  const gravity = optEnum(v.gravity, 'crop.gravity', GRAVITIES);
+  if (gravity !== undefined && v.mode !== undefined) bad('crop.gravity', 'cannot be combined with crop.mode');
+  const mode = gravity !== undefined ? gravityMode(gravity) : optEnum(v.mode, 'crop.mode', CROP_MODES);
   const rectFields = ['x', 'y', 'width', 'height'] as const;
   const present = rectFields.filter((k) => v[k] !== undefined);
   let rect: CropOptions['rect'];
@@ -113,26 +233,32 @@ function parseCrop(v: unknown): CropOptions | undefined {
       width: optInt(v.width, 'crop.width', 1, MAX_DIMENSION)!,
       height: optInt(v.height, 'crop.height', 1, MAX_DIMENSION)!,
     };
-    if (mode !== undefined) bad('crop.mode', 'cannot be combined with an explicit rectangle');
+    if (mode !== undefined) bad(gravity !== undefined ? 'crop.gravity' : 'crop.mode', 'cannot be combined with an explicit rectangle');
   }
   const aspect = parseAspect(v.aspect);
   if (rect && aspect !== undefined) bad('crop.aspect', 'cannot be combined with an explicit rectangle');
   if (!rect && mode === undefined && aspect === undefined) bad('crop', 'needs mode, aspect or x/y/width/height');
-  return { mode: rect ? undefined : (mode ?? (aspect !== undefined ? 'center' : undefined)), rect, aspect };
+  return { mode: rect ? undefined : (mode ?? (aspect !== undefined ? 'center' : undefined)), rect, aspect, gravity };
 }
 
-function parseSharpen(v: unknown): number | undefined {
+function gravityMode(g: Gravity): CropMode {
+  if (g === 'face' || g === 'faces') return 'face';
+  if (g === 'attention' || g === 'entropy') return g;
+  return 'center';
+}
+
+function parseSharpen(v: unknown, field: string): number | undefined {
   if (v === undefined || v === null || v === false) return undefined;
   if (v === true) return DEFAULT_SHARPEN_SIGMA;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.000001 || v > 10) {
-    bad('sharpen', 'must be true or a sigma from 0.000001 to 10');
+    bad(field, 'must be true or a sigma from 0.000001 to 10');
   }
   return v;
 }
 
-function parseBlur(v: unknown): number | undefined {
+function parseBlur(v: unknown, field: string): number | undefined {
   if (v === undefined || v === null || v === false) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.3 || v > 1000) bad('blur', 'must be a sigma from 0.3 to 1000');
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.3 || v > 1000) bad(field, 'must be a sigma from 0.3 to 1000');
   return v;
 }
 
@@ -218,17 +344,28 @@ function parseStore(v: unknown): CustomerStore | undefined {
 export function parseOptions(raw: unknown): ImageOptions {
   if (raw === undefined || raw === null) raw = {};
   if (!isPlainObject(raw)) bad('options', 'must be a JSON object');
-  checkKeys(
-    raw,
-    ['resize', 'crop', 'format', 'quality', 'lossless', 'optimize', 'rotate', 'flip', 'flop', 'blur', 'sharpen', 'strip', 'webhook', 'store'],
-    '',
-  );
+  checkKeys(raw, OPTION_NAMES, '');
+  if (raw.scale !== undefined && raw.resize !== undefined) bad('scale', 'cannot be combined with resize');
+  const filter = optObject(raw.filter, 'filter', ['grayscale', 'sepia', 'negate', 'blur', 'sharpen']);
+  // filter.blur/sharpen are the modelled API's names for Sluice's top-level blur/sharpen.
+  if (filter?.blur !== undefined && raw.blur !== undefined) bad('filter.blur', 'cannot be combined with blur');
+  if (filter?.sharpen !== undefined && raw.sharpen !== undefined) bad('filter.sharpen', 'cannot be combined with sharpen');
+  const grayscale = optBool(filter?.grayscale, 'filter.grayscale', false);
+  const sepia = optBool(filter?.sepia, 'filter.sepia', false);
+  if (grayscale && sepia) bad('filter.sepia', 'cannot be combined with filter.grayscale');
+  const adjust = parseAdjust(raw.adjust);
+  // libvips keeps one sharpening step per pipeline.
+  if (adjust?.unsharp !== undefined && (raw.sharpen !== undefined || filter?.sharpen !== undefined)) bad('adjust.unsharp', 'cannot be combined with sharpen');
+  const resize = parseResize(raw.resize);
+  const crop = parseCrop(raw.crop);
+  // A crop already decides what is kept; face gravity would look for faces outside a crop rectangle.
+  if (resize?.gravity !== undefined && crop !== undefined) bad('resize.gravity', 'cannot be combined with crop');
   const lossless = optBool(raw.lossless, 'lossless', false);
   const quality = optInt(raw.quality, 'quality', 1, 100);
   if (lossless && quality !== undefined) bad('quality', 'cannot be combined with lossless');
   return {
-    resize: parseResize(raw.resize),
-    crop: parseCrop(raw.crop),
+    resize,
+    crop,
     format: optEnum(raw.format, 'format', FORMATS),
     quality,
     lossless,
@@ -236,10 +373,19 @@ export function parseOptions(raw: unknown): ImageOptions {
     rotate: parseRotate(raw.rotate),
     flip: optBool(raw.flip, 'flip', false),
     flop: optBool(raw.flop, 'flop', false),
-    blur: parseBlur(raw.blur),
-    sharpen: parseSharpen(raw.sharpen),
+    blur: filter?.blur !== undefined ? parseBlur(filter.blur, 'filter.blur') : parseBlur(raw.blur, 'blur'),
+    sharpen: filter?.sharpen !== undefined ? parseSharpen(filter.sharpen, 'filter.sharpen') : parseSharpen(raw.sharpen, 'sharpen'),
     strip: optBool(raw.strip, 'strip', true),
     webhook: parseWebhook(raw.webhook),
+    scale: parseScale(raw.scale),
+    adjust,
+    filter: { grayscale, sepia, negate: optBool(filter?.negate, 'filter.negate', false) },
+    enhance: parseAuto(raw.auto),
+    border: parseBorder(raw.border),
+    padding: parsePadding(raw.padding),
+    mask: parseMask(raw.mask),
+    watermark: parseWatermark(raw.watermark),
+    output: parseOutput(raw.output),
     store: parseStore(raw.store),
   };
 }

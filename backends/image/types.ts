@@ -2,11 +2,22 @@
 // what processing hands back, and the errors a client can see. Plain data, validated
 // once at the edge of the service (options.ts), trusted inside.
 
-export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif';
+export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'jp2';
 export type InputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'heif' | 'svg';
 export type Fit = 'cover' | 'contain' | 'fill' | 'inside' | 'outside';
 export type CropMode = 'center' | 'attention' | 'entropy' | 'face';
 export type OptimizeLevel = 'lossless' | 'low' | 'medium' | 'high';
+export type Compass = 'center' | 'north' | 'northeast' | 'east' | 'southeast' | 'south' | 'southwest' | 'west' | 'northwest';
+/** face: the most prominent face; faces: all of them; both fall back to center when none is found. */
+export type Gravity = Compass | 'face' | 'faces' | 'attention' | 'entropy';
+
+/** 8-bit sRGB, alpha 0..1. */
+export interface Colour {
+  readonly r: number;
+  readonly g: number;
+  readonly b: number;
+  readonly alpha: number;
+}
 
 export interface ResizeOptions {
   readonly width: number | undefined;
@@ -14,6 +25,8 @@ export interface ResizeOptions {
   readonly fit: Fit;
   /** Never enlarge unless asked. */
   readonly upscale: boolean;
+  /** Where the kept (cover) or placed (contain) part sits; undefined = center. */
+  readonly gravity: Gravity | undefined;
 }
 
 /** A crop by strategy (mode, optionally to an aspect ratio) or an explicit rectangle. */
@@ -22,10 +35,62 @@ export interface CropOptions {
   readonly rect: { readonly x: number; readonly y: number; readonly width: number; readonly height: number } | undefined;
   /** width / height, from "16:9" or a number. */
   readonly aspect: number | undefined;
+  /** Placement of a strategy crop; set instead of mode (the parser turns it into mode center/attention/entropy/face). */
+  readonly gravity: Gravity | undefined;
+}
+
+export interface AdjustOptions {
+  /** Multipliers, 1 = unchanged. */
+  readonly brightness: number | undefined;
+  readonly contrast: number | undefined;
+  readonly saturation: number | undefined;
+  /** Decoding gamma 1..3 (sharp's gamma: darkens mid-tones as it grows). */
+  readonly gamma: number | undefined;
+  /** Hue rotation in degrees. */
+  readonly hue: number | undefined;
+  /** Unsharp-mask sigma. */
+  readonly unsharp: number | undefined;
+}
+
+export interface FilterOptions {
+  readonly grayscale: boolean;
+  readonly sepia: boolean;
+  readonly negate: boolean;
+}
+
+export interface BorderOptions {
+  readonly size: number;
+  readonly color: Colour;
+}
+
+export interface PaddingOptions {
+  readonly top: number;
+  readonly right: number;
+  readonly bottom: number;
+  readonly left: number;
+  /** Undefined: transparent where the output format has alpha, else white. */
+  readonly color: Colour | undefined;
+}
+
+export interface WatermarkOptions {
+  readonly id: string;
+  readonly gravity: Compass;
+  /** Pixels between the watermark and the image edges it is placed against. */
+  readonly padding: number;
+  readonly opacity: number;
+  /** Watermark width as a fraction of the output width. */
+  readonly scale: number;
+}
+
+export interface OutputOptions {
+  readonly encoding: 'baseline' | 'progressive' | undefined;
+  readonly chromaSubsampling: '4:4:4' | '4:2:0' | undefined;
 }
 
 export interface ImageOptions {
   readonly resize: ResizeOptions | undefined;
+  /** Percent of the input (after crop), instead of resize. */
+  readonly scale: number | undefined;
   readonly crop: CropOptions | undefined;
   /** 'auto' is resolved against the input by processing. */
   readonly format: OutputFormat | 'auto' | undefined;
@@ -43,6 +108,15 @@ export interface ImageOptions {
   /** Metadata is stripped unless strip is false (EXIF orientation is applied first). */
   readonly strip: boolean;
   readonly webhook: WebhookTarget | undefined;
+  readonly adjust: AdjustOptions | undefined;
+  readonly filter: FilterOptions;
+  /** auto.enhance: stretch levels to the full range (normalise). */
+  readonly enhance: boolean;
+  readonly border: BorderOptions | undefined;
+  readonly padding: PaddingOptions | undefined;
+  readonly mask: 'ellipse' | undefined;
+  readonly watermark: WatermarkOptions | undefined;
+  readonly output: OutputOptions;
   /** Also write the output into the customer's own bucket. */
   readonly store: CustomerStore | undefined;
 }
@@ -69,6 +143,9 @@ export interface WebhookTarget {
   readonly delaySeconds: number;
 }
 
+/** A customer's uploaded watermark, as stored (PNG), or undefined when it has none by that id. */
+export type WatermarkSource = (id: string) => Promise<Buffer | undefined>;
+
 /** Every limit is configurable, has a safe default, and is checked before the work it guards. */
 export interface ImageLimits {
   readonly maxInputBytes: number;
@@ -89,6 +166,15 @@ export const DEFAULT_LIMITS: ImageLimits = Object.freeze({
   timeoutMs: 30_000,
   allowSvg: false,
 });
+
+/** Uploaded watermarks (backends/service/watermarks-store.ts). */
+export interface WatermarkLimits {
+  readonly maxBytes: number;
+  readonly maxPixels: number;
+}
+
+/** A watermark is a logo: 1 MiB and 2048 × 2048 pixels are far beyond any real one. */
+export const DEFAULT_WATERMARK_LIMITS: WatermarkLimits = Object.freeze({ maxBytes: 1024 * 1024, maxPixels: 2048 * 2048 });
 
 export interface ImageInfo {
   readonly format: string;

@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
 import type { StoreConfig } from '../../gateway/config/types.js';
+import { join } from 'node:path';
 import { isBucketName } from '../image/options.js';
-import { DEFAULT_LIMITS, type ImageLimits } from '../image/types.js';
+import { DEFAULT_LIMITS, DEFAULT_WATERMARK_LIMITS, type ImageLimits, type WatermarkLimits } from '../image/types.js';
 import { parseWebhookSecret, type WebhookKeys } from '../net/webhook-signing.js';
 import type { S3ResultsConfig } from './results-s3-store.js';
 import { ConfigError, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues, type Spec } from './flags.js';
@@ -25,6 +26,9 @@ export interface BackendConfig {
   /** Results in S3-compatible storage instead of resultsDir. */
   readonly resultsS3: S3ResultsConfig | undefined;
   readonly resultTtlSeconds: number;
+  /** Undefined: a temp directory per process. */
+  readonly watermarksDir: string | undefined;
+  readonly watermarkLimits: WatermarkLimits;
   readonly concurrency: number;
   readonly queue: number;
   readonly retryAfterSeconds: number;
@@ -80,6 +84,9 @@ export const FLAGS: readonly Spec[] = [
   { flag: 'results-s3-endpoint', kind: 'string', help: 'Origin of an S3-compatible server (MinIO, Ceph, s3rver), e.g. http://10.0.0.7:9000. Default: AWS.' },
   { flag: 'results-s3-path-style', kind: 'bool', help: 'Path-style URLs (host/bucket/key), which most S3-compatible servers need. Default false.' },
   { flag: 'result-ttl', kind: 'int', min: 1, max: 7 * 86400, help: 'Seconds a result is kept. Default 3600.' },
+  { flag: 'watermarks-dir', kind: 'string', help: 'Directory for uploaded watermarks (kept until deleted); share it between backends. Default: <results-dir>/watermarks, or a temp dir per process without --results-dir.' },
+  { flag: 'watermark-max-bytes', kind: 'int', min: 1, max: 64 * 1024 * 1024, help: `Largest watermark upload in bytes. Default ${DEFAULT_WATERMARK_LIMITS.maxBytes}.` },
+  { flag: 'watermark-max-pixels', kind: 'int', min: 1, max: 100_000_000, help: `Largest watermark width x height. Default ${DEFAULT_WATERMARK_LIMITS.maxPixels}.` },
   { flag: 'concurrency', kind: 'int', min: 1, max: 1024, help: `Jobs processed at once. Default: CPU cores (${cores}).` },
   { flag: 'queue', kind: 'int', min: 0, max: 100_000, help: 'Requests admitted beyond --concurrency before 503 overloaded. Default 2 x concurrency.' },
   { flag: 'retry-after', kind: 'int', min: 1, max: 3600, help: 'Retry-After seconds on 503 overloaded. Default 1.' },
@@ -141,6 +148,12 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
     resultsDir: str('results-dir'),
     resultsS3: resultsS3Config(v),
     resultTtlSeconds: int('result-ttl', 3600),
+    // Beside the results by default, so the backends `npm start` spawns (which share a results directory) share them too.
+    watermarksDir: str('watermarks-dir') ?? (str('results-dir') !== undefined ? join(str('results-dir')!, 'watermarks') : undefined),
+    watermarkLimits: Object.freeze({
+      maxBytes: int('watermark-max-bytes', DEFAULT_WATERMARK_LIMITS.maxBytes),
+      maxPixels: int('watermark-max-pixels', DEFAULT_WATERMARK_LIMITS.maxPixels),
+    }),
     concurrency,
     queue: int('queue', 2 * concurrency),
     retryAfterSeconds: int('retry-after', 1),

@@ -3,13 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
-import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult } from '../image/types.js';
+import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
 import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
 import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
 import { DirectoryResultsStore, isResultId, type ResultsStore } from './results-store.js';
 import type { S3ResultsConfig } from './results-s3-store.js';
+import { WatermarkStore } from './watermarks-store.js';
 
 /**
  * The image service's HTTP layer. Everything that touches pixels or the network is
@@ -18,7 +19,7 @@ import type { S3ResultsConfig } from './results-s3-store.js';
  */
 export interface ServiceDeps {
   /** Decode, transform, encode; throws ImageError for anything the client got wrong. */
-  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits) => Promise<ProcessResult>;
+  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits, watermarks: WatermarkSource) => Promise<ProcessResult>;
   /** Faces in an encoded image; undefined when face detection is off (→ 503). */
   readonly detect: ((input: Buffer) => Promise<Detection>) | undefined;
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
@@ -43,6 +44,9 @@ export interface ServiceOptions {
   readonly resultTtlSeconds: number;
   readonly sweepIntervalMs?: number | undefined;
   readonly openapiPath?: string | URL | undefined;
+  /** Undefined: a temp directory per process (watermarks then die with it). */
+  readonly watermarksDir?: string | undefined;
+  readonly watermarkLimits?: WatermarkLimits | undefined;
   /** Default DEFAULT_BODY_RATE. */
   readonly bodyRate?: BodyRate | undefined;
 }
@@ -51,6 +55,7 @@ export interface ImageService {
   readonly server: Server;
   readonly pool: Pool;
   readonly store: ResultsStore;
+  readonly watermarks: WatermarkStore;
   readonly metrics: BackendMetrics;
   listen(port: number, host: string): Promise<number>;
   close(): Promise<void>;
@@ -73,7 +78,16 @@ function hasBody(req: IncomingMessage): boolean {
 
 interface Ticket { readonly slot: Reservation; detached: boolean }
 
-type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'openapi' | 'healthz' | 'metrics' | 'other';
+type Endpoint = 'images' | 'images_fetch' | 'detect' | 'results' | 'watermarks' | 'openapi' | 'healthz' | 'metrics' | 'other';
+
+/**
+ * Whose watermarks a request may use: the identity the gateway established. A request
+ * that reached the backend directly has none and gets the shared anonymous namespace.
+ */
+function customerOf(req: IncomingMessage): string {
+  const c = req.headers['x-sluice-customer'];
+  return typeof c === 'string' ? c : '';
+}
 
 async function openResultsStore(opts: ServiceOptions, onSwept: (removed: number) => void): Promise<ResultsStore> {
   const common = { ttlSeconds: opts.resultTtlSeconds, sweepIntervalMs: opts.sweepIntervalMs, onSwept };
@@ -93,6 +107,13 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     // Counts only: an id is a capability to a customer's image, and the GDPR log needs none.
     log.info({ removed, store: store.location }, 'expired results deleted');
   });
+  let watermarks: WatermarkStore;
+  try {
+    watermarks = await WatermarkStore.open(opts.watermarksDir, opts.watermarkLimits);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   metrics.watchResults(() => store.audit());
   const openapi = readFileSync(opts.openapiPath ?? OPENAPI_DEFAULT);
   // Fail at start, not on the first request, if the document in the repo is broken.
@@ -175,8 +196,10 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     };
   }
 
-  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): Promise<ProcessResult> {
-    return slot.run(() => timed(endpoint, () => deps.process(input, options, limits)), limits.timeoutMs);
+  /** `onStart` hears when the job leaves the queue and gets its slot. */
+  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions, customer: string, onStart?: () => void): Promise<ProcessResult> {
+    const source: WatermarkSource = (id) => watermarks.get(customer, id);
+    return slot.run(() => { onStart?.(); return timed(endpoint, () => deps.process(input, options, limits, source)); }, limits.timeoutMs);
   }
 
   async function timed<T>(endpoint: Endpoint, job: () => Promise<T>): Promise<T> {
@@ -209,10 +232,21 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     return meta;
   }
 
-  /** Stores the result and answers with JSON or, when asked, the bytes. */
-  async function answerResult(req: IncomingMessage, res: ServerResponse, result: ProcessResult, options: ImageOptions): Promise<void> {
+  /**
+   * Stores the result and answers with JSON or, when asked, the bytes. `timing` (ms since
+   * the request arrived: body read, slot granted, processed) becomes Server-Timing, so a
+   * client or a bench can split its latency into upload, queue, processing, storing and
+   * the answer's own transfer (the rest).
+   */
+  async function answerResult(
+    req: IncomingMessage, res: ServerResponse, result: ProcessResult, options: ImageOptions,
+    timing: { arrived: number; read: number; started: number; processed: number },
+  ): Promise<void> {
     const id = store.newId();
     const meta = await keep(id, result, options);
+    const stored = performance.now();
+    const dur = (a: number, b: number): string => Math.max(0, b - a).toFixed(2);
+    res.setHeader('server-timing', `upload;dur=${dur(timing.arrived, timing.read)}, queue;dur=${dur(timing.read, timing.started)}, process;dur=${dur(timing.started, timing.processed)}, store;dur=${dur(timing.processed, stored)}`);
     if (wantsImage(req.headers.accept)) {
       finish(req, res, 200, {
         'content-type': result.contentType,
@@ -229,6 +263,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
 
   /** `webhook` in the options: answer 202 now, process while still holding the slot, POST the outcome. */
   function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
+    const customer = customerOf(req);
     const webhooks = deps.webhooks!;
     const target = options.webhook!;
     const id = store.newId();
@@ -236,7 +271,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     void (async () => {
       let payload: object;
       try {
-        const result = await runProcess(slot, endpoint, input, options);
+        const result = await runProcess(slot, endpoint, input, options, customer);
         payload = { ...(await keep(id, result, options)), status: 'succeeded' };
       } catch (err) {
         let e = asHttpError(err);
@@ -255,6 +290,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
 
   async function handleImages(req: IncomingMessage, res: ServerResponse, rid: string, endpoint: Endpoint, ticket: Ticket): Promise<void> {
     const slot = ticket.slot;
+    const arrived = performance.now();
     let input: Buffer;
     let options: ImageOptions;
     if (endpoint === 'images_fetch') {
@@ -270,14 +306,16 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       acceptAsync(req, res, rid, slot, endpoint, input, options);
       return;
     }
+    const read = performance.now();
+    let started = read;
     let result: ProcessResult;
     try {
-      result = await runProcess(slot, endpoint, input, options);
+      result = await runProcess(slot, endpoint, input, options, customerOf(req), () => { started = performance.now(); });
     } catch (err) {
       fail(req, res, rid, err, 'process');
       return;
     }
-    await answerResult(req, res, result, options);
+    await answerResult(req, res, result, options, { arrived, read, started, processed: performance.now() });
   }
 
   async function readFetchRequest(req: IncomingMessage, res: ServerResponse): Promise<{ input: Buffer; options: ImageOptions }> {
@@ -317,6 +355,26 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     finish(req, res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(body));
   }
 
+  /** PUT stores (201 with its size), DELETE removes (204, or 404 when there was none). */
+  async function handleWatermark(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, id: string): Promise<void> {
+    const customer = customerOf(req);
+    if (req.method === 'DELETE') {
+      if (!(await watermarks.delete(customer, id))) throw new HttpError(404, 'not_found', `no watermark "${id}"`);
+      finish(req, res, 204, {}, '');
+      return;
+    }
+    const input = await readBody(req, res, watermarks.limits.maxBytes, bodyRate);
+    if (input.length === 0) throw new HttpError(400, 'bad_request', 'the body is empty; send the watermark image as the body', 'file');
+    let stored;
+    try {
+      stored = await slot.run(() => timed('watermarks', () => watermarks.put(customer, id, input)), limits.timeoutMs);
+    } catch (err) {
+      fail(req, res, rid, err, 'process');
+      return;
+    }
+    finish(req, res, 201, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(stored));
+  }
+
   async function handleResult(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const found = isResultId(id) ? await store.get(id) : undefined;
     if (found === undefined) throw new HttpError(404, 'not_found', 'no such result (unknown, or expired)');
@@ -345,8 +403,9 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     switch (endpoint) {
       case 'images':
       case 'images_fetch':
-      case 'detect': {
-        allow('POST');
+      case 'detect':
+      case 'watermarks': {
+        allow(endpoint === 'watermarks' ? 'PUT, DELETE' : 'POST');
         // Admission before the body: a full backend answers without reading a byte.
         const slot = pool.reserve();
         if (slot === undefined) { metrics.rejected.inc(); throw overloaded(); }
@@ -355,6 +414,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
         res.once('close', () => { if (!ticket.detached) slot.release(); });
         try {
           if (endpoint === 'detect') await handleDetect(req, res, rid, slot);
+          else if (endpoint === 'watermarks') await handleWatermark(req, res, rid, slot, path.slice('/v1/watermarks/'.length));
           else await handleImages(req, res, rid, endpoint, ticket);
         } finally {
           if (!ticket.detached) slot.release();
@@ -393,7 +453,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     res.setHeader('x-request-id', rid);
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const endpoint: Endpoint = POST_ENDPOINTS[path]
-      ?? (path.startsWith('/v1/results/') ? 'results'
+      ?? (path.startsWith('/v1/results/') ? 'results' : path.startsWith('/v1/watermarks/') ? 'watermarks'
         : path === '/openapi.json' ? 'openapi' : path === '/healthz' ? 'healthz' : path === '/metrics' ? 'metrics' : 'other');
     res.once('finish', () => metrics.requestDone(endpoint, res.statusCode, (performance.now() - started) / 1000));
     handle(req, res, rid, endpoint, path).catch((err: unknown) => fail(req, res, rid, err, 'internal'));
@@ -414,6 +474,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     server,
     pool,
     store,
+    watermarks,
     metrics,
     listen(port, host) {
       return new Promise<number>((resolve, reject) => {
@@ -434,6 +495,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
         });
         await deps.webhooks?.close();
         await store.close();
+        await watermarks.close();
       })();
       return closing;
     },

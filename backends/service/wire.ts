@@ -37,7 +37,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
   let svc: ImageService;
   try {
     svc = await createImageService({
-      process: (input, opts, limits) => processImage(input, opts, limits, detectFaces),
+      process: (input, opts, limits, watermarks) => processImage(input, opts, limits, detectFaces, watermarks),
       // The detector decodes whatever it gets: the same type and pixel checks as /v1/images first.
       detect: detectFaces === undefined ? undefined : async (input) => {
         await sniff(input, cfg.limits);
@@ -59,6 +59,8 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       resultsDir: cfg.resultsDir,
       resultsS3: cfg.resultsS3,
       resultTtlSeconds: cfg.resultTtlSeconds,
+      watermarksDir: cfg.watermarksDir,
+      watermarkLimits: cfg.watermarkLimits,
       bodyRate: cfg.bodyRate,
     });
   } catch (err) {

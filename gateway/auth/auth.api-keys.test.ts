@@ -81,11 +81,23 @@ describe('auth: API keys', () => {
       }
     });
 
+    it('accepts HTTP Basic with the key as the user name and an empty password (curl -u KEY:)', async () => {
+      for (const scheme of ['Basic', 'basic']) {
+        const r = await call(gw, { authorization: `${scheme} ${Buffer.from('ak-static-gold:').toString('base64')}` });
+        assert.equal(r.status, 200, `scheme ${scheme}`);
+        assert.equal((r.json as Echo).headers['x-sluice-customer'], 'bigco');
+        assert.equal((r.json as Echo).headers.authorization, undefined, 'the credential stays at the edge');
+      }
+    });
+
     it('refuses a missing, unknown or non-bearer credential with 401 JSON and WWW-Authenticate', async () => {
       assertUnauthorized(await call(gw, {}), 'no credential');
       assertUnauthorized(await call(gw, { 'x-api-key': 'ak-nobody' }), 'unknown X-API-Key');
       assertUnauthorized(await call(gw, { authorization: 'Bearer ak-nobody' }), 'unknown bearer key');
-      assertUnauthorized(await call(gw, { authorization: `Basic ${Buffer.from('ak-static-test:').toString('base64')}` }), 'Basic scheme');
+      assertUnauthorized(await call(gw, { authorization: `Basic ${Buffer.from('ak-static-test:secret').toString('base64')}` }), 'Basic with a password');
+      assertUnauthorized(await call(gw, { authorization: `Basic ${Buffer.from(':ak-static-test').toString('base64')}` }), 'Basic with the key as the password');
+      assertUnauthorized(await call(gw, { authorization: `Basic ${Buffer.from('ak-nobody:').toString('base64')}` }), 'unknown Basic key');
+      assertUnauthorized(await call(gw, { authorization: 'Basic !!!' }), 'Basic that is not base64');
       assertUnauthorized(await call(gw, { authorization: 'Bearer' }), 'bearer without a token');
       // The digest itself is not a credential: whoever read the config must not get in.
       assertUnauthorized(await call(gw, { 'x-api-key': sha256('ak-static-test') }), 'the digest as a key');

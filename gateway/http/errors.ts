@@ -5,7 +5,7 @@ import { bodyPending } from './request-body.js';
 
 /** Every error code a client can see (DESIGN.md, "Client-facing contract"). */
 export type ErrorCode =
-  | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'request_timeout' | 'payload_too_large'
+  | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'request_timeout' | 'payload_too_large'
   | 'header_too_large' | 'unsupported_media_type' | 'expectation_failed' | 'rate_limited' | 'quota_exceeded' | 'concurrency_limited'
   | 'internal_error' | 'bad_gateway' | 'unavailable' | 'overloaded' | 'upstream_timeout';
 

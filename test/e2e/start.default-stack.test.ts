@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { request } from 'undici';
+import { pollUntil } from '../harness/poll.js';
 import { spawnGateway, type GatewayProcess } from '../harness/gateway.js';
 import { freePort } from '../harness/ports.js';
 
@@ -75,6 +77,15 @@ describe('the default stack (config/sluice.yaml): memory store, two image backen
     assert.equal(crop.statusCode, 200);
     const out = (await crop.body.json() as ImageResponse).output;
     assert.ok(Math.abs(out.width / out.height - 16 / 9) < 0.01, `${out.width}x${out.height} is 16:9`);
+    // gravity face through the real detector (placement itself: image.operations.test.ts).
+    const square = await request(`${gw.url}/v1/images`, {
+      method: 'POST',
+      body: PHOTO,
+      headers: { 'x-api-key': 'demo-pro', 'x-options': JSON.stringify({ resize: { width: 300, height: 300, gravity: 'face' }, format: 'jpeg' }) },
+    });
+    assert.equal(square.statusCode, 200);
+    const sq = (await square.body.json() as ImageResponse).output;
+    assert.deepEqual([sq.width, sq.height], [300, 300]);
   });
 
   it('no key gets 401 JSON; a garbage upload gets 415 JSON', async () => {
@@ -106,6 +117,43 @@ describe('the default stack (config/sluice.yaml): memory store, two image backen
     assert.match(String(first429.headers['ratelimit']), /^"free";r=0;t=\d+, "free-day";r=\d+;t=\d+$/);
     const body = await first429.body.json() as { error: { code: string } };
     assert.equal(body.error.code, 'rate_limited');
+  });
+
+  it('the image operations work through the gateway; a watermark is its uploader\'s alone, on both backends', async () => {
+    const logo = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#00ff00' } }).png().toBuffer();
+    const put = await request(`${gw.url}/v1/watermarks/logo`, { method: 'PUT', body: logo, headers: { 'x-api-key': 'demo-pro' } });
+    assert.equal(put.statusCode, 201);
+    await put.body.dump();
+    const options = {
+      scale: { percent: 25 }, filter: { grayscale: true }, border: { size: 6, color: '#ff0000' },
+      watermark: { id: 'logo', gravity: 'southeast', padding: 8, scale: 0.1 }, format: 'png',
+    };
+    const meta = await sharp(PHOTO).metadata();
+    const w = Math.round(meta.width * 0.25);
+    const h = Math.round(meta.height * 0.25);
+    // Twice: round-robin sends one to each backend, and both must find the watermark.
+    for (let i = 0; i < 2; i++) {
+      const res = await request(`${gw.url}/v1/images`, { method: 'POST', body: PHOTO, headers: { 'x-api-key': 'demo-pro', accept: 'image/png', 'x-options': JSON.stringify(options) } });
+      assert.equal(res.statusCode, 200, `request ${i + 1}`);
+      const out = Buffer.from(await res.body.arrayBuffer());
+      const { data, info } = await sharp(out).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual([info.width, info.height], [w + 12, h + 12]);
+      const at = (x: number, y: number): number[] => { const j = (y * info.width + x) * info.channels; return [data[j]!, data[j + 1]!, data[j + 2]!]; };
+      assert.deepEqual(at(0, 0), [255, 0, 0], 'border');
+      const [r, g, b] = at(Math.round(info.width / 2), Math.round(info.height / 2));
+      assert.ok(r === g && g === b, `grayscale centre ${r},${g},${b}`);
+      // The logo (green) sits inside the border, 8 px from the bottom-right corner of the image.
+      const mark = at(info.width - 6 - 8 - 3, info.height - 6 - 8 - 3);
+      assert.ok(mark[1]! > 200 && mark[0]! < 60, `watermark pixel ${mark}`);
+    }
+    // demo-free has no watermark "logo"; its burst may be spent by the test before, so wait out a 429.
+    const other = await pollUntil(async () => {
+      const res = await request(`${gw.url}/v1/images`, { method: 'POST', body: PHOTO, headers: { 'x-api-key': 'demo-free', 'x-options': JSON.stringify(options) } });
+      if (res.statusCode === 429) { await res.body.dump(); return undefined; }
+      return { status: res.statusCode, body: await res.body.json() as { error: { field: string } } };
+    }, 10_000, 250);
+    assert.equal(other.value?.status, 400);
+    assert.equal(other.value?.body.error.field, 'watermark.id');
   });
 
   it('/metrics and the access log show the traffic', async () => {
