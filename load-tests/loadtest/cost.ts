@@ -64,16 +64,16 @@ export interface ProbeResult {
 }
 
 /**
- * Commands per request of one class: `count` requests, one at a time, with a key that
- * gets that answer (a fresh key: admitted; the run's most refused key: 429; an unknown
- * key: 401), between two snapshots. Nothing else may use this Redis meanwhile.
+ * Commands per request of one class: `count` requests, one at a time, each with the key
+ * `keyFor(i)` gives (one that gets that answer), between two snapshots. Nothing else
+ * may use this Redis meanwhile.
  */
 export async function probeClass(redis: Redis, cls: ProbeResult['class'], url: string, method: string, headers: Record<string, string>,
-  body: Buffer | undefined, count: number): Promise<ProbeResult> {
+  body: Buffer | undefined, count: number, keyFor: (i: number) => string): Promise<ProbeResult> {
   const before = await redisSnapshot(redis);
   let ofClass = 0;
   for (let i = 0; i < count; i++) {
-    const res = await request(url, { method: method as 'GET', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const res = await request(url, { method: method as 'GET', headers: { ...headers, 'x-api-key': keyFor(i) }, body, headersTimeout: 10_000, bodyTimeout: 10_000 });
     await res.body.dump({ limit: Number.MAX_SAFE_INTEGER });
     const got = res.statusCode === 429 ? '429' : res.statusCode === 401 ? '401' : 'admitted';
     if (got === cls) ofClass++;

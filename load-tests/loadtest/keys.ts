@@ -24,7 +24,7 @@ export async function provisionKeys(groups: readonly Group[], admin: AdminTarget
       // Well-formed like real keys, never issued: the gateway must answer 401.
       out.push(Array.from({ length: src.count }, () => `sk_${randomBytes(24).toString('base64url')}`));
     } else {
-      if (admin === undefined) throw new Error(`group ${g.name}: keys.count needs the admin API (admin.url and token, or --admin)`);
+      if (admin === undefined) throw new Error(`group ${g.name}: keys.count needs the admin API: admin.url and admin.token (or token_env) in the scenario, or --admin URL and --admin-token`);
       const keys = new Array<string>(src.count);
       let next = 0;
       const worker = async (): Promise<void> => {

@@ -119,7 +119,7 @@ function cost(r: LoadtestResult): string {
       { name: 'commands/request', values: [c.redis.commandsPerRequest, ...probes.map((p) => p.commandsPerRequest)] },
     ]));
     const rows = probes.map((p, i) => `<tr><td>${p.class}</td>${cell(`probe${i}.cpr`, p.commandsPerRequest, p.commandsPerRequest.toFixed(2))}<td>${p.ofClass}/${p.requests}</td><td>${esc(Object.entries(p.byCommand).map(([k, v]) => `${k} ${v}`).join(', '))}</td></tr>`);
-    parts.push(`<table id="redis"><tr><th>requests</th><th>commands/request</th><th>answers of the class</th><th>commands</th></tr>`
+    parts.push(`<p>Counted as INFO commandstats counts them: the commands a Lua script runs inside Redis count each, so one EVALSHA round trip shows as several.</p><table id="redis"><tr><th>requests</th><th>commands/request</th><th>answers of the class</th><th>commands</th></tr>`
       + `<tr><td>whole run</td>${cell('redis.cpr', c.redis.commandsPerRequest, c.redis.commandsPerRequest.toFixed(2))}<td>–</td><td>${esc(Object.entries(c.redis.byCommand).map(([k, v]) => `${k} ${v}`).join(', '))}</td></tr>${rows.join('')}</table>`
       + `<p>Redis CPU: <span data-k="redis.cpu" data-v="${c.redis.cpuUsPerRequest}">${c.redis.cpuUsPerRequest.toFixed(1)}</span> µs per request.</p>`);
   }

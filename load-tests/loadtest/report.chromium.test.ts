@@ -38,6 +38,7 @@ test('report.html renders offline in Chromium, charts drawn, figures equal to re
   writeFileSync(join(dir, 'keys.txt'), 'report-key-1\nreport-key-2\n');
   const scenario = parseScenario(stringify({
     name: 'report', target: gw.url, duration_s: 3, arrival: { profile: 'constant', rate: 60 },
+    generator: { workers: 2 }, // two threads, their histograms merged
     groups: [{ name: 'small', keys: { file: 'keys.txt' }, plan, choice: 'zipf', request: { path: '/v1/ping' } }],
     invalid_keys: { weight: 0.1, count: 3, request: { path: '/v1/ping' } },
   }), dir);

@@ -56,7 +56,8 @@ export async function runLoadtest(o: RunOptions): Promise<LoadtestResult> {
   const s = o.scenario;
   const gates = parseGates(s, o.asserts ?? []);
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const keys = await Promise.all(o.targets.map((t) => provisionKeys(s.groups, t.admin, runId)));
+  const keys = await Promise.all(o.targets.map((t) => provisionKeys(s.groups, t.admin, runId)))
+    .catch((err: unknown) => { throw new UsageError(`keys: ${(err as Error).message}`); });
   const schedule = buildSchedule(s, keys[0]!.map((k) => k.length));
   const startedAt = new Date();
   const oracles = o.targets.map(() => new Oracle(s.groups, s.oracle, (i) => schedule.group[i]!, (i) => schedule.key[i]!, startedAt.getTime()));
@@ -118,29 +119,31 @@ export async function runLoadtest(o: RunOptions): Promise<LoadtestResult> {
 /**
  * Commands per request by answer class, each from a short sequential probe on the main
  * target after the run: a fresh key of a normal group (admitted), the run's most refused
- * key (429), an unknown key (401).
+ * key (429), and a different unknown key each time (401: an attacker rotates keys, so
+ * no negative cache saves the lookup).
  */
 async function costProbes(o: RunOptions, keys: readonly (readonly string[])[], oracle: Oracle, redis: ReturnType<typeof connectRedis>): Promise<ProbeResult[]> {
   const s = o.scenario;
   const target = o.targets[0]!;
   const out: ProbeResult[] = [];
-  const probe = async (cls: ProbeResult['class'], gi: number, key: string): Promise<void> => {
+  const probe = async (cls: ProbeResult['class'], gi: number, keyFor: (i: number) => string): Promise<void> => {
     const req = s.groups[gi]!.request;
     const body = req.bodyFiles.length === 0 ? undefined : readFileSync(req.bodyFiles[0]!);
-    out.push(await probeClass(redis, cls, new URL(req.path, target.url).href, req.method, { ...req.headers, 'x-api-key': key }, body, PROBE_REQUESTS));
+    out.push(await probeClass(redis, cls, new URL(req.path, target.url).href, req.method, req.headers, body, PROBE_REQUESTS, keyFor));
   };
   const normal = s.groups.findIndex((g) => g.kind === 'normal' && g.keys.kind === 'admin');
   if (normal >= 0 && target.admin !== undefined) {
     const [fresh] = await provisionKeys([s.groups[normal]!], target.admin, `probe${Date.now().toString(36)}`);
-    await probe('admitted', normal, fresh![0]!);
+    await probe('admitted', normal, () => fresh![0]!);
   }
   let worst: { gi: number; key: number; refused: number } | undefined;
   s.groups.forEach((g, gi) => {
     if (g.kind === 'invalid') return;
     for (const v of oracle.keyVerdicts(gi)) if (v.refused > (worst?.refused ?? 0)) worst = { gi, key: v.key, refused: v.refused };
   });
-  if (worst !== undefined) await probe('429', worst.gi, keys[worst.gi]![worst.key]!);
+  const refusedKey = worst === undefined ? undefined : keys[worst.gi]![worst.key]!;
+  if (refusedKey !== undefined) await probe('429', worst!.gi, () => refusedKey);
   const first = s.groups.findIndex((g) => g.kind !== 'invalid');
-  await probe('401', Math.max(0, first), `sk_${randomBytes(24).toString('base64url')}`);
+  await probe('401', Math.max(0, first), () => `sk_${randomBytes(24).toString('base64url')}`);
   return out;
 }

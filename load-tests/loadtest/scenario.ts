@@ -146,11 +146,6 @@ export function parseScenario(text: string, baseDir: string, env: NodeJS.Process
     seen.add(g.name);
   });
   if (groups.length > 0 && groups.every((g) => g.weight === 0)) r.fail('groups', 'every weight is 0: nothing would be sent');
-  const needsAdmin = groups.some((g) => g.keys.kind === 'admin');
-  if (needsAdmin && (adminUrl === undefined || token === undefined)) {
-    r.fail('admin', 'url and token (or token_env) are required when a group creates its keys (keys.count)');
-  }
-
   const gen = r.object(raw, 'generator', '');
   r.known(gen, 'generator', ['workers', 'connections', 'timeout_ms', 'late_ms', 'max_late_fraction', 'max_loop_lag_ms']);
   const orc = r.object(raw, 'oracle', '');

@@ -33,7 +33,7 @@ export function summaryText(r: LoadtestResult): string {
   out.push('', `generator: ${g.sent} sends, ${g.late} over ${g.limits.lateMs} ms late (${(g.lateFraction * 100).toFixed(2)}%), lateness p99 ${fmtMs(g.lateness.p99)} ms, `
     + `event-loop delay p99 ${fmtMs(g.loopLagP99Ms)} ms, CPU ${(g.cores * 100).toFixed(0)}% of a core`);
   if (r.cost?.redis !== undefined) {
-    out.push(`redis: ${r.cost.redis.commandsPerRequest.toFixed(2)} commands and ${r.cost.redis.cpuUsPerRequest.toFixed(1)} µs CPU per request; `
+    out.push(`redis: ${r.cost.redis.commandsPerRequest.toFixed(2)} commands (those inside Lua scripts included) and ${r.cost.redis.cpuUsPerRequest.toFixed(1)} µs CPU per request; `
       + r.cost.redis.probes.map((p) => `${p.class} ${p.commandsPerRequest.toFixed(2)} (${p.ofClass}/${p.requests} of the class)`).join(', '));
   }
   if (r.cost?.gateway !== undefined) out.push(`gateway: ${r.cost.gateway.cpuUsPerRequest.toFixed(1)} µs CPU per request`);
