@@ -113,6 +113,17 @@ test('in flight: a third request while two surely are in flight is over-admitted
   assert.equal(judge(group(plan), [s(0, 0, 200, 100), s(1, 1, 200, 100), s(2, 300, 429, 5, { code: 'concurrency_limited', retryAfter: '1' })]).wronglyRefused, 1);
 });
 
+test('in-flight over-admissions can be dropped when the decision-window assumption does not hold', () => {
+  const o = new Oracle([group({ maxInflight: 1, rate: 0.1, burst: 2 })], { toleranceMs: TOL, decisionWindowMs: 50 }, () => 0, () => 0, Date.UTC(2026, 5, 1, 12));
+  // The second: over the in-flight limit only (the bucket had a token); the fourth: over the bucket.
+  o.add([s(0, 0, 200, 1000), s(1, 200, 200, 5), s(2, 1100, 200, 5), s(3, 1200, 200, 5)], Infinity);
+  o.finish();
+  assert.deepEqual([o.groups[0]!.overAdmitted, o.groups[0]!.inflightOnly], [2, 1]);
+  o.dropInflightOnly();
+  assert.equal(o.groups[0]!.overAdmitted, 1);
+  assert.equal(o.keyVerdicts(0)[0]!.overAdmitted, 1);
+});
+
 test('ambiguous answers (503, no answer) are never judged, and may have taken a token', () => {
   const v = judge(group({ rate: 1, burst: 1 }), [s(0, 0, 503), s(1, 10, 429, 1, { code: 'rate_limited', retryAfter: '1' }), s(2, 20, 0)]);
   assert.equal(v.wronglyRefused, 0);

@@ -15,7 +15,8 @@ import type { ExpectedPlan, Group, OracleSettings } from './scenario.js';
 //    every moment it may have been decided is surely a wrong refusal. Refusals are judged
 //    once all requests sent before their answer are in: any of those may have come first.
 // Quotas count admissions in UTC days and months. In-flight counts use the stated
-// assumption that a request's limits are decided within decision_window_ms of its send.
+// assumption that a request's limits are decided within decision_window_ms of its send;
+// the report checks it against how fast refusals came back (see result.ts).
 
 export type Outcome = 'admitted' | 'refused' | 'unauthorized' | 'ambiguous';
 
@@ -36,6 +37,8 @@ export interface KeyVerdict {
   admitted: number;
   refused: number;
   overAdmitted: number;
+  /** Of those, the ones only the in-flight check found (it rests on the decision-window assumption). */
+  inflightOnly: number;
   wronglyRefused: number;
   headerIssues: number;
   /** Most the plan lets through over the span this key was active: burst + rate × span, capped by quotas. */
@@ -52,6 +55,8 @@ export interface GroupVerdict {
   ambiguous: number;
   overAdmitted: number;
   overAdmittedBy: Record<string, number>;
+  /** Of overAdmitted, the ones only the in-flight check found. */
+  inflightOnly: number;
   wronglyRefused: number;
   headerIssues: number;
   allowed: number;
@@ -84,7 +89,7 @@ class KeyModel {
   lastEnd = -Infinity;
   readonly v: KeyVerdict;
   constructor(key: number) {
-    this.v = { key, sent: 0, admitted: 0, refused: 0, overAdmitted: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0 };
+    this.v = { key, sent: 0, admitted: 0, refused: 0, overAdmitted: 0, inflightOnly: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0 };
   }
 }
 
@@ -130,11 +135,24 @@ export class Oracle {
   ) {
     this.groups = groupDefs.map((g) => {
       this.models.push(new Map());
-      return { group: g.name, kind: g.kind, sent: 0, admitted: 0, refused: 0, unauthorized: 0, ambiguous: 0, overAdmitted: 0, overAdmittedBy: {}, wronglyRefused: 0, headerIssues: 0, allowed: 0, authErrors: 0 };
+      return { group: g.name, kind: g.kind, sent: 0, admitted: 0, refused: 0, unauthorized: 0, ambiguous: 0, overAdmitted: 0, overAdmittedBy: {}, inflightOnly: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0, authErrors: 0 };
     });
   }
 
   get overAdmitted(): number { return this.groups.reduce((a, g) => a + g.overAdmitted, 0); }
+
+  /**
+   * Drops the over-admissions only the in-flight check found: called when the gateway
+   * took longer than the decision window to answer even its refusals, so the in-flight
+   * model's assumption does not hold for this run.
+   */
+  dropInflightOnly(): void {
+    for (const [gi, g] of this.groups.entries()) {
+      g.overAdmitted -= g.inflightOnly;
+      for (const m of this.models[gi]!.values()) { m.v.overAdmitted -= m.v.inflightOnly; m.v.inflightOnly = 0; }
+      g.inflightOnly = 0;
+    }
+  }
 
   /** Takes answers in any order; judges those sent before `watermark` (nothing sent earlier is still to come). */
   add(samples: readonly Sample[], watermark: number): void {
@@ -223,6 +241,7 @@ export class Oracle {
       g.overAdmitted++;
       m.v.overAdmitted++;
       for (const r of reasons) g.overAdmittedBy[r] = (g.overAdmittedBy[r] ?? 0) + 1;
+      if (reasons.length === 1 && reasons[0] === 'inflight') { g.inflightOnly++; m.v.inflightOnly++; }
       m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
       return;
     }

@@ -132,6 +132,11 @@ function issues(t: TargetResult): string {
   return `<ul class="small">${t.headerIssueExamples.map((h) => `<li>${esc(`${h.group} key ${h.key} at ${(h.at / 1000).toFixed(3)} s: ${h.problem}`)}</li>`).join('')}${t.errorExamples.map((e) => `<li>${esc(e)}</li>`).join('')}</ul>`;
 }
 
+function inflightNote(r: LoadtestResult, t: TargetResult, i: number): string {
+  const verdict = t.inflightJudged ? 'judged' : 'NOT judged: the gateway decided later than the window, so in-flight over-admissions are left out';
+  return `<p class="small">Refusals came back in <span data-k="t${i}.refusalP99" data-v="${t.refusalP99Ms}">${fmtMs(t.refusalP99Ms)}</span> ms (p99) against a decision window of ${r.oracle.decisionWindowMs} ms: in-flight limits ${verdict}.</p>`;
+}
+
 const CSS = `body{font:14px system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d1d5db;padding:3px 8px;text-align:right;vertical-align:top}td:first-child,th:first-child{text-align:left}
 tr.fail td{background:#fee2e2}tr.pass td:nth-child(2){color:#166534}.small{font-size:12px;text-align:left}.chart{display:block;margin:8px 0}
@@ -139,7 +144,7 @@ tr.fail td{background:#fee2e2}tr.pass td:nth-child(2){color:#166534}.small{font-
 
 export function renderHtml(r: LoadtestResult): string {
   const verdict = r.exitCode === 0 ? '<span class="verdict ok">PASSED</span>' : r.exitCode === 3 ? '<span class="verdict bad">INVALID RUN</span>' : '<span class="verdict bad">FAILED</span>';
-  const perTarget = r.targets.map((t, i) => `<h2>${esc(t.url)}</h2>${latencyOverTime(t, i)}${throughput(t, i)}${plans(t, i)}${backends(t, i)}${issues(t)}`).join('');
+  const perTarget = r.targets.map((t, i) => `<h2>${esc(t.url)}</h2>${inflightNote(r, t, i)}${latencyOverTime(t, i)}${throughput(t, i)}${plans(t, i)}${backends(t, i)}${issues(t)}`).join('');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sluice loadtest: ${esc(r.scenario)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <style>${CSS}</style></head><body>

@@ -49,6 +49,13 @@ export interface TargetResult {
   /** The HDR percentile spectrum: latency at 0, 50, 75, 87.5, ... percent, corrected and not. */
   readonly spectrum: readonly { readonly percentile: number; readonly ms: number; readonly uncorrectedMs: number }[];
   readonly overAdmitted: number;
+  /**
+   * Whether in-flight over-admissions count: only when refusals (401, 429), which the
+   * gateway answers as soon as it decides, came back within the decision window (p99).
+   */
+  readonly inflightJudged: boolean;
+  /** p99 of the time from send to a refusal's answer: how late the gateway decided. */
+  readonly refusalP99Ms: number;
   readonly wronglyRefused: number;
   readonly headerIssues: number;
   readonly headerIssueExamples: HeaderIssue[];
@@ -156,6 +163,7 @@ export function buildResult(x: BuildInput): LoadtestResult {
     const groupLat: number[][] = scenario.groups.map(() => []);
     const groupErr = scenario.groups.map(() => 0);
     const backends: Record<string, number> = {};
+    const refusals: number[] = [];
     for (const s of samples) {
       const gi = schedule.group[s.i]!;
       const intended = schedule.at[s.i]!;
@@ -185,7 +193,11 @@ export function buildResult(x: BuildInput): LoadtestResult {
       buckets[Math.min(nb - 1, Math.floor(intended / 1000 / bucketS))]!.lat.push(lat);
       groupLat[gi]!.push(lat);
       if (s.backend !== undefined) backends[s.backend] = (backends[s.backend] ?? 0) + 1;
+      if (c === 401 || c === 429) refusals.push(s.head - s.sent);
     }
+    const refusalP99Ms = listPercentiles(refusals).p99;
+    const inflightJudged = refusalP99Ms <= scenario.oracle.decisionWindowMs;
+    if (!inflightJudged) oracle.dropInflightOnly();
     const used = (b: (typeof buckets)[number]): boolean => b.sent + b.lat.length + b.s2xx + b.s429 + b.s4xx + b.s5xx + b.errors > 0;
     while (buckets.length > 1 && !used(buckets[buckets.length - 1]!)) buckets.pop();
     const timeline = buckets.map((b, k): TimelinePoint => {
@@ -219,6 +231,8 @@ export function buildResult(x: BuildInput): LoadtestResult {
       latencyUncorrected: percentiles(uncorrected),
       spectrum,
       overAdmitted: oracle.overAdmitted,
+      inflightJudged,
+      refusalP99Ms,
       wronglyRefused: groups.reduce((a, g) => a + g.wronglyRefused, 0),
       headerIssues: groups.reduce((a, g) => a + g.headerIssues, 0),
       headerIssueExamples: oracle.issues.slice(0, 20),

@@ -96,10 +96,10 @@ export async function runLoadtest(o: RunOptions): Promise<LoadtestResult> {
       if (Number.isFinite(used)) cost.gateway = { pids, cpuUsPerRequest: (used * 1000) / Math.max(1, requests0) };
     }
     if (redis !== undefined && redis0 !== undefined) {
+      // --redis is the main target's store: its cost is per request sent to the main target.
       const d = redisDelta(redis0, await redisSnapshot(redis));
-      const all = result.targets.reduce((a, t) => a + t.sent, 0);
       const probes = await costProbes(o, keys[0]!, oracles[0]!, redis);
-      cost.redis = { commandsPerRequest: d.commands / Math.max(1, all), byCommand: d.byCommand, cpuUsPerRequest: (d.cpuMs * 1000) / Math.max(1, all), probes };
+      cost.redis = { commandsPerRequest: d.commands / Math.max(1, requests0), byCommand: d.byCommand, cpuUsPerRequest: (d.cpuMs * 1000) / Math.max(1, requests0), probes };
     }
     result.cost = Object.keys(cost).length === 0 ? null : cost;
     result.gates = judgeGates(result, gates);
