@@ -12,6 +12,7 @@ import { spawnGateway } from '../../test/harness/gateway.js';
 import { startRedis } from '../../test/harness/redis.js';
 import { runLoadtest } from './run.js';
 import { parseScenario } from './scenario.js';
+import { SUITE_GENERATOR } from './suite-generator.js';
 
 // What a request costs, against a gateway on a real Redis: keys made through the admin
 // API, the run's commands and CPU from INFO, and per-class probes after it. The figures
@@ -33,7 +34,7 @@ test('--redis: commands per request split admitted / 429 / 401, Redis and gatewa
   t.after(async () => { await gw.stop(); backend.close(); await redis.stop(); });
   const scenario = parseScenario(stringify({
     name: 'cost', target: gw.url, admin: { url: gw.adminUrl, token: ADMIN_TOKEN }, duration_s: 2,
-    arrival: { profile: 'constant', rate: 50 },
+    arrival: { profile: 'constant', rate: 50 }, generator: SUITE_GENERATOR,
     groups: [{ name: 'roomy', weight: 3, keys: { count: 3, plan: 'roomy' }, plan: { rate: 100, burst: 100 }, request: { path: '/v1/ping' } }],
     abusive: [{ name: 'tight', weight: 2, keys: { count: 1, plan: 'tight' }, plan: { rate: 1, burst: 2 }, request: { path: '/v1/ping' } }],
     invalid_keys: { weight: 0.5, count: 5, request: { path: '/v1/ping' } },

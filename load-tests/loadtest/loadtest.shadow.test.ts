@@ -11,6 +11,7 @@ import { startEchoBackend } from '../../test/harness/echo-backend.js';
 import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { sha256, testConfig } from '../../test/harness/config.js';
 import type { LoadtestResult } from './result.js';
+import { SUITE_GENERATOR } from './suite-generator.js';
 
 // The oracle against a real gateway, both ways: a plan enforced exactly passes with no
 // over-admission and no wrong refusal; the same plan in shadow mode (limits judged but
@@ -47,7 +48,7 @@ function scenario(target: string): string {
   const file = join(dir, `scenario-${target.split(':').pop()}.yaml`);
   writeFileSync(file, stringify({
     name: 'shadow-control', target, duration_s: SECONDS,
-    arrival: { profile: 'constant', rate: RATE },
+    arrival: { profile: 'constant', rate: RATE }, generator: SUITE_GENERATOR,
     groups: [{ name: 'metered', keys: { file: 'keys.txt' }, plan: PLAN, request: { method: 'GET', path: '/v1/ping' } }],
   }));
   return file;

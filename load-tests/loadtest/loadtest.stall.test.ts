@@ -9,6 +9,7 @@ import { spawnDelayBackend } from '../../test/harness/delay-backend.js';
 import { spawnGateway } from '../../test/harness/gateway.js';
 import { runLoadtest } from './run.js';
 import { parseScenario } from './scenario.js';
+import { SUITE_GENERATOR } from './suite-generator.js';
 
 // The measurement itself: an upstream frozen for one second (SIGSTOP, then SIGCONT) in
 // the middle of a constant-rate run. An open-model generator keeps sending on schedule,
@@ -31,7 +32,7 @@ test('a 1 s upstream stall in a constant-rate run shows in p99 at about 1 s', as
   const dir = mkdtempSync(join(tmpdir(), 'sluice-loadtest-stall-'));
   writeFileSync(join(dir, 'keys.txt'), 'stall-key\n');
   const scenario = parseScenario(stringify({
-    name: 'stall', target: gw.url, duration_s: SECONDS, arrival: { profile: 'constant', rate: RATE },
+    name: 'stall', target: gw.url, duration_s: SECONDS, arrival: { profile: 'constant', rate: RATE }, generator: SUITE_GENERATOR,
     groups: [{ name: 'steady', keys: { file: 'keys.txt' }, plan: { rate: 10_000, burst: 10_000 }, request: { path: '/v1/ping' } }],
   }), dir);
 

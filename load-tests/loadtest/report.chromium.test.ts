@@ -15,6 +15,7 @@ import { fmtMs } from './report-html.js';
 import type { LoadtestResult } from './result.js';
 import { runLoadtest } from './run.js';
 import { parseScenario } from './scenario.js';
+import { SUITE_GENERATOR } from './suite-generator.js';
 
 // report.html in a real headless Chromium (Debian's chromium, driven by playwright-core)
 // with every request that is not file:// or loopback blocked: it must load with nothing
@@ -38,7 +39,7 @@ test('report.html renders offline in Chromium, charts drawn, figures equal to re
   writeFileSync(join(dir, 'keys.txt'), 'report-key-1\nreport-key-2\n');
   const scenario = parseScenario(stringify({
     name: 'report', target: gw.url, duration_s: 3, arrival: { profile: 'constant', rate: 60 },
-    generator: { workers: 2 }, // two threads, their histograms merged
+    generator: { ...SUITE_GENERATOR, workers: 2 }, // two threads, their histograms merged
     groups: [{ name: 'small', keys: { file: 'keys.txt' }, plan, choice: 'zipf', request: { path: '/v1/ping' } }],
     invalid_keys: { weight: 0.1, count: 3, request: { path: '/v1/ping' } },
   }), dir);
