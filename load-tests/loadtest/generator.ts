@@ -40,6 +40,8 @@ export interface GeneratorRun {
    * `sent`: requests sent so far by all workers.
    */
   readonly onBatch?: (samples: readonly Sample[], watermark: number, sent: number) => void;
+  /** Called once every worker is ready, with the moment (clock()) the schedule's t = 0 falls on. */
+  readonly onStart?: (startAt: number) => void;
 }
 
 export async function runGenerator(run: GeneratorRun): Promise<GeneratorResult> {
@@ -72,6 +74,7 @@ export async function runGenerator(run: GeneratorRun): Promise<GeneratorResult> 
         if (++ready === w) {
           startAt = clock() + START_DELAY_MS;
           for (const x of workers) x.postMessage({ startAt });
+          run.onStart?.(startAt);
         }
       } else if (m.type === 'batch') {
         for (const s of m.samples) samples.push(s);

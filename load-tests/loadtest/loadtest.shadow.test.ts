@@ -54,9 +54,9 @@ function scenario(target: string): string {
   return file;
 }
 
-function run(file: string, out: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(file: string, out: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'loadtest', file, '--quiet', '--out', out], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, 'loadtest', file, '--quiet', '--out', out, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
@@ -76,6 +76,18 @@ test('an enforced plan: every 429 right, nothing over-admitted, exit 0', async (
   assert.ok(t.status.s429 >= 30, `only ${t.status.s429} refused`);
   assert.ok(t.groups[0]!.admitted <= t.groups[0]!.allowed, `${t.groups[0]!.admitted} admitted, ${t.groups[0]!.allowed} allowed`);
   assert.deepEqual(result.gates.map((g) => [g.expr, g.passed]), [['over_admitted==0', true]]);
+});
+
+test('the shadow run judged against the enforced run\'s saved result.json: over-admission is a regression', async () => {
+  const out = join(dir, 'shadow-vs-enforced');
+  const r = await run(scenario(shadow.url), out, '--compare', join(dir, 'enforced', 'result.json'));
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadtestResult;
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.equal(result.regression?.baseline, join(dir, 'enforced', 'result.json'));
+  const over = result.regression!.verdicts.find((v) => v.metric === 'over_admitted')!;
+  assert.deepEqual([over.baseline, over.verdict], [0, 'regression']);
+  assert.equal(over.now, result.targets[0]!.overAdmitted);
+  assert.match(r.stdout, /vs baseline over_admitted: 0\.000 -> \d+\.000 \(\+\d+\.000, noise floor none\): regression/);
 });
 
 test('the same plan in shadow mode: the oracle reports the over-admission and the run fails (exit 1)', async () => {

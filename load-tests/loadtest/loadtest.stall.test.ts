@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { sha256, testConfig } from '../../test/harness/config.js';
 import { spawnDelayBackend } from '../../test/harness/delay-backend.js';
@@ -36,25 +37,49 @@ test('a 1 s upstream stall in a constant-rate run shows in p99 at about 1 s', as
     groups: [{ name: 'steady', keys: { file: 'keys.txt' }, plan: { rate: 10_000, burst: 10_000 }, request: { path: '/v1/ping' } }],
   }), dir);
 
-  // The generator starts within a second of the call (its threads load first): a stall
-  // 2.5 s after the call falls in the middle of the 6 s run.
-  const stall = setTimeout(() => {
-    backend.child.kill('SIGSTOP');
-    setTimeout(() => backend.child.kill('SIGCONT'), STALL_MS);
-  }, 2500);
+  // 2.5 s into the 6 s schedule, the upstream stops for a second. stalledMs is the stall
+  // as it happened: this process's timers can fire late on a busy host.
+  let stoppedAt = 0;
+  let stalledMs = 0;
+  let stallAtMs = 0;
+  let stall: NodeJS.Timeout | undefined;
+  const startStall = (startAt: number): void => {
+    stall = setTimeout(() => {
+      backend.child.kill('SIGSTOP');
+      stoppedAt = performance.now();
+      stallAtMs = performance.timeOrigin + stoppedAt - startAt;
+      setTimeout(() => { backend.child.kill('SIGCONT'); stalledMs = performance.now() - stoppedAt; }, STALL_MS);
+    }, 2500);
+  };
   t.after(() => clearTimeout(stall));
-  const result = await runLoadtest({ scenario, targets: [{ url: gw.url, admin: undefined }], progress: null });
+  // A gateway fresh from start-up answers its first requests slowly (JIT, connections):
+  // warm it first, so the run measures the stall and not the cold start.
+  const agent = new Agent({ connections: 4 });
+  for (let i = 0; i < 200; i++) await (await request(`${gw.url}/v1/ping`, { dispatcher: agent, headers: { 'x-api-key': 'stall-key' } })).body.dump();
+  await agent.close();
+
+  // Live progress, as a log (not a terminal) gets it: a line every 5 s.
+  const lines: string[] = [];
+  const log = { isTTY: false, write: (l: string) => lines.push(l) } as unknown as NodeJS.WriteStream;
+  const result = await runLoadtest({ scenario, targets: [{ url: gw.url, admin: undefined }], progress: log, onStart: startStall });
   const r = result.targets[0]!;
-  t.diagnostic(`p50 ${r.latency.p50.toFixed(1)} ms, p90 ${r.latency.p90.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, max ${r.latency.max.toFixed(1)} ms`);
+  t.diagnostic(`stall ${stalledMs.toFixed(0)} ms at ${stallAtMs.toFixed(0)} ms; p50 ${r.latency.p50.toFixed(1)} ms, p90 ${r.latency.p90.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms, max ${r.latency.max.toFixed(1)} ms; `
+    + `per-second max ${r.timeline.map((p) => p.max.toFixed(0)).join(' ')}`);
 
   assert.equal(result.valid, true, result.invalidReasons.join('; '));
+  assert.ok(lines.length >= 1, 'a progress line during the run');
+  assert.match(lines[0]!, /^5 s: sent \d+\/s {2}answered \d+\/s {2}errors \d+ {2}p99 [\d.]+ ms {2}over-admitted 0\n$/);
   assert.equal(r.sent, RATE * SECONDS);
   assert.equal(r.errorRate, 0, r.errorExamples.join(', '));
-  // The stall is 1/6 of the run: the 1% slowest requests were all held most of that second.
-  assert.ok(r.latency.p99 >= 0.85 * STALL_MS && r.latency.p99 <= 1.6 * STALL_MS, `p99 ${r.latency.p99} ms`);
-  assert.ok(r.latency.p50 < 0.25 * STALL_MS, `p50 ${r.latency.p50} ms: most requests never met the stall`);
-  // The stall is visible where it happened, in one or two 1-second buckets of the timeline.
-  const slow = r.timeline.filter((p) => p.max >= 0.5 * STALL_MS);
-  assert.ok(slow.length >= 1 && slow.length <= 3, `slow buckets: ${JSON.stringify(r.timeline.map((p) => p.max))}`);
-  assert.ok(slow[0]!.t >= 1 && slow[0]!.t <= SECONDS - 2, `the stall at ${slow[0]!.t} s is in the middle`);
+  // The stall is 1/6 of the run: the 1% slowest requests were all held most of it. On a
+  // busy host the gateway adds its own delay on top; the seconds before the stall say how much.
+  assert.ok(stalledMs >= STALL_MS, 'the upstream was stopped for the whole second');
+  const before = r.timeline.filter((p) => p.t + 1 <= stallAtMs / 1000 && p.t >= 1);
+  const own = Math.max(0, ...before.map((p) => p.p99));
+  assert.ok(r.latency.p99 >= 0.85 * stalledMs, `p99 ${r.latency.p99} ms hides a ${stalledMs} ms stall`);
+  assert.ok(r.latency.p99 <= stalledMs + own + 600, `p99 ${r.latency.p99} ms for a ${stalledMs} ms stall and ${own} ms of the gateway's own p99`);
+  // The stall is visible where it happened: the second it began in (or the next) holds a request held nearly all of it.
+  const at = Math.floor(stallAtMs / 1000);
+  const peak = r.timeline.filter((p) => p.t >= at && p.t <= at + 1).map((p) => p.max);
+  assert.ok(Math.max(...peak) >= 0.85 * stalledMs, `per-second max around ${at} s: ${peak.join(', ')}`);
 });

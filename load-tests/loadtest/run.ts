@@ -31,6 +31,11 @@ export interface RunOptions {
   readonly asserts?: readonly string[];
   /** Where live progress goes; null: nowhere. */
   readonly progress?: NodeJS.WriteStream | null;
+  /**
+   * Called when the schedule starts (keys made, generator threads ready) with the moment
+   * its t = 0 falls on, as performance.timeOrigin + performance.now().
+   */
+  readonly onStart?: (startAt: number) => void;
 }
 
 export function parseGates(s: Scenario, asserts: readonly string[]): Gate[] {
@@ -79,6 +84,7 @@ export async function runLoadtest(o: RunOptions): Promise<LoadtestResult> {
       keys,
       limits: s.generator,
       backendHeader: s.backendHeader,
+      onStart: o.onStart,
       onBatch: (samples, watermark, sent) => {
         progress?.onBatch(samples, sent);
         const per = oracles.map(() => [] as typeof samples[number][]);
