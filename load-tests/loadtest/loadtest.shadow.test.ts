@@ -54,18 +54,20 @@ function scenario(target: string): string {
   return file;
 }
 
-function run(file: string, out: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
+/** `sluice loadtest FILE --out DIR/NAME ...`: its exit code, output and result.json. */
+async function run(file: string, name: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string; result: LoadtestResult }> {
+  const out = join(dir, name);
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(process.execPath, [CLI, 'loadtest', file, '--quiet', '--out', out, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
     });
   });
+  return { ...r, result: JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadtestResult };
 }
 
 test('an enforced plan: every 429 right, nothing over-admitted, exit 0', async () => {
-  const out = join(dir, 'enforced');
-  const r = await run(scenario(enforced.url), out);
-  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadtestResult;
+  const r = await run(scenario(enforced.url), 'enforced');
+  const { result } = r;
   const t = result.targets[0]!;
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.equal(t.sent, RATE * SECONDS);
@@ -79,9 +81,8 @@ test('an enforced plan: every 429 right, nothing over-admitted, exit 0', async (
 });
 
 test('the shadow run judged against the enforced run\'s saved result.json: over-admission is a regression', async () => {
-  const out = join(dir, 'shadow-vs-enforced');
-  const r = await run(scenario(shadow.url), out, '--compare', join(dir, 'enforced', 'result.json'));
-  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadtestResult;
+  const r = await run(scenario(shadow.url), 'shadow-vs-enforced', '--compare', join(dir, 'enforced', 'result.json'));
+  const { result } = r;
   assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
   assert.equal(result.regression?.baseline, join(dir, 'enforced', 'result.json'));
   const over = result.regression!.verdicts.find((v) => v.metric === 'over_admitted')!;
@@ -91,9 +92,8 @@ test('the shadow run judged against the enforced run\'s saved result.json: over-
 });
 
 test('the same plan in shadow mode: the oracle reports the over-admission and the run fails (exit 1)', async () => {
-  const out = join(dir, 'shadow');
-  const r = await run(scenario(shadow.url), out);
-  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as LoadtestResult;
+  const r = await run(scenario(shadow.url), 'shadow');
+  const { result } = r;
   const t = result.targets[0]!;
   assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
   assert.equal(t.status.s429, 0, 'shadow mode refuses nothing');
