@@ -16,8 +16,8 @@ import { SUITE_GENERATOR } from './suite-generator.js';
 
 // What a request costs, against a gateway on a real Redis: keys made through the admin
 // API, the run's commands and CPU from INFO, and per-class probes after it. The figures
-// are the gateway's design: one EVALSHA per admitted request, none for a refusal the
-// deny cache remembers, one key lookup for an unknown key.
+// are the gateway's design: at most one EVALSHA per admitted request, fewer for a refusal
+// the deny cache remembers, one key lookup for an unknown key.
 
 test('--redis: commands per request split admitted / 429 / 401, Redis and gateway CPU per request', async (t) => {
   const redis = await startRedis();
@@ -56,11 +56,12 @@ test('--redis: commands per request split admitted / 429 / 401, Redis and gatewa
   const probe = (cls: string): (typeof c.probes)[number] => c.probes.find((p) => p.class === cls)!;
   assert.deepEqual(c.probes.map((p) => p.class), ['admitted', '429', '401']);
   assert.equal(probe('admitted').ofClass, probe('admitted').requests);
-  // A fresh key: one lookup, then one EVALSHA per request (the gateway's own store probe
-  // may add one in the same second). INFO commandstats also counts the commands the
-  // script runs inside Redis, so an admission costs several commands but one round trip.
+  // A fresh key: one lookup, then at most one EVALSHA per request (a busy subject's
+  // tokens may come in leased batches; the gateway's own store probe may add one).
+  // INFO commandstats also counts the commands the script runs inside Redis, so an
+  // admission costs several commands but one round trip at most.
   const evals = probe('admitted').byCommand.evalsha ?? 0;
-  assert.ok(evals >= probe('admitted').requests && evals <= probe('admitted').requests + 2, JSON.stringify(probe('admitted').byCommand));
+  assert.ok(evals >= 1 && evals <= probe('admitted').requests + 2, JSON.stringify(probe('admitted').byCommand));
   assert.ok(probe('admitted').commandsPerRequest > 1);
   // The deny cache answers most repeated refusals without Redis.
   assert.ok(probe('429').ofClass >= probe('429').requests - 2, `${probe('429').ofClass} of the 429 probe refused`);
