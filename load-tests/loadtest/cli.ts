@@ -6,12 +6,7 @@ import type { AdminTarget } from './keys.js';
 import { readBaseline, runLoadtest, UsageError, type RunOptions } from './run.js';
 import { loadScenario } from './scenario.js';
 import { summaryText } from './summary.js';
-
-export const LOADTEST_USAGE = `  sluice loadtest SCENARIO.yaml [--target URL] [--admin URL] [--out DIR] [--redis URL]
-                 [--compare URL[,admin=URL] | --compare RESULT.json ...] [--assert EXPR ...]
-                 [--gateway-pid PID ...] [--admin-token TOKEN] [--quiet]
-                         open-model load with an exactness oracle; exit 0 gates passed,
-                         1 a gate failed, 2 bad usage or scenario, 3 invalid run`;
+import { LOADTEST_USAGE } from './usage.js';
 
 function compareTarget(v: string, token: string | undefined): { url: string; admin: AdminTarget | undefined } {
   const [url, ...opts] = v.split(',');

@@ -13,8 +13,11 @@ export interface Schedule {
   readonly durationMs: number;
 }
 
-/** Schedules bigger than this are refused: the arrays alone would take gigabytes. */
-export const MAX_SCHEDULED = 50_000_000;
+/**
+ * Schedules bigger than this are refused: every answer is kept until the end for the
+ * oracle and the report (about 200 bytes each, so 5M answers take about 1 GB).
+ */
+export const MAX_SCHEDULED = 5_000_000;
 
 /** mulberry32: small, fast, seeded; the schedule must be reproducible, not cryptographic. */
 export function rng(seed: number): () => number {
