@@ -20,7 +20,8 @@ const pools = input.targets.map((t) => new Pool(t, {
   pipelining: 1,
   headersTimeout: input.timeoutMs,
   bodyTimeout: input.timeoutMs,
-  keepAliveTimeout: 10_000,
+  // undici's default idle keep-alive (4 s, or less when the server says so): holding an
+  // idle connection longer than the server does races its close and fails the request.
 }));
 const bodies = input.groups.map((g) => g.bodyFiles.map((f) => readFileSync(f)));
 const corrected = input.targets.map(newHistogram);
