@@ -66,8 +66,6 @@ export interface GroupVerdict {
 
 /** Floating point slack on token counts (the gateway keeps fractional tokens). */
 const EPS_TOKENS = 1e-6;
-/** In-flight records kept this long after their answer (refusals are judged after a delay). */
-const KEEP_MS = 60_000;
 
 interface Flight { readonly sent: number; readonly decidedBy: number; readonly end: number; readonly legit: boolean }
 
@@ -205,8 +203,10 @@ export class Oracle {
     const plan = def.plan!;
     // Refusals wait until every request sent before their answer has been seen.
     while (m.pending.length > 0 && m.pending[0]!.end + this.settings.toleranceMs < s.sent) this.judgeRefusal(gi, m, m.pending.shift()!);
-    this.commitHi(m, plan, Math.min(s.sent, ...m.pending.map((p) => p.sent)));
-    this.prune(m, s.sent);
+    const low = Math.min(s.sent, ...m.pending.map((p) => p.sent));
+    this.commitHi(m, plan, low);
+    // A request answered before anything still to be judged was sent is in nobody's flight.
+    m.flights = m.flights.filter((f) => f.end + this.settings.toleranceMs >= low - this.settings.toleranceMs);
     this.checkHeaders(gi, m, plan, s);
     const tol = this.settings.toleranceMs;
     const e = plan.rate > 0 ? 1000 / plan.rate : 0;
@@ -221,7 +221,7 @@ export class Oracle {
     if (out === 'ambiguous') {
       m.recentHi.push({ sent: s.sent, end: s.end });
       bump(m.quotaAll, day); bump(m.quotaAll, month);
-      m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
+      if (plan.maxInflight > 0) m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
       return;
     }
     // Admitted: is there any moment it could have been decided at which the plan had room?
@@ -242,13 +242,13 @@ export class Oracle {
       m.v.overAdmitted++;
       for (const r of reasons) g.overAdmittedBy[r] = (g.overAdmittedBy[r] ?? 0) + 1;
       if (reasons.length === 1 && reasons[0] === 'inflight') { g.inflightOnly++; m.v.inflightOnly++; }
-      m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
+      if (plan.maxInflight > 0) m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
       return;
     }
     if (plan.rate > 0) m.tatLo = Math.max(m.tatLo, s.sent - tol) + e;
     m.maxLegitEnd = Math.max(m.maxLegitEnd, s.end);
     bump(m.quotaLegit, day); bump(m.quotaLegit, month);
-    m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: true });
+    if (plan.maxInflight > 0) m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: true });
   }
 
   /** A 429 is wrong when no limit could have been exhausted at any moment it may have been decided. */
@@ -341,11 +341,6 @@ export class Oracle {
     if (plan.rate <= 0) return;
     const e = 1000 / plan.rate;
     for (const j of done.sort((a, b) => a.end - b.end)) m.tatHi = Math.max(m.tatHi, j.end + tol) + e;
-  }
-
-  private prune(m: KeyModel, now: number): void {
-    if (m.flights.length < 64) return;
-    m.flights = m.flights.filter((f) => f.end + KEEP_MS >= now);
   }
 
   private periods(sent: number): [string, string] {
