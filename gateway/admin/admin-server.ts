@@ -54,7 +54,8 @@ async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const m = req.method ?? 'GET';
-  if (m === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok' });
+  // The pid lets a load tester on the same host read the gateway's CPU from /proc.
+  if (m === 'GET' && path === '/healthz') return json(res, 200, { status: 'ok', pid: process.pid });
   if (m === 'GET' && path === '/readyz') return readyz(d, res);
   if (m === 'GET' && path === '/metrics') {
     const body = await d.metrics.registry.metrics();

@@ -69,6 +69,8 @@ describe('limits on a busy host: shipped redis.yaml, 2 gateways with their defau
   });
   /** Both gateways started at once; pools onto each, split evenly. */
   const startFleet = async (redisUrl: string): Promise<void> => {
+    // A test that failed half-way left its fleet running: stop it before this one starts.
+    await stopFleet();
     gws = await Promise.all([spawnGateway(SHIPPED, env(redisUrl), []), spawnGateway(SHIPPED, env(redisUrl), [])]);
     pools = gws.map((g) => new Pool(g.url, { connections: CONNECTIONS / 2, pipelining: 1, headersTimeout: 15_000, bodyTimeout: 15_000 }));
   };
