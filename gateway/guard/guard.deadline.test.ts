@@ -34,9 +34,10 @@ describe('the store deadline', () => {
     // timers phase, before the poll phase reads the reply, and loses.
     let bare: NodeJS.Timeout | undefined;
     const raced = Promise.race([client.ping(), new Promise<string>((resolve) => { bare = setTimeout(() => resolve('timed out'), 50); })]);
-    // ioredis writes both commands on the next tick; nothing is read from a socket before
-    // this continues, so the replies can only arrive while the loop is held below.
-    await new Promise<void>((resolve) => process.nextTick(resolve));
+    // ioredis's auto-pipelining writes both commands from a setImmediate; this one runs
+    // right after it in the same check phase, before any poll phase could read a reply,
+    // so the replies can only arrive while the loop is held below.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     // Long past the deadline, and long enough for Redis (another process) to have answered.
     busyFor(500);
     assert.equal(await guarded, 'PONG');

@@ -56,7 +56,7 @@ export class StoreGuard {
    */
   run<R>(op: GuardedOp, failure: FailurePolicy, call: () => Promise<R>, fallback: (fleet: number) => R, abandon?: () => void): Guarded<R> | Promise<Guarded<R>> {
     const admission = this.breaker.admit();
-    if (admission === 'skip') return this.fallback(failure, fallback);
+    if (admission === 'skip') return this.decideLocally(failure, fallback);
     return withDeadline(call(), this.cfg.timeout_ms, `store ${op}`, (late) => this.late(op, late)).then(
       (value): Guarded<R> => {
         this.breaker.record(true, admission, '');
@@ -67,12 +67,13 @@ export class StoreGuard {
         this.metrics.storeErrors.inc({ op, kind: timeout ? 'timeout' : 'error' });
         abandon?.();
         this.breaker.record(false, admission, (err as Error).message);
-        return this.fallback(failure, fallback);
+        return this.decideLocally(failure, fallback);
       },
     );
   }
 
-  private fallback<R>(failure: FailurePolicy, fallback: (fleet: number) => R): Guarded<R> {
+  /** What the failure policy decides without the store: `closed` refuses, `open` asks `fallback` with the fleet size. */
+  decideLocally<R>(failure: FailurePolicy, fallback: (fleet: number) => R): Guarded<R> {
     if (failure === 'closed') return { source: 'closed', value: undefined };
     return { source: 'fallback', value: fallback(this.fleet.divisor()) };
   }

@@ -4,7 +4,7 @@ import type { Guarded, StoreGuard } from '../guard/store-guard.js';
 import type { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Decision, LimitPolicy, Store } from '../store/types.js';
-import { TokenLeases } from './token-leases.js';
+import { TokenLeases, type TakeOutcome } from './token-leases.js';
 
 export type Verdict =
   | { readonly source: 'store' | 'fallback'; readonly decision: Decision }
@@ -61,10 +61,13 @@ export class GuardedLimiter {
         return { source: 'store', decision: lease.decision };
       }
       if ('wait' in lease) {
-        // Another request of this subject is taking a batch: use it, or share its refusal.
-        return lease.wait.then((g) => (g !== undefined && g.taken === 0
-          ? { source: 'store', decision: g.decision }
-          : this.admit(subject, policy, leaseId, leaseTtlMs, failure, true)));
+        // Another request of this subject is taking a batch: use it, share its refusal, or
+        // follow the failure policy with it (never a second wait on a store that failed).
+        return lease.wait.then((o): Verdict | Promise<Verdict> => {
+          if (o === 'retry') return this.admit(subject, policy, leaseId, leaseTtlMs, failure, true);
+          if (o !== 'failed') return { source: 'store', decision: o.refused };
+          return verdictOf(this.guard.decideLocally(failure, (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs)));
+        });
       }
       if (lease.take > 1) return this.takeBatch(subject, policy, lease.take, leaseId, leaseTtlMs, failure, started);
     }
@@ -80,18 +83,22 @@ export class GuardedLimiter {
   /** One store call for a batch of `n` units; the subject's other requests wait for it (TokenLeases.use). */
   private takeBatch(subject: string, policy: LimitPolicy, n: number, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, started: number): Verdict | Promise<Verdict> {
     const leases = this.leases!;
-    const grant = this.store.take(subject, policy, n);
-    leases.takingFor(subject, grant.then((g) => g, () => undefined));
-    return this.decided(subject, started, this.guard.run('admit', failure,
-      () => grant.then((g) => {
-        if (g.taken > 1) this.metrics.leaseGrants.inc();
-        return leases.hold(subject, policy, g);
+    const g = this.guard.run('admit', failure,
+      () => this.store.take(subject, policy, n).then((grant) => {
+        if (grant.taken > 1) this.metrics.leaseGrants.inc();
+        return leases.hold(subject, policy, grant);
       }),
-      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs)));
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs));
+    // The waiters hear what the guard decided, so none waits longer than this request did.
+    leases.takingFor(subject, Promise.resolve(g).then((r): TakeOutcome => {
+      if (r.source !== 'store') return 'failed';
+      return r.value.allowed ? 'retry' : { refused: r.value };
+    }));
+    return this.decided(subject, started, g);
   }
 
   private decided(subject: string, started: number, g: Guarded<Decision> | Promise<Guarded<Decision>>): Verdict | Promise<Verdict> {
-    if (!(g instanceof Promise)) return { source: g.source, decision: g.value } as Verdict;
+    if (!(g instanceof Promise)) return verdictOf(g);
     return g.then((r) => {
       const seconds = (performance.now() - started) / 1000;
       if (r.source === 'store') {
@@ -100,7 +107,7 @@ export class GuardedLimiter {
       } else {
         this.metrics.decisionWait.observe({ source: r.source }, seconds);
       }
-      return { source: r.source, decision: r.value } as Verdict;
+      return verdictOf(r);
     });
   }
 
@@ -112,6 +119,10 @@ export class GuardedLimiter {
     }
     this.store.release(subject, leaseId).catch(() => this.metrics.storeErrors.inc({ op: 'release', kind: 'error' }));
   }
+}
+
+function verdictOf(g: Guarded<Decision>): Verdict {
+  return { source: g.source, decision: g.value } as Verdict;
 }
 
 /** One gateway's part of a limit when `n` share it; never below one unit, or a small plan on a big fleet would refuse everything. */

@@ -22,8 +22,17 @@ interface Pace {
 }
 
 const PACE_WINDOW_MS = 100;
+/** A batch is at most this fraction of what the store last said was left. */
+const NEAR_LIMIT_DIVISOR = 10;
 /** Leases outlive their target by this factor before their unused units go back. */
 const TTL_FACTOR = 2;
+
+/**
+ * How a batch another request was taking turned out, for the requests that waited on it:
+ * its refusal (shared: they would get the same), `retry` (units were taken: look again),
+ * or `failed` (the guard gave up on the store: follow the failure policy, ask no one).
+ */
+export type TakeOutcome = { readonly refused: Decision } | 'retry' | 'failed';
 
 /** Unused units going back to the store: what a lease took and did not spend. */
 export interface Unused {
@@ -43,7 +52,7 @@ export interface Unused {
  *
  * Sizing: a batch is meant to last `target_ms` of this subject's traffic at this gateway
  * (its smoothed rate here), never more than `max_share` of the burst or of a quota, and
- * never more than half of what the store last said was left, so near a limit batches
+ * never more than a tenth of what the store last said was left, so near a limit batches
  * shrink and then stop: below 2 units the subject is asked for one request at a time.
  * What leases cost is under-admission: units sitting in one gateway's batch while another
  * gateway is refused. They are given back, not lost, when the lease expires (twice
@@ -52,7 +61,7 @@ export interface Unused {
 export class TokenLeases {
   private readonly held = new Map<string, Held>();
   /** A batch being taken for a subject: its other requests wait for it rather than each take one. */
-  private readonly taking = new Map<string, Promise<Grant | undefined>>();
+  private readonly taking = new Map<string, Promise<TakeOutcome>>();
   private readonly pace: LRUCache<string, Pace>;
   private readonly ttlMs: number;
   private timer: NodeJS.Timeout | undefined;
@@ -83,7 +92,7 @@ export class TokenLeases {
    * this gateway holds (the decision it answers with), or says how many units to take
    * from the store for it (1: ask for this request alone).
    */
-  use(subject: string, policy: LimitPolicy, counted = false): { decision: Decision } | { take: number } | { wait: Promise<Grant | undefined> } {
+  use(subject: string, policy: LimitPolicy, counted = false): { decision: Decision } | { take: number } | { wait: Promise<TakeOutcome> } {
     const now = this.now();
     const perSecond = counted ? this.pace.get(subject)?.perSecond ?? 0 : this.tick(subject, now);
     const h = this.held.get(subject);
@@ -99,10 +108,10 @@ export class TokenLeases {
     return { take: this.batch(policy, perSecond, h?.decision) };
   }
 
-  /** A batch for `subject` is being taken; resolves with its grant (undefined: the store failed). */
-  takingFor(subject: string, grant: Promise<Grant | undefined>): void {
-    this.taking.set(subject, grant);
-    void grant.finally(() => { if (this.taking.get(subject) === grant) this.taking.delete(subject); });
+  /** A batch for `subject` is being taken: the subject's other requests wait for its outcome. */
+  takingFor(subject: string, outcome: Promise<TakeOutcome>): void {
+    this.taking.set(subject, outcome);
+    void outcome.finally(() => { if (this.taking.get(subject) === outcome) this.taking.delete(subject); });
   }
 
   /** Keeps what a batch took beyond the request that asked for it; answers that request's decision. */
@@ -129,10 +138,11 @@ export class TokenLeases {
     if (p.quotaDay > 0) n = Math.min(n, Math.floor(p.quotaDay * this.cfg.max_share));
     if (p.quotaMonth > 0) n = Math.min(n, Math.floor(p.quotaMonth * this.cfg.max_share));
     if (last !== undefined) {
-      // Near a limit, take at most half of what is left, so one gateway cannot hoard it.
-      if (p.rate > 0) n = Math.min(n, Math.floor(last.remaining / 2));
-      if (p.quotaDay > 0) n = Math.min(n, Math.floor((p.quotaDay - last.dayUsed) / 2));
-      if (p.quotaMonth > 0) n = Math.min(n, Math.floor((p.quotaMonth - last.monthUsed) / 2));
+      // Near a limit, take at most a tenth of what is left, so one gateway cannot hoard it:
+      // the last 20 units of a bucket or a quota are always decided one request at a time.
+      if (p.rate > 0) n = Math.min(n, Math.floor(last.remaining / NEAR_LIMIT_DIVISOR));
+      if (p.quotaDay > 0) n = Math.min(n, Math.floor((p.quotaDay - last.dayUsed) / NEAR_LIMIT_DIVISOR));
+      if (p.quotaMonth > 0) n = Math.min(n, Math.floor((p.quotaMonth - last.monthUsed) / NEAR_LIMIT_DIVISOR));
     }
     return n >= 2 ? n : 1;
   }
