@@ -18,6 +18,13 @@ import { startRedis, type RedisProcess } from '../test/harness/redis.js';
 import { exposition, references } from './promql-selectors.js';
 
 const GRAFANA = fileURLToPath(new URL('../../deploy/grafana/', import.meta.url));
+const RULES = fileURLToPath(new URL('../../deploy/prometheus/sluice-rules.yml', import.meta.url));
+// Series the image-side alerts use that the backend does not export yet (deploy/README.md,
+// "Metric names the rules assume"): remove each from here once it is exported.
+const ASSUMED = new Set([
+  'sluice_backend_results_oldest_age_seconds', 'sluice_backend_results_ttl_seconds',
+  'sluice_backend_results_last_sweep_timestamp_seconds', 'sluice_backend_webhook_delivery_seconds_bucket',
+]);
 const PHOTO = fileURLToPath(new URL('../../node_modules/@vladmandic/face-api/demo/sample1.jpg', import.meta.url));
 const KEY = 'dash-key';
 const NEAR_KEY = 'dash-near-key';
@@ -152,6 +159,19 @@ describe('Grafana dashboards name only series Sluice exports', () => {
   it('every metric and label in every query is in the /metrics of a running gateway and backend', () => {
     const problems = dashboards().flatMap(({ d }) => expressions(d).flatMap((e) => check(series, e)));
     assert.deepEqual(problems, [], `exported: ${[...series.keys()].filter((k) => k.startsWith('sluice_')).join(' ')}`);
+  });
+
+  it('the alerting rules name only exported series too, but for the few awaiting the backend', () => {
+    const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert?: string; record?: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+    const recorded = new Set(rules.flatMap((r) => (r.record === undefined ? [] : [r.record])));
+    const known = new Map(series);
+    // A recording rule's series carries the labels it groups by.
+    for (const r of rules) if (r.record !== undefined) known.set(r.record, new Set(references(r.expr).groupingLabels.filter((l) => l !== 'le')));
+    for (const a of ASSUMED) known.set(a, new Set(a.endsWith('_bucket') ? ['le'] : []));
+    const problems = rules.flatMap((r) => check(known, { where: r.alert ?? r.record!, expr: r.expr, legend: '' }));
+    assert.deepEqual(problems, []);
+    assert.ok(recorded.size >= 3);
+    for (const a of ASSUMED) assert.ok(!series.has(a), `${a} is exported now: drop it from ASSUMED and deploy/README.md`);
   });
 
   it('the checker itself refuses a metric or label that does not exist, and a bare histogram name', () => {
