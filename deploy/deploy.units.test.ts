@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,10 +40,15 @@ test('systemd-analyze verify accepts both units', { skip: hasSystemdAnalyze ? fa
   }
 });
 
-test('the backend unit sets the tuning the backend would re-exec itself for', () => {
+/** The backend unit's Environment= lines, and its ExecStart for instance `port`. */
+function backendUnit(port: string): { env: NodeJS.ProcessEnv; exec: string[] } {
   const text = unitText('sluice-backend@.service');
   const env: NodeJS.ProcessEnv = Object.fromEntries(directives(text, 'Environment').map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
-  const exec = directives(text, 'ExecStart')[0]!.replaceAll('%i', '7001').split(/\s+/);
+  return { env, exec: directives(text, 'ExecStart')[0]!.replaceAll('%i', port).split(/\s+/) };
+}
+
+test('the backend unit sets the tuning the backend would re-exec itself for', () => {
+  const { env, exec } = backendUnit('7001');
   assert.equal(exec[0], '/opt/sluice/bin/sluice-backend');
   const cfg = parseBackendConfig(exec.slice(1), env);
   const t = tuning(cfg, env);
@@ -49,4 +56,34 @@ test('the backend unit sets the tuning the backend would re-exec itself for', ()
   assert.equal(t.uvThreadpoolSize, cfg.concurrency + 4);
   assert.equal(cfg.reexec, false);
   assert.equal(cfg.port, 7001);
+});
+
+test('the backend unit\'s command runs as one process with the unit\'s tuning', async () => {
+  // Port 0 for instance 7001, and a results directory of its own: the rest as the unit has it.
+  const { env, exec } = backendUnit('0');
+  const results = mkdtempSync(join(tmpdir(), 'sluice-unit-results-'));
+  const child = spawn(exec[0]!.replace('/opt/sluice', ROOT), exec.slice(1), {
+    env: { ...env, PATH: process.env.PATH, SLUICE_BACKEND_RESULTS_DIR: results },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  try {
+    const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        if (line.includes('"backend listening"')) resolve(JSON.parse(line) as Record<string, unknown>);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    // bin/sluice-backend and bin/sluice-node exec: the unit's main PID is the backend.
+    assert.equal(listening.pid, child.pid);
+    assert.equal(listening.uv_threadpool_size, 8);
+    assert.equal(listening.concurrency, 4);
+    assert.equal(listening.results_dir, results);
+    assert.match(String(listening.allocator), /^jemalloc \(LD_PRELOAD\)$|^glibc, MALLOC_ARENA_MAX=2$/);
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    rmSync(results, { recursive: true, force: true });
+  }
 });
