@@ -28,6 +28,9 @@ const ASSUMED = new Set([
 const PHOTO = fileURLToPath(new URL('../../node_modules/@vladmandic/face-api/demo/sample1.jpg', import.meta.url));
 const KEY = 'dash-key';
 const NEAR_KEY = 'dash-near-key';
+// Used once, while Redis is stopped: a subject with no token lease yet, so its request
+// must ask the store.
+const STALL_KEY = 'dash-stall-key';
 // Added by Prometheus to every series it scrapes, so never in /metrics itself.
 const TARGET_LABELS = ['job', 'instance'];
 
@@ -100,8 +103,9 @@ describe('Grafana dashboards name only series Sluice exports', () => {
     const config = testConfig({
       upstreams: [backendUrl],
       store: { kind: 'redis', url: redis.url, timeout_ms: 50 },
-      plans: { test: { rate: 1000, burst: 1000, priority: 10 }, near: { rate: 1, burst: 5, priority: 0 } },
-      keys: [{ digest: sha256(KEY), customer: 'dash', plan: 'test' }, { digest: sha256(NEAR_KEY), customer: 'near', plan: 'near' }],
+      plans: { test: { rate: 1000, burst: 1000, priority: 10 }, near: { rate: 0.1, burst: 5, priority: 0 } },
+      keys: [{ digest: sha256(KEY), customer: 'dash', plan: 'test' }, { digest: sha256(NEAR_KEY), customer: 'near', plan: 'near' },
+        { digest: sha256(STALL_KEY), customer: 'stall', plan: 'test' }],
       routes: [{ name: 'dead', prefix: '/dead', upstream: 'dead' }, { name: 'open', prefix: '/open', upstream: 'main', public: true }, { name: 'images', prefix: '/', upstream: 'main' }],
     });
     // Nothing listens on these: connect errors, retries, an ejection, an unhealthy target.
@@ -132,7 +136,7 @@ describe('Grafana dashboards name only series Sluice exports', () => {
     // A store call that answers after the deadline: fallback, timeout error, late reply.
     redis.signal('SIGSTOP');
     try {
-      await send('/v1/nothing', KEY);
+      await send('/v1/nothing', STALL_KEY);
     } finally {
       redis.signal('SIGCONT');
     }
