@@ -10,6 +10,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { ConfigError, parseConfig, readConfigText } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
+import { ADMIN_USAGE, runAdmin } from './admin-cli/main.js';
 import { IMPORT_USAGE, runImportNginx } from './import-nginx/import.js';
 import { LOADTEST_USAGE } from '../load-tests/loadtest/usage.js';
 import { chooseWorkers, rereadConfig } from './lifecycle/config-file.js';
@@ -28,7 +29,8 @@ const USAGE = `usage:
                          share the port (default: one per core, or 1 with the memory store)
   sluice --check FILE    validate a config and print every error with its field path
 ${IMPORT_USAGE}
-${LOADTEST_USAGE}`;
+${LOADTEST_USAGE}
+${ADMIN_USAGE}`;
 
 interface Args { readonly flag: string | undefined; readonly file: string | undefined; readonly workers: number | undefined; readonly bad?: string }
 
@@ -57,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (argv[0] === 'import-nginx') return runImportNginx(argv.slice(1));
   if (argv[0] === 'loadtest') return (await import('../load-tests/loadtest/cli.js')).runLoadtestCli(argv.slice(1));
+  if (argv[0] === 'admin') return runAdmin(argv.slice(1));
   const { flag, file, workers: workersFlag, bad } = parseArgs(argv);
   if (bad !== undefined || (flag !== '--config' && flag !== '--check') || file === undefined) {
     process.stderr.write(`${bad === undefined ? '' : `${bad}\n`}${USAGE}\n`);

@@ -32,6 +32,10 @@ export class BackendMetrics {
     name: 'sluice_backend_results_expired_total', help: 'Stored results deleted by the sweeper after their TTL.',
     registers: [this.registry],
   });
+  readonly lastSweep = new Gauge({
+    name: 'sluice_backend_results_last_sweep_timestamp_seconds', help: 'When the results sweeper last finished a pass (Unix seconds); a stalled sweeper stops moving it.',
+    registers: [this.registry],
+  });
   readonly webhooks = new Counter({
     name: 'sluice_backend_webhooks_total', help: 'Webhooks by outcome: delivered or failed (in-process delivery), enqueued or dropped (not enqueued; --webhook-redis).',
     labelNames: ['outcome'] as const, registers: [this.registry],

@@ -102,6 +102,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   const pool = new Pool({ concurrency: opts.concurrency, queue: opts.queue });
   const metrics = new BackendMetrics(() => pool.load);
   const store = await openResultsStore(opts, (removed) => {
+    metrics.lastSweep.set(Date.now() / 1000);
     if (removed === 0) return;
     metrics.resultsExpired.inc(removed);
     // Counts only: an id is a capability to a customer's image, and the GDPR log needs none.

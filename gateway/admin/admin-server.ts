@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { digestsEqual, keyDigest } from '../auth/digest.js';
@@ -13,6 +14,8 @@ const LIMIT_FIELDS = ['rate', 'burst', 'quota_day', 'quota_month', 'max_inflight
 // Counted in whole requests or bytes, as the config schema has them.
 const INTEGER_LIMITS = ['quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'];
 const MAX_ADMIN_BODY = 64 * 1024;
+// The API's own description, served as shipped (read from the source tree, beside this file's source).
+const OPENAPI = readFileSync(new URL('../../../gateway/admin/openapi.json', import.meta.url));
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) { super(message); }
@@ -61,6 +64,11 @@ async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
     const body = await d.metrics.registry.metrics();
     res.writeHead(200, { 'content-type': d.metrics.registry.contentType });
     res.end(body);
+    return;
+  }
+  if (m === 'GET' && path === '/admin/openapi.json') {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': OPENAPI.length });
+    res.end(OPENAPI);
     return;
   }
   if (!path.startsWith('/admin/')) throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);

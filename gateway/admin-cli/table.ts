@@ -1,0 +1,16 @@
+/** Columns padded to their widest cell, a header row in capitals, two spaces between. */
+export function table(columns: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [columns.map((c) => c.toUpperCase()), ...rows];
+  const widths = columns.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** One record as FIELD / VALUE rows. */
+export function record(fields: readonly (readonly [string, unknown])[]): string {
+  return table(['field', 'value'], fields.map(([k, v]) => [k, show(v)]));
+}
+
+export function show(v: unknown): string {
+  if (v === undefined || v === null) return '-';
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
