@@ -23,6 +23,11 @@ function testFiles(dir: string): string[] {
 const files = testFiles(dist).sort();
 const filter = process.argv[2];
 const chosen = filter === undefined ? files : files.filter((f) => relative(dist, f).includes(filter));
+// With no file named, `node --test` would look for tests on its own and run everything.
+if (chosen.length === 0) {
+  process.stderr.write(`no test file matches ${JSON.stringify(filter)}\n`);
+  process.exit(2);
+}
 // --test-force-exit: a file whose tests are done exits even if something it used left a
 // handle open (a client library's timer, say), instead of holding the run until CI's limit.
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-force-exit', ...chosen], { stdio: 'inherit' });

@@ -307,7 +307,8 @@ const REGION_RE = /^[a-z]{2}(?:-[a-z0-9]+){1,4}$/;
 function parseStore(v: unknown): CustomerStore | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isPlainObject(v)) bad('store', 'must be an object {provider, bucket, region, path, credentials}');
-  checkKeys(v, ['provider', 'bucket', 'region', 'path', 'credentials', 'endpoint'], 'store');
+  checkKeys(v, ['provider', 'bucket', 'region', 'path', 'credentials', 'endpoint', 'temporary'], 'store');
+  if (v.temporary !== undefined && typeof v.temporary !== 'boolean') bad('store.temporary', 'must be true (also keep the one-hour result) or false (the bucket only)');
   if (v.provider !== 's3') bad('store.provider', 'must be "s3"');
   if (typeof v.bucket !== 'string' || !isBucketName(v.bucket)) bad('store.bucket', 'must be an S3 bucket name (3-63 of a-z 0-9 . -)');
   const region = v.region ?? 'us-east-1';
@@ -332,7 +333,7 @@ function parseStore(v: unknown): CustomerStore | undefined {
     return x;
   };
   return {
-    provider: 's3', bucket: v.bucket, region, path: v.path, endpoint,
+    provider: 's3', bucket: v.bucket, region, path: v.path, endpoint, temporary: v.temporary !== false,
     credentials: {
       accessKeyId: str(c.accessKeyId, 'store.credentials.accessKeyId', 128),
       secretAccessKey: str(c.secretAccessKey, 'store.credentials.secretAccessKey', 256),

@@ -134,6 +134,8 @@ export interface CustomerStore {
   /** An S3-compatible server's origin; undefined for AWS. Reached under the SSRF guard. */
   readonly endpoint: string | undefined;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken: string | undefined };
+  /** Also keep the temporary result (GET /v1/results/<id>, one hour): true, unless the bucket should be the only copy. */
+  readonly temporary: boolean;
 }
 
 /** Where the outcome of an asynchronous job is POSTed, and how long after it is ready. */

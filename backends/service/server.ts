@@ -221,13 +221,16 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
 
   /**
    * Writes the output to the customer's bucket when `store` asks (first: a bucket that
-   * refuses fails the request before a temporary result exists), then to the results.
+   * refuses fails the request before a temporary result exists), then to the results,
+   * unless `store.temporary: false` makes the bucket the only copy (no url then).
    */
   async function keep(id: string, result: ProcessResult, options: ImageOptions): Promise<Record<string, unknown>> {
     const target = options.store;
     if (target !== undefined) await deps.storeOutput!(target, result.data, result.contentType);
-    await store.put(id, result.data, result.contentType);
+    const temporary = target?.temporary !== false;
+    if (temporary) await store.put(id, result.data, result.contentType);
     const meta = resultJson(id, result);
+    if (!temporary) delete (meta.output as Record<string, unknown>).url;
     // Where it went, never how: the credentials are not echoed.
     if (target !== undefined) meta.store = { provider: target.provider, bucket: target.bucket, path: target.path };
     return meta;

@@ -62,6 +62,26 @@ describe('store: results into the customer\'s bucket', { timeout: 60_000 }, () =
     }
   });
 
+  it('store.temporary: false makes the bucket the only copy: no temporary result, no url', async () => {
+    const r = await post(storeOpt({ path: 'only/photo.webp', temporary: false }));
+    assert.equal(r.status, 200, r.text);
+    const body = JSON.parse(r.text) as { id: string; output: { bytes: number; url?: string } };
+    assert.equal(body.output.url, undefined, 'no temporary result to point at');
+    const temp = await request(`${backend.url}/v1/results/${body.id}`);
+    await temp.body.dump();
+    assert.equal(temp.statusCode, 404, 'nothing kept for an hour');
+    const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { ...S3_CREDENTIALS } });
+    try {
+      const obj = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'only/photo.webp' }));
+      assert.equal(Buffer.from(await obj.Body!.transformToByteArray()).length, body.output.bytes);
+    } finally {
+      client.destroy();
+    }
+    const bad = await post(storeOpt({ temporary: 'no' }));
+    assert.equal(bad.status, 400);
+    assert.equal((JSON.parse(bad.text) as { error: { field: string } }).error.field, 'store.temporary');
+  });
+
   it('maps what the bucket answers to clear JSON errors, echoing no credential', async () => {
     const cases: Array<[unknown, number, string, RegExp]> = [
       // s3rver checks that the access key exists but not SigV4 signatures, so a wrong secret cannot be shown here.
@@ -86,7 +106,7 @@ describe('store: results into the customer\'s bucket', { timeout: 60_000 }, () =
   });
 
   it('a customer endpoint is reached under the SSRF guard: loopback is refused unless allowed', async () => {
-    const target = { provider: 's3' as const, bucket: BUCKET, region: 'us-east-1', path: 'x', endpoint: s3.endpoint, credentials: { ...S3_CREDENTIALS, sessionToken: undefined } };
+    const target = { provider: 's3' as const, bucket: BUCKET, region: 'us-east-1', path: 'x', endpoint: s3.endpoint, temporary: true, credentials: { ...S3_CREDENTIALS, sessionToken: undefined } };
     await assert.rejects(putToCustomerBucket(target, Buffer.from('x'), 'image/png', { allow: [], timeoutMs: 3000 }),
       (e: unknown) => e instanceof ImageError && e.code === 'forbidden_destination' && e.field === 'store.endpoint');
     await putToCustomerBucket(target, Buffer.from('x'), 'image/png', { allow: ['127.0.0.1'], timeoutMs: 3000 });
