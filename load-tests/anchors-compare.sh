@@ -43,7 +43,10 @@ fi
 # Round trips: script calls (every Sluice decision is one EVALSHA); the commands the scripts run inside count separately in INFO.
 calls() { redis-cli -p "${REDIS_PORT:-6390}" info commandstats | tr -d '\r' | awk -F'[=,:]' '/^cmdstat_(evalsha|eval):/ { n += $3 } END { print n + 0 }'; }
 served() { curl -s "http://127.0.0.1:$SLUICE_ADMIN_PORT/metrics" | awk '/^sluice_requests_total\{/ { n += $NF } END { print n + 0 }'; }
-[ "${COMMANDSTATS:-0}" = 1 ] && { c0=$(calls); s0=$(served); }
+[ "${COMMANDSTATS:-0}" = 1 ] && c0=$(calls)
+# The gateway's CPU (user + system, /proc clock ticks) over everything it served in the run.
+ticks() { awk '{ print $14 + $15 }' "/proc/$SLUICE_PID/stat"; }
+t0=$(ticks); s0=$(served)
 
 GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:$SLUICE_PORT/} \
 GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}} \
@@ -52,7 +55,9 @@ GATEWAY_PIDS=$SLUICE_PID \
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/load-tests/out} \
 ./run.sh
 
+t1=$(ticks); s1=$(served)
+echo "sluice CPU: $(awk "BEGIN { printf \"%.1f\", ($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / ($s1 - $s0 + 0.000001) }") µs per request served ($((s1 - s0)) requests, warm-ups and checks included)"
 if [ "${COMMANDSTATS:-0}" = 1 ]; then
-  c1=$(calls); s1=$(served)
+  c1=$(calls)
   echo "redis script calls (EVALSHA/EVAL): $((c1 - c0)) for $((s1 - s0)) requests served by Sluice: $(awk "BEGIN { printf \"%.4f\", $((c1 - c0)) / ($((s1 - s0)) + 0.000001) }") per request (heartbeats, lease returns and the harness's checks included)"
 fi
