@@ -52,7 +52,10 @@ export function limitReqKeyHash(value: string): string {
 
 /**
  * The Cluster slot of a key (CRC16/XMODEM of its hash tag, or of the whole key, mod 16384),
- * as redis-server computes it. The store checks a multi-key script's keys with it before
+ * as redis-server computes it. Not the `cluster-key-slot` package ioredis routes with: it
+ * gives another slot than redis-server for keys like `{}{x}` (an empty first tag, where
+ * Redis hashes the whole key), as store.contract.test.ts shows against CLUSTER
+ * KEYSLOT. The store checks a multi-key script's keys with it before
  * sending: ioredis fails a cross-slot command together with every command auto-pipelined
  * alongside it, i.e. other requests' limits too.
  */
