@@ -13,19 +13,15 @@ export interface LateReply {
   readonly lagMs: number;
 }
 
-/** A deadline timer that ran later than this says the loop was held: look at the sockets once more before deciding. */
-export const RECHECK_AFTER_LAG_MS = 2;
-
 /**
  * The one deadline on store calls. A timer alone is not enough: when this process's
  * event loop stalls (a burst of connections, a GC, a busy core), the overdue timer runs
  * in the timers phase, before the poll phase has read a reply that may have been sitting
- * in the socket all along. So a timer that ran late only schedules the verdict with
- * setImmediate, which runs after the next poll phase: a reply already received is read
- * first and wins. A timer on time means the loop turned moments ago and read whatever
- * had arrived, so it decides at once. A store that really did not answer (dead,
- * SIGSTOPped, slow) loses at the deadline, or one loop turn after it when the loop was
- * behind anyway. onLate hears of calls that answered after losing.
+ * in the socket all along. So the timer only schedules the verdict with setImmediate,
+ * which runs after the next poll phase: a reply already received is read first and wins
+ * (even one that arrived while a long poll phase was still running other callbacks, just
+ * before the timer was due). A store that really did not answer (dead, SIGSTOPped, slow)
+ * loses one loop turn after the deadline. onLate hears of calls that answered after losing.
  */
 export function withDeadline<T>(p: Promise<T>, ms: number, what: string, onLate?: (late: LateReply) => void): Promise<T> {
   const started = performance.now();
@@ -39,8 +35,7 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string, onLate?
     };
     const timer = setTimeout(() => {
       lagMs = Math.max(0, performance.now() - started - ms);
-      if (lagMs > RECHECK_AFTER_LAG_MS) setImmediate(expire);
-      else expire();
+      setImmediate(expire);
     }, ms);
     p.then((v) => {
       if (settled) { onLate?.({ waitedMs: performance.now() - started, lagMs }); return; }

@@ -118,7 +118,8 @@ describe('limits on a busy host: shipped redis.yaml, 2 gateways with their defau
       errors: await fleetMetrics(gws, 'sluice_store_errors_total', { op: 'admit' }),
       breaker: await fleetMetrics(gws, 'sluice_store_breaker_open'),
     };
-    t.diagnostic(`quiet host: ${JSON.stringify(quiet)}`);
+    t.diagnostic(`quiet host: ${JSON.stringify(quiet)}; late replies by cause: loop_lag ${await fleetMetrics(gws, 'sluice_store_late_replies_total', { cause: 'loop_lag' })}, `
+      + `store_slow ${await fleetMetrics(gws, 'sluice_store_late_replies_total', { cause: 'store_slow' })}`);
     assert.deepEqual(quiet, { fallback: 0, late: 0, errors: 0, breaker: 0 }, 'a healthy Redis on a quiet host decides every request');
 
     // Busy host: two processes burning CPU beside the fleet, on a machine of this size.

@@ -169,7 +169,10 @@ describe('proxy: streaming bodies through the gateway', { timeout: 30_000 }, () 
   // gateway that buffered these bodies grows by the body size again (measured: 60-180 MB
   // with the body collected into chunks or one Buffer). Both uploads run at once, so a
   // buffering bug in either path shows, and neither path has carried a large body before.
-  it('passes a 100 MB chunked and a 100 MB Content-Length upload through with gateway RSS growing < 30 MB', async (t) => {
+  // The bound is 45 MB: on Node 24 the 32 MB of dead buffers V8 may keep before a
+  // scavenge came on top of a few MB of pool growth once (33.3 MB in a CI rehearsal),
+  // still far below what buffering either body costs.
+  it('passes a 100 MB chunked and a 100 MB Content-Length upload through with gateway RSS growing < 45 MB', async (t) => {
     resetPeakRss(gw.pid);
     const before = memoryOf(gw.pid);
     const [chunked, declared] = await Promise.all([upload(100 * MB, true), upload(100 * MB, false)]);
@@ -178,7 +181,7 @@ describe('proxy: streaming bodies through the gateway', { timeout: 30_000 }, () 
     assert.deepEqual(declared, { status: 200, received: 100 * MB }, 'the backend received every byte of the Content-Length upload');
     const growth = peak - before.rss;
     t.diagnostic(`gateway RSS ${(before.rss / MB).toFixed(1)} MB, peak during the uploads ${(peak / MB).toFixed(1)} MB`);
-    assert.ok(growth < 30 * MB, `gateway RSS grew by ${(growth / MB).toFixed(1)} MB (rss ${(before.rss / MB).toFixed(1)} MB -> peak ${(peak / MB).toFixed(1)} MB)`);
+    assert.ok(growth < 45 * MB, `gateway RSS grew by ${(growth / MB).toFixed(1)} MB (rss ${(before.rss / MB).toFixed(1)} MB -> peak ${(peak / MB).toFixed(1)} MB)`);
   });
 
   it('answers a declared Content-Length over the plan limit with 413 at once, without reading the body', async () => {
