@@ -127,9 +127,17 @@ describe('Grafana dashboards name only series Sluice exports', () => {
       const headers: Record<string, string> = {};
       if (key !== undefined) headers['x-api-key'] = key;
       if (options !== undefined) headers['x-options'] = JSON.stringify(options);
-      const r = await request(`${gw.url}${path}`, { method: body === undefined ? 'GET' : 'POST', headers, body });
-      await r.body.dump();
-      return r.statusCode;
+      // Each request on a connection of its own (reset: closed after it): two CI runs saw
+      // the second upload on a reused connection fail with "other side closed".
+      try {
+        const r = await request(`${gw.url}${path}`, { method: body === undefined ? 'GET' : 'POST', headers, body, reset: true });
+        await r.body.dump();
+        return r.statusCode;
+      } catch (err) {
+        // A failure here says what the gateway was doing (a worker's crash shows on its stderr).
+        throw new Error(`${path}: ${(err as Error).message}; gateway stderr: ${gw.stderr.slice(-20).join('\n')}; `
+          + `last log lines: ${JSON.stringify(gw.lines.slice(-8))}`, { cause: err });
+      }
     };
     assert.equal(await send('/v1/images', KEY, photo, { resize: { width: 64 }, format: 'webp' }), 200);
     assert.equal(await send('/v1/images', KEY, photo, { resize: { width: 32 }, webhook: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook` }), 202);
