@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 
 import type { Face } from '../image/types.js';
 import { faceCropRegion, largestCrop } from './face-crop.js';
+// Deterministic PRNG so a failure reproduces (the load tester's seeded one).
+import { rng } from '../../load-tests/loadtest/schedule.js';
 
 const face = (x: number, y: number, width: number, height: number, score = 0.9): Face => ({ box: { x, y, width, height }, score });
 
@@ -28,18 +30,6 @@ function assertSane(r: Region | undefined, W: number, H: number, tw: number, th:
   if (r.width === W) assert.ok(Math.abs(r.height - W / ratio) <= 0.5 || r.height === H || r.height === 1, `height ${r.height} vs ${W / ratio}`);
   else assert.ok(Math.abs(r.width - H * ratio) <= 0.5 || r.width === 1, `width ${r.width} vs ${H * ratio}`);
   return r;
-}
-
-// Deterministic PRNG so a failure reproduces.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('largestCrop', () => {
@@ -189,7 +179,7 @@ describe('faceCropRegion: seeded sweeps against brute force', () => {
   const ratios: [number, number][] = [[1, 1], [16, 9], [9, 16], [4, 3], [3, 4], [21, 9], [1, 3], [7, 1]];
 
   test('output is always integral, maximal, inside the image; every face kept whenever some position keeps them all', () => {
-    const rnd = mulberry32(0xface);
+    const rnd = rng(0xface);
     let checked = 0;
     for (let i = 0; i < 3000; i++) {
       const W = 20 + Math.floor(rnd() * 400);
@@ -232,7 +222,7 @@ describe('faceCropRegion: seeded sweeps against brute force', () => {
   });
 
   test('when the faces fit, the region is centred on them exactly unless a border stops it', () => {
-    const rnd = mulberry32(42);
+    const rnd = rng(42);
     let pushed = 0;
     let centred = 0;
     for (let i = 0; i < 2000; i++) {

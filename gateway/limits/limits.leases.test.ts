@@ -75,7 +75,7 @@ describe('token leases through 2 gateways sharing one Redis', () => {
     const cfg = testConfig({
       upstreams: [backend.url],
       // A long timeout: this file counts store calls, and a fallback decision would hide one.
-      store: { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' },
+      store: { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed', lease: { enabled: true } },
       plans: {
         unbound: { rate: 1_000_000, burst: 1_000_000 },
         binding: { rate: 200, burst: 100 },
