@@ -270,7 +270,7 @@ function readLease(r: ConfigReader, o: Obj, parent: string): LeaseConfig {
   const l = r.object(o, 'lease', parent);
   r.known(l, p, ['enabled', 'target_ms', 'max_share']);
   return {
-    enabled: r.boolean(l, 'enabled', p, false),
+    enabled: r.boolean(l, 'enabled', p, true),
     target_ms: r.number(l, 'target_ms', p, 75, { min: 10, max: 10_000, integer: true }),
     max_share: r.number(l, 'max_share', p, 0.1, { min: 0.001, max: 1 }),
   };

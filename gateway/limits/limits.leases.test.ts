@@ -36,27 +36,33 @@ describe('token leases: the store side (admit.lua max_cost, lease_return.lua; th
   });
 
   for (const kind of ['memory', 'redis'] as const) {
-    it(`${kind}: a batch takes what every limit has room for, at least one; unused units go back`, async () => {
+    it(`${kind}: a batch takes at most a tenth of what each limit has left, at least one; unused units go back`, async () => {
       const s: Store = kind === 'memory' ? new MemoryStore() : redisStore;
       // A refill too slow to matter within the test.
-      const p: LimitPolicy = { rate: 0.001, burst: 20, quotaDay: 30, quotaMonth: 0, maxInflight: 0 };
+      const p: LimitPolicy = { rate: 0.001, burst: 200, quotaDay: 300, quotaMonth: 0, maxInflight: 0 };
       const subject = `lease-${kind}`;
-      const a = await s.take(subject, p, 8);
-      assert.deepEqual([a.decision.allowed, a.taken, a.decision.remaining, a.decision.dayUsed], [true, 8, 12, 8]);
+      const a = await s.take(subject, p, 80);
+      assert.deepEqual([a.decision.allowed, a.taken, a.decision.remaining, a.decision.dayUsed], [true, 20, 180, 20], 'a tenth of the bucket');
       const b = await s.take(subject, p, 100);
-      assert.deepEqual([b.taken, b.decision.remaining, b.decision.dayUsed], [12, 0, 20], 'as much as the bucket had');
-      const c = await s.take(subject, p, 5);
-      assert.deepEqual([c.decision.allowed, c.taken, c.decision.reason], [false, 0, 'rate_limited'], 'under one token: refused, nothing taken');
+      assert.deepEqual([b.taken, b.decision.remaining, b.decision.dayUsed], [18, 162, 38], 'a tenth of what the bucket had left');
       await s.giveBack(subject, p, 6, a.day, a.month);
       const d = await s.take(subject, p, 4);
-      assert.deepEqual([d.taken, d.decision.remaining, d.decision.dayUsed], [4, 2, 18], 'the 6 given back were there again, tokens and quota');
-      // The quota binds a batch too: 30 a day, 18 used.
-      await s.giveBack(subject, p, 2, d.day, d.month);
-      const e = await s.take(subject, { ...p, quotaDay: 19 }, 10);
-      assert.deepEqual([e.taken, e.decision.dayUsed], [3, 19], 'up to the day quota');
+      assert.deepEqual([d.taken, d.decision.remaining, d.decision.dayUsed], [4, 164, 36], 'the 6 given back were there again, tokens and quota');
+      // The quota binds a batch too: 14 left of 50 a day is a batch of one.
+      const e = await s.take(subject, { ...p, quotaDay: 50 }, 10);
+      assert.deepEqual([e.taken, e.decision.dayUsed], [1, 37], 'a tenth of the quota left');
+      const f = await s.take(subject, { ...p, quotaDay: 37 }, 10);
+      assert.deepEqual([f.decision.allowed, f.taken, f.decision.reason], [false, 0, 'quota_exceeded'], 'nothing left: refused, nothing taken');
       // Units of another day are not given back to this one.
       await s.giveBack(subject, p, 5, e.day - 1, e.month);
-      assert.equal((await s.usage(subject)).dayUsed, 19);
+      assert.equal((await s.usage(subject)).dayUsed, 37);
+      // The last units of a bucket go one at a time; under one token, nothing is taken.
+      const one: LimitPolicy = { ...p, burst: 15, quotaDay: 0 };
+      const g = await s.take(`${subject}-small`, one, 5);
+      assert.deepEqual([g.taken, g.decision.remaining], [1, 14]);
+      for (let i = 0; i < 14; i++) assert.equal((await s.take(`${subject}-small`, one, 5)).taken, 1);
+      const h = await s.take(`${subject}-small`, one, 5);
+      assert.deepEqual([h.decision.allowed, h.taken, h.decision.reason], [false, 0, 'rate_limited']);
     });
   }
 });

@@ -22,8 +22,6 @@ interface Pace {
 }
 
 const PACE_WINDOW_MS = 100;
-/** A batch is at most this fraction of what the store last said was left. */
-const NEAR_LIMIT_DIVISOR = 10;
 /** Leases outlive their target by this factor before their unused units go back. */
 const TTL_FACTOR = 2;
 
@@ -51,9 +49,12 @@ export interface Unused {
  * fleet still admits at most burst + rate x elapsed.
  *
  * Sizing: a batch is meant to last `target_ms` of this subject's traffic at this gateway
- * (its smoothed rate here), never more than `max_share` of the burst or of a quota, and
- * never more than a tenth of what the store last said was left, so near a limit batches
- * shrink and then stop: below 2 units the subject is asked for one request at a time.
+ * (its smoothed rate here), and never more than `max_share` of the burst or of a quota.
+ * The store takes less near a limit: at most a tenth of what each limit has left at that
+ * moment (admit.lua), so batches shrink and then stop, and the last 19 units of a bucket
+ * or a quota go one request at a time, whichever edge asks. That is what lets an edge
+ * that does not lease (nginx+Lua) share the limit: one gateway's batch never holds more
+ * than a ninth of what the others can still take.
  * What leases cost is under-admission: units sitting in one gateway's batch while another
  * gateway is refused. They are given back, not lost, when the lease expires (twice
  * target_ms after it was taken).
@@ -105,7 +106,7 @@ export class TokenLeases {
     }
     const pending = this.taking.get(subject);
     if (pending !== undefined) return { wait: pending };
-    return { take: this.batch(policy, perSecond, h?.decision) };
+    return { take: this.batch(policy, perSecond) };
   }
 
   /** A batch for `subject` is being taken: the subject's other requests wait for its outcome. */
@@ -132,18 +133,12 @@ export class TokenLeases {
     return n;
   }
 
-  private batch(p: LimitPolicy, perSecond: number, last: Decision | undefined): number {
+  /** Near a limit the store takes less (a tenth of what is left, on its own state): this is the most to ask for. */
+  private batch(p: LimitPolicy, perSecond: number): number {
     let n = Math.floor(perSecond * this.cfg.target_ms / 1000);
     if (p.rate > 0) n = Math.min(n, Math.floor(p.burst * this.cfg.max_share));
     if (p.quotaDay > 0) n = Math.min(n, Math.floor(p.quotaDay * this.cfg.max_share));
     if (p.quotaMonth > 0) n = Math.min(n, Math.floor(p.quotaMonth * this.cfg.max_share));
-    if (last !== undefined) {
-      // Near a limit, take at most a tenth of what is left, so one gateway cannot hoard it:
-      // the last 20 units of a bucket or a quota are always decided one request at a time.
-      if (p.rate > 0) n = Math.min(n, Math.floor(last.remaining / NEAR_LIMIT_DIVISOR));
-      if (p.quotaDay > 0) n = Math.min(n, Math.floor((p.quotaDay - last.dayUsed) / NEAR_LIMIT_DIVISOR));
-      if (p.quotaMonth > 0) n = Math.min(n, Math.floor((p.quotaMonth - last.monthUsed) / NEAR_LIMIT_DIVISOR));
-    }
     return n >= 2 ? n : 1;
   }
 

@@ -95,7 +95,7 @@ export class MemoryStore implements Store {
     return this.takeSync(subject, { ...policy, maxInflight: 0 }, '', 0, max);
   }
 
-  /** admit.lua with its optional max_cost: up to `max` units when every limit has room, at least one. */
+  /** admit.lua with its optional max_cost: up to `max` units, at most a tenth of what each limit has left, at least one. */
   private takeSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, max: number): Grant {
     const now = this.now();
     const p = periodsAt(now);
@@ -122,9 +122,9 @@ export class MemoryStore implements Store {
 
     if (max > cost) {
       let room = max;
-      if (policy.rate > 0) room = Math.min(room, Math.floor(tokens));
-      if (policy.quotaDay > 0) room = Math.min(room, policy.quotaDay - dayUsed);
-      if (policy.quotaMonth > 0) room = Math.min(room, policy.quotaMonth - monthUsed);
+      if (policy.rate > 0) room = Math.min(room, Math.floor(tokens / 10));
+      if (policy.quotaDay > 0) room = Math.min(room, Math.floor((policy.quotaDay - dayUsed) / 10));
+      if (policy.quotaMonth > 0) room = Math.min(room, Math.floor((policy.quotaMonth - monthUsed) / 10));
       if (room > cost) cost = room;
     }
 

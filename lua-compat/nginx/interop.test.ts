@@ -89,6 +89,7 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
       plans: {
         bucket: { rate: 10, burst: 20 },
         quota: { quota_day: 30 },
+        busy: { quota_day: 2000 },
         inflight: { max_inflight: 3 },
         slow: { rate: 0.01, burst: 1 },
         open: { rate: 1000, burst: 1000 },
@@ -97,6 +98,7 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
         { digest: sha256('k-bucket'), customer: 'c-bucket', plan: 'bucket' },
         { digest: sha256('k-quota'), customer: 'c-quota', plan: 'quota' },
         { digest: sha256('k-quota2'), customer: 'c-quota2', plan: 'quota' },
+        { digest: sha256('k-busy'), customer: 'c-busy', plan: 'busy' },
         { digest: sha256('k-inflight'), customer: 'c-inflight', plan: 'inflight' },
         { digest: sha256('k-slow'), customer: 'c-slow', plan: 'slow' },
       ],
@@ -219,6 +221,37 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
     assert.equal(Number(await client.hget(k.counters('c-quota2'), 'dn')), 30);
     const later = await Promise.all([send('nginx', { 'x-api-key': 'k-quota2' }), send('sluice', { 'x-api-key': 'k-quota2' })]);
     assert.deepEqual(later.map((r) => r.code), ['quota_exceeded', 'quota_exceeded']);
+    await assertBothHealthy();
+  });
+
+  it('a busy customer that Sluice leases: a day quota of 2,000 hammered through both edges admits exactly 2,000', async (t) => {
+    // Token leases are on (the default): Sluice takes this customer's quota units in
+    // batches, nginx one at a time. 32 connections on each edge send until their edge
+    // refuses; units a lease held then go back, and the requests after that take them.
+    const admitted = { nginx: 0, sluice: 0 };
+    const codes = new Set<string>();
+    const hammer = async (edge: 'nginx' | 'sluice'): Promise<void> => {
+      for (;;) {
+        const r = await send(edge, { 'x-api-key': 'k-busy' });
+        if (r.status !== 200) { codes.add(`${r.status} ${r.code}`); return; }
+        admitted[edge]++;
+      }
+    };
+    const hits0 = metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_limit_lease_hits_total');
+    await Promise.all((['nginx', 'sluice'] as const).flatMap((edge) => Array.from({ length: 32 }, () => hammer(edge))));
+    await waitUntil(async () => metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_limit_lease_held_units') === 0, 5000, 'every lease given back');
+    // One at a time, alternating, until both edges refuse twice in a row: nothing held is left.
+    let refusedInARow = 0;
+    for (let i = 0; refusedInARow < 4; i++) {
+      const r = await send(edgeOf(i), { 'x-api-key': 'k-busy' });
+      if (r.status === 200) { admitted[r.edge]++; refusedInARow = 0; } else { codes.add(`${r.status} ${r.code}`); refusedInARow++; }
+    }
+    const hits = metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_limit_lease_hits_total') - hits0;
+    t.diagnostic(`admitted nginx ${admitted.nginx}, sluice ${admitted.sluice} (${hits} from leases)`);
+    assert.deepEqual([...codes], ['429 quota_exceeded']);
+    assert.equal(admitted.nginx + admitted.sluice, 2000, 'exactly the quota, across both edges');
+    assert.equal(Number(await client.hget(k.counters('c-busy'), 'dn')), 2000, 'the shared counter agrees');
+    assert.ok(hits > 0 && admitted.nginx > 0, `Sluice admitted from leases, and nginx admitted too (${hits}, ${admitted.nginx})`);
     await assertBothHealthy();
   });
 

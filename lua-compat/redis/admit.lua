@@ -7,9 +7,9 @@
 -- KEYS[3] in-flight leases zset member=lease id, score=expiry ms
 -- ARGV: rate (tokens/s, 0 = no bucket), burst, cost, quota_day (0 = none),
 --       quota_month (0 = none), max_inflight (0 = none), lease id, lease ttl ms,
---       and optionally max_cost: take up to this many (at least cost) when the
---       bucket and quotas have them, as one gateway's batch of tokens (a token
---       lease: gateway/limits/token-leases.ts; only without max_inflight)
+--       and optionally max_cost: take up to this many (at least cost, at most a
+--       tenth of what each limit has left), as one gateway's batch of tokens (a
+--       token lease: gateway/limits/token-leases.ts; only without max_inflight)
 -- Reply: {allowed, reason, remaining, retry_after_ms, full_in_ms,
 --         day_used, month_used, inflight, day_reset_ms, month_reset_ms, taken}
 --   reason: 0 ok, 1 rate, 2 day quota, 3 month quota, 4 in-flight
@@ -93,14 +93,16 @@ if rate > 0 then
   full_in = math.ceil((burst - tokens) * 1000 / rate)
 end
 
--- A batch: as many as every limit has room for, up to max_cost (a smaller batch when
--- the bucket or a quota is nearly empty; the request's own cost when that is all).
+-- A batch: up to max_cost, but never more than a tenth of what any limit has left, on
+-- this state and not the gateway's older view of it. Units a gateway holds are units
+-- another edge sharing this Redis cannot have; at a tenth, the other edges still have
+-- nine times what one batch holds, and the last 19 units go one request at a time.
 local max_cost = tonumber(ARGV[9])
 if max_cost ~= nil and max_cost > cost then
   local room = max_cost
-  if rate > 0 then room = math.min(room, math.floor(tokens)) end
-  if quota_day > 0 then room = math.min(room, quota_day - day_used) end
-  if quota_month > 0 then room = math.min(room, quota_month - month_used) end
+  if rate > 0 then room = math.min(room, math.floor(tokens / 10)) end
+  if quota_day > 0 then room = math.min(room, math.floor((quota_day - day_used) / 10)) end
+  if quota_month > 0 then room = math.min(room, math.floor((quota_month - month_used) / 10)) end
   if room > cost then cost = room end
 end
 
