@@ -9,6 +9,9 @@
 #   SLUICE_LEASES=false load-tests/anchors-compare.sh    (token leases off: one EVALSHA per request)
 #   TARGETS=gateway COMMANDSTATS=1 load-tests/anchors-compare.sh
 #       (Sluice alone; Redis commands per request from INFO commandstats before and after)
+#   SPREAD=1 TARGETS="nginx-lua gateway" load-tests/anchors-compare.sh
+#       (a plan that binds: every target's requests rotate over the harness's 1,000 seeded
+#       keys, each at a rate its plan allows; load-tests/anchors-spread.ts)
 # SLUICE_WORKERS defaults to 1, like the harness's W: one process against one nginx worker.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,10 +23,20 @@ cd "$WORK/anchors"
 ./setup.sh >/dev/null
 
 [ -f "$ROOT/dist/gateway/cli.js" ] || (cd "$ROOT" && npm run build >/dev/null)
+CONFIG=$ROOT/load-tests/configs/anchors.yaml
+if [ "${SPREAD:-0}" = 1 ]; then
+  node seed.js list > keys.csv
+  node "$ROOT/dist/load-tests/anchors-spread.js" keys.csv "$CONFIG" .
+  mv wrk-spread.lua wrk-report.lua
+  CONFIG=$PWD/sluice.yaml
+  # The smoke check and warm-ups send one header: a seeded key on the unbounded plan.
+  GATEWAY_HEADERS=${GATEWAY_HEADERS:-'X-API-Key: @KEY_HUGE@'}
+  GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}-1000-keys}
+fi
 export SLUICE_PORT=${SLUICE_PORT:-8080} SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-9090}
 # SLUICE_NODE_FLAGS: e.g. "--cpu-prof --cpu-prof-dir=DIR" (load-tests/PROFILE.md).
 # shellcheck disable=SC2086
-node ${SLUICE_NODE_FLAGS:-} "$ROOT/dist/gateway/cli.js" --config "$ROOT/load-tests/configs/anchors.yaml" --workers "${SLUICE_WORKERS:-1}" > "$WORK/sluice.log" 2>&1 &
+node ${SLUICE_NODE_FLAGS:-} "$ROOT/dist/gateway/cli.js" --config "$CONFIG" --workers "${SLUICE_WORKERS:-1}" > "$WORK/sluice.log" 2>&1 &
 SLUICE_PID=$!
 trap 'kill $SLUICE_PID 2>/dev/null; wait $SLUICE_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do

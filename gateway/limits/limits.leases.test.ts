@@ -143,8 +143,13 @@ describe('token leases through 2 gateways sharing one Redis', () => {
     t.diagnostic(`${r.sent} requests, ${r.admitted} admitted, ${calls} EVALSHA (${(calls / r.admitted).toFixed(4)} per admitted request, heartbeats and returns included), ${hits} admitted from leases`);
     assert.deepEqual(r.others, []);
     assert.equal(r.admitted, r.sent, 'an unbound plan refuses nothing');
-    assert.ok(r.sent > 1000, `the load ran (${r.sent})`);
-    assert.ok(calls / r.admitted <= 0.05, `${calls} store calls for ${r.admitted} requests`);
+    assert.ok(r.sent >= 500, `the load ran (${r.sent})`);
+    // A batch covers 75 ms of this gateway's traffic, so a call covers about rate x 75 ms
+    // requests: 0.05 calls per request once that is 60 or more (800/s a gateway, the
+    // quiet-host case). A host so busy that the load runs slower gets proportionally more.
+    const perBatch = r.sent / GATEWAYS / ((r.end - r.t0) / 1000) * 0.075;
+    const bound = Math.max(0.05, 3 / perBatch);
+    assert.ok(calls / r.admitted <= bound, `${calls} store calls for ${r.admitted} requests (bound ${bound.toFixed(3)} at ${perBatch.toFixed(0)} requests per 75 ms a gateway)`);
     assert.ok(hits >= r.admitted * 0.9, `most requests came from leases (${hits})`);
   });
 
