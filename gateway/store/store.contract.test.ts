@@ -77,7 +77,10 @@ function contractSuite(kind: StoreKind): void {
 
     it('token bucket: refills over time, one token per 1/rate, never beyond burst', async () => {
       const subject = uniq('refill');
-      const p = policy({ rate: 100, burst: 3 });
+      // 5/s: a token every 200 ms, so on a real clock the two admissions after the wait
+      // have 198 ms of event-loop lag to spare before a second token would be there too
+      // (at 100/s, 8 ms of lag on a busy host let both through).
+      const p = policy({ rate: 5, burst: 3 });
       const drained = await admitAll(s.store, subject, p, 4);
       const denied = drained[3]!;
       assert.equal(denied.allowed, false);
@@ -87,7 +90,7 @@ function contractSuite(kind: StoreKind): void {
       assert.equal(one!.allowed, true, 'a token is back after retryAfterMs');
       assert.equal(none!.allowed, false, 'but only one');
       // Far longer than 3 tokens take: the bucket holds burst, not more.
-      await s.advance(200);
+      await s.advance(700);
       const again = await admitAll(s.store, subject, p, 5);
       assert.deepEqual(again.map((d) => d.allowed), [true, true, true, false, false]);
     });
