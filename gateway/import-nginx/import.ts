@@ -5,6 +5,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { convert, type Imported, type ReportItem } from './convert.js';
 import { toSluiceYaml } from './emit.js';
@@ -74,16 +75,14 @@ export function runImportNginx(argv: readonly string[]): number {
   let file: string | undefined;
   let out: string | undefined;
   let reportFile: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--out' || a === '--report') {
-      const v = argv[++i];
-      if (v === undefined) { process.stderr.write(`import-nginx: ${a} needs a file\n${IMPORT_USAGE}\n`); return 2; }
-      if (a === '--out') out = v; else reportFile = v;
-    } else if (a.startsWith('-') || file !== undefined) {
-      process.stderr.write(`import-nginx: unexpected ${JSON.stringify(a)}\nusage:\n${IMPORT_USAGE}\n`);
-      return 2;
-    } else file = a;
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, options: { out: { type: 'string' }, report: { type: 'string' } } });
+    if (positionals.length > 1) throw new Error(`unexpected ${JSON.stringify(positionals[1])}`);
+    [file] = positionals;
+    ({ out, report: reportFile } = values);
+  } catch (err) {
+    process.stderr.write(`import-nginx: ${(err as Error).message}\nusage:\n${IMPORT_USAGE}\n`);
+    return 2;
   }
   if (file === undefined) { process.stderr.write(`usage:\n${IMPORT_USAGE}\n`); return 2; }
   const writeReport = (r: ImportReport, errors: readonly string[]): void => {

@@ -5,6 +5,7 @@ import { EXIT_USAGE } from './gates.js';
 import type { AdminTarget } from './keys.js';
 import { readBaseline, runLoadtest, UsageError, type RunOptions } from './run.js';
 import { loadScenario } from './scenario.js';
+import { scenarioJsonSchema } from './scenario-schema.js';
 import { summaryText } from './summary.js';
 import { LOADTEST_USAGE } from './usage.js';
 
@@ -38,10 +39,16 @@ export async function runLoadtestCli(argv: readonly string[]): Promise<number> {
         assert: { type: 'string', multiple: true },
         'gateway-pid': { type: 'string', multiple: true },
         quiet: { type: 'boolean', default: false },
+        schema: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
     if (values.help) { process.stdout.write(`usage:\n${LOADTEST_USAGE}\n`); return 0; }
+    if (values.schema) {
+      if (positionals.length > 0) throw new UsageError('--schema takes no scenario file');
+      process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
+      return 0;
+    }
     if (positionals.length !== 1) throw new UsageError('expected exactly one scenario file');
     quiet = values.quiet === true;
     const scenario = loadScenario(positionals[0]!);

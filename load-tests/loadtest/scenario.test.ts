@@ -46,7 +46,8 @@ test('every problem is reported at once, each naming its field', () => {
   });
   const expected = [
     /^colour: unknown field/, /^target: must be an http:\/\/ or https:\/\/ URL/, /^duration_s: must be >= 0.1/,
-    /^arrival.profile: must be one of constant, poisson, ramp, steps, bursts/, /^arrival.rate: is required/,
+    // An unknown profile is the one error: its fields are checked once the profile is known.
+    /^arrival.profile: must be one of constant, poisson, ramp, steps, bursts, got "zigzag"/,
     /^groups\[0\].name: must be 1-64 of/, /^groups\[0\].keys.plan: is required/, /^groups\[0\].plan.bogus: unknown field/,
     /^groups\[0\].plan.rate: must be >= 0/, /^groups\[0\].choice: must be one of uniform, zipf/, /^groups\[0\].request.method: must be an HTTP method/,
     /^groups\[0\].request.path: must start with \//, /^groups\[0\].request.options: must be a mapping/,
@@ -55,6 +56,35 @@ test('every problem is reported at once, each naming its field', () => {
   ];
   for (const re of expected) assert.ok(errors.some((e) => re.test(e)), `no error matching ${re}:\n${errors.join('\n')}`);
   assert.equal(errors.length, expected.length, errors.join('\n'));
+});
+
+test('the semantic pass reports beside the schema errors, on the parts the schema found sound', () => {
+  assert.deepEqual(errorsOf({ ...BASE, groups: [{ ...GROUP, plan: { rate: 0.5 } }, { ...GROUP, name: 'h', request: { path: 'x', body_dir: 'nowhere' } }] }), [
+    'groups[1].request.path: must start with /, got "x"',
+    'groups[0].plan.burst: must be >= 1 when rate is set',
+  ], 'no body_dir error for a request that is wrong already');
+  assert.deepEqual(errorsOf({ ...BASE, groups: [GROUP, { ...GROUP, weight: 0 }], abusive: [{ ...GROUP, weight: 0, request: { body_dir: 'keys.txt' } }] }), [
+    'groups[1].name: duplicate group name g',
+    'abusive[0].name: duplicate group name g',
+    `abusive[0].request.body_dir: ENOTDIR: not a directory, scandir '${join(dir, 'keys.txt')}'`,
+  ]);
+  assert.deepEqual(errorsOf({ ...BASE, groups: [] }), ['groups: at least one group (groups, abusive or invalid_keys) is required']);
+  assert.deepEqual(errorsOf({ ...BASE, groups: [{ ...GROUP, weight: 0 }], invalid_keys: { weight: 0 } }), ['groups: every weight is 0: nothing would be sent']);
+});
+
+test('defaults come from the schema', () => {
+  const s = parseScenario(stringify({ ...BASE, groups: [{ name: 'g', keys: { plan: 'free' }, plan: { rate: 2 } }], invalid_keys: {} }), dir);
+  assert.deepEqual(s.groups[0], {
+    name: 'g', kind: 'normal', weight: 1, keys: { kind: 'admin', count: 1, plan: 'free' },
+    plan: { rate: 2, burst: 2, quotaDay: 0, quotaMonth: 0, maxInflight: 0 }, choice: 'uniform', zipfS: 1.1,
+    request: { method: 'GET', path: '/', bodyFiles: [], headers: {} },
+  });
+  assert.deepEqual(s.groups[1]!.keys, { kind: 'invalid', count: 10 });
+  assert.deepEqual({ name: s.name, seed: s.seed, generator: s.generator, oracle: s.oracle, gates: s.gates }, {
+    name: 'scenario', seed: 1, gates: [],
+    generator: { workers: 1, connections: 256, timeoutMs: 10_000, lateMs: 100, maxLateFraction: 0.05, maxLoopLagMs: 200 },
+    oracle: { toleranceMs: 5, decisionWindowMs: 1000 },
+  });
 });
 
 test('profiles: steps must add up to the duration, a burst must fit its period', () => {

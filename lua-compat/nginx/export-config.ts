@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../gateway/config/load.js';
 import type { SluiceConfig } from '../../gateway/config/types.js';
 
@@ -72,15 +73,20 @@ export function nginxModuleConfig(cfg: SluiceConfig, opts: ExportOptions = {}): 
 
 // node dist/lua-compat/nginx/export-config.js sluice.yaml [out.json] [--pepper-env NAME]
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const envAt = args.indexOf('--pepper-env');
-  const pepperEnv = envAt === -1 ? undefined : args.splice(envAt, 2)[1];
-  const [file, outFile] = args;
-  if (file === undefined) {
-    process.stderr.write('usage: export-config SLUICE.yaml [OUT.json] [--pepper-env NAME]\n');
+  const usage = 'usage: export-config SLUICE.yaml [OUT.json] [--pepper-env NAME]\n';
+  let parsed: { values: { 'pepper-env'?: string | undefined }; positionals: string[] };
+  try {
+    parsed = parseArgs({ allowPositionals: true, options: { 'pepper-env': { type: 'string' } } });
+  } catch (err) {
+    process.stderr.write(`export-config: ${(err as Error).message}\n${usage}`);
     process.exit(2);
   }
-  const text = `${JSON.stringify(nginxModuleConfig(loadConfigFile(file), { pepperEnv }), null, 2)}\n`;
+  const [file, outFile, extra] = parsed.positionals;
+  if (file === undefined || extra !== undefined) {
+    process.stderr.write(usage);
+    process.exit(2);
+  }
+  const text = `${JSON.stringify(nginxModuleConfig(loadConfigFile(file), { pepperEnv: parsed.values['pepper-env'] }), null, 2)}\n`;
   if (outFile === undefined) process.stdout.write(text);
   else writeFileSync(outFile, text, { mode: 0o600 });
 }
