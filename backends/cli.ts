@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, parseBackendConfig, usage, type BackendConfig } from './service/config.js';
 import { tuning } from './service/tuning.js';
-import { requireSupportedNode } from '../gateway/runtime.js';
+import { requireSupportedNode } from '../common/runtime.js';
 
 requireSupportedNode('sluice-backend');
 

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../common/body-rate.js';
 import type { StoreConfig } from '../../gateway/config/types.js';
 import { join } from 'node:path';
 import { isBucketName } from '../image/options.js';

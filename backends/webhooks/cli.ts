@@ -3,7 +3,7 @@
 import { ConfigError } from '../service/flags.js';
 import { parseWebhooksConfig, usage, type WebhooksConfig } from './config.js';
 import { runWebhooks } from './main.js';
-import { requireSupportedNode } from '../../gateway/runtime.js';
+import { requireSupportedNode } from '../../common/runtime.js';
 
 requireSupportedNode('sluice-webhooks');
 

@@ -4,7 +4,7 @@ import type { StoreConfig } from '../config/types.js';
 import { withDeadline } from '../guard/deadline.js';
 import { DAY_MS, periodsAt } from './calendar.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
-import { createRedisClient, type RedisClient } from './redis-client.js';
+import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import {
   REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
