@@ -1,0 +1,26 @@
+import type { TSchema } from '@sinclair/typebox';
+import { ANNOTATIONS } from './schema-check.js';
+
+// Validator schemas as OpenAPI 3.1 components: the same JSON Schema without the
+// validator-only annotations, and every subschema marked `x-component: Name` written
+// as a `$ref` to that component (with its own description when the use has one).
+
+function publish(node: unknown, names: ReadonlySet<string>, isComponent: boolean): unknown {
+  if (Array.isArray(node)) return node.map((n) => publish(n, names, false));
+  if (typeof node !== 'object' || node === null) return node;
+  const s = node as Record<string, unknown>;
+  const name = s['x-component'];
+  if (typeof name === 'string' && !isComponent) {
+    if (!names.has(name)) throw new Error(`x-component ${name} is used but not published`);
+    return { $ref: `#/components/schemas/${name}`, ...(typeof s.description === 'string' ? { description: s.description } : {}) };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s)) if (!(ANNOTATIONS as readonly string[]).includes(k)) out[k] = publish(v, names, false);
+  return out;
+}
+
+/** `components.schemas` for these named schemas (TypeBox's symbol keys are left behind). */
+export function publishSchemas(schemas: Readonly<Record<string, TSchema>>): Record<string, unknown> {
+  const names = new Set(Object.keys(schemas));
+  return Object.fromEntries(Object.entries(schemas).map(([name, s]) => [name, publish(s, names, true)]));
+}
