@@ -35,7 +35,13 @@ export const Gravity = StringEnum(GRAVITIES, {
 
 export const WATERMARK_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 /** S3's bucket naming rules (3-63 of a-z 0-9 . -, alphanumeric at both ends). */
-export const BUCKET_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+const BUCKET_PATTERN = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+const BUCKET_RE = new RegExp(BUCKET_PATTERN);
+
+/** A store bucket and --results-s3-bucket follow S3's naming rules. */
+export function isBucketName(name: string): boolean {
+  return BUCKET_RE.test(name);
+}
 
 export const Colour = Type.String({
   pattern: '^(#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|transparent)$',

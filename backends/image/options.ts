@@ -5,7 +5,7 @@
 // refusal lists every problem found, each naming the field path the client has to fix.
 
 import { compileChecker, describeProblems, type Problem } from '../../common/schema-check.js';
-import { BUCKET_PATTERN, COMPASS, FetchRequest, ImageOptions as ImageOptionsSchema, WATERMARK_ID_PATTERN, type ImageOptionsInput } from './options-schema.js';
+import { COMPASS, FetchRequest, ImageOptions as ImageOptionsSchema, WATERMARK_ID_PATTERN, type ImageOptionsInput } from './options-schema.js';
 import { ImageError, type Colour, type CropMode, type CropOptions, type Gravity, type ImageOptions, type WebhookTarget } from './types.js';
 
 export const WATERMARK_ID_RE = new RegExp(WATERMARK_ID_PATTERN);
@@ -16,12 +16,6 @@ const MAX_OPTIONS_TEXT = 16 * 1024;
 
 const checkOptions = compileChecker(ImageOptionsSchema, { root: 'options', unknown: 'unknown option' });
 const checkFetch = compileChecker(FetchRequest, { root: 'body', unknown: 'unknown field' });
-
-const BUCKET_RE = new RegExp(BUCKET_PATTERN);
-/** S3's bucket naming rules (3-63 of a-z 0-9 . -, alphanumeric at both ends). */
-export function isBucketName(name: string): boolean {
-  return BUCKET_RE.test(name);
-}
 
 function refuse(problems: readonly Problem[]): never {
   throw new ImageError(400, 'bad_request', describeProblems(problems).join('; '), problems[0]!.field);

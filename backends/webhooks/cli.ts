@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // sluice-webhooks: delivers the webhooks sluice-backend --webhook-redis enqueued. See backends/README.md.
-import { ConfigError } from '../service/flags.js';
+import { ConfigError } from '../../common/errors.js';
 import { parseWebhooksConfig, usage, type WebhooksConfig } from './config.js';
 import { runWebhooks } from './main.js';
 import { requireSupportedNode } from '../../common/runtime.js';
