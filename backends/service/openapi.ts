@@ -14,9 +14,14 @@ const STANDARD_HEADERS = {
   "X-Backend-Load": { $ref: '#/components/headers/BackendLoad' },
 };
 
-/** An error answer: the JSON error body, with the headers every answer carries. */
+/** A JSON answer with the headers every answer carries. */
+function answer(description: string, schema: string, headers: Record<string, unknown> = {}) {
+  return { description, headers: { ...STANDARD_HEADERS, ...headers }, content: { "application/json": { schema: ref(schema) } } };
+}
+
+/** An error answer: the JSON error body. */
 function failure(description: string, headers: Record<string, unknown> = {}) {
-  return { description, headers: { ...STANDARD_HEADERS, ...headers }, content: { "application/json": { schema: ref('Error') } } };
+  return answer(description, 'Error', headers);
 }
 
 const BAD_BODY = failure('`bad_request`: bad options (error.field names the first option at fault, e.g. `resize.width`; the message lists every problem), empty body, malformed multipart, missing `file` field.');
@@ -45,11 +50,8 @@ const PROCESSED = {
       "image/*": { schema: { type: 'string', contentMediaType: 'image/*' } },
     },
   },
-  "202": {
-    description: '`webhook` given: accepted; the ImageResult (status "succeeded") or an error (status "failed") is POSTed to the webhook, signed with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature).',
-    headers: { ...STANDARD_HEADERS },
-    content: { "application/json": { schema: ref('Accepted') } },
-  },
+  "202": answer('`webhook` given: accepted; the ImageResult (status "succeeded") or an error (status "failed") is POSTed to the webhook, '
+    + 'signed with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature).', 'Accepted'),
   "400": BAD_BODY,
   "413": TOO_LARGE,
 };
@@ -148,11 +150,7 @@ const paths = {
         },
       },
       responses: {
-        "200": {
-          description: 'Detections.',
-          headers: { ...STANDARD_HEADERS },
-          content: { "application/json": { schema: ref('Detection') } },
-        },
+        "200": answer('Detections.', 'Detection'),
         "400": BAD_BODY,
         "413": TOO_LARGE,
         ...UNDECODABLE,
