@@ -67,7 +67,7 @@ const CONNECTION: RedisOptions = {
 };
 
 /**
- * The store for a fleet (standalone, Sentinel or Cluster: redis-client.ts): one ioredis client with auto-pipelining (concurrent requests
+ * The store for a fleet (standalone, Sentinel or Cluster: common/redis-client.ts): one ioredis client with auto-pipelining (concurrent requests
  * share round trips), one subscriber connection for cache invalidations. The admit
  * script is lua-compat/redis/admit.lua, run with EVALSHA (ioredis falls back to EVAL
  * on NOSCRIPT, e.g. after a failover to a replica that never saw SCRIPT LOAD).
