@@ -9,7 +9,7 @@ import type { S3ResultsConfig } from './results-s3-store.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { BoolFlag, IntFlag, ListFlag, StringFlag, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues } from './flags.js';
 
-const ENV_PREFIX = 'SLUICE_BACKEND_';
+export const ENV_PREFIX = 'SLUICE_BACKEND_';
 
 /**
  * `sluice-backend` settings: every one a flag (`--name value` or `--name=value`) and an
@@ -83,10 +83,10 @@ export const FLAGS = Type.Object({
   'results-s3-endpoint': Type.Optional(StringFlag('Origin of an S3-compatible server (MinIO, Ceph, s3rver), e.g. http://10.0.0.7:9000. Default: AWS.')),
   'results-s3-path-style': BoolFlag(false, 'Path-style URLs (host/bucket/key), which most S3-compatible servers need.'),
   'result-ttl': IntFlag(1, 7 * 86400, 'Seconds a result is kept.', { default: 3600 }),
-  'watermarks-dir': Type.Optional(StringFlag('Directory for uploaded watermarks (kept until deleted); share it between backends. Default: <results-dir>/watermarks, or a temp dir per process without --results-dir.')),
+  'watermarks-dir': Type.Optional(StringFlag('Directory for uploaded watermarks (kept until deleted); share it between backends. Default: `<results-dir>/watermarks`, or a temp dir per process without `--results-dir`.')),
   'watermark-max-bytes': IntFlag(1, 64 * 1024 * 1024, 'Largest watermark upload in bytes.', { default: DEFAULT_WATERMARK_LIMITS.maxBytes }),
   'watermark-max-pixels': IntFlag(1, 100_000_000, 'Largest watermark width x height.', { default: DEFAULT_WATERMARK_LIMITS.maxPixels }),
-  concurrency: Type.Optional(IntFlag(1, 1024, `Jobs processed at once. Default: CPU cores (${cores}).`)),
+  concurrency: Type.Optional(IntFlag(1, 1024, 'Jobs processed at once. Default: CPU cores (os.availableParallelism()).')),
   queue: Type.Optional(IntFlag(0, 100_000, 'Requests admitted beyond --concurrency before 503 overloaded. Default 2 x concurrency.')),
   'retry-after': IntFlag(1, 3600, 'Retry-After seconds on 503 overloaded.', { default: 1 }),
   'max-body-bytes': IntFlag(1, 2 ** 31 - 1, 'Largest input image in bytes.', { default: DEFAULT_LIMITS.maxInputBytes }),
@@ -95,15 +95,15 @@ export const FLAGS = Type.Object({
   'max-output-width': IntFlag(1, 65535, 'Widest output.', { default: DEFAULT_LIMITS.maxOutputWidth }),
   'max-output-height': IntFlag(1, 65535, 'Tallest output.', { default: DEFAULT_LIMITS.maxOutputHeight }),
   'timeout-ms': IntFlag(100, 600_000, 'Processing timeout (and longest wait for a slot).', { default: DEFAULT_LIMITS.timeoutMs }),
-  'min-body-rate': IntFlag(0, 2 ** 31 - 1, 'Slowest request body accepted, bytes/s averaged over --body-rate-window-ms; slower gets 408 (0 = no check).', { default: DEFAULT_BODY_RATE.bytesPerSecond }),
-  'body-rate-window-ms': IntFlag(100, 600_000, 'Window of --min-body-rate.', { default: DEFAULT_BODY_RATE.windowMs }),
+  'min-body-rate': IntFlag(0, 2 ** 31 - 1, 'Slowest request body accepted, bytes/s averaged over `--body-rate-window-ms`; slower gets 408 (0 = no check).', { default: DEFAULT_BODY_RATE.bytesPerSecond }),
+  'body-rate-window-ms': IntFlag(100, 600_000, 'Window of `--min-body-rate`.', { default: DEFAULT_BODY_RATE.windowMs }),
   'allow-svg': BoolFlag(DEFAULT_LIMITS.allowSvg, 'Accept SVG input.'),
   'fetch-max-bytes': Type.Optional(IntFlag(1, 2 ** 31 - 1, 'Largest body /v1/images/fetch downloads. Default: --max-body-bytes.')),
   'fetch-timeout-ms': IntFlag(100, 600_000, 'Whole-download timeout for fetches.', { default: 10000 }),
   'fetch-max-redirects': IntFlag(0, 20, 'Redirects a fetch follows.', { default: 3 }),
   'fetch-allow': ListFlag('Comma-separated addresses/CIDRs fetches and webhooks may reach although private or loopback (tests: 127.0.0.1). Default none.'),
-  'webhook-redis': Type.Optional(StringFlag('redis:// URL: enqueue webhooks there (BullMQ) for sluice-webhooks to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), needs SLUICE_WEBHOOK_SECRET.')),
-  'webhook-store': Type.Optional(StringFlag('A gateway config file: enqueue webhooks in the Redis of its store section (standalone, Sentinel or Cluster), as --register-store reads it. Instead of --webhook-redis.')),
+  'webhook-redis': Type.Optional(StringFlag('redis:// URL: enqueue webhooks there (BullMQ) for `sluice-webhooks` to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), needs `SLUICE_WEBHOOK_SECRET`.')),
+  'webhook-store': Type.Optional(StringFlag('A gateway config file: enqueue webhooks in the Redis of its `store` section (standalone, Sentinel or Cluster), as `--register-store` reads it. Instead of `--webhook-redis`.')),
   'webhook-max-attempts': IntFlag(1, 20, 'In-process delivery: attempts per webhook.', { default: 5 }),
   'webhook-base-delay-ms': IntFlag(1, 600_000, 'In-process delivery: first retry delay, doubled each attempt (at most 60 s).', { default: 1000 }),
   'webhook-timeout-ms': IntFlag(100, 600_000, 'In-process delivery: timeout of one attempt.', { default: 5000 }),
@@ -113,11 +113,11 @@ export const FLAGS = Type.Object({
   'uv-threadpool-size': Type.Optional(IntFlag(1, 1024, 'libuv threads (sharp jobs, fs, DNS). Default: UV_THREADPOOL_SIZE if set, else concurrency + 4.')),
   reexec: BoolFlag(true, 'Re-exec with the tuned environment (allocator, UV_THREADPOOL_SIZE) when not already set.'),
   'log-level': StringFlag('pino level.', { default: 'info' }),
-  'register-redis': Type.Optional(StringFlag('redis:// URL of the gateways\' store: register there (heartbeat) so gateways with upstreams.N.discover route to this backend. Default: not registered.')),
-  'register-store': Type.Optional(StringFlag('A gateway config file: register in the Redis of its store section (standalone, Sentinel or Cluster, with its password, TLS and prefix), checked as the gateway checks it. Instead of --register-redis.')),
-  'register-upstream': Type.Optional(StringFlag('The upstream (discover name) to join; required with --register-redis or --register-store.')),
-  'register-prefix': Type.Optional(StringFlag('Key prefix, the gateways\' store.prefix (with --register-redis; --register-store reads it from the file). Default sluice:.')),
-  'advertise-url': Type.Optional(StringFlag('Origin gateways connect to, e.g. http://10.0.0.5:7001. Default http://<host>:<port> (required when --host is a wildcard).')),
+  'register-redis': Type.Optional(StringFlag('redis:// URL of the gateways\' store: register there (heartbeat) so gateways with `upstreams.N.discover` route to this backend. Default: not registered.')),
+  'register-store': Type.Optional(StringFlag('A gateway config file: register in the Redis of its `store` section (standalone, Sentinel or Cluster, with its password, TLS and prefix), checked as the gateway checks it. Instead of `--register-redis`.')),
+  'register-upstream': Type.Optional(StringFlag('The upstream (`discover.name`) to join; required with `--register-redis` or `--register-store`.')),
+  'register-prefix': Type.Optional(StringFlag('Key prefix, the gateways\' `store.prefix` (with `--register-redis`; `--register-store` reads it from the file). Default `sluice:`.')),
+  'advertise-url': Type.Optional(StringFlag('Origin gateways connect to, e.g. `http://10.0.0.5:7001`. Default `http://<host>:<port>` (required when `--host` is a wildcard).')),
   weight: IntFlag(1, 10000, 'Weight in the upstream\'s balancer.', { default: 1 }),
   'register-ttl-ms': IntFlag(300, 60_000, 'How long a registration outlives its last heartbeat (heartbeat every third of it).', { default: 1000 }),
 }, { additionalProperties: false });

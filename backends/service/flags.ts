@@ -131,10 +131,26 @@ export function parseFlags<T extends TObject>(schema: T, envPrefix: string, argv
   };
 }
 
-export function usageOf(synopsis: string, schema: TObject, envPrefix: string): string {
+export interface FlagHelp {
+  /** `--name <kind>`, or `--name` for a boolean. */
+  readonly synopsis: string;
+  readonly env: string;
+  /** The description, then the schema's default. */
+  readonly text: string;
+}
+
+/** Each flag as --help and backends/README.md's tables show it. */
+export function flagHelp(schema: TObject, envPrefix: string): FlagHelp[] {
   const kind = (s: TSchema): string => (s.type === 'integer' ? ' <int>' : s.type === 'array' ? ' <list>' : s.type === 'boolean' ? '' : ' <string>');
-  const lines = Object.entries(schema.properties as Record<string, TSchema>).map(([flag, s]) =>
-    `  --${flag}${kind(s)}\n      ${s.description ?? ''}${s.default === undefined || Array.isArray(s.default) ? '' : ` Default ${String(s.default)}.`} [env ${envNameOf(envPrefix, flag)}]`);
+  return Object.entries(schema.properties as Record<string, TSchema>).map(([flag, s]) => ({
+    synopsis: `--${flag}${kind(s)}`,
+    env: envNameOf(envPrefix, flag),
+    text: `${s.description ?? ''}${s.default === undefined || Array.isArray(s.default) ? '' : ` Default ${String(s.default)}.`}`,
+  }));
+}
+
+export function usageOf(synopsis: string, schema: TObject, envPrefix: string): string {
+  const lines = flagHelp(schema, envPrefix).map((h) => `  ${h.synopsis}\n      ${h.text} [env ${h.env}]`);
   return `usage: ${synopsis}\n\n${lines.join('\n')}\n`;
 }
 

@@ -25,18 +25,18 @@ export interface WebhooksConfig {
   readonly logLevel: string;
 }
 
-const ENV_PREFIX = 'SLUICE_WEBHOOKS_';
+export const ENV_PREFIX = 'SLUICE_WEBHOOKS_';
 // A schedule longer than this is a typo; BullMQ's own bound (queue.ts) is far above it.
 const MAX_STEPS = 50;
 
 export const FLAGS = Type.Object({
-  redis: Type.Optional(StringFlag('redis:// URL of the queue (sluice-backend --webhook-redis points at the same one).')),
-  store: Type.Optional(StringFlag('A gateway config file: the queue is in the Redis of its store section (standalone, Sentinel or Cluster, password, TLS, prefix). Instead of --redis.')),
+  redis: Type.Optional(StringFlag('redis:// URL of the queue (`sluice-backend --webhook-redis` points at the same one).')),
+  store: Type.Optional(StringFlag('A gateway config file: the queue is in the Redis of its `store` section (standalone, Sentinel or Cluster, password, TLS, prefix). Instead of `--redis`.')),
   concurrency: IntFlag(1, 1024, 'Deliveries attempted at once by this process.', { default: 16 }),
   'timeout-ms': IntFlag(100, 600_000, 'Timeout of one attempt (connect to answer headers).', { default: 15000 }),
-  'retry-schedule-ms': ListFlag(`Waits before each retry, in ms, each jittered by ±20%; attempts = steps + 1. Default ${DEFAULT_SCHEDULE_MS.join(',')} (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).`),
-  'dead-letter-ttl': IntFlag(60, 90 * 86400, 'Seconds a dead letter is kept for replay (604800: 7 days).', { default: 604800 }),
-  'disable-after': IntFlag(1, 90 * 86400, 'Seconds an endpoint may keep failing (no success in between) before it is disabled (432000: 5 days).', { default: 432000 }),
+  'retry-schedule-ms': ListFlag(`Waits before each retry, in ms, each jittered by ±20%; attempts = steps + 1 (at most ${MAX_STEPS} steps). Default ${DEFAULT_SCHEDULE_MS.join(',')}.`),
+  'dead-letter-ttl': IntFlag(60, 90 * 86400, 'Seconds a dead letter is kept for replay (a week by default).', { default: 604800 }),
+  'disable-after': IntFlag(1, 90 * 86400, 'Seconds an endpoint may keep failing (no success in between) before it is disabled (5 days by default).', { default: 432000 }),
   'lock-ms': IntFlag(1000, 600_000, 'Lock of a delivery in flight, renewed every half of it; a dead process\'s deliveries are redelivered once it runs out.', { default: 10000 }),
   'stalled-interval-ms': IntFlag(500, 600_000, 'How often this process looks for deliveries whose process died.', { default: 5000 }),
   'max-stalled': IntFlag(1, 1000, 'Times a delivery may be found stalled (its process died) before it is dead-lettered.', { default: 10 }),
