@@ -121,7 +121,11 @@ export function parseFlags<T extends TObject>(schema: T, envPrefix: string, argv
   let check = checkers.get(schema);
   if (check === undefined) checkers.set(schema, check = compileChecker(schema, { root: 'flags', unknown: 'unknown flag' }));
   for (const p of check(raw).problems) problems.push(`${where(p.field)}: ${p.message} (from ${from.get(p.field) ?? 'the default'})`);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) {
+    // In --help order, however they were found (conversion, then the schema).
+    const rank = (text: string): number => Object.keys(props).indexOf(/^--([^ :]+)/.exec(text)?.[1] ?? '');
+    throw new ConfigError(problems.sort((a, b) => rank(a) - rank(b)));
+  }
   return {
     values: raw as Static<T>,
     where,
