@@ -2,6 +2,7 @@
 // what processing hands back, and the errors a client can see. Plain data, validated
 // once at the edge of the service (options.ts), trusted inside.
 
+import { HttpError } from '../../common/errors.js';
 import type { COMPASS, CROP_MODES, FITS, FORMATS, GRAVITIES, OPTIMIZE_LEVELS } from './options-schema.js';
 
 // The option values are listed once, in the schema the client's JSON is checked against.
@@ -218,14 +219,11 @@ export interface Detection {
 /** Finds faces in an encoded image; implemented by the TensorFlow worker pool (faces/). */
 export type FaceDetector = (image: Buffer) => Promise<Detection>;
 
-/** A client-visible failure: status, a code from DESIGN.md, a message, the bad field if any. */
-export class ImageError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504,
-    readonly code: string,
-    message: string,
-    readonly field: string | undefined = undefined,
-  ) {
-    super(message);
+/** A client-visible failure of the image work: an HttpError with only the statuses processing may answer. */
+export class ImageError extends HttpError {
+  declare readonly status: 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504;
+
+  constructor(status: ImageError['status'], code: string, message: string, field: string | undefined = undefined) {
+    super(status, code, message, field);
   }
 }

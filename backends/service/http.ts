@@ -1,15 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { watchBodyRate, type BodyRate } from '../../common/body-rate.js';
 import { HttpError } from '../../common/errors.js';
-import { ImageError } from '../image/types.js';
 
 /** The client went away before we answered: nothing to send, just free what it held. */
 export class ClientGone extends Error {}
 
+/** The failure as the client sees it (ImageError is one), or undefined for one of ours. */
 export function asHttpError(err: unknown): HttpError | undefined {
-  if (err instanceof HttpError) return err;
-  if (err instanceof ImageError) return new HttpError(err.status, err.code, err.message, err.field);
-  return undefined;
+  return err instanceof HttpError ? err : undefined;
 }
 
 /**
