@@ -2,9 +2,10 @@
 // sluice-backend: one image backend process. See backends/README.md.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, parseBackendConfig, usage, type BackendConfig } from './service/config.js';
+import { ConfigError } from '../common/errors.js';
+import { parseBackendConfig, usage, type BackendConfig } from './service/config.js';
 import { tuning } from './service/tuning.js';
-import { requireSupportedNode } from '../gateway/runtime.js';
+import { requireSupportedNode } from '../common/runtime.js';
 
 requireSupportedNode('sluice-backend');
 

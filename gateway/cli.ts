@@ -17,7 +17,7 @@ import { chooseWorkers, rereadConfig } from './lifecycle/config-file.js';
 import { startPrimary } from './lifecycle/primary.js';
 import { runWorker } from './lifecycle/worker.js';
 import { createLogger } from './observe/logger.js';
-import { requireSupportedNode } from './runtime.js';
+import { requireSupportedNode } from '../common/runtime.js';
 import { startGateway } from './server.js';
 
 /** How long the gateway waits for a spawned backend (sharp and the face model load first). */

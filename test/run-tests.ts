@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requireSupportedNode } from '../gateway/runtime.js';
+import { requireSupportedNode } from '../common/runtime.js';
 
 // The suite runs on the pinned runtime (npm puts node_modules/.bin first on the PATH).
 requireSupportedNode('npm test');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readFileSync } from 'node:fs';
-import { parseOptions, parseOptionsHeader, DEFAULT_SHARPEN_SIGMA, OPTION_NAMES } from './options.js';
+import { parseFetchRequest, parseOptions, parseOptionsHeader, DEFAULT_SHARPEN_SIGMA } from './options.js';
 import { ImageError } from './types.js';
 
 function fails(raw: unknown, field: string): void {
@@ -170,11 +169,42 @@ test('X-Options header: JSON text, bad JSON is a 400 on options', () => {
   assert.throws(() => parseOptionsHeader('{"resize":{"width":-3}}'), (e: unknown) => e instanceof ImageError && e.field === 'resize.width');
 });
 
-test('the OpenAPI document describes exactly the options the parser accepts', () => {
-  const doc = JSON.parse(readFileSync(new URL('../../../backends/service/openapi.json', import.meta.url), 'utf8')) as {
-    components: { schemas: { ImageOptions: { properties: Record<string, unknown> } } };
-    paths: Record<string, unknown>;
-  };
-  assert.deepEqual(Object.keys(doc.components.schemas.ImageOptions.properties).sort(), [...OPTION_NAMES].sort());
-  assert.ok('/v1/watermarks/{id}' in doc.paths);
+test('every problem at once: the field of the first, a message naming each', () => {
+  assert.throws(
+    () => parseOptions({ quality: 0, resize: { width: 'wide', fit: 'stretch' }, bogus: true }),
+    (e: unknown) => e instanceof ImageError && e.field === 'bogus'
+      && e.message === 'bogus: unknown option; resize.width: must be an integer from 1 to 100000; resize.fit: must be one of cover, contain, fill, inside, outside; '
+        + 'quality: must be an integer from 1 to 100',
+  );
+  assert.throws(
+    () => parseOptions({ lossless: true, quality: 50, filter: { grayscale: true, sepia: true } }),
+    (e: unknown) => e instanceof ImageError && e.field === 'filter.sepia'
+      && e.message === 'filter.sepia: cannot be combined with filter.grayscale; quality: cannot be combined with lossless',
+  );
+});
+
+test('a union names the form the value was given in: a string webhook is a URL, an object one has a url', () => {
+  assert.throws(() => parseOptions({ webhook: 'not a url' }), (e: unknown) => e instanceof ImageError && e.message === 'webhook: must be an http(s) URL');
+  assert.throws(() => parseOptions({ webhook: 42 }), (e: unknown) => e instanceof ImageError && e.message === 'webhook: must be an http(s) URL or {url, delay}');
+  assert.throws(() => parseOptions({ crop: { aspect: '16/9' } }), (e: unknown) => e instanceof ImageError
+    && e.message === 'crop.aspect: must be a ratio from 0.01 to 100: a number, or "W:H" like "16:9"');
+  assert.throws(() => parseOptions({ sharpen: 'yes' }), (e: unknown) => e instanceof ImageError && e.message === 'sharpen: must be true or a sigma from 0.000001 to 10');
+});
+
+test('null is the same as leaving an option out; the caller\'s object is left as it was', () => {
+  const raw = { resize: { width: 10, height: null }, format: null, watermark: null };
+  assert.deepEqual(parseOptions(raw), parseOptions({ resize: { width: 10 } }));
+  assert.deepEqual(raw, { resize: { width: 10, height: null }, format: null, watermark: null });
+  assert.equal(parseOptions(null).strip, true);
+});
+
+test('fetch body: url required, unknown fields refused, option problems named under options.', () => {
+  assert.equal(parseFetchRequest({ url: 'https://example.com/a.jpg', options: { format: 'png' } }).options.format, 'png');
+  assert.equal(parseFetchRequest({ url: 'https://example.com/a.jpg' }).options.strip, true);
+  assert.throws(() => parseFetchRequest({}), (e: unknown) => e instanceof ImageError && e.field === 'url' && e.message === 'url: is required');
+  assert.throws(() => parseFetchRequest({ url: 'https://example.com/a.jpg', extra: 1 }), (e: unknown) => e instanceof ImageError && e.field === 'extra');
+  assert.throws(() => parseFetchRequest([1]), (e: unknown) => e instanceof ImageError && e.field === 'body');
+  assert.throws(() => parseFetchRequest({ url: 'https://example.com/a.jpg', options: { quality: 500 } }), (e: unknown) => e instanceof ImageError && e.field === 'options.quality');
+  assert.throws(() => parseFetchRequest({ url: 'https://example.com/a.jpg', options: { lossless: true, quality: 5 } }),
+    (e: unknown) => e instanceof ImageError && e.field === 'options.quality');
 });

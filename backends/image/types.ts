@@ -2,14 +2,18 @@
 // what processing hands back, and the errors a client can see. Plain data, validated
 // once at the edge of the service (options.ts), trusted inside.
 
-export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'jp2';
+import { HttpError } from '../../common/errors.js';
+import type { COMPASS, CROP_MODES, FITS, FORMATS, GRAVITIES, OPTIMIZE_LEVELS } from './options-schema.js';
+
+// The option values are listed once, in the schema the client's JSON is checked against.
+export type OutputFormat = typeof FORMATS[number];
 export type InputFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'heif' | 'svg';
-export type Fit = 'cover' | 'contain' | 'fill' | 'inside' | 'outside';
-export type CropMode = 'center' | 'attention' | 'entropy' | 'face';
-export type OptimizeLevel = 'lossless' | 'low' | 'medium' | 'high';
-export type Compass = 'center' | 'north' | 'northeast' | 'east' | 'southeast' | 'south' | 'southwest' | 'west' | 'northwest';
+export type Fit = typeof FITS[number];
+export type CropMode = typeof CROP_MODES[number];
+export type OptimizeLevel = typeof OPTIMIZE_LEVELS[number];
+export type Compass = typeof COMPASS[number];
 /** face: the most prominent face; faces: all of them; both fall back to center when none is found. */
-export type Gravity = Compass | 'face' | 'faces' | 'attention' | 'entropy';
+export type Gravity = typeof GRAVITIES[number];
 
 /** 8-bit sRGB, alpha 0..1. */
 export interface Colour {
@@ -215,14 +219,11 @@ export interface Detection {
 /** Finds faces in an encoded image; implemented by the TensorFlow worker pool (faces/). */
 export type FaceDetector = (image: Buffer) => Promise<Detection>;
 
-/** A client-visible failure: status, a code from DESIGN.md, a message, the bad field if any. */
-export class ImageError extends Error {
-  constructor(
-    readonly status: 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504,
-    readonly code: string,
-    message: string,
-    readonly field: string | undefined = undefined,
-  ) {
-    super(message);
+/** A client-visible failure of the image work: an HttpError with only the statuses processing may answer. */
+export class ImageError extends HttpError {
+  declare readonly status: 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504;
+
+  constructor(status: ImageError['status'], code: string, message: string, field: string | undefined = undefined) {
+    super(status, code, message, field);
   }
 }

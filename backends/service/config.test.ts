@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, FLAGS, envName, parseBackendConfig, usage } from './config.js';
+import { ConfigError } from '../../common/errors.js';
+import { FLAGS, envName, parseBackendConfig, usage } from './config.js';
 import { storeConfigOf } from '../../gateway/config/load.js';
 import { tuning } from './tuning.js';
 
@@ -54,7 +55,23 @@ describe('sluice-backend config', () => {
 
   it('every flag is in --help with its env variable', () => {
     const text = usage();
-    for (const f of FLAGS) assert.ok(text.includes(`--${f.flag}`) && text.includes(envName(f.flag)), f.flag);
+    for (const flag of Object.keys(FLAGS.properties)) assert.ok(text.includes(`--${flag}`) && text.includes(envName(flag)), flag);
+    assert.match(text, /--port <int>\n {6}TCP port \(0 = any free port\)\. Default 7001\. \[env SLUICE_BACKEND_PORT\]/, 'the default comes from the schema');
+  });
+
+  it('every problem at once, each naming its flag, its variable and where the value came from', () => {
+    assert.throws(() => parseBackendConfig(['--port', '70000', '--queue=lots', '--allow-svg=maybe'], { SLUICE_BACKEND_CONCURRENCY: '0', SLUICE_WEBHOOK_SECRET: 'short' }),
+      (e: unknown) => e instanceof ConfigError && assert.deepEqual(e.errors, [
+        '--port (SLUICE_BACKEND_PORT): must be an integer from 0 to 65535 (from --port)',
+        '--concurrency (SLUICE_BACKEND_CONCURRENCY): must be an integer from 1 to 1024 (from env SLUICE_BACKEND_CONCURRENCY)',
+        '--queue (SLUICE_BACKEND_QUEUE): must be an integer from 0 to 100000, got "lots" from --queue',
+        '--allow-svg: must be true or false, got "maybe"',
+      ]) === undefined,
+      'the secret is checked once the flags are right');
+    assert.throws(() => parseBackendConfig(['--results-s3-endpoint', 'http://x:1', '--register-upstream', 'img'], { SLUICE_WEBHOOK_SECRET: 'short' }),
+      (e: unknown) => e instanceof ConfigError && e.errors.length === 3);
+    assert.equal(parseBackendConfig(['--allow-svg=true', '--reexec=no'], {}).limits.allowSvg, true);
+    assert.equal(parseBackendConfig(['--reexec=no'], {}).reexec, false);
   });
 
   it('tuning: sets UV_THREADPOOL_SIZE and an allocator, and respects what the operator set', () => {

@@ -1,16 +1,15 @@
 import { availableParallelism } from 'node:os';
-import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../common/body-rate.js';
 import type { StoreConfig } from '../../gateway/config/types.js';
 import { join } from 'node:path';
-import { isBucketName } from '../image/options.js';
+import { isBucketName } from '../image/options-schema.js';
 import { DEFAULT_LIMITS, DEFAULT_WATERMARK_LIMITS, type ImageLimits, type WatermarkLimits } from '../image/types.js';
 import { parseWebhookSecret, type WebhookKeys } from '../net/webhook-signing.js';
 import type { S3ResultsConfig } from './results-s3-store.js';
-import { ConfigError, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues, type Spec } from './flags.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { BoolFlag, IntFlag, ListFlag, StringFlag, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues } from './flags.js';
 
-export { ConfigError };
-
-const ENV_PREFIX = 'SLUICE_BACKEND_';
+export const ENV_PREFIX = 'SLUICE_BACKEND_';
 
 /**
  * `sluice-backend` settings: every one a flag (`--name value` or `--name=value`) and an
@@ -57,7 +56,7 @@ export interface BackendConfig {
   readonly uvThreadpoolSize: number | undefined;
   readonly reexec: boolean;
   readonly logLevel: string;
-  /** Registration in a gateway fleet's Redis (gateway/upstream/registry.ts); undefined: not registered. */
+  /** Registration in a gateway fleet's Redis (common/registry.ts); undefined: not registered. */
   readonly register: RegisterConfig | undefined;
 }
 
@@ -74,54 +73,54 @@ export interface RegisterConfig {
 const cores = availableParallelism();
 
 /** Every flag, in the order `--help` prints them. */
-export const FLAGS: readonly Spec[] = [
-  { flag: 'port', kind: 'int', min: 0, max: 65535, help: 'TCP port (0 = any free port). Default 7001.' },
-  { flag: 'host', kind: 'string', help: 'Address to bind. Default 127.0.0.1.' },
-  { flag: 'results-dir', kind: 'string', help: 'Directory for results; share it between backends of one machine. Default: a temp dir per process, removed at exit.' },
-  { flag: 'results-s3-bucket', kind: 'string', help: 'Keep results in this S3 (or S3-compatible) bucket instead of --results-dir, so every backend sharing it serves every result. Credentials: the AWS SDK chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role). Default: not used.' },
-  { flag: 'results-s3-region', kind: 'string', help: 'The bucket\'s region. Default us-east-1.' },
-  { flag: 'results-s3-prefix', kind: 'string', help: 'Key prefix of results in the bucket. Default results/.' },
-  { flag: 'results-s3-endpoint', kind: 'string', help: 'Origin of an S3-compatible server (MinIO, Ceph, s3rver), e.g. http://10.0.0.7:9000. Default: AWS.' },
-  { flag: 'results-s3-path-style', kind: 'bool', help: 'Path-style URLs (host/bucket/key), which most S3-compatible servers need. Default false.' },
-  { flag: 'result-ttl', kind: 'int', min: 1, max: 7 * 86400, help: 'Seconds a result is kept. Default 3600.' },
-  { flag: 'watermarks-dir', kind: 'string', help: 'Directory for uploaded watermarks (kept until deleted); share it between backends. Default: <results-dir>/watermarks, or a temp dir per process without --results-dir.' },
-  { flag: 'watermark-max-bytes', kind: 'int', min: 1, max: 64 * 1024 * 1024, help: `Largest watermark upload in bytes. Default ${DEFAULT_WATERMARK_LIMITS.maxBytes}.` },
-  { flag: 'watermark-max-pixels', kind: 'int', min: 1, max: 100_000_000, help: `Largest watermark width x height. Default ${DEFAULT_WATERMARK_LIMITS.maxPixels}.` },
-  { flag: 'concurrency', kind: 'int', min: 1, max: 1024, help: `Jobs processed at once. Default: CPU cores (${cores}).` },
-  { flag: 'queue', kind: 'int', min: 0, max: 100_000, help: 'Requests admitted beyond --concurrency before 503 overloaded. Default 2 x concurrency.' },
-  { flag: 'retry-after', kind: 'int', min: 1, max: 3600, help: 'Retry-After seconds on 503 overloaded. Default 1.' },
-  { flag: 'max-body-bytes', kind: 'int', min: 1, max: 2 ** 31 - 1, help: `Largest input image in bytes. Default ${DEFAULT_LIMITS.maxInputBytes}.` },
-  { flag: 'max-pixels', kind: 'int', min: 1, max: 2 ** 40, help: `Largest input width x height (x frames), checked from the header. Default ${DEFAULT_LIMITS.maxInputPixels}.` },
-  { flag: 'max-frames', kind: 'int', min: 1, max: 100_000, help: `Most animation frames/pages. Default ${DEFAULT_LIMITS.maxFrames}.` },
-  { flag: 'max-output-width', kind: 'int', min: 1, max: 65535, help: `Widest output. Default ${DEFAULT_LIMITS.maxOutputWidth}.` },
-  { flag: 'max-output-height', kind: 'int', min: 1, max: 65535, help: `Tallest output. Default ${DEFAULT_LIMITS.maxOutputHeight}.` },
-  { flag: 'timeout-ms', kind: 'int', min: 100, max: 600_000, help: `Processing timeout (and longest wait for a slot). Default ${DEFAULT_LIMITS.timeoutMs}.` },
-  { flag: 'min-body-rate', kind: 'int', min: 0, max: 2 ** 31 - 1, help: `Slowest request body accepted, bytes/s averaged over --body-rate-window-ms; slower gets 408 (0 = no check). Default ${DEFAULT_BODY_RATE.bytesPerSecond}.` },
-  { flag: 'body-rate-window-ms', kind: 'int', min: 100, max: 600_000, help: `Window of --min-body-rate. Default ${DEFAULT_BODY_RATE.windowMs}.` },
-  { flag: 'allow-svg', kind: 'bool', help: 'Accept SVG input. Default false.' },
-  { flag: 'fetch-max-bytes', kind: 'int', min: 1, max: 2 ** 31 - 1, help: 'Largest body /v1/images/fetch downloads. Default: --max-body-bytes.' },
-  { flag: 'fetch-timeout-ms', kind: 'int', min: 100, max: 600_000, help: 'Whole-download timeout for fetches. Default 10000.' },
-  { flag: 'fetch-max-redirects', kind: 'int', min: 0, max: 20, help: 'Redirects a fetch follows. Default 3.' },
-  { flag: 'fetch-allow', kind: 'list', help: 'Comma-separated addresses/CIDRs fetches and webhooks may reach although private or loopback (tests: 127.0.0.1). Default none.' },
-  { flag: 'webhook-redis', kind: 'string', help: 'redis:// URL: enqueue webhooks there (BullMQ) for sluice-webhooks to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), needs SLUICE_WEBHOOK_SECRET.' },
-  { flag: 'webhook-store', kind: 'string', help: 'A gateway config file: enqueue webhooks in the Redis of its store section (standalone, Sentinel or Cluster), as --register-store reads it. Instead of --webhook-redis.' },
-  { flag: 'webhook-max-attempts', kind: 'int', min: 1, max: 20, help: 'In-process delivery: attempts per webhook. Default 5.' },
-  { flag: 'webhook-base-delay-ms', kind: 'int', min: 1, max: 600_000, help: 'In-process delivery: first retry delay, doubled each attempt (at most 60 s). Default 1000.' },
-  { flag: 'webhook-timeout-ms', kind: 'int', min: 100, max: 600_000, help: 'In-process delivery: timeout of one attempt. Default 5000.' },
-  { flag: 'face-workers', kind: 'int', min: 0, max: 64, help: 'Face-detection worker threads (0 = face detection off). Default 1.' },
-  { flag: 'sharp-concurrency', kind: 'int', min: 1, max: 1024, help: 'libvips threads per image. Default max(1, cores / concurrency).' },
-  { flag: 'sharp-cache-mb', kind: 'int', min: 0, max: 65536, help: 'libvips operation cache in MB (0 = off). Default 0.' },
-  { flag: 'uv-threadpool-size', kind: 'int', min: 1, max: 1024, help: 'libuv threads (sharp jobs, fs, DNS). Default: UV_THREADPOOL_SIZE if set, else concurrency + 4.' },
-  { flag: 'reexec', kind: 'bool', help: 'Re-exec with the tuned environment (allocator, UV_THREADPOOL_SIZE) when not already set. Default true.' },
-  { flag: 'log-level', kind: 'string', help: 'pino level. Default info.' },
-  { flag: 'register-redis', kind: 'string', help: 'redis:// URL of the gateways\' store: register there (heartbeat) so gateways with upstreams.N.discover route to this backend. Default: not registered.' },
-  { flag: 'register-store', kind: 'string', help: 'A gateway config file: register in the Redis of its store section (standalone, Sentinel or Cluster, with its password, TLS and prefix), checked as the gateway checks it. Instead of --register-redis.' },
-  { flag: 'register-upstream', kind: 'string', help: 'The upstream (discover name) to join; required with --register-redis or --register-store.' },
-  { flag: 'register-prefix', kind: 'string', help: 'Key prefix, the gateways\' store.prefix (with --register-redis; --register-store reads it from the file). Default sluice:.' },
-  { flag: 'advertise-url', kind: 'string', help: 'Origin gateways connect to, e.g. http://10.0.0.5:7001. Default http://<host>:<port> (required when --host is a wildcard).' },
-  { flag: 'weight', kind: 'int', min: 1, max: 10000, help: 'Weight in the upstream\'s balancer. Default 1.' },
-  { flag: 'register-ttl-ms', kind: 'int', min: 300, max: 60_000, help: 'How long a registration outlives its last heartbeat (heartbeat every third of it). Default 1000.' },
-];
+export const FLAGS = Type.Object({
+  port: IntFlag(0, 65535, 'TCP port (0 = any free port).', { default: 7001 }),
+  host: StringFlag('Address to bind.', { default: '127.0.0.1' }),
+  'results-dir': Type.Optional(StringFlag('Directory for results; share it between backends of one machine. Default: a temp dir per process, removed at exit.')),
+  'results-s3-bucket': Type.Optional(StringFlag('Keep results in this S3 (or S3-compatible) bucket instead of --results-dir, so every backend sharing it serves every result. Credentials: the AWS SDK chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role). Default: not used.')),
+  'results-s3-region': Type.Optional(StringFlag('The bucket\'s region. Default us-east-1.')),
+  'results-s3-prefix': Type.Optional(StringFlag('Key prefix of results in the bucket. Default results/.')),
+  'results-s3-endpoint': Type.Optional(StringFlag('Origin of an S3-compatible server (MinIO, Ceph, s3rver), e.g. http://10.0.0.7:9000. Default: AWS.')),
+  'results-s3-path-style': BoolFlag(false, 'Path-style URLs (host/bucket/key), which most S3-compatible servers need.'),
+  'result-ttl': IntFlag(1, 7 * 86400, 'Seconds a result is kept.', { default: 3600 }),
+  'watermarks-dir': Type.Optional(StringFlag('Directory for uploaded watermarks (kept until deleted); share it between backends. Default: `<results-dir>/watermarks`, or a temp dir per process without `--results-dir`.')),
+  'watermark-max-bytes': IntFlag(1, 64 * 1024 * 1024, 'Largest watermark upload in bytes.', { default: DEFAULT_WATERMARK_LIMITS.maxBytes }),
+  'watermark-max-pixels': IntFlag(1, 100_000_000, 'Largest watermark width x height.', { default: DEFAULT_WATERMARK_LIMITS.maxPixels }),
+  concurrency: Type.Optional(IntFlag(1, 1024, 'Jobs processed at once. Default: CPU cores (os.availableParallelism()).')),
+  queue: Type.Optional(IntFlag(0, 100_000, 'Requests admitted beyond --concurrency before 503 overloaded. Default 2 x concurrency.')),
+  'retry-after': IntFlag(1, 3600, 'Retry-After seconds on 503 overloaded.', { default: 1 }),
+  'max-body-bytes': IntFlag(1, 2 ** 31 - 1, 'Largest input image in bytes.', { default: DEFAULT_LIMITS.maxInputBytes }),
+  'max-pixels': IntFlag(1, 2 ** 40, 'Largest input width x height (x frames), checked from the header.', { default: DEFAULT_LIMITS.maxInputPixels }),
+  'max-frames': IntFlag(1, 100_000, 'Most animation frames/pages.', { default: DEFAULT_LIMITS.maxFrames }),
+  'max-output-width': IntFlag(1, 65535, 'Widest output.', { default: DEFAULT_LIMITS.maxOutputWidth }),
+  'max-output-height': IntFlag(1, 65535, 'Tallest output.', { default: DEFAULT_LIMITS.maxOutputHeight }),
+  'timeout-ms': IntFlag(100, 600_000, 'Processing timeout (and longest wait for a slot).', { default: DEFAULT_LIMITS.timeoutMs }),
+  'min-body-rate': IntFlag(0, 2 ** 31 - 1, 'Slowest request body accepted, bytes/s averaged over `--body-rate-window-ms`; slower gets 408 (0 = no check).', { default: DEFAULT_BODY_RATE.bytesPerSecond }),
+  'body-rate-window-ms': IntFlag(100, 600_000, 'Window of `--min-body-rate`.', { default: DEFAULT_BODY_RATE.windowMs }),
+  'allow-svg': BoolFlag(DEFAULT_LIMITS.allowSvg, 'Accept SVG input.'),
+  'fetch-max-bytes': Type.Optional(IntFlag(1, 2 ** 31 - 1, 'Largest body /v1/images/fetch downloads. Default: --max-body-bytes.')),
+  'fetch-timeout-ms': IntFlag(100, 600_000, 'Whole-download timeout for fetches.', { default: 10000 }),
+  'fetch-max-redirects': IntFlag(0, 20, 'Redirects a fetch follows.', { default: 3 }),
+  'fetch-allow': ListFlag('Comma-separated addresses/CIDRs fetches and webhooks may reach although private or loopback (tests: 127.0.0.1). Default none.'),
+  'webhook-redis': Type.Optional(StringFlag('redis:// URL: enqueue webhooks there (BullMQ) for `sluice-webhooks` to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), needs `SLUICE_WEBHOOK_SECRET`.')),
+  'webhook-store': Type.Optional(StringFlag('A gateway config file: enqueue webhooks in the Redis of its `store` section (standalone, Sentinel or Cluster), as `--register-store` reads it. Instead of `--webhook-redis`.')),
+  'webhook-max-attempts': IntFlag(1, 20, 'In-process delivery: attempts per webhook.', { default: 5 }),
+  'webhook-base-delay-ms': IntFlag(1, 600_000, 'In-process delivery: first retry delay, doubled each attempt (at most 60 s).', { default: 1000 }),
+  'webhook-timeout-ms': IntFlag(100, 600_000, 'In-process delivery: timeout of one attempt.', { default: 5000 }),
+  'face-workers': IntFlag(0, 64, 'Face-detection worker threads (0 = face detection off).', { default: 1 }),
+  'sharp-concurrency': Type.Optional(IntFlag(1, 1024, 'libvips threads per image. Default max(1, cores / concurrency).')),
+  'sharp-cache-mb': IntFlag(0, 65536, 'libvips operation cache in MB (0 = off).', { default: 0 }),
+  'uv-threadpool-size': Type.Optional(IntFlag(1, 1024, 'libuv threads (sharp jobs, fs, DNS). Default: UV_THREADPOOL_SIZE if set, else concurrency + 4.')),
+  reexec: BoolFlag(true, 'Re-exec with the tuned environment (allocator, UV_THREADPOOL_SIZE) when not already set.'),
+  'log-level': StringFlag('pino level.', { default: 'info' }),
+  'register-redis': Type.Optional(StringFlag('redis:// URL of the gateways\' store: register there (heartbeat) so gateways with `upstreams.N.discover` route to this backend. Default: not registered.')),
+  'register-store': Type.Optional(StringFlag('A gateway config file: register in the Redis of its `store` section (standalone, Sentinel or Cluster, with its password, TLS and prefix), checked as the gateway checks it. Instead of `--register-redis`.')),
+  'register-upstream': Type.Optional(StringFlag('The upstream (`discover.name`) to join; required with `--register-redis` or `--register-store`.')),
+  'register-prefix': Type.Optional(StringFlag('Key prefix, the gateways\' `store.prefix` (with `--register-redis`; `--register-store` reads it from the file). Default `sluice:`.')),
+  'advertise-url': Type.Optional(StringFlag('Origin gateways connect to, e.g. `http://10.0.0.5:7001`. Default `http://<host>:<port>` (required when `--host` is a wildcard).')),
+  weight: IntFlag(1, 10000, 'Weight in the upstream\'s balancer.', { default: 1 }),
+  'register-ttl-ms': IntFlag(300, 60_000, 'How long a registration outlives its last heartbeat (heartbeat every third of it).', { default: 1000 }),
+}, { additionalProperties: false });
 
 export function envName(flag: string): string {
   return envNameOf(ENV_PREFIX, flag);
@@ -129,107 +128,108 @@ export function envName(flag: string): string {
 
 export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessEnv): BackendConfig {
   const v = parseFlags(FLAGS, ENV_PREFIX, argv, env);
-  const { int, bool, str, list } = v;
-
-  const concurrency = int('concurrency', cores);
-  const maxInputBytes = int('max-body-bytes', DEFAULT_LIMITS.maxInputBytes);
+  const f = v.values;
+  const concurrency = f.concurrency ?? cores;
   const limits: ImageLimits = Object.freeze({
-    maxInputBytes,
-    maxInputPixels: int('max-pixels', DEFAULT_LIMITS.maxInputPixels),
-    maxFrames: int('max-frames', DEFAULT_LIMITS.maxFrames),
-    maxOutputWidth: int('max-output-width', DEFAULT_LIMITS.maxOutputWidth),
-    maxOutputHeight: int('max-output-height', DEFAULT_LIMITS.maxOutputHeight),
-    timeoutMs: int('timeout-ms', DEFAULT_LIMITS.timeoutMs),
-    allowSvg: bool('allow-svg', DEFAULT_LIMITS.allowSvg),
+    maxInputBytes: f['max-body-bytes'],
+    maxInputPixels: f['max-pixels'],
+    maxFrames: f['max-frames'],
+    maxOutputWidth: f['max-output-width'],
+    maxOutputHeight: f['max-output-height'],
+    timeoutMs: f['timeout-ms'],
+    allowSvg: f['allow-svg'],
   });
-  return {
-    host: str('host') ?? '127.0.0.1',
-    port: int('port', 7001),
-    resultsDir: str('results-dir'),
+  const cfg: BackendConfig = {
+    host: f.host,
+    port: f.port,
+    resultsDir: f['results-dir'],
     resultsS3: resultsS3Config(v),
-    resultTtlSeconds: int('result-ttl', 3600),
+    resultTtlSeconds: f['result-ttl'],
     // Beside the results by default, so the backends `npm start` spawns (which share a results directory) share them too.
-    watermarksDir: str('watermarks-dir') ?? (str('results-dir') !== undefined ? join(str('results-dir')!, 'watermarks') : undefined),
-    watermarkLimits: Object.freeze({
-      maxBytes: int('watermark-max-bytes', DEFAULT_WATERMARK_LIMITS.maxBytes),
-      maxPixels: int('watermark-max-pixels', DEFAULT_WATERMARK_LIMITS.maxPixels),
-    }),
+    watermarksDir: f['watermarks-dir'] ?? (f['results-dir'] !== undefined ? join(f['results-dir'], 'watermarks') : undefined),
+    watermarkLimits: Object.freeze({ maxBytes: f['watermark-max-bytes'], maxPixels: f['watermark-max-pixels'] }),
     concurrency,
-    queue: int('queue', 2 * concurrency),
-    retryAfterSeconds: int('retry-after', 1),
+    queue: f.queue ?? 2 * concurrency,
+    retryAfterSeconds: f['retry-after'],
     limits,
-    bodyRate: { bytesPerSecond: int('min-body-rate', DEFAULT_BODY_RATE.bytesPerSecond), windowMs: int('body-rate-window-ms', DEFAULT_BODY_RATE.windowMs) },
+    bodyRate: { bytesPerSecond: f['min-body-rate'], windowMs: f['body-rate-window-ms'] },
     fetch: {
-      maxBytes: int('fetch-max-bytes', maxInputBytes),
-      timeoutMs: int('fetch-timeout-ms', 10_000),
-      maxRedirects: int('fetch-max-redirects', 3),
-      allow: list('fetch-allow'),
+      maxBytes: f['fetch-max-bytes'] ?? limits.maxInputBytes,
+      timeoutMs: f['fetch-timeout-ms'],
+      maxRedirects: f['fetch-max-redirects'],
+      allow: f['fetch-allow'],
     },
     webhook: {
-      keys: webhookKeys(env),
+      keys: webhookKeys(env, v),
       queue: storeFromFlags(v, 'webhook-redis', 'webhook-store', undefined),
-      maxAttempts: int('webhook-max-attempts', 5),
-      baseDelayMs: int('webhook-base-delay-ms', 1000),
-      timeoutMs: int('webhook-timeout-ms', 5000),
+      maxAttempts: f['webhook-max-attempts'],
+      baseDelayMs: f['webhook-base-delay-ms'],
+      timeoutMs: f['webhook-timeout-ms'],
     },
-    faceWorkers: int('face-workers', 1),
-    sharpConcurrency: int('sharp-concurrency', Math.max(1, Math.floor(cores / concurrency))),
-    sharpCacheMb: int('sharp-cache-mb', 0),
-    uvThreadpoolSize: int('uv-threadpool-size', undefined),
-    reexec: bool('reexec', true),
-    logLevel: str('log-level') ?? 'info',
-    register: registerConfig(v, str('host') ?? '127.0.0.1'),
+    faceWorkers: f['face-workers'],
+    sharpConcurrency: f['sharp-concurrency'] ?? Math.max(1, Math.floor(cores / concurrency)),
+    sharpCacheMb: f['sharp-cache-mb'],
+    uvThreadpoolSize: f['uv-threadpool-size'],
+    reexec: f.reexec,
+    logLevel: f['log-level'],
+    register: registerConfig(v),
   };
+  v.finish();
+  return cfg;
 }
 
-function resultsS3Config(v: FlagValues): S3ResultsConfig | undefined {
-  const need = (flag: string, why: string): never => { throw new ConfigError(`${v.where(flag)}: ${why}`); };
-  const bucket = v.str('results-s3-bucket');
-  const others = ['results-s3-region', 'results-s3-prefix', 'results-s3-endpoint'];
+type Flags = FlagValues<Static<typeof FLAGS>>;
+
+function resultsS3Config(v: Flags): S3ResultsConfig | undefined {
+  const f = v.values;
+  const bucket = f['results-s3-bucket'];
   if (bucket === undefined) {
-    for (const f of others) if (v.str(f) !== undefined) need(f, 'only means something with --results-s3-bucket');
+    for (const flag of ['results-s3-region', 'results-s3-prefix', 'results-s3-endpoint'] as const) if (f[flag] !== undefined) v.need(flag, 'only means something with --results-s3-bucket');
     return undefined;
   }
-  if (v.str('results-dir') !== undefined) need('results-s3-bucket', 'give --results-dir or --results-s3-bucket, not both');
+  if (f['results-dir'] !== undefined) v.need('results-s3-bucket', 'give --results-dir or --results-s3-bucket, not both');
   // S3's bucket naming rules, so a typo fails at start rather than on the first result.
-  if (!isBucketName(bucket)) need('results-s3-bucket', `not a valid bucket name: ${JSON.stringify(bucket)}`);
-  const endpoint = v.str('results-s3-endpoint');
-  if (endpoint !== undefined && !/^https?:\/\/[^/]+$/.test(endpoint)) need('results-s3-endpoint', `must be an origin like http://10.0.0.7:9000, got ${JSON.stringify(endpoint)}`);
-  const prefix = v.str('results-s3-prefix') ?? 'results/';
-  if (prefix.length > 512 || /[\x00-\x1f]/.test(prefix)) need('results-s3-prefix', 'must be at most 512 printable characters');
-  return { bucket, region: v.str('results-s3-region') ?? 'us-east-1', prefix, endpoint, forcePathStyle: v.bool('results-s3-path-style', false) };
+  if (!isBucketName(bucket)) v.need('results-s3-bucket', `not a valid bucket name: ${JSON.stringify(bucket)}`);
+  const endpoint = f['results-s3-endpoint'];
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+$/.test(endpoint)) v.need('results-s3-endpoint', `must be an origin like http://10.0.0.7:9000, got ${JSON.stringify(endpoint)}`);
+  const prefix = f['results-s3-prefix'] ?? 'results/';
+  if (prefix.length > 512 || /[\x00-\x1f]/.test(prefix)) v.need('results-s3-prefix', 'must be at most 512 printable characters');
+  return { bucket, region: f['results-s3-region'] ?? 'us-east-1', prefix, endpoint, forcePathStyle: f['results-s3-path-style'] };
 }
 
 /** SLUICE_WEBHOOK_SECRET, shared by every process that signs (see webhook-signing.ts). */
-export function webhookKeys(env: NodeJS.ProcessEnv): WebhookKeys | undefined {
+export function webhookKeys(env: NodeJS.ProcessEnv, v: Pick<FlagValues<unknown>, 'problem'>): WebhookKeys | undefined {
   const text = env.SLUICE_WEBHOOK_SECRET;
   if (text === undefined || text === '') return undefined;
   try {
     return parseWebhookSecret(text);
   } catch (err) {
-    throw new ConfigError(`SLUICE_WEBHOOK_SECRET: ${(err as Error).message}`);
+    v.problem(`SLUICE_WEBHOOK_SECRET: ${(err as Error).message}`);
+    return undefined;
   }
 }
 
-function registerConfig(v: FlagValues, host: string): RegisterConfig | undefined {
-  const { str, int } = v;
-  const need = (flag: string, why: string): never => { throw new ConfigError(`${v.where(flag)}: ${why}`); };
+function registerConfig(v: Flags): RegisterConfig | undefined {
+  const f = v.values;
   const store = storeFromFlags(v, 'register-redis', 'register-store', 'register-prefix');
   if (store === undefined) {
-    for (const f of ['register-upstream', 'advertise-url', 'register-prefix']) if (str(f) !== undefined) need(f, 'only means something with --register-redis or --register-store');
+    if (f['register-redis'] === undefined && f['register-store'] === undefined) {
+      for (const flag of ['register-upstream', 'advertise-url', 'register-prefix'] as const) if (f[flag] !== undefined) v.need(flag, 'only means something with --register-redis or --register-store');
+    }
     return undefined;
   }
-  const upstream = str('register-upstream') ?? need('register-upstream', 'is required with --register-redis or --register-store');
-  if (!/^[A-Za-z0-9_.-]+$/.test(upstream)) need('register-upstream', `must be letters, digits, _ . -, got ${JSON.stringify(upstream)}`);
-  const advertiseUrl = str('advertise-url');
+  const upstream = f['register-upstream'];
+  if (upstream === undefined) v.need('register-upstream', 'is required with --register-redis or --register-store');
+  else if (!/^[A-Za-z0-9_.-]+$/.test(upstream)) v.need('register-upstream', `must be letters, digits, _ . -, got ${JSON.stringify(upstream)}`);
+  const advertiseUrl = f['advertise-url'];
   if (advertiseUrl !== undefined) {
     let ok = false;
     try { const u = new URL(advertiseUrl); ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && u.port !== ''; } catch { ok = false; }
-    if (!ok || advertiseUrl.endsWith('/')) need('advertise-url', `must be an origin with a port like http://10.0.0.5:7001, got ${JSON.stringify(advertiseUrl)}`);
-  } else if (host === '0.0.0.0' || host === '::') {
-    need('advertise-url', `is required when --host is ${host} (gateways cannot connect to a wildcard address)`);
+    if (!ok || advertiseUrl.endsWith('/')) v.need('advertise-url', `must be an origin with a port like http://10.0.0.5:7001, got ${JSON.stringify(advertiseUrl)}`);
+  } else if (f.host === '0.0.0.0' || f.host === '::') {
+    v.need('advertise-url', `is required when --host is ${f.host} (gateways cannot connect to a wildcard address)`);
   }
-  return { store, upstream, advertiseUrl, weight: int('weight', 1), ttlMs: int('register-ttl-ms', 1000) };
+  return { store, upstream: upstream ?? '', advertiseUrl, weight: f.weight, ttlMs: f['register-ttl-ms'] };
 }
 
 export function usage(): string {

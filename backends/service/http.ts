@@ -1,42 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { watchBodyRate, type BodyRate } from '../../gateway/http/body-rate.js';
-import { ImageError } from '../image/types.js';
-
-/** A failure the HTTP layer answers itself (ImageError covers the image ones). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field: string | undefined = undefined,
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(message);
-  }
-}
+import { watchBodyRate, type BodyRate } from '../../common/body-rate.js';
+import { HttpError } from '../../common/errors.js';
 
 /** The client went away before we answered: nothing to send, just free what it held. */
 export class ClientGone extends Error {}
 
-const SANE_ID = /^[A-Za-z0-9._:@\-]{1,128}$/;
-
-/** The client's X-Request-Id when it is a sane token (the gateway always sends one), else a new one. */
-export function requestId(header: string | string[] | undefined): string {
-  return typeof header === 'string' && SANE_ID.test(header) ? header : randomUUID();
-}
-
+/** The failure as the client sees it (ImageError is one), or undefined for one of ours. */
 export function asHttpError(err: unknown): HttpError | undefined {
-  if (err instanceof HttpError) return err;
-  if (err instanceof ImageError) return new HttpError(err.status, err.code, err.message, err.field);
-  return undefined;
-}
-
-/** The DESIGN.md error body; `field` names the bad option or form field when there is one. */
-export function errorBody(e: HttpError, rid: string): string {
-  const error: Record<string, string> = { code: e.code, message: e.message, request_id: rid };
-  if (e.field !== undefined) error.field = e.field;
-  return JSON.stringify({ error });
+  return err instanceof HttpError ? err : undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import sharp from 'sharp';
 import type { Tuning } from './tuning.js';
-import { Registration } from '../../gateway/upstream/registry.js';
+import { Registration } from '../../common/registry.js';
 import type { BackendConfig, RegisterConfig } from './config.js';
 import { createBackend } from './wire.js';
 

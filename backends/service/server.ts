@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
 import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
-import { ClientGone, HttpError, asHttpError, errorBody, readBody, requestId, wantsImage } from './http.js';
-import { DEFAULT_BODY_RATE, type BodyRate } from '../../gateway/http/body-rate.js';
+import { ClientGone, asHttpError, readBody, wantsImage } from './http.js';
+import { DEFAULT_BODY_RATE, type BodyRate } from '../../common/body-rate.js';
+import { HttpError, errorBody } from '../../common/errors.js';
+import { requestIdFrom as requestId } from '../../common/request-id.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
 import { DirectoryResultsStore, isResultId, type ResultsStore } from './results-store.js';
@@ -24,7 +26,8 @@ export interface ServiceDeps {
   readonly detect: ((input: Buffer) => Promise<Detection>) | undefined;
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
   readonly fetch: (url: string) => Promise<{ readonly body: Buffer }>;
-  readonly parseOptions: (raw: unknown) => ImageOptions;
+  /** The JSON body of a fetch request; throws ImageError naming every bad field. */
+  readonly parseFetchRequest: (raw: unknown) => { readonly url: string; readonly options: ImageOptions };
   /** Writes an output into the customer's bucket (the `store` option); throws ImageError. Undefined: `store` is a 400. */
   readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
@@ -328,14 +331,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     const text = (await readBody(req, res, MAX_JSON_BODY, bodyRate)).toString('utf8');
     let raw: unknown;
     try { raw = JSON.parse(text); } catch { throw new HttpError(400, 'bad_request', 'the body must be valid JSON'); }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'the body must be a JSON object {"url","options"}');
-    const body = raw as Record<string, unknown>;
-    for (const k of Object.keys(body)) if (k !== 'url' && k !== 'options') throw new HttpError(400, 'bad_request', `unknown field "${k}"`, k);
-    if (typeof body.url !== 'string' || body.url.length === 0 || body.url.length > 4096) {
-      throw new HttpError(400, 'bad_request', '"url" must be an http(s) URL string', 'url');
-    }
-    const options = deps.parseOptions(body.options);
-    const fetched = await deps.fetch(body.url);
+    const { url, options } = deps.parseFetchRequest(raw);
+    const fetched = await deps.fetch(url);
     if (fetched.body.length === 0) throw new HttpError(422, 'unprocessable_image', 'the URL returned an empty body', 'url');
     return { input: fetched.body, options };
   }

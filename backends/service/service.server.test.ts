@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { formBody } from '../../test/harness/multipart.js';
-import { parseOptions, parseOptionsHeader } from '../image/options.js';
+import { parseFetchRequest, parseOptionsHeader } from '../image/options.js';
 import { DEFAULT_LIMITS, ImageError, type ProcessResult } from '../image/types.js';
 import { createImageService, type ImageService, type ServiceDeps } from './server.js';
 
@@ -61,7 +61,7 @@ describe('image service HTTP layer (injected processor)', () => {
       },
       detect: undefined,
       fetch: async () => { throw new ImageError(422, 'forbidden_destination', 'no'); },
-      parseOptions,
+      parseFetchRequest,
       parseOptionsHeader,
       webhooks: { send: (url, payload, delayMs) => { sent.push({ url, payload: payload as Record<string, unknown>, delayMs }); sentSignal.open(); }, close: () => {} },
     };

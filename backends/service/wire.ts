@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { parseOptions, parseOptionsHeader } from '../image/options.js';
+import { parseFetchRequest, parseOptionsHeader } from '../image/options.js';
 import { processImage } from '../image/process.js';
 import { sniff } from '../image/sniff.js';
 import { putToCustomerBucket } from '../net/customer-bucket.js';
@@ -46,7 +46,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
       fetch: (url) => safeFetch(url, {
         maxBytes: cfg.fetch.maxBytes, timeoutMs: cfg.fetch.timeoutMs, maxRedirects: cfg.fetch.maxRedirects, allow: cfg.fetch.allow,
       }),
-      parseOptions,
+      parseFetchRequest,
       parseOptionsHeader,
       storeOutput: (target, data, contentType) => putToCustomerBucket(target, data, contentType, { allow: cfg.fetch.allow, timeoutMs: cfg.fetch.timeoutMs }),
       webhooks,

@@ -12,8 +12,10 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { digestsEqual } from '../../gateway/auth/digest.js';
-import { HttpError, errorBody, requestId, sendJson } from '../service/http.js';
+import { digestsEqual } from '../../common/digest.js';
+import { HttpError, errorBody } from '../../common/errors.js';
+import { requestIdFrom } from '../../common/request-id.js';
+import { sendJson } from '../service/http.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { WebhookJobData } from './queue.js';
@@ -37,7 +39,7 @@ const WEBHOOK_ID = /^msg_[A-Za-z0-9_-]{22}$/;
 export function createWebhookAdmin(d: AdminDeps): Server {
   const want = d.token === undefined ? undefined : sha256(d.token);
   return createServer((req, res) => {
-    const rid = requestId(req.headers['x-request-id']);
+    const rid = requestIdFrom(req.headers['x-request-id']);
     res.setHeader('x-request-id', rid);
     handle(d, want, req, res).catch((err: unknown) => {
       const e = err instanceof HttpError ? err : new HttpError(500, 'internal_error', 'admin request failed');

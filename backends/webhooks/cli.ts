@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // sluice-webhooks: delivers the webhooks sluice-backend --webhook-redis enqueued. See backends/README.md.
-import { ConfigError } from '../service/flags.js';
+import { ConfigError } from '../../common/errors.js';
 import { parseWebhooksConfig, usage, type WebhooksConfig } from './config.js';
 import { runWebhooks } from './main.js';
-import { requireSupportedNode } from '../../gateway/runtime.js';
+import { requireSupportedNode } from '../../common/runtime.js';
 
 requireSupportedNode('sluice-webhooks');
 

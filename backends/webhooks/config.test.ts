@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../service/flags.js';
+import { ConfigError } from '../../common/errors.js';
 import { FLAGS, parseWebhooksConfig, usage } from './config.js';
 import { queuePrefix } from './queue.js';
 import { DEFAULT_SCHEDULE_MS } from './schedule.js';
@@ -59,7 +59,7 @@ describe('sluice-webhooks config', () => {
 
   it('every flag is in --help with its variable; the CLI exits 2 on a bad config without printing the secret', async () => {
     const text = usage();
-    for (const f of FLAGS) assert.ok(text.includes(`--${f.flag}`) && text.includes(`SLUICE_WEBHOOKS_${f.flag.toUpperCase().replace(/-/g, '_')}`), f.flag);
+    for (const flag of Object.keys(FLAGS.properties)) assert.ok(text.includes(`--${flag}`) && text.includes(`SLUICE_WEBHOOKS_${flag.toUpperCase().replace(/-/g, '_')}`), flag);
     const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
     const bad = 'whsec_bm90LWVub3VnaA==';
     const child = spawn(process.execPath, [cli, '--redis', 'redis://127.0.0.1:1'], { env: { ...process.env, SLUICE_WEBHOOK_SECRET: bad }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -11,7 +11,7 @@
 // endpoint nobody sends to any more leaves nothing behind.
 
 import { createHash } from 'node:crypto';
-import type { RedisClient } from '../../gateway/store/redis-client.js';
+import type { RedisClient } from '../../common/redis-client.js';
 
 export interface EndpointState {
   readonly url: string;

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { describeStore } from '../../gateway/store/redis-client.js';
+import { describeStore } from '../../common/redis-client.js';
 import { createWebhookAdmin } from './admin.js';
 import type { WebhooksConfig } from './config.js';
 import { createEndpointHealth } from './endpoints.js';

@@ -10,7 +10,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { StoreConfig } from '../../gateway/config/types.js';
-import { createRedisClient, type RedisClient } from '../../gateway/store/redis-client.js';
+import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import { newWebhookId } from '../net/webhook-signing.js';
 
 export const QUEUE_NAME = 'webhooks';

@@ -15,7 +15,7 @@ import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
 import { createWebhookEnqueuer, queueConnection, queuePrefix, type WebhookEnqueuer } from './queue.js';
 import { startDeliveryWorker, type DeliveryWorker } from './worker.js';
-import type { RedisClient } from '../../gateway/store/redis-client.js';
+import type { RedisClient } from '../../common/redis-client.js';
 
 let redis: RedisProcess;
 let rx: Receiver;

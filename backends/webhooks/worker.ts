@@ -11,7 +11,7 @@
 
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import type { RedisClient } from '../../gateway/store/redis-client.js';
+import type { RedisClient } from '../../common/redis-client.js';
 import { attemptWebhook, type AttemptOptions } from '../net/webhook-attempt.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { QueueCounts, WebhookMetrics } from './metrics.js';

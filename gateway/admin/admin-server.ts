@@ -2,9 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { digestsEqual, keyDigest } from '../auth/digest.js';
+import { digestsEqual } from '../../common/digest.js';
+import { HttpError } from '../../common/errors.js';
+import { keyDigest } from '../auth/digest.js';
 import type { SluiceConfig } from '../config/types.js';
-import { requestIdFrom } from '../http/request-id.js';
+import { requestIdFrom } from '../../common/request-id.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Invalidation, Store } from '../store/types.js';
 
@@ -16,10 +18,6 @@ const INTEGER_LIMITS = ['quota_day', 'quota_month', 'max_inflight', 'max_body_by
 const MAX_ADMIN_BODY = 64 * 1024;
 // The API's own description, served as shipped (read from the source tree, beside this file's source).
 const OPENAPI = readFileSync(new URL('../../../gateway/admin/openapi.json', import.meta.url));
-
-class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
-}
 
 export interface AdminDeps {
   readonly cfg: SluiceConfig;

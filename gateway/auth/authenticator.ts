@@ -2,7 +2,8 @@ import { LRUCache } from 'lru-cache';
 import type { SluiceConfig, StaticKeyConfig } from '../config/types.js';
 import type { CustomerRecord, Invalidation, KeyRecord, Store } from '../store/types.js';
 import type { Credential } from './credential.js';
-import { digestsEqual, keyDigest } from './digest.js';
+import { digestsEqual } from '../../common/digest.js';
+import { keyDigest } from './digest.js';
 import { buildIdentity, type Identity } from './identity.js';
 import { JwtRejected, JwtVerifier } from './jwt.js';
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { generateKeyPairSync } from 'node:crypto';
 import { CLI } from '../../test/harness/gateway.js';
-import { describeStore, tlsOptions } from '../store/redis-client.js';
+import { describeStore, tlsOptions } from '../../common/redis-client.js';
 import { ConfigError, parseConfig } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -1,7 +1,8 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isPair, isScalar, isSeq, parseDocument, Scalar, visit } from 'yaml';
-import { DEFAULT_BODY_RATE } from '../http/body-rate.js';
+import { DEFAULT_BODY_RATE } from '../../common/body-rate.js';
+import { ConfigError } from '../../common/errors.js';
 import { ConfigReader, join, type Obj } from './reader.js';
 import type {
   AdminConfig, AuthConfig, BreakerConfig, CustomerConfig, LeaseConfig, JwtConfig, LimitConnRule, LimitConnZoneConfig, LimitOverrides,
@@ -9,11 +10,7 @@ import type {
   TargetConfig, HealthCheckConfig, OutlierConfig, DiscoverConfig, RetryConfig, CircuitConfig, ShedConfig,
 } from './types.js';
 
-export class ConfigError extends Error {
-  constructor(readonly errors: readonly string[]) {
-    super(`invalid config:\n  ${errors.join('\n  ')}`);
-  }
-}
+export { ConfigError };
 
 const DIGEST = /^[0-9a-f]{64}$/;
 

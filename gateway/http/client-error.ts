@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.js';
-import { errorBody } from './errors.js';
+import { errorBody } from '../../common/errors.js';
 
 export type RawAnswer = (socket: Socket, status: number, reason: string, code: string, message: string) => void;
 
@@ -16,7 +16,7 @@ export type RawAnswer = (socket: Socket, status: number, reason: string, code: s
 export function rawAnswerer(log: Logger | undefined, metrics: Metrics): RawAnswer {
   return (socket, status, reason, code, message) => {
     const requestId = randomUUID();
-    const body = errorBody(code, message, requestId);
+    const body = errorBody({ code, message }, requestId);
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
     metrics.requestDone('(none)', status, '(none)', 0);
     log?.info({ request_id: requestId, status, error: code, bytes_out: Buffer.byteLength(body), rejected: 'parser' }, 'request');

@@ -1,17 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
 import { lingerClose } from './linger.js';
-import { bodyPending } from './request-body.js';
+import { bodyPending } from '../../common/request-body.js';
+import { errorBody } from '../../common/errors.js';
 
 /** Every error code a client can see (DESIGN.md, "Client-facing contract"). */
 export type ErrorCode =
   | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'request_timeout' | 'payload_too_large'
   | 'header_too_large' | 'unsupported_media_type' | 'expectation_failed' | 'rate_limited' | 'quota_exceeded' | 'concurrency_limited'
   | 'internal_error' | 'bad_gateway' | 'unavailable' | 'overloaded' | 'upstream_timeout';
-
-export function errorBody(code: ErrorCode | string, message: string, requestId: string): string {
-  return JSON.stringify({ error: { code, message, request_id: requestId } });
-}
 
 /** Answer a request with the JSON error body; safe to call once headers are gone (it then just ends). */
 export function sendError(ctx: RequestContext, status: number, code: ErrorCode, message: string, extra: readonly string[] = []): false {
@@ -31,7 +28,7 @@ export function writeError(res: ServerResponse, status: number, code: ErrorCode 
   // Answering before the request body was read to its end: the unread rest is still on
   // its way over this connection, so it cannot carry another request; close it gently.
   if (res.req !== undefined && bodyPending(res.req)) lingerClose(res);
-  const body = errorBody(code, message, requestId);
+  const body = errorBody({ code, message }, requestId);
   const headers = [
     'content-type', 'application/json; charset=utf-8',
     'content-length', String(Buffer.byteLength(body)),

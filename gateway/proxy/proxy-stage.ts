@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
 import { lingerClose } from '../http/linger.js';
-import { bodyPending } from '../http/request-body.js';
+import { bodyPending } from '../../common/request-body.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import type { PoolSet } from '../upstream/pool-set.js';

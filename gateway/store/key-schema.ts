@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 
 // Every Redis key Sluice (and the nginx module) uses; lua-compat/README.md documents
 // the same list. Limit keys carry the subject as a hash tag so one request's keys sit
-// in one Cluster slot and one EVALSHA can touch them all.
+// in one Cluster slot and one EVALSHA can touch them all. The upstream registry's keys
+// are in common/registry.ts, which the backends use too.
 
 export interface KeySchema {
   bucket(subject: string): string;
@@ -18,12 +19,6 @@ export interface KeySchema {
   readonly invalidations: string;
   /** Live gateways (heartbeats), for sizing fail-open fallback buckets. */
   readonly instances: string;
-  /** Backends registered in an upstream (gateway/upstream/registry.ts): url → heartbeat expiry. */
-  upstreamMembers(upstream: string): string;
-  /** Their details: url → {url, weight, capacity} JSON. */
-  upstreamDetails(upstream: string): string;
-  /** Published (the upstream's name) when a backend joins or leaves. */
-  readonly upstreamChanged: string;
 }
 
 export function keySchema(prefix: string): KeySchema {
@@ -38,10 +33,6 @@ export function keySchema(prefix: string): KeySchema {
     customer: (id) => `${prefix}cust:{${id}}`,
     invalidations: `${prefix}invalidate`,
     instances: `${prefix}instances`,
-    // The upstream's name is a hash tag: both keys in one Cluster slot, for one script.
-    upstreamMembers: (u) => `${prefix}upstream:{${u}}:members`,
-    upstreamDetails: (u) => `${prefix}upstream:{${u}}:details`,
-    upstreamChanged: `${prefix}upstream:changed`,
   };
 }
 

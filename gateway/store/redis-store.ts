@@ -4,7 +4,7 @@ import type { StoreConfig } from '../config/types.js';
 import { withDeadline } from '../guard/deadline.js';
 import { DAY_MS, periodsAt } from './calendar.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
-import { createRedisClient, type RedisClient } from './redis-client.js';
+import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import {
   REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
@@ -67,7 +67,7 @@ const CONNECTION: RedisOptions = {
 };
 
 /**
- * The store for a fleet (standalone, Sentinel or Cluster: redis-client.ts): one ioredis client with auto-pipelining (concurrent requests
+ * The store for a fleet (standalone, Sentinel or Cluster: common/redis-client.ts): one ioredis client with auto-pipelining (concurrent requests
  * share round trips), one subscriber connection for cache invalidations. The admit
  * script is lua-compat/redis/admit.lua, run with EVALSHA (ioredis falls back to EVAL
  * on NOSCRIPT, e.g. after a failover to a replica that never saw SCRIPT LOAD).

@@ -8,7 +8,7 @@ import type { StoreConfig } from '../config/types.js';
 import { storeConfigOf } from '../config/load.js';
 import type { Cluster } from 'ioredis';
 import { clusterSlot, keySchema } from './key-schema.js';
-import { createRedisClient, type RedisClient } from './redis-client.js';
+import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { StoreConfig, UpstreamConfig } from '../config/types.js';
 import type { PoolSet, Target } from './pool-set.js';
-import { liveMembers, registryClient, registryKeys, type Member, type RegistryClient, type RegistryKeys } from './registry.js';
+import { liveMembers, registryClient, registryKeys, type Member, type RegistryClient, type RegistryKeys } from '../../common/registry.js';
 
 interface Watched {
   readonly cfg: UpstreamConfig;

@@ -16,7 +16,7 @@ import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js
 import { assertGatewayHealthy } from '../../test/harness/proc.js';
 import { startRedis, startRedisCluster, startRedisSentinel, type RedisProcess } from '../../test/harness/redis.js';
 import { parseConfig } from '../config/load.js';
-import { registryKeys } from './registry.js';
+import { registryKeys } from '../../common/registry.js';
 
 // Backends registered in Redis, end to end: real redis-server, the real gateway CLI, the
 // real sluice-backend CLI registering itself, and a static echo target alongside.

@@ -1,6 +1,5 @@
-import type { StoreConfig } from '../config/types.js';
-import { keySchema } from '../store/key-schema.js';
-import { createRedisClient, type RedisClient } from '../store/redis-client.js';
+import type { StoreConfig } from '../gateway/config/types.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
 
 // Backends registered in Redis: the keys and scripts both sides share, so the backend
 // (sluice-backend --register-redis) and the gateway (upstreams.N.discover) cannot drift.
@@ -28,9 +27,10 @@ export interface RegistryKeys {
   readonly changed: string;
 }
 
+/** The registry's keys under the store prefix; lua-compat/README.md lists them with the rest of the key schema. */
 export function registryKeys(prefix: string, upstream: string): RegistryKeys {
-  const k = keySchema(prefix);
-  return { members: k.upstreamMembers(upstream), details: k.upstreamDetails(upstream), changed: k.upstreamChanged };
+  // The upstream's name is a hash tag: both keys in one Cluster slot, for one script.
+  return { members: `${prefix}upstream:{${upstream}}:members`, details: `${prefix}upstream:{${upstream}}:details`, changed: `${prefix}upstream:changed` };
 }
 
 // Expiry on the Redis clock, not the backend's: gateways compare against the same clock,
