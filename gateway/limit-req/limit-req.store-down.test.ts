@@ -43,6 +43,7 @@ describe('limit_req and limit_conn with the shared store stopped: the guard, the
   });
 
   after(async () => {
+    for (const g of gws) if (g.stderr.length > 0) console.error(`gateway stderr:\n${g.stderr.join('\n')}`);
     redis?.signal('SIGCONT');
     backend?.releaseAll();
     await Promise.all(pools.map((p) => p.close()));

@@ -6,7 +6,7 @@ import { DAY_MS, periodsAt } from './calendar.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import {
-  REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
+  MAX_ZONES_PER_ROUTE, REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
@@ -76,8 +76,6 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly redis: RedisClient & ScriptCommands;
   private subscriber: RedisClient | undefined;
-  /** The zone scripts' commands, one per key count, defined on first use (see zoneScript). */
-  private readonly zoneScripts = new Map<string, (...args: (string | number)[]) => Promise<unknown>>();
   private readonly cfg: StoreConfig;
   private readonly k: KeySchema;
   private readonly timeoutMs: number;
@@ -92,6 +90,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
     this.redis.defineCommand('sluiceLeaseReturn', { numberOfKeys: 2, lua: LEASE_RETURN_LUA });
     this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
+    this.defineZoneScripts();
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
   }
@@ -133,7 +132,7 @@ export class RedisStore implements Store {
       const args: (string | number)[] = idx.map((i) => keys[i]!);
       for (const i of idx) args.push(checks[i]!.rateMilli, checks[i]!.burstMilli, checks[i]!.delayMilli);
       if (check) args.push('check');
-      const r = await this.zoneScript<[number, number, number, number, number]>('LimitReq', LIMIT_REQ_LUA, idx.length)(...args);
+      const r = await this.zoneScript<[number, number, number, number, number]>('LimitReq', idx.length)(...args);
       return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, excess: r[2], delayMs: r[3] };
     };
     const decided = await this.acrossSlots(keys, run);
@@ -150,7 +149,7 @@ export class RedisStore implements Store {
       args.push(leaseId, leaseTtlMs);
       for (const i of idx) args.push(checks[i]!.max);
       if (check) args.push('check');
-      const r = await this.zoneScript<[number, number, number]>('LimitConn', LIMIT_CONN_LUA, idx.length)(...args);
+      const r = await this.zoneScript<[number, number, number]>('LimitConn', idx.length)(...args);
       return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, inflight: r[2] };
     };
     const decided = await this.acrossSlots(keys, run);
@@ -167,17 +166,24 @@ export class RedisStore implements Store {
    * Cluster ioredis's auto-pipelining groups commands by the slot of the first argument:
    * calls for keys on different masters would share one pipeline, and all of them fail
    * ("All keys in the pipeline should belong to the same slots allocation group").
+   *
+   * Every count up to MAX_ZONES_PER_ROUTE is defined here, at construction, never on
+   * first use: an auto-pipeline copies the client's commands when it is created, so a
+   * command defined while one was waiting (Redis stopped, replies not yet in) was missing
+   * from it, and ioredis then crashed the process on the pipeline's reply ("results[i] is
+   * not iterable", redis/ioredis#1931). limit-req.store-down.test caught it.
    */
-  private zoneScript<R>(kind: 'LimitReq' | 'LimitConn', lua: string, keys: number): (...args: (string | number)[]) => Promise<R> {
-    const name = `sluice${kind}${keys}`;
-    let run = this.zoneScripts.get(name);
-    if (run === undefined) {
-      this.redis.defineCommand(name, { numberOfKeys: keys, lua });
-      const commands = this.redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
-      run = commands[name]!.bind(this.redis);
-      this.zoneScripts.set(name, run);
+  private defineZoneScripts(): void {
+    for (let keys = 1; keys <= MAX_ZONES_PER_ROUTE; keys++) {
+      this.redis.defineCommand(`sluiceLimitReq${keys}`, { numberOfKeys: keys, lua: LIMIT_REQ_LUA });
+      this.redis.defineCommand(`sluiceLimitConn${keys}`, { numberOfKeys: keys, lua: LIMIT_CONN_LUA });
     }
-    return run as (...args: (string | number)[]) => Promise<R>;
+  }
+
+  private zoneScript<R>(kind: 'LimitReq' | 'LimitConn', keys: number): (...args: (string | number)[]) => Promise<R> {
+    const run = (this.redis as unknown as Record<string, ((...args: (string | number)[]) => Promise<R>) | undefined>)[`sluice${kind}${keys}`];
+    if (run === undefined) throw new Error(`${keys} ${kind} zones on one route: at most ${MAX_ZONES_PER_ROUTE} (the config refuses more)`);
+    return run.bind(this.redis);
   }
 
   /**
