@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { watchBodyRate, type BodyRate } from '../../gateway/http/body-rate.js';
-import { ImageError } from '../image/types.js';
+import { ImageError, type OutputFormat } from '../image/types.js';
 
 /** A failure the HTTP layer answers itself (ImageError covers the image ones). */
 export class HttpError extends Error {
@@ -121,6 +121,37 @@ export function wantsImage(accept: string | undefined): boolean {
     else if (r === 'application/json' || r === 'application/*') json = Math.max(json, q);
   }
   return image > 0 && image >= json;
+}
+
+const OUTPUT_MEDIA_TYPES: Readonly<Record<OutputFormat, string>> = {
+  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif', jp2: 'image/jp2',
+};
+
+/**
+ * The output formats an Accept header takes, for `format: auto`; undefined when it names
+ * no image type at all (absent, `application/json`): the client then takes any format.
+ * The most specific range decides each format (`image/webp;q=0` beats `image/*`, which
+ * beats `*\/*`), as RFC 9110 says.
+ */
+export function acceptedFormats(accept: string | undefined): ReadonlySet<OutputFormat> | undefined {
+  if (accept === undefined) return undefined;
+  const q = new Map<string, number>();
+  for (const part of accept.split(',')) {
+    const [range, ...params] = part.trim().toLowerCase().split(';');
+    let weight = 1;
+    for (const p of params) {
+      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
+      if (m) weight = Number(m[1]);
+    }
+    q.set(range!.trim(), weight);
+  }
+  if (![...q.keys()].some((r) => r.startsWith('image/'))) return undefined;
+  const taken = new Set<OutputFormat>();
+  for (const [format, type] of Object.entries(OUTPUT_MEDIA_TYPES) as [OutputFormat, string][]) {
+    const weight = q.get(type) ?? q.get('image/*') ?? q.get('*/*') ?? 0;
+    if (weight > 0) taken.add(format);
+  }
+  return taken;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
