@@ -11,7 +11,7 @@
 //   D=8 C=4 ROUNDS=3 npm run bench:images
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,8 +70,8 @@ const TASKS: Task[] = [
 ];
 
 /** utime + stime (and, with `children`, of waited-for children) of a process, in ms, from /proc (Linux). */
-function procCpuMs(pid: number | 'self', children = false): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+function procCpuMs(pid: number | 'self', children = false, path: string = String(pid)): number {
+  const f = readFileSync(`/proc/${path}/stat`, 'latin1');
   const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
   // After "pid (comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14]; clock ticks of 10 ms.
   return (v[11]! + v[12]! + (children ? v[13]! + v[14]! : 0)) * 10;
@@ -82,6 +82,39 @@ function treeCpuMs(pid: number): number {
   let kids: number[] = [];
   try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(' ').filter((x) => x !== '').map(Number); } catch { /* gone */ }
   return procCpuMs(pid) + kids.reduce((sum, k) => sum + treeCpuMs(k), 0);
+}
+
+/** The backend's serving process: the launcher's child, or the process itself without a re-exec. */
+function servingPid(pid: number): number {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(' ').filter((x) => x !== '');
+    return kids.length > 0 ? Number(kids[0]) : pid;
+  } catch { return pid; }
+}
+
+/**
+ * CPU ms of the backend by where it is spent: the main (JavaScript) thread, V8's helper
+ * threads (concurrent GC marking, compilation), the libuv pool (sharp's job threads, fs),
+ * the rest (libvips' own worker threads, short-lived, so counted as process total minus
+ * the live threads), and, across all of them, kernel time.
+ */
+function backendCpuBreakdown(pid: number): Record<'main' | 'v8' | 'libuv' | 'libvips' | 'kernel', number> {
+  const out = { main: 0, v8: 0, libuv: 0, libvips: 0, kernel: 0 };
+  let live = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let ms: number;
+    let comm: string;
+    try { ms = procCpuMs(Number(tid), false, `${pid}/task/${tid}`); comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim(); } catch { continue; }
+    live += ms;
+    if (Number(tid) === pid) out.main += ms;
+    else if (comm.startsWith('V8')) out.v8 += ms;
+    else if (comm.startsWith('libuv')) out.libuv += ms;
+    else out.libvips += ms;
+  }
+  out.libvips += procCpuMs(pid) - live;
+  const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  out.kernel = Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[12]) * 10;
+  return out;
 }
 
 interface Sample { readonly rate: number; readonly cpuMsPerImage: number; readonly clientCpuMsPerImage: number }
@@ -120,6 +153,7 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const splits: string[] = [];
   const cpuRows: string[] = [];
+  const threadRows: string[] = [];
   try {
     // TASK=JPEG runs only the tasks whose name contains it.
     for (const t of TASKS.filter((x) => x.name.includes(process.env.TASK ?? ''))) {
@@ -149,9 +183,21 @@ async function main(): Promise<void> {
       await viaHttp();
       Object.assign(phases, { upload: 0, queue: 0, process: 0, store: 0, total: 0, n: 0 });
       const samples = new Map<string, Sample[]>(ways.map((w) => [w.name, []]));
+      const server = servingPid(backend.pid!);
+      const split = { main: 0, v8: 0, libuv: 0, libvips: 0, kernel: 0 };
+      const httpImages = (): number => phases.n;
       for (let r = 0; r < ROUNDS; r++) {
-        for (const w of ways) samples.get(w.name)!.push(await rate(w.one, w.cpu));
+        for (const w of ways) {
+          const before = w.name === 'http' ? backendCpuBreakdown(server) : undefined;
+          samples.get(w.name)!.push(await rate(w.one, w.cpu));
+          if (before !== undefined) {
+            const after = backendCpuBreakdown(server);
+            for (const k of Object.keys(split) as (keyof typeof split)[]) split[k] += after[k] - before[k];
+          }
+        }
       }
+      const per = (v: number): string => (v / httpImages()).toFixed(1);
+      threadRows.push(`| ${t.name} | ${per(split.main)} | ${per(split.v8)} | ${per(split.libuv)} | ${per(split.libvips)} | ${per(split.kernel)} |`);
       const median = (name: string, of: (s: Sample) => number = (s) => s.rate): number | undefined => {
         const v = (samples.get(name) ?? []).map(of).sort((a, b) => a - b);
         return v.length === 0 ? undefined : v[Math.floor(v.length / 2)];
@@ -195,6 +241,12 @@ async function main(): Promise<void> {
     '| task | sharp in-process | HTTP backend | sharp ÷ HTTP | HTTP client (bench) | vipsthumbnail | ImageMagick |',
     '|---|---:|---:|---:|---:|---:|---:|',
     ...cpuRows,
+    '',
+    'The HTTP backend\'s CPU per image by thread (ms; main = the JavaScript thread: HTTP, sniffing, results and metrics; V8 helpers = concurrent GC marking and compilation; libuv pool = sharp\'s job threads and fs; libvips = its worker threads; kernel = system time of all of them, included in the others):',
+    '',
+    '| task | main thread | V8 helpers | libuv pool | libvips workers | kernel |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...threadRows,
     ...(VIPSTHUMBNAIL === undefined || CONVERT === undefined ? ['', 'Not installed, so not compared: load-tests/bench-tools.sh installs libvips-tools and imagemagick from Debian (or prints the apt-get line).'] : []),
   ].join('\n') + '\n');
 }
