@@ -99,6 +99,21 @@ function tooLarge(max: number): HttpError {
   return new HttpError(413, 'payload_too_large', `the body is larger than ${max} bytes`);
 }
 
+/** An Accept header's media ranges, lower-cased, each with its q (1 when absent). */
+function acceptRanges(accept: string): Map<string, number> {
+  const ranges = new Map<string, number>();
+  for (const part of accept.split(',')) {
+    const [range, ...params] = part.trim().toLowerCase().split(';');
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    ranges.set(range!.trim(), q);
+  }
+  return ranges;
+}
+
 /**
  * True when the client prefers the image bytes over the JSON description: some
  * `image/...` range is acceptable and ranked at least as high as application/json.
@@ -108,15 +123,8 @@ export function wantsImage(accept: string | undefined): boolean {
   if (accept === undefined) return false;
   let image = 0;
   let json = 0;
-  for (const part of accept.split(',')) {
-    const [range, ...params] = part.trim().toLowerCase().split(';');
-    let q = 1;
-    for (const p of params) {
-      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
-      if (m) q = Number(m[1]);
-    }
+  for (const [r, q] of acceptRanges(accept)) {
     if (!(q > 0)) continue;
-    const r = range!.trim();
     if (r.startsWith('image/')) image = Math.max(image, q);
     else if (r === 'application/json' || r === 'application/*') json = Math.max(json, q);
   }
@@ -135,16 +143,7 @@ const OUTPUT_MEDIA_TYPES: Readonly<Record<OutputFormat, string>> = {
  */
 export function acceptedFormats(accept: string | undefined): ReadonlySet<OutputFormat> | undefined {
   if (accept === undefined) return undefined;
-  const q = new Map<string, number>();
-  for (const part of accept.split(',')) {
-    const [range, ...params] = part.trim().toLowerCase().split(';');
-    let weight = 1;
-    for (const p of params) {
-      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
-      if (m) weight = Number(m[1]);
-    }
-    q.set(range!.trim(), weight);
-  }
+  const q = acceptRanges(accept);
   if (![...q.keys()].some((r) => r.startsWith('image/'))) return undefined;
   const taken = new Set<OutputFormat>();
   for (const [format, type] of Object.entries(OUTPUT_MEDIA_TYPES) as [OutputFormat, string][]) {
