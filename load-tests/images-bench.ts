@@ -5,10 +5,13 @@
 // per image) and ImageMagick's convert, when they are installed (load-tests/bench-tools.sh).
 // The HTTP time per image is then split with the backend's Server-Timing header into
 // upload, queue, processing, storing and answering (the rest of the client's wall time).
-//   D=10 C=2 npm run bench:images
+// The ways take turns, ROUNDS times, and each figure is the median of its rounds, so a
+// burst of load from other work on a shared machine hits one round of one way, not a
+// whole column. BACKEND_ARGS adds flags to the backend (before/after comparisons).
+//   D=8 C=4 ROUNDS=3 npm run bench:images
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +21,17 @@ import { request } from 'undici';
 import { freePort } from '../test/harness/ports.js';
 
 const D = Number(process.env.D ?? 10);
-const C = Number(process.env.C ?? cpus().length);
+/**
+ * Images in flight at once, for every way alike. Default twice the cores: a server's
+ * throughput is what it does with its queue never empty, as under real traffic; with
+ * exactly one client per core the backend would idle through every upload, store and
+ * answer (the split table shows how long those take).
+ */
+const C = Number(process.env.C ?? 2 * cpus().length);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+/** CLI=0 skips vipsthumbnail and ImageMagick (before/after comparisons of the backend alone). */
+const CLI = process.env.CLI !== '0';
+const BACKEND_ARGS = (process.env.BACKEND_ARGS ?? '').split(' ').filter((a) => a !== '');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const real = (p: string): boolean => existsSync(p) && !readFileSync(p).subarray(0, 4096).toString('latin1').includes('is not installed here');
 const CONVERT = ['/usr/bin/convert-im6.q16', '/usr/bin/convert', '/usr/bin/magick'].find(real);
@@ -56,15 +69,72 @@ const TASKS: Task[] = [
   },
 ];
 
-/** C workers doing `one` back to back for D seconds; images per second. */
-async function rate(one: () => Promise<void>): Promise<number> {
+/** utime + stime (and, with `children`, of waited-for children) of a process, in ms, from /proc (Linux). */
+function procCpuMs(pid: number | 'self', children = false, path: string = String(pid)): number {
+  const f = readFileSync(`/proc/${path}/stat`, 'latin1');
+  const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+  // After "pid (comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14]; clock ticks of 10 ms.
+  return (v[11]! + v[12]! + (children ? v[13]! + v[14]! : 0)) * 10;
+}
+
+/** A process and its descendants (the backend is a launcher whose child serves), CPU ms. */
+function treeCpuMs(pid: number): number {
+  let kids: number[] = [];
+  try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(' ').filter((x) => x !== '').map(Number); } catch { /* gone */ }
+  return procCpuMs(pid) + kids.reduce((sum, k) => sum + treeCpuMs(k), 0);
+}
+
+/** The backend's serving process: the launcher's child, or the process itself without a re-exec. */
+function servingPid(pid: number): number {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(' ').filter((x) => x !== '');
+    return kids.length > 0 ? Number(kids[0]) : pid;
+  } catch { return pid; }
+}
+
+/**
+ * CPU ms of the backend by where it is spent: the main (JavaScript) thread, V8's helper
+ * threads (concurrent GC marking, compilation), the libuv pool (sharp's job threads, fs),
+ * the rest (libvips' own worker threads, short-lived, so counted as process total minus
+ * the live threads), and, across all of them, kernel time.
+ */
+function backendCpuBreakdown(pid: number): Record<'main' | 'v8' | 'libuv' | 'libvips' | 'kernel', number> {
+  const out = { main: 0, v8: 0, libuv: 0, libvips: 0, kernel: 0 };
+  let live = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let ms: number;
+    let comm: string;
+    try { ms = procCpuMs(Number(tid), false, `${pid}/task/${tid}`); comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim(); } catch { continue; }
+    live += ms;
+    if (Number(tid) === pid) out.main += ms;
+    else if (comm.startsWith('V8')) out.v8 += ms;
+    else if (comm.startsWith('libuv')) out.libuv += ms;
+    else out.libvips += ms;
+  }
+  out.libvips += procCpuMs(pid) - live;
+  const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  out.kernel = Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[12]) * 10;
+  return out;
+}
+
+interface Sample { readonly rate: number; readonly cpuMsPerImage: number; readonly clientCpuMsPerImage: number }
+
+/**
+ * C workers doing `one` back to back for D seconds: images per second, and the CPU the
+ * work cost per image (`cpu`: a counter in ms of whoever does the work; CPU time, unlike
+ * wall time, barely moves with other work on a shared machine) and the bench process's own.
+ */
+async function rate(one: () => Promise<void>, cpu: () => number = () => 0): Promise<Sample> {
   let done = 0;
   const end = Date.now() + D * 1000;
   const started = performance.now();
+  const cpu0 = cpu();
+  const self0 = process.cpuUsage();
   await Promise.all(Array.from({ length: C }, async () => {
     while (Date.now() < end) { await one(); done++; }
   }));
-  return done / ((performance.now() - started) / 1000);
+  const self = process.cpuUsage(self0);
+  return { rate: done / ((performance.now() - started) / 1000), cpuMsPerImage: (cpu() - cpu0) / done, clientCpuMsPerImage: (self.user + self.system) / 1000 / done };
 }
 
 async function main(): Promise<void> {
@@ -75,15 +145,18 @@ async function main(): Promise<void> {
   writeFileSync(inputFile, input);
 
   const port = await freePort();
-  const backend = spawn(process.execPath, [join(ROOT, 'dist/backends/cli.js'), '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const backend = spawn(process.execPath, [join(ROOT, 'dist/backends/cli.js'), '--port', String(port), '--face-workers', '0', ...BACKEND_ARGS], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [first] = await once(backend.stdout!, 'data') as [Buffer];
   if (!first.toString().includes('listening')) throw new Error(`backend did not start: ${first.toString()}`);
   const url = `http://127.0.0.1:${port}/v1/images`;
 
   const rows: string[] = [];
   const splits: string[] = [];
+  const cpuRows: string[] = [];
+  const threadRows: string[] = [];
   try {
-    for (const t of TASKS) {
+    // TASK=JPEG runs only the tasks whose name contains it.
+    for (const t of TASKS.filter((x) => x.name.includes(process.env.TASK ?? ''))) {
       const phases = { upload: 0, queue: 0, process: 0, store: 0, total: 0, n: 0 };
       const viaHttp = async (): Promise<void> => {
         const t0 = performance.now();
@@ -94,18 +167,49 @@ async function main(): Promise<void> {
         for (const m of String(res.headers['server-timing']).matchAll(/(\w+);dur=([\d.]+)/g)) phases[m[1] as 'upload'] += Number(m[2]);
         phases.n++;
       };
-      await rate(async () => { await t.sharp(input); }); // warm-up: libvips caches, JIT
-      const raw = await rate(async () => { await t.sharp(input); });
+      const cli = (bin: string, args: (i: string, o: string) => string[]): () => Promise<void> => {
+        let n = 0;
+        return async () => { await run(bin, args(inputFile, join(dir, `out-${n++ % C}.${t.ext}`))); };
+      };
+      const selfCpu = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+      const childrenCpu = (): number => procCpuMs('self', true) - procCpuMs('self');
+      const ways: { name: string; one: () => Promise<void>; cpu: () => number }[] = [
+        { name: 'sharp', one: async () => { await t.sharp(input); }, cpu: selfCpu },
+        { name: 'http', one: viaHttp, cpu: () => treeCpuMs(backend.pid!) },
+        ...(VIPSTHUMBNAIL === undefined || !CLI ? [] : [{ name: 'vips', one: cli(VIPSTHUMBNAIL, t.vipsArgs), cpu: childrenCpu }]),
+        ...(CONVERT === undefined || !CLI ? [] : [{ name: 'im', one: cli(CONVERT, t.convertArgs), cpu: childrenCpu }]),
+      ];
+      await rate(ways[0]!.one); // warm-up: JIT, the backend's first requests
       await viaHttp();
       Object.assign(phases, { upload: 0, queue: 0, process: 0, store: 0, total: 0, n: 0 });
-      const http = await rate(viaHttp);
-      const cli = async (bin: string | undefined, args: (i: string, o: string) => string[]): Promise<number | undefined> => {
-        if (bin === undefined) return undefined;
-        let n = 0;
-        return rate(async () => { await run(bin, args(inputFile, join(dir, `out-${n++ % C}.${t.ext}`))); });
+      const samples = new Map<string, Sample[]>(ways.map((w) => [w.name, []]));
+      const server = servingPid(backend.pid!);
+      const split = { main: 0, v8: 0, libuv: 0, libvips: 0, kernel: 0 };
+      const httpImages = (): number => phases.n;
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const w of ways) {
+          const before = w.name === 'http' ? backendCpuBreakdown(server) : undefined;
+          samples.get(w.name)!.push(await rate(w.one, w.cpu));
+          if (before !== undefined) {
+            const after = backendCpuBreakdown(server);
+            for (const k of Object.keys(split) as (keyof typeof split)[]) split[k] += after[k] - before[k];
+          }
+        }
+      }
+      const per = (v: number): string => (v / httpImages()).toFixed(1);
+      threadRows.push(`| ${t.name} | ${per(split.main)} | ${per(split.v8)} | ${per(split.libuv)} | ${per(split.libvips)} | ${per(split.kernel)} |`);
+      const median = (name: string, of: (s: Sample) => number = (s) => s.rate): number | undefined => {
+        const v = (samples.get(name) ?? []).map(of).sort((a, b) => a - b);
+        return v.length === 0 ? undefined : v[Math.floor(v.length / 2)];
       };
-      const vips = await cli(VIPSTHUMBNAIL, t.vipsArgs);
-      const im = await cli(CONVERT, t.convertArgs);
+      const raw = median('sharp')!;
+      const http = median('http')!;
+      const vips = median('vips');
+      const im = median('im');
+      const cpuOf = (name: string): number | undefined => median(name, (s) => s.cpuMsPerImage);
+      process.stderr.write(`${t.name}: ${[...samples].map(([k, v]) => `${k} ${v.map((x) => `${x.rate.toFixed(2)} img/s ${x.cpuMsPerImage.toFixed(1)} ms`).join(' / ')}`).join(', ')}\n`);
+      const cpuCell = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(1));
+      cpuRows.push(`| ${t.name} | ${cpuCell(cpuOf('sharp'))} | ${cpuCell(cpuOf('http'))} | ${(cpuOf('sharp')! / cpuOf('http')!).toFixed(2)} | ${cpuCell(median('http', (s) => s.clientCpuMsPerImage))} | ${cpuCell(cpuOf('vips'))} | ${cpuCell(cpuOf('im'))} |`);
       const cell = (v: number | undefined): string => (v === undefined ? 'not installed' : v.toFixed(1));
       const ratio = (v: number | undefined): string => (v === undefined ? '-' : (http / v).toFixed(2));
       rows.push(`| ${t.name} | ${raw.toFixed(1)} | ${http.toFixed(1)} | ${(http / raw).toFixed(2)} | ${cell(vips)} | ${ratio(vips)} | ${cell(im)} | ${ratio(im)} |`);
@@ -120,7 +224,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write([
-    `Sluice image bench ${new Date().toISOString()}: D=${D}s, C=${C} at a time, ${cpus().length} cores, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})${VIPSTHUMBNAIL === undefined ? '' : `, ${VIPSTHUMBNAIL}`}${CONVERT === undefined ? '' : `, ${CONVERT}`}`,
+    `Sluice image bench ${new Date().toISOString()}: D=${D}s × ROUNDS=${ROUNDS} (median), C=${C} at a time, ${cpus().length} cores,${BACKEND_ARGS.length > 0 ? ` backend ${BACKEND_ARGS.join(' ')},` : ''} node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})${VIPSTHUMBNAIL === undefined ? '' : `, ${VIPSTHUMBNAIL}`}${CONVERT === undefined ? '' : `, ${CONVERT}`}`,
     '',
     '| task | sharp in-process img/s | HTTP backend img/s | HTTP / sharp | vipsthumbnail img/s | HTTP / vipsthumbnail | ImageMagick img/s | HTTP / ImageMagick |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
@@ -131,6 +235,19 @@ async function main(): Promise<void> {
     '| task | HTTP total | upload | queue | process | store | answer | sharp in-process, ms per image at C |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...splits,
+    '',
+    'CPU per image (ms of user + system time: the bench process for sharp in-process, the backend process for HTTP, the commands for vipsthumbnail and ImageMagick; the HTTP client\'s own CPU is shown apart, it is not the service\'s cost):',
+    '',
+    '| task | sharp in-process | HTTP backend | sharp ÷ HTTP | HTTP client (bench) | vipsthumbnail | ImageMagick |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...cpuRows,
+    '',
+    'The HTTP backend\'s CPU per image by thread (ms; main = the JavaScript thread: HTTP, sniffing, results and metrics; V8 helpers = concurrent GC marking and compilation; libuv pool = sharp\'s job threads and fs; libvips = its worker threads; kernel = system time of all of them, included in the others):',
+    '',
+    '| task | main thread | V8 helpers | libuv pool | libvips workers | kernel |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...threadRows,
+    ...(VIPSTHUMBNAIL === undefined || CONVERT === undefined ? ['', 'Not installed, so not compared: load-tests/bench-tools.sh installs libvips-tools and imagemagick from Debian (or prints the apt-get line).'] : []),
   ].join('\n') + '\n');
 }
 

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { ssim } from 'ssim.js';
 import { parseOptions } from '../backends/image/options.js';
 import { processImage } from '../backends/image/process.js';
 import { DEFAULT_LIMITS, type OptimizeLevel } from '../backends/image/types.js';
+import { rgbaOnWhite as rgba, ssimScore as score } from '../test/harness/ssim.js';
 
 const W = Number(process.env.W ?? 640);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,20 +41,6 @@ const T = {
   pngquant: tool('pngquant'), optipng: tool('optipng'), convert: tool('convert', '/usr/bin/convert-im6.q16', '/usr/bin/convert'),
   butteraugli: process.env.BUTTERAUGLI === '0' ? undefined : tool('butteraugli'),
 };
-
-interface Raw { readonly data: Buffer; readonly width: number; readonly height: number }
-
-async function rgba(img: Buffer | string): Promise<Raw> {
-  const { data, info } = await sharp(img).flatten({ background: '#ffffff' }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
-}
-
-function score(ref: Raw, out: Raw): number {
-  if (ref.width !== out.width || ref.height !== out.height) throw new Error(`size ${out.width}x${out.height} != ${ref.width}x${ref.height}`);
-  const asImage = (r: Raw) => ({ data: new Uint8ClampedArray(r.data.buffer, r.data.byteOffset, r.data.length), width: r.width, height: r.height });
-  // At the output size, as a viewer sees it: ssim.js would otherwise downsample to ~256 px first.
-  return ssim(asImage(ref), asImage(out), { downsample: false }).mssim;
-}
 
 /** The corpus: the sample photos shipped in @vladmandic/face-api, plus a screenshot and a flat graphic made here. */
 async function corpus(): Promise<{ name: string; input: Buffer }[]> {
@@ -156,12 +142,63 @@ function imageMagick(format: Format): Reference['encode'] {
   };
 }
 
+/** AUTO=0 skips the format: auto rows (each is up to three encodes, AVIF's the dearest). */
+const AUTO = process.env.AUTO !== '0';
+
+interface AutoRow { bytes: number; ssim: number; ms: number; n: number; belowTarget: number; picked: Map<string, number>; webpBytes: number; refBytes: number; refSluice: number; refUnreached: number }
+
+/**
+ * format: auto at each level. Its target is what the level's WebP encode scores on the
+ * same image; "below target" counts images where auto's pick scores less. The best
+ * reference is the fewest bytes any reference encoder (any format) needs for auto's score.
+ */
+async function autoRows(input: Buffer, refRaw: Awaited<ReturnType<typeof rgba>>, sweeps: ReadonlyMap<string, Point[]>, rows: Map<string, AutoRow>): Promise<void> {
+  for (const level of LEVELS) {
+    const optimize = level === 'none' ? {} : { optimize: level };
+    const webp = await processImage(input, parseOptions({ resize: { width: W }, format: 'webp', ...optimize }), DEFAULT_LIMITS);
+    const target = score(refRaw, await rgba(webp.data));
+    const t0 = performance.now();
+    const res = await processImage(input, parseOptions({ resize: { width: W }, format: 'auto', ...optimize }), DEFAULT_LIMITS);
+    const ms = performance.now() - t0;
+    const s = score(refRaw, await rgba(res.data));
+    const row: AutoRow = rows.get(level) ?? { bytes: 0, ssim: 0, ms: 0, n: 0, belowTarget: 0, picked: new Map(), webpBytes: 0, refBytes: 0, refSluice: 0, refUnreached: 0 };
+    row.bytes += res.data.length;
+    row.ssim += s;
+    row.ms += ms;
+    row.n++;
+    if (s < target) row.belowTarget++;
+    row.picked.set(res.output.format, (row.picked.get(res.output.format) ?? 0) + 1);
+    row.webpBytes += webp.data.length;
+    const best = Math.min(...[...sweeps.values()].map((points) => bytesAt(points, s) ?? Infinity));
+    if (best === Infinity) row.refUnreached++;
+    else { row.refBytes += best; row.refSluice += res.data.length; }
+    rows.set(level, row);
+  }
+}
+
+function autoTable(rows: ReadonlyMap<string, AutoRow>): string[] {
+  const pct = (a: number, b: number): string => `${((1 - a / b) * 100).toFixed(1)} %`;
+  return [
+    'format: auto (target: the score of the level\'s WebP on each image; "best reference": the fewest bytes any reference encoder above needs for auto\'s score):',
+    '',
+    '| level | auto KB | mean SSIM | below target | picked | ms/image | saved vs Sluice WebP | saved vs best reference |',
+    '|---|---:|---:|---:|---|---:|---:|---:|',
+    ...LEVELS.map((level) => {
+      const r = rows.get(level)!;
+      const picked = [...r.picked].map(([f, n]) => `${f} ${n}`).join(', ');
+      const ref = r.refBytes === 0 ? 'n/a' : `${pct(r.refSluice, r.refBytes)}${r.refUnreached > 0 ? ` (${r.refUnreached} n/a)` : ''}`;
+      return `| ${level} | ${(r.bytes / 1024).toFixed(1)} | ${(r.ssim / r.n).toFixed(4)} | ${r.belowTarget}/${r.n} | ${picked} | ${(r.ms / r.n).toFixed(0)} | ${pct(r.bytes, r.webpBytes)} | ${ref} |`;
+    }),
+  ];
+}
+
 interface Row { sluiceBytes: number; ssim: number; butteraugli: number[]; ms: number; n: number; ref: Map<string, { bytes: number; sluice: number; unreached: number }> }
 
 async function main(): Promise<void> {
   sharp.concurrency(1); // CPU per image, comparable with the single-threaded CLIs
   const dir = mkdtempSync(join(tmpdir(), 'sluice-optbench-'));
   const rows = new Map<string, Row>();
+  const autoRows_ = new Map<string, AutoRow>();
   const images = await corpus();
   try {
     for (const img of images) {
@@ -217,6 +254,7 @@ async function main(): Promise<void> {
           rows.set(key, row);
         }
       }
+      if (AUTO) await autoRows(img.input, refRaw, sweeps, autoRows_);
       process.stderr.write(`done ${img.name}\n`);
     }
   } finally {
@@ -247,6 +285,7 @@ async function main(): Promise<void> {
       out.push(`| ${format} | ${level} | ${kb(row.sluiceBytes)} | ${(row.ssim / row.n).toFixed(4)} | ${T.butteraugli === undefined ? '' : `${ba} | `}${(row.ms / row.n).toFixed(0)} | ${cells.join(' | ')} |`);
     }
   }
+  if (AUTO) out.push('', ...autoTable(autoRows_));
   const missing = REFERENCES.filter((r) => !r.available).map((r) => r.missing);
   if (missing.length > 0) out.push('', `Not installed, so not compared: apt-get install -y --no-install-recommends ${missing.join(' ')}`);
   if (T.butteraugli === undefined && process.env.BUTTERAUGLI !== '0') out.push('', 'butteraugli not installed: apt-get install -y --no-install-recommends butteraugli');

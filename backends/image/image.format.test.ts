@@ -21,13 +21,14 @@ test('each output format decodes as what it claims', async () => {
   }
 });
 
-test('auto: photo → webp, alpha → webp keeping alpha, avif stays avif, animated → animated webp', async () => {
-  const photoOut = await processImage(await SMALL(), parseOptions({ format: 'auto' }), limits());
+// format: auto encodes candidates (image.auto.test.ts); without a format the choice is made from the input.
+test('no format: photo → webp, alpha → webp keeping alpha, avif stays avif, animated → animated webp', async () => {
+  const photoOut = await processImage(await SMALL(), parseOptions({}), limits());
   assert.equal(photoOut.output.format, 'webp');
-  const alphaOut = await processImage(await alphaPng(), parseOptions({ format: 'auto' }), limits());
+  const alphaOut = await processImage(await alphaPng(), parseOptions({}), limits());
   assert.equal(alphaOut.output.format, 'webp');
   assert.equal((await sharp(alphaOut.data).metadata()).hasAlpha, true);
-  const avifOut = await processImage(await avif(), parseOptions({ format: 'auto' }), limits());
+  const avifOut = await processImage(await avif(), parseOptions({}), limits());
   assert.equal(avifOut.contentType, 'image/avif');
   const anim = await processImage(await animated('gif', 4), parseOptions({}), limits());
   assert.equal(anim.output.format, 'webp');

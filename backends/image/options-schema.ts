@@ -138,7 +138,7 @@ export const ImageOptions = obj({
   scale: Opt(obj({ percent: num(1, 1000) }, { description: 'Both sides as a percentage of the input (after crop); above 100 enlarges. Not with resize.' })),
   crop: Opt(Crop),
   format: Opt(StringEnum([...FORMATS, 'auto'], {
-    description: '`auto`: the best for the input. `jp2` (JPEG 2000) only where this libvips has OpenJPEG; otherwise 400 naming `format` (the prebuilt sharp binaries do not).',
+    description: '`auto`: the smallest, at the level\'s target score (what the level\'s WebP scores), of the formats the request\'s Accept takes: WebP, AVIF and (without alpha) JPEG, or lossless WebP and PNG for a palette input or `lossless: true`; an animation gives animated WebP. Without `format`, WebP (AVIF for AVIF input). `jp2` (JPEG 2000) only where this libvips has OpenJPEG; otherwise 400 naming `format` (the prebuilt sharp binaries do not).',
   })),
   quality: Opt(int(1, 100)),
   lossless: Opt(bool(false)),

@@ -15,8 +15,10 @@
 // 422 unprocessable_image (decoder failed mid-image, e.g. truncated), 504
 // processing_timeout (limits.timeoutMs elapsed; our own work, so not upstream_timeout).
 
-import sharp, { type JpegOptions, type OutputInfo, type ResizeOptions, type Sharp } from 'sharp';
+import sharp, { type ResizeOptions, type Sharp } from 'sharp';
 import { faceCropRegion } from '../faces/face-crop.js';
+import { autoCandidates, encodeSmallest } from './auto-format.js';
+import { CONTENT_TYPE, encode, searchesLosslessPng, smallestLosslessPng, type Encoded } from './encode.js';
 import { applyFrame, frameSize, needsFrame } from './frame.js';
 import { sniff, type Sniffed } from './sniff.js';
 import {
@@ -28,19 +30,9 @@ import {
   type FaceDetector,
   type ImageLimits,
   type ImageOptions,
-  type OptimizeLevel,
   type OutputFormat,
   type ProcessResult,
 } from './types.js';
-
-const CONTENT_TYPE: Readonly<Record<OutputFormat, string>> = {
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  webp: 'image/webp',
-  avif: 'image/avif',
-  gif: 'image/gif',
-  jp2: 'image/jp2',
-};
 
 /** Sepia tone as a colour matrix (the classic Microsoft values). */
 const SEPIA: [[number, number, number], [number, number, number], [number, number, number]] = [
@@ -62,94 +54,17 @@ interface Rect {
 }
 
 /**
- * auto → the best output for this input:
- * - animated (GIF/WebP with > 1 frame) → webp (animated WebP is far smaller than GIF);
+ * The output format when none is given, and of an animated `auto`, decided from the input
+ * alone (a still `auto` encodes candidates instead: auto-format.ts):
+ * - animated (GIF/WebP with > 1 frame) → webp (animated WebP is far smaller than GIF),
+ *   gif for a client whose Accept takes gif and not webp;
  * - AVIF input → avif (re-encoding to WebP would usually grow it);
- * - everything else, alpha or not → webp (alpha supported; lossless when the input is a
- *   palette image, i.e. a graphic, and no quality was asked for).
+ * - everything else, alpha or not → webp.
  */
-export function resolveAutoFormat(s: Sniffed, frames: number): OutputFormat {
-  if (frames > 1) return 'webp';
+export function resolveAutoFormat(s: Sniffed, frames: number, accepted?: ReadonlySet<OutputFormat>): OutputFormat {
+  if (frames > 1) return accepted !== undefined && !accepted.has('webp') && accepted.has('gif') ? 'gif' : 'webp';
   if (s.format === 'avif') return 'avif';
   return 'webp';
-}
-
-/**
- * Encoder settings per optimize level. `undefined` (no level) is sharp's defaults.
- * An explicit `quality` always wins over a level's default quality.
- *
- * | level    | jpeg (mozjpeg build)                              | png                                          | webp                             | avif            | gif                                |
- * |----------|---------------------------------------------------|----------------------------------------------|----------------------------------|-----------------|------------------------------------|
- * | (none)   | q80, Huffman optimised                            | zlib 6                                       | q80, effort 4                    | q50, effort 4   | effort 7                           |
- * | lossless | + progressive, optimised scans (same pixels)      | zlib 9 + adaptive filtering (same pixels)    | effort 6 (same quality)          | effort 6        | effort 10 (same palette size)      |
- * | low      | mozjpeg: trellis, deringing, quant table 3; q80   | zlib 9 + adaptive filtering (same pixels)    | effort 6; q78                    | effort 6; q50   | effort 10                          |
- * | medium   | mozjpeg; q75                                      | palette (libimagequant) q90, effort 7, zlib 9| effort 6; q75                    | effort 6; q45   | effort 10, interFrameMaxError 4    |
- * | high     | mozjpeg, 4:2:0; q65                               | palette q70, effort 10, zlib 9               | effort 6; q65                    | effort 7; q40   | effort 10, 128 colours, error 8    |
- *
- * `lossless: true` makes webp/avif lossless and forbids the lossy PNG palette; jpeg and gif
- * cannot be lossless and are refused with 400 naming `lossless`.
- */
-function encode(pipe: Sharp, format: OutputFormat, opts: ImageOptions, paletteInput: boolean): Sharp {
-  const level: OptimizeLevel | undefined = opts.optimize;
-  const q = (dflt: number | undefined): number | undefined => opts.quality ?? dflt;
-  switch (format) {
-    case 'jpeg': {
-      const base: JpegOptions = {
-        quality: q(80),
-        optimiseCoding: true,
-        ...(opts.output.encoding === 'progressive' ? { progressive: true } : {}),
-        ...(opts.output.chromaSubsampling !== undefined ? { chromaSubsampling: opts.output.chromaSubsampling } : {}),
-      };
-      // sharp's `mozjpeg: true` preset, spelled out so an explicit baseline can drop its progressive scans.
-      const scans = opts.output.encoding !== 'baseline';
-      const moz: JpegOptions = { trellisQuantisation: true, overshootDeringing: true, quantisationTable: 3, optimiseScans: scans, progressive: scans };
-      if (level === 'lossless') return pipe.jpeg({ ...base, progressive: scans, optimiseScans: scans });
-      if (level === 'low') return pipe.jpeg({ ...base, ...moz });
-      if (level === 'medium') return pipe.jpeg({ ...base, quality: q(75), ...moz });
-      if (level === 'high') return pipe.jpeg({ chromaSubsampling: '4:2:0', ...base, quality: q(65), ...moz });
-      return pipe.jpeg(base);
-    }
-    case 'png': {
-      if (opts.output.encoding === 'progressive') pipe = pipe.png({ progressive: true });
-      // A quality without a level asks for lossy PNG, which only palette quantisation gives.
-      if (opts.quality !== undefined && level === undefined) return pipe.png({ palette: true, quality: opts.quality, compressionLevel: 9 });
-      if (level === 'lossless' || level === 'low' || ((level === 'medium' || level === 'high') && opts.lossless)) {
-        return pipe.png({ compressionLevel: 9, adaptiveFiltering: true });
-      }
-      if (level === 'medium') return pipe.png({ palette: true, quality: q(90), effort: 7, compressionLevel: 9 });
-      if (level === 'high') return pipe.png({ palette: true, quality: q(70), effort: 10, compressionLevel: 9 });
-      return pipe.png({ compressionLevel: 6 });
-    }
-    case 'webp': {
-      const lossless = opts.lossless || (opts.format === 'auto' && paletteInput && opts.quality === undefined);
-      if (lossless) return pipe.webp({ lossless: true, effort: level === undefined ? 4 : 6 });
-      if (level === undefined) return pipe.webp({ quality: q(80), effort: 4 });
-      if (level === 'lossless') return pipe.webp({ quality: q(80), effort: 6 });
-      // No smartSubsample: at equal SSIM it cost 1-3 % more bytes than plain cwebp (bench:optimize).
-      if (level === 'low') return pipe.webp({ quality: q(78), effort: 6 });
-      return pipe.webp({ quality: q(level === 'medium' ? 75 : 65), effort: 6 });
-    }
-    case 'avif': {
-      if (opts.output.chromaSubsampling !== undefined) pipe = pipe.avif({ chromaSubsampling: opts.output.chromaSubsampling });
-      if (opts.lossless) return pipe.avif({ lossless: true, effort: level === undefined ? 4 : 6 });
-      if (level === undefined) return pipe.avif({ quality: q(50), effort: 4 });
-      if (level === 'lossless' || level === 'low') return pipe.avif({ quality: q(50), effort: 6 });
-      if (level === 'medium') return pipe.avif({ quality: q(45), effort: 6 });
-      return pipe.avif({ quality: q(40), effort: 7 });
-    }
-    case 'gif': {
-      if (level === undefined) return pipe.gif({ effort: 7 });
-      if (level === 'lossless' || level === 'low') return pipe.gif({ effort: 10 });
-      if (level === 'medium') return pipe.gif({ effort: 10, interFrameMaxError: 4 });
-      return pipe.gif({ effort: 10, colours: 128, interFrameMaxError: 8 });
-    }
-    case 'jp2':
-      return pipe.jp2({
-        quality: q(level === 'high' ? 65 : level === 'medium' ? 75 : 80),
-        lossless: opts.lossless,
-        ...(opts.output.chromaSubsampling !== undefined ? { chromaSubsampling: opts.output.chromaSubsampling } : {}),
-      });
-  }
 }
 
 /** Which encoders read each output option; anything else is refused rather than ignored. */
@@ -239,6 +154,7 @@ export async function processImage(
   limits: ImageLimits,
   detectFaces?: FaceDetector,
   watermarks?: WatermarkSource,
+  accepted?: ReadonlySet<OutputFormat>,
 ): Promise<ProcessResult> {
   // Cheapest refusal first: nothing is parsed for an oversized body.
   if (input.length > limits.maxInputBytes) tooLarge(`input is ${input.length} bytes; the limit is ${limits.maxInputBytes}`);
@@ -250,7 +166,7 @@ export async function processImage(
     );
     timer.unref();
   });
-  const work = run(input, opts, limits, detectFaces, watermarks);
+  const work = run(input, opts, limits, detectFaces, watermarks, accepted);
   // The losing side of the race must not surface as an unhandled rejection.
   work.catch(() => undefined);
   try {
@@ -260,7 +176,9 @@ export async function processImage(
   }
 }
 
-async function run(input: Buffer, opts: ImageOptions, limits: ImageLimits, detectFaces?: FaceDetector, watermarks?: WatermarkSource): Promise<ProcessResult> {
+async function run(
+  input: Buffer, opts: ImageOptions, limits: ImageLimits, detectFaces?: FaceDetector, watermarks?: WatermarkSource, accepted?: ReadonlySet<OutputFormat>,
+): Promise<ProcessResult> {
   const sniffed = await sniff(input, limits);
   const meta = sniffed.metadata;
 
@@ -268,8 +186,10 @@ async function run(input: Buffer, opts: ImageOptions, limits: ImageLimits, detec
   const frames = ANIMATABLE.has(sniffed.format) ? Math.max(1, meta.pages ?? 1) : 1;
   if (frames > limits.maxFrames) tooLarge(`input has ${frames} frames; the limit is ${limits.maxFrames}`);
   const pageHeight = frames > 1 ? (meta.pageHeight ?? meta.height) : meta.height;
-  const format: OutputFormat = opts.format === undefined || opts.format === 'auto' ? resolveAutoFormat(sniffed, frames) : opts.format;
+  // A still `auto` is decided by encoding candidates at the end; until then its checks are WebP's.
+  const format: OutputFormat = opts.format === undefined || opts.format === 'auto' ? resolveAutoFormat(sniffed, frames, accepted) : opts.format;
   const animated = frames > 1 && ANIMATABLE.has(format);
+  const searchAuto = opts.format === 'auto' && !animated;
   const decodedPixels = meta.width * pageHeight * (animated ? frames : 1);
   if (decodedPixels > limits.maxInputPixels) tooLarge(`input decodes to ${decodedPixels} pixels; the limit is ${limits.maxInputPixels}`);
 
@@ -410,11 +330,24 @@ async function run(input: Buffer, opts: ImageOptions, limits: ImageLimits, detec
   // Default output already drops EXIF/XMP/IPTC and converts to sRGB; keeping metadata
   // still converts to sRGB and tags it, so colours match either way.
   if (!opts.strip) pipe = pipe.withMetadata();
-  pipe = encode(pipe, format, opts, meta.isPalette === true);
+  const paletteInput = meta.isPalette === true;
+  const timeoutSeconds = Math.max(1, Math.ceil(limits.timeoutMs / 1000));
+  // The PNG search renders 8-bit pixels and drops metadata: only when that loses nothing.
+  const pngSearchable = opts.strip && (meta.depth === undefined || meta.depth === 'uchar');
 
-  let result: { data: Buffer; info: OutputInfo };
+  let result: Encoded & { format: OutputFormat; contentType: string };
   try {
-    result = await pipe.toBuffer({ resolveWithObject: true });
+    if (searchAuto) {
+      const lossless = opts.lossless || (paletteInput && opts.quality === undefined);
+      const alpha = meta.hasAlpha || framed !== undefined || resize?.fit === 'contain';
+      const candidates = autoCandidates({ accepted, alpha, lossless });
+      result = await encodeSmallest(pipe, candidates, opts, paletteInput, pngSearchable && (lossless || searchesLosslessPng(opts)), timeoutSeconds);
+    } else {
+      const encoded = format === 'png' && pngSearchable && searchesLosslessPng(opts)
+        ? await smallestLosslessPng(pipe, opts.output.encoding === 'progressive', timeoutSeconds)
+        : await encode(pipe, format, opts, paletteInput).toBuffer({ resolveWithObject: true });
+      result = { ...encoded, format, contentType: CONTENT_TYPE[format] };
+    }
   } catch (err) {
     throw mapSharpError(err, limits);
   }
@@ -422,8 +355,8 @@ async function run(input: Buffer, opts: ImageOptions, limits: ImageLimits, detec
   return {
     data,
     input: { format: sniffed.format, width: W, height: H, bytes: input.length },
-    output: { format, width: info.width, height: animated ? (info.pageHeight ?? info.height) : info.height, bytes: data.length },
-    contentType: CONTENT_TYPE[format],
+    output: { format: result.format, width: info.width, height: animated ? (info.pageHeight ?? info.height) : info.height, bytes: data.length },
+    contentType: result.contentType,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { watchBodyRate, type BodyRate } from '../../common/body-rate.js';
 import { HttpError } from '../../common/errors.js';
+import type { OutputFormat } from '../image/types.js';
 
 /** The client went away before we answered: nothing to send, just free what it held. */
 export class ClientGone extends Error {}
@@ -70,6 +71,21 @@ function tooLarge(max: number): HttpError {
   return new HttpError(413, 'payload_too_large', `the body is larger than ${max} bytes`);
 }
 
+/** An Accept header's media ranges, lower-cased, each with its q (1 when absent). */
+function acceptRanges(accept: string): Map<string, number> {
+  const ranges = new Map<string, number>();
+  for (const part of accept.split(',')) {
+    const [range, ...params] = part.trim().toLowerCase().split(';');
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
+      if (m) q = Number(m[1]);
+    }
+    ranges.set(range!.trim(), q);
+  }
+  return ranges;
+}
+
 /**
  * True when the client prefers the image bytes over the JSON description: some
  * `image/...` range is acceptable and ranked at least as high as application/json.
@@ -79,19 +95,34 @@ export function wantsImage(accept: string | undefined): boolean {
   if (accept === undefined) return false;
   let image = 0;
   let json = 0;
-  for (const part of accept.split(',')) {
-    const [range, ...params] = part.trim().toLowerCase().split(';');
-    let q = 1;
-    for (const p of params) {
-      const m = /^\s*q=([0-9.]+)\s*$/.exec(p);
-      if (m) q = Number(m[1]);
-    }
+  for (const [r, q] of acceptRanges(accept)) {
     if (!(q > 0)) continue;
-    const r = range!.trim();
     if (r.startsWith('image/')) image = Math.max(image, q);
     else if (r === 'application/json' || r === 'application/*') json = Math.max(json, q);
   }
   return image > 0 && image >= json;
+}
+
+const OUTPUT_MEDIA_TYPES: Readonly<Record<OutputFormat, string>> = {
+  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif', jp2: 'image/jp2',
+};
+
+/**
+ * The output formats an Accept header takes, for `format: auto`; undefined when it names
+ * no image type at all (absent, `application/json`): the client then takes any format.
+ * The most specific range decides each format (`image/webp;q=0` beats `image/*`, which
+ * beats `*\/*`), as RFC 9110 says.
+ */
+export function acceptedFormats(accept: string | undefined): ReadonlySet<OutputFormat> | undefined {
+  if (accept === undefined) return undefined;
+  const q = acceptRanges(accept);
+  if (![...q.keys()].some((r) => r.startsWith('image/'))) return undefined;
+  const taken = new Set<OutputFormat>();
+  for (const [format, type] of Object.entries(OUTPUT_MEDIA_TYPES) as [OutputFormat, string][]) {
+    const weight = q.get(type) ?? q.get('image/*') ?? q.get('*/*') ?? 0;
+    if (weight > 0) taken.add(format);
+  }
+  return taken;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Response } from 'undici';
-import type { CustomerStore, Detection, ImageLimits, ImageOptions, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
-import { ClientGone, asHttpError, readBody, wantsImage } from './http.js';
+import type { CustomerStore, Detection, ImageLimits, ImageOptions, OutputFormat, ProcessResult, WatermarkLimits, WatermarkSource } from '../image/types.js';
+import { ClientGone, acceptedFormats, asHttpError, readBody, wantsImage } from './http.js';
 import { DEFAULT_BODY_RATE, type BodyRate } from '../../common/body-rate.js';
 import { HttpError, errorBody } from '../../common/errors.js';
 import { requestIdFrom as requestId } from '../../common/request-id.js';
@@ -20,8 +20,11 @@ import { WatermarkStore } from './watermarks-store.js';
  * wire.ts): the request path here is admission (pool), body, options, job, answer.
  */
 export interface ServiceDeps {
-  /** Decode, transform, encode; throws ImageError for anything the client got wrong. */
-  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits, watermarks: WatermarkSource) => Promise<ProcessResult>;
+  /**
+   * Decode, transform, encode; throws ImageError for anything the client got wrong.
+   * `accepted`: the formats the client's Accept takes (format: auto chooses among them).
+   */
+  readonly process: (input: Buffer, opts: ImageOptions, limits: ImageLimits, watermarks: WatermarkSource, accepted: ReadonlySet<OutputFormat> | undefined) => Promise<ProcessResult>;
   /** Faces in an encoded image; undefined when face detection is off (→ 503). */
   readonly detect: ((input: Buffer) => Promise<Detection>) | undefined;
   /** Downloads a client-chosen URL under the SSRF guard; throws ImageError. */
@@ -201,9 +204,11 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   }
 
   /** `onStart` hears when the job leaves the queue and gets its slot. */
-  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions, customer: string, onStart?: () => void): Promise<ProcessResult> {
+  async function runProcess(slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions, req: IncomingMessage, onStart?: () => void): Promise<ProcessResult> {
+    const customer = customerOf(req);
     const source: WatermarkSource = (id) => watermarks.get(customer, id);
-    return slot.run(() => { onStart?.(); return timed(endpoint, () => deps.process(input, options, limits, source)); }, limits.timeoutMs);
+    const accepted = acceptedFormats(req.headers.accept);
+    return slot.run(() => { onStart?.(); return timed(endpoint, () => deps.process(input, options, limits, source, accepted)); }, limits.timeoutMs);
   }
 
   async function timed<T>(endpoint: Endpoint, job: () => Promise<T>): Promise<T> {
@@ -270,7 +275,6 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
 
   /** `webhook` in the options: answer 202 now, process while still holding the slot, POST the outcome. */
   function acceptAsync(req: IncomingMessage, res: ServerResponse, rid: string, slot: Reservation, endpoint: Endpoint, input: Buffer, options: ImageOptions): void {
-    const customer = customerOf(req);
     const webhooks = deps.webhooks!;
     const target = options.webhook!;
     const id = store.newId();
@@ -278,7 +282,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     void (async () => {
       let payload: object;
       try {
-        const result = await runProcess(slot, endpoint, input, options, customer);
+        const result = await runProcess(slot, endpoint, input, options, req);
         payload = { ...(await keep(id, result, options)), status: 'succeeded' };
       } catch (err) {
         let e = asHttpError(err);
@@ -317,7 +321,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     let started = read;
     let result: ProcessResult;
     try {
-      result = await runProcess(slot, endpoint, input, options, customerOf(req), () => { started = performance.now(); });
+      result = await runProcess(slot, endpoint, input, options, req, () => { started = performance.now(); });
     } catch (err) {
       fail(req, res, rid, err, 'process');
       return;

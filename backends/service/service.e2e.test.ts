@@ -88,6 +88,21 @@ describe('image service end to end (real processing, short TTL)', () => {
     assert.equal((await sharp(bytes).metadata()).format, 'webp');
   });
 
+  it('format auto keeps to the formats the Accept header takes', async () => {
+    const post = (accept: string) => request(`${base}/v1/images`, {
+      method: 'POST', body: PHOTO, headers: { accept, 'x-options': JSON.stringify({ resize: { width: 320 }, format: 'auto' }) },
+    });
+    const jpeg = await post('image/jpeg');
+    assert.equal(jpeg.statusCode, 200);
+    assert.equal(jpeg.headers['content-type'], 'image/jpeg');
+    assert.equal((await sharp(Buffer.from(await jpeg.body.arrayBuffer())).metadata()).format, 'jpeg');
+    const noAvif = await post('image/avif;q=0, image/*');
+    assert.equal(noAvif.statusCode, 200);
+    assert.notEqual(noAvif.headers['content-type'], 'image/avif');
+    assert.match(String(noAvif.headers['content-type']), /^image\/(webp|jpeg)$/);
+    await noAvif.body.dump();
+  });
+
   it('a result is gone after its TTL: 404 JSON, and the file is deleted from the directory', async () => {
     const res = await request(`${base}/v1/images`, { method: 'POST', body: PHOTO, headers: { 'x-options': '{"resize":{"width":64},"format":"png"}' } });
     assert.equal(res.statusCode, 200);

@@ -37,7 +37,7 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
   let svc: ImageService;
   try {
     svc = await createImageService({
-      process: (input, opts, limits, watermarks) => processImage(input, opts, limits, detectFaces, watermarks),
+      process: (input, opts, limits, watermarks, accepted) => processImage(input, opts, limits, detectFaces, watermarks, accepted),
       // The detector decodes whatever it gets: the same type and pixel checks as /v1/images first.
       detect: detectFaces === undefined ? undefined : async (input) => {
         await sniff(input, cfg.limits);
