@@ -76,6 +76,17 @@ describe('DirectoryResultsStore', () => {
     }
   });
 
+  it('close lets writes in progress finish, then removes its directory; a put after close is refused', async () => {
+    // A job finishing during shutdown: its result is still being written when close starts.
+    const store = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 10 });
+    const puts = Array.from({ length: 8 }, () => store.put(store.newId(), Buffer.alloc(4 << 20, 7), 'image/png'));
+    await store.close();
+    const settled = await Promise.allSettled(puts);
+    assert.deepEqual(settled.map((p) => p.status), puts.map(() => 'fulfilled'));
+    assert.equal(existsSync(store.dir), false);
+    await assert.rejects(store.put(store.newId(), Buffer.from('late'), 'image/png'), /closed/);
+  });
+
   it('a temp directory it created is removed on close; a configured one is kept', async () => {
     const a = await DirectoryResultsStore.open({ dir: undefined, ttlSeconds: 10 });
     await a.close();

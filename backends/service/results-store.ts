@@ -125,6 +125,8 @@ export class DirectoryResultsStore implements ResultsStore {
   private readonly timer: NodeJS.Timeout;
   private sweeping: Promise<number> | undefined;
   private closed = false;
+  /** Writes in progress, which close() lets finish before it removes the directory. */
+  private readonly writing = new Set<Promise<void>>();
   private readonly ledger: ExpiryLedger;
 
   private constructor(dir: string, ownsDir: boolean, opts: ResultsStoreOptions) {
@@ -161,6 +163,17 @@ export class DirectoryResultsStore implements ResultsStore {
     if (!/^[\x21-\x7e]+(?:; ?[\x20-\x7e]+)?$/.test(contentType) || contentType.length > MAX_HEADER - 1) {
       throw new Error('bad content type');
     }
+    if (this.closed) throw new Error('results store closed');
+    const write = this.write(id, data, contentType);
+    this.writing.add(write);
+    try {
+      await write;
+    } finally {
+      this.writing.delete(write);
+    }
+  }
+
+  private async write(id: string, data: Buffer, contentType: string): Promise<void> {
     const tmp = join(this.dir, `${TMP_PREFIX}${id}-${randomBytes(6).toString('hex')}`);
     try {
       await writeFile(tmp, [Buffer.from(`${contentType}\n`, 'latin1'), data], { mode: 0o600 });
@@ -246,11 +259,16 @@ export class DirectoryResultsStore implements ResultsStore {
     return removed;
   }
 
-  /** Stops the sweeper; removes the directory if this store created it (nothing outlives the process). */
+  /**
+   * Stops the sweeper; removes the directory if this store created it (nothing outlives the
+   * process). A job that finished during shutdown may still be writing: its write ends
+   * first, or removing the directory under it fails (ENOTEMPTY) and the backend exits 1.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     await this.sweeping?.catch(() => {});
+    await Promise.allSettled(this.writing);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
