@@ -58,7 +58,3 @@ export const Readiness = Type.Object({
   store: StringEnum(['memory', 'redis'] as const),
   error: Type.Optional(Type.String()),
 });
-
-export const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), request_id: Type.String() }),
-});
