@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import type { StoreConfig } from '../gateway/config/types.js';
+import type { StoreConfig } from './store-config.js';
 
 /** Either kind of ioredis client; both take the same commands, scripts and pub/sub calls. */
 export type RedisClient = Redis | Cluster;

@@ -1,4 +1,4 @@
-import type { StoreConfig } from '../gateway/config/types.js';
+import type { StoreConfig } from './store-config.js';
 import { createRedisClient, type RedisClient } from './redis-client.js';
 
 // Backends registered in Redis: the keys and scripts both sides share, so the backend

@@ -32,6 +32,8 @@ export function schemaAjv(): Ajv {
   // The editors' message keywords (see schema-errors.ts): annotations to ajv.
   ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
   ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
+  // A field that also takes a short form (common/config-text.ts expands it before checking).
+  ajv.addKeyword({ keyword: 'shorthand' });
   return ajv;
 }
 

@@ -1,4 +1,4 @@
-import { Type, type SchemaOptions, type Static, type TObject, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { Type, type ObjectOptions, type SchemaOptions, type Static, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 
 // Schema shapes TypeBox spells in a way that gives poor errors. `Type.Union` of literals
 // or objects becomes `anyOf`, and ajv then reports every branch's failure ("must be equal
@@ -20,4 +20,9 @@ export function TaggedUnion<T extends readonly TObject[]>(tag: string, members: 
     discriminator: { propertyName: tag },
     oneOf: members as readonly TSchema[],
   });
+}
+
+/** A mapping that refuses unknown fields: a typo must not silently keep a default. */
+export function Section<P extends TProperties>(properties: P, options: ObjectOptions = {}): TObject<P> {
+  return Type.Object(properties, { additionalProperties: false, ...options });
 }

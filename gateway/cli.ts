@@ -5,10 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { ConfigError, parseConfig, readConfigText } from './config/load.js';
+import { readConfigText } from '../common/config-text.js';
+import { ConfigError } from '../common/errors.js';
+import { CONFIG_USAGE, runConfigCommand } from './config/config-command.js';
+import { parseConfig } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
 import { ADMIN_USAGE, runAdmin } from './admin-cli/main.js';
 import { IMPORT_USAGE, runImportNginx } from './import-nginx/import.js';
@@ -28,28 +32,31 @@ const USAGE = `usage:
                          run the gateway (and the backends the config spawns); N workers
                          share the port (default: one per core, or 1 with the memory store)
   sluice --check FILE    validate a config and print every error with its field path
+${CONFIG_USAGE}
 ${IMPORT_USAGE}
 ${LOADTEST_USAGE}
 ${ADMIN_USAGE}`;
 
-interface Args { readonly flag: string | undefined; readonly file: string | undefined; readonly workers: number | undefined; readonly bad?: string }
+interface Args { readonly mode: 'config' | 'check'; readonly file: string; readonly workers: number | undefined }
 
-function parseArgs(argv: string[]): Args {
-  let flag: string | undefined;
-  let file: string | undefined;
-  let workers: number | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--config' || a === '--check') { flag = a; file = argv[++i]; continue; }
-    if (a === '--workers') {
-      const v = argv[++i];
-      workers = v !== undefined && /^[1-9][0-9]{0,2}$/.test(v) ? Number(v) : NaN;
-      if (Number.isNaN(workers)) return { flag, file, workers, bad: '--workers: expected a whole number from 1 to 999' };
-      continue;
-    }
-    return { flag: a, file: undefined, workers };
+/** The gateway's own flags; a mistake is a message for stderr (exit 2), `--help` is undefined (exit 0). */
+function parseGatewayArgs(argv: string[]): Args | { readonly error: string } | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, check: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (err) {
+    return { error: (err as Error).message };
   }
-  return { flag, file, workers };
+  if (values.help === true) return undefined;
+  if (values.config !== undefined && values.check !== undefined) return { error: 'give --config or --check, not both' };
+  const file = values.config ?? values.check;
+  if (file === undefined) return { error: 'needs --config FILE or --check FILE' };
+  const w = values.workers;
+  if (w !== undefined && !/^[1-9][0-9]{0,2}$/.test(w)) return { error: '--workers: expected a whole number from 1 to 999' };
+  return { mode: values.config === undefined ? 'check' : 'config', file, workers: w === undefined ? undefined : Number(w) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -60,11 +67,13 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'import-nginx') return runImportNginx(argv.slice(1));
   if (argv[0] === 'loadtest') return (await import('../load-tests/loadtest/cli.js')).runLoadtestCli(argv.slice(1));
   if (argv[0] === 'admin') return runAdmin(argv.slice(1));
-  const { flag, file, workers: workersFlag, bad } = parseArgs(argv);
-  if (bad !== undefined || (flag !== '--config' && flag !== '--check') || file === undefined) {
-    process.stderr.write(`${bad === undefined ? '' : `${bad}\n`}${USAGE}\n`);
-    return flag === '--help' || flag === '-h' ? 0 : 2;
+  if (argv[0] === 'config') return runConfigCommand(argv.slice(1));
+  const args = parseGatewayArgs(argv);
+  if (args === undefined || 'error' in args) {
+    process.stderr.write(`${args === undefined ? '' : `sluice: ${args.error}\n`}${USAGE}\n`);
+    return args === undefined ? 0 : 2;
   }
+  const { mode, file, workers: workersFlag } = args;
   let cfg: SluiceConfig;
   let text: string;
   try {
@@ -75,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${file}: ${err.errors.length} error(s)\n${err.errors.map((e) => `  ${e}`).join('\n')}\n`);
     return 1;
   }
-  if (flag === '--check') {
+  if (mode === 'check') {
     process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.upstreams.size} upstreams, ${cfg.plans.size} plans, store ${cfg.store.kind})\n`);
     return 0;
   }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
@@ -142,7 +143,8 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     registry: metrics.registry,
     async reload(next) {
       const old = gen;
-      const sameStore = JSON.stringify(next.store) === JSON.stringify(old.cfg.store);
+      // By value, not by text: the checked config keeps the file's field order.
+      const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
       const opened = sameStore ? { store: old.store, guard: old.guard } : await openStore(next, log, metrics, onInvalidation);
       gen = await buildGeneration(next, log, metrics, inFlight, opened);
       log.level = next.log.level;

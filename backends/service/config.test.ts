@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../common/errors.js';
 import { FLAGS, envName, parseBackendConfig, usage } from './config.js';
-import { storeConfigOf } from '../../gateway/config/load.js';
+import { storeConfigOf } from '../../common/store-config.js';
 import { tuning } from './tuning.js';
 
 describe('sluice-backend config', () => {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULT_BODY_RATE, type BodyRate } from '../../common/body-rate.js';
-import type { StoreConfig } from '../../gateway/config/types.js';
+import type { StoreConfig } from '../../common/store-config.js';
 import { join } from 'node:path';
 import { isBucketName } from '../image/options-schema.js';
 import { DEFAULT_LIMITS, DEFAULT_WATERMARK_LIMITS, type ImageLimits, type WatermarkLimits } from '../image/types.js';

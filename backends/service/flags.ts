@@ -1,7 +1,7 @@
 import { Type, type SchemaOptions, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { parseArgs } from 'node:util';
-import { ConfigError as GatewayConfigError, parseStoreSection, readConfigText, storeConfigOf } from '../../gateway/config/load.js';
-import type { StoreConfig } from '../../gateway/config/types.js';
+import { readConfigText } from '../../common/config-text.js';
+import { parseStoreSection, storeConfigOf, type StoreConfig } from '../../common/store-config.js';
 import { ConfigError } from '../../common/errors.js';
 import { compileChecker, describe } from '../../common/schema-problems.js';
 
@@ -175,7 +175,7 @@ export function storeFromFlags(v: FlagValues<Readonly<Record<string, unknown>>>,
     try {
       return parseStoreSection(readConfigText(file));
     } catch (err) {
-      if (!(err instanceof GatewayConfigError)) throw err;
+      if (!(err instanceof ConfigError)) throw err;
       v.need(fileFlag, `${file}: ${err.errors.join('; ')}`);
       return undefined;
     }

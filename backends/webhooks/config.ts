@@ -1,4 +1,4 @@
-import type { StoreConfig } from '../../gateway/config/types.js';
+import type { StoreConfig } from '../../common/store-config.js';
 import type { WebhookKeys } from '../net/webhook-signing.js';
 import { webhookKeys } from '../service/config.js';
 import { Type } from '@sinclair/typebox';

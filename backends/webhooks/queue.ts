@@ -9,7 +9,7 @@
 
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import type { StoreConfig } from '../../gateway/config/types.js';
+import type { StoreConfig } from '../../common/store-config.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import { newWebhookId } from '../net/webhook-signing.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
-import { parseStoreSection } from '../../gateway/config/load.js';
+import { parseStoreSection } from '../../common/store-config.js';
 import { redisCli, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
 import { newSecret, spawnWebhooks, startReceiver } from '../../test/harness/webhooks.js';
 import { createWebhookEnqueuer } from './queue.js';

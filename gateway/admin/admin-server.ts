@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { digestsEqual } from '../../common/digest.js';
@@ -9,15 +8,15 @@ import type { SluiceConfig } from '../config/types.js';
 import { requestIdFrom } from '../../common/request-id.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Invalidation, Store } from '../store/types.js';
+import { schemaChecker, type Checked } from '../../common/schema-check.js';
+import { CustomerId, CustomerPut, Digest, KeyCreate } from './admin-schemas.js';
+import { ADMIN_OPENAPI } from './openapi.js';
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
-const DIGEST = /^[0-9a-f]{64}$/;
-const LIMIT_FIELDS = ['rate', 'burst', 'quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'];
-// Counted in whole requests or bytes, as the config schema has them.
-const INTEGER_LIMITS = ['quota_day', 'quota_month', 'max_inflight', 'max_body_bytes'];
+const ID = new RegExp(CustomerId.pattern!);
+const DIGEST = new RegExp(Digest.pattern!);
 const MAX_ADMIN_BODY = 64 * 1024;
-// The API's own description, served as shipped (read from the source tree, beside this file's source).
-const OPENAPI = readFileSync(new URL('../../../gateway/admin/openapi.json', import.meta.url));
+const checkKeyCreate = schemaChecker(KeyCreate);
+const checkCustomerPut = schemaChecker(CustomerPut);
 
 export interface AdminDeps {
   readonly cfg: SluiceConfig;
@@ -65,8 +64,8 @@ async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
     return;
   }
   if (m === 'GET' && path === '/admin/openapi.json') {
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': OPENAPI.length });
-    res.end(OPENAPI);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': ADMIN_OPENAPI.length });
+    res.end(ADMIN_OPENAPI);
     return;
   }
   if (!path.startsWith('/admin/')) throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);
@@ -110,13 +109,8 @@ function authorize(cfg: SluiceConfig, req: IncomingMessage): void {
 }
 
 async function createKey(d: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readJson(req);
-  onlyFields(body, '', ['customer', 'plan', 'label']);
-  const customer = body.customer;
-  if (typeof customer !== 'string' || !ID.test(customer)) throw new HttpError(400, 'bad_request', 'customer: required, 1-128 of A-Z a-z 0-9 . _ : @ -');
-  const plan = optionalString(body, 'plan');
+  const { customer, plan, label } = await readBody(req, checkKeyCreate);
   if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
-  const label = optionalString(body, 'label');
   // A key whose customer has no plan either would be refused on every request: say so now.
   if (plan === undefined && (d.cfg.customers.get(customer)?.plan ?? (await d.store.findCustomer(customer))?.plan) === undefined) {
     throw new HttpError(400, 'bad_request', `plan: required, customer ${customer} has no plan (pass plan, or PUT /admin/customers/${customer} with one first)`);
@@ -143,23 +137,8 @@ async function revokeKey(d: AdminDeps, digest: string, res: ServerResponse): Pro
 }
 
 async function putCustomer(d: AdminDeps, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readJson(req);
-  onlyFields(body, '', ['plan', 'overrides']);
-  const plan = optionalString(body, 'plan');
+  const { plan, overrides } = await readBody(req, checkCustomerPut);
   if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
-  const raw = body.overrides ?? {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'bad_request', 'overrides: must be an object');
-  const overrides: Record<string, number> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (!LIMIT_FIELDS.includes(k)) throw new HttpError(400, 'bad_request', `overrides.${k}: unknown limit (expected ${LIMIT_FIELDS.join(', ')})`);
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new HttpError(400, 'bad_request', `overrides.${k}: must be a number >= 0`);
-    if (INTEGER_LIMITS.includes(k) && !Number.isInteger(v)) throw new HttpError(400, 'bad_request', `overrides.${k}: must be a whole number`);
-    overrides[k] = v;
-  }
-  // A bucket that cannot hold one token admits nothing; the config refuses it too.
-  if (overrides.burst !== undefined && overrides.burst < 1 && overrides.rate !== 0) {
-    throw new HttpError(400, 'bad_request', 'overrides.burst: must be >= 1 unless overrides.rate is 0');
-  }
   await d.store.saveCustomer({ id, plan, overrides });
   await invalidateEverywhere(d, { kind: 'customer', id });
   d.log.info({ customer: id, plan, overrides }, 'customer updated');
@@ -170,13 +149,6 @@ async function putCustomer(d: AdminDeps, id: string, req: IncomingMessage, res: 
 async function invalidateEverywhere(d: AdminDeps, msg: Invalidation): Promise<void> {
   d.invalidate?.(msg);
   await d.store.publish(msg);
-}
-
-/** A misspelt field must not silently fall back to a default (the config schema refuses them too). */
-function onlyFields(o: Record<string, unknown>, path: string, allowed: readonly string[]): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw new HttpError(400, 'bad_request', `${path}${k}: unknown field (expected ${allowed.join(', ')})`);
-  }
 }
 
 function decodePart(s: string): string {
@@ -196,14 +168,8 @@ async function readyz(d: AdminDeps, res: ServerResponse): Promise<void> {
   }
 }
 
-function optionalString(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length > 256) throw new HttpError(400, 'bad_request', `${key}: must be a string of at most 256 characters`);
-  return v;
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** The JSON body, checked by its schema (admin-schemas.ts): every problem in one 400, each naming its field. */
+async function readBody<T>(req: IncomingMessage, check: (doc: unknown) => Checked<T>): Promise<T> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -218,7 +184,9 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
     throw new HttpError(400, 'bad_request', 'body must be JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'bad_request', 'body must be a JSON object');
-  return v as Record<string, unknown>;
+  const { value, errors } = check(v);
+  if (errors.length > 0) throw new HttpError(400, 'bad_request', errors.join('; '));
+  return value;
 }
 
 export function json(res: ServerResponse, status: number, body: unknown): void {

@@ -178,7 +178,7 @@ describe('config: sluice --check', () => {
   it('uses the environment when checking', async () => {
     const r = await check(join(ROOT, 'config/sluice.yaml'), { SLUICE_PORT: 'eighty' });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /server\.port: must be a number/);
+    assert.match(r.stderr, /server\.port: must be a whole number, got "eighty"/);
   });
 
   it('exits 1 and lists every error with its field path', async () => {
@@ -294,7 +294,7 @@ describe('store config: deployment modes', () => {
 describe('store config: TLS', () => {
   it('tls: true means TLS with the system CAs, verifying the server', () => {
     const s = parseStore('  kind: redis\n  url: rediss://cache:6380\n  tls: true\n').store;
-    assert.deepEqual(s.tls, { ca: undefined, servername: undefined, cert: undefined, key: undefined, reject_unauthorized: true });
+    assert.deepEqual(s.tls, { reject_unauthorized: true });
     assert.deepEqual(tlsOptions(s), { ca: undefined, cert: undefined, key: undefined, servername: undefined, rejectUnauthorized: true });
   });
 
@@ -313,5 +313,30 @@ describe('store config: TLS', () => {
     assert.deepEqual(storeErrors('  kind: redis\n  url: rediss://a:1\n  tls: { cert: /x.pem, verify: true }\n'), [
       'store.tls.verify: unknown field (expected one of: ca, servername, cert, key, reject_unauthorized)',
       'store.tls: cert and key go together (client-certificate authentication needs both)']);
+  });
+});
+
+describe('config: empty values, quoted numbers and shorthands', () => {
+  it('an empty value, or a placeholder that came out empty, means the default', () => {
+    const cfg = parseConfig(yaml('server:\n  port:\n  host: ${UNSET:-}\nstore:\n  prefix: ""\n'), {});
+    assert.equal(cfg.server.port, 8080);
+    assert.equal(cfg.server.host, '127.0.0.1');
+    assert.equal(cfg.store.prefix, 'sluice:');
+  });
+
+  it('does not convert a quoted number: only a placeholder standing alone is typed', () => {
+    assert.deepEqual(errorsOf(yaml('server:\n  port: "8080"\n')), ['server.port: must be a whole number, got "8080"']);
+    assert.equal(parseConfig(yaml('server:\n  port: ${P}\n  trust_forwarded: ${T}\n'), { P: '8081', T: 'true' }).server.trust_forwarded, true);
+  });
+
+  it('tls: false and discover: false are off; a target string is its url with every default', () => {
+    const cfg = parseConfig(yaml('store:\n  kind: memory\n  tls: false\n').replace('targets: [http://127.0.0.1:7001]', 'targets: [http://127.0.0.1:7001, { url: "http://127.0.0.1:7002", weight: 3 }]\n    discover: false'), {});
+    assert.equal(cfg.store.tls, undefined);
+    assert.equal(cfg.upstreams.get('main')!.discover, undefined);
+    assert.deepEqual(cfg.upstreams.get('main')!.targets, [{ url: 'http://127.0.0.1:7001', weight: 1, backup: false }, { url: 'http://127.0.0.1:7002', weight: 3, backup: false }]);
+  });
+
+  it('a file that is not a mapping is one error', () => {
+    assert.deepEqual(errorsOf('- a\n- b\n'), ['(root): must be a mapping']);
   });
 });

@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
-import { ConfigError, parseConfig, readConfigText } from '../config/load.js';
+import { readConfigText } from '../../common/config-text.js';
+import { ConfigError } from '../../common/errors.js';
+import { parseConfig } from '../config/load.js';
 import type { SluiceConfig } from '../config/types.js';
 
 export interface ReadConfig {

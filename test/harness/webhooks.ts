@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { storeConfigOf } from '../../gateway/config/load.js';
-import type { StoreConfig } from '../../gateway/config/types.js';
+import { storeConfigOf } from '../../common/store-config.js';
+import type { StoreConfig } from '../../common/store-config.js';
 
 const WEBHOOKS_CLI = fileURLToPath(new URL('../../backends/webhooks/cli.js', import.meta.url));
 const BACKEND_CLI = fileURLToPath(new URL('../../backends/cli.js', import.meta.url));
