@@ -9,6 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { CLI } from '../../test/harness/gateway.js';
 import { describeStore, tlsOptions } from '../../common/redis-client.js';
 import { ConfigError, parseConfig } from './load.js';
+import { MAX_ZONES_PER_ROUTE } from '../store/types.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-config-test-'));
@@ -338,5 +339,33 @@ describe('config: empty values, quoted numbers and shorthands', () => {
 
   it('a file that is not a mapping is one error', () => {
     assert.deepEqual(errorsOf('- a\n- b\n'), ['(root): must be a mapping']);
+  });
+});
+
+describe('config: the zones of one route', () => {
+  it('at most MAX_ZONES_PER_ROUTE limit_req and limit_conn zones a route (the Redis store defines one script per count)', () => {
+    const zones = (n: number): string => Array.from({ length: n }, (_, i) => `  z${i}: { key: client, rate: 10r/s }`).join('\n');
+    const conns = (n: number): string => Array.from({ length: n }, (_, i) => `  c${i}: { key: client }`).join('\n');
+    const text = (n: number): string => `plans:
+  free: { rate: 5, burst: 10 }
+upstreams:
+  main:
+    targets: [http://127.0.0.1:7001]
+limit_req_zones:
+${zones(n)}
+limit_conn_zones:
+${conns(n)}
+routes:
+  - prefix: /
+    upstream: main
+    limit_req: [${Array.from({ length: n }, (_, i) => `{ zone: z${i} }`).join(', ')}]
+    limit_conn: [${Array.from({ length: n }, (_, i) => `{ zone: c${i}, max: 5 }`).join(', ')}]
+`;
+    const ok = parseConfig(text(MAX_ZONES_PER_ROUTE), {});
+    assert.equal(ok.routes[0]!.limit_req.length, MAX_ZONES_PER_ROUTE);
+    assert.deepEqual(errorsOf(text(MAX_ZONES_PER_ROUTE + 1)), [
+      `routes[0].limit_req: must list at most ${MAX_ZONES_PER_ROUTE} items`,
+      `routes[0].limit_conn: must list at most ${MAX_ZONES_PER_ROUTE} items`,
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
+import { MAX_ZONES_PER_ROUTE } from '../../store/types.js';
 
 // Routes, and the nginx limit_req / limit_conn zones they use (gateway/limit-req/CONFIG.md).
 
@@ -24,9 +25,9 @@ export const Route = Section({
   public: Type.Boolean({ default: false, description: 'A public route skips auth and limits (result downloads are capabilities).' }),
   plans: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only keys of these plans may use the route.' })),
   max_body_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
-  limit_req: Type.Array(LimitReqRule, { default: [], description: 'nginx limit_req on this route, checked in order.' }),
+  limit_req: Type.Array(LimitReqRule, { default: [], maxItems: MAX_ZONES_PER_ROUTE, description: 'nginx limit_req on this route, checked in order.' }),
   limit_req_status: Status,
-  limit_conn: Type.Array(LimitConnRule, { default: [] }),
+  limit_conn: Type.Array(LimitConnRule, { default: [], maxItems: MAX_ZONES_PER_ROUTE }),
   limit_conn_status: Status,
 });
 
