@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import { ANNOTATIONS } from './schema-problems.js';
+import { ANNOTATIONS } from './schema-check.js';
 
 // Validator schemas as OpenAPI 3.1 components: the same JSON Schema without the
 // validator-only annotations, and every subschema marked `x-component: Name` written

@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { readableErrors } from './schema-errors.js';
+import { problemLine, schemaProblems, TOP_LEVEL, type Problem } from './schema-errors.js';
 
 // One TypeBox definition gives the type the program reads, the JSON Schema a file is
 // written against, and the validator. The type is the value after defaults: a property
@@ -26,9 +26,20 @@ export function documentSchema(schema: TSchema): Json {
   return withOptionalDefaults(JSON.parse(JSON.stringify(schema))) as Json;
 }
 
-/** A fresh ajv as the checkers need it: every error, the failing value and schema in each, defaults filled in. */
+/**
+ * Keywords ajv takes as annotations: the message keywords (schema-errors.ts) and
+ * `x-component`, the name an OpenAPI document gives a subschema (common/openapi.ts, which
+ * leaves all of them out of the published document).
+ */
+export const ANNOTATIONS = ['errorMessage', 'patternErrorMessage', 'x-component'] as const;
+
+/**
+ * A fresh ajv as the checkers need it: every error, the failing value and schema in each,
+ * defaults filled in. Formats are documentation: what a URL must be (http(s), no
+ * credentials) is a semantic pass's job, with a message to match.
+ */
 export function schemaAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, discriminator: true, strictNumbers: true, allowUnionTypes: true });
+  const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, discriminator: true, strictNumbers: true, allowUnionTypes: true, keywords: ['x-component'], formats: { uri: true } });
   // The editors' message keywords (see schema-errors.ts): annotations to ajv.
   ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
   ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
@@ -43,6 +54,9 @@ const SHAPE = new Set(['type', 'discriminator', 'oneOf', 'anyOf']);
 export interface Checked<T> {
   /** The document with defaults filled in; trust only the parts where `clean` holds. */
   readonly value: T;
+  /** Every problem, each naming its field. */
+  readonly problems: readonly Problem[];
+  /** The problems as `field: message` lines. */
   readonly errors: readonly string[];
   /**
    * The part at this JSON pointer ("" is the whole document) is sound: no schema error at
@@ -51,16 +65,23 @@ export interface Checked<T> {
   clean(pointer: string): boolean;
 }
 
+export interface CheckerOptions {
+  /** What a problem with the whole document calls it (`options`, `body`); `(top level)` if not given. */
+  readonly root?: string;
+}
+
 /** Checks documents against `schema`. The document is changed in place (defaults), so pass one you own. */
-export function schemaChecker<T extends TSchema>(schema: T): (doc: unknown) => Checked<Static<T>> {
+export function schemaChecker<T extends TSchema>(schema: T, options: CheckerOptions = {}): (doc: unknown) => Checked<Static<T>> {
   const validate = schemaAjv().compile(documentSchema(schema));
   return (doc) => {
     const raw: readonly ErrorObject[] = validate(doc) ? [] : validate.errors ?? [];
     // A missing property is a problem at the property, not at the mapping that lacks it.
     const at = raw.map((e) => (e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath));
+    const problems = schemaProblems(raw, doc, options.root ?? TOP_LEVEL);
     return {
       value: doc as Static<T>,
-      errors: readableErrors(raw, doc),
+      problems,
+      errors: problems.map(problemLine),
       clean: (pointer) => !raw.some((e, i) => at[i] === pointer || at[i]!.startsWith(`${pointer}/`)
         || (SHAPE.has(e.keyword) && pointer.startsWith(`${e.instancePath}/`))),
     };

@@ -69,3 +69,39 @@ test('field paths use [index] for lists and dots for mappings, and unescape JSON
   assert.equal(fieldPath('/headers/0', doc), 'headers.0', 'a mapping key that looks like an index');
   assert.equal(fieldPath('', doc), '');
 });
+
+// The image options' shapes: a union given as a name or an object, messages worded by the
+// schema, and the document named by the boundary that checks it.
+const Options = Type.Object({
+  name: Type.String({ pattern: '^[a-z]+$', errorMessage: 'must be lower-case letters' }),
+  size: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, default: 3 })),
+  target: Type.Optional(Type.Union([
+    Type.String({ minLength: 1, format: 'uri' }),
+    Type.Object({ url: Type.String(), weight: Type.Optional(Type.Number({ minimum: 0 })) }, { additionalProperties: false }),
+  ], { errorMessage: 'must be a name or {url, weight}', 'x-component': 'Target' })),
+  plain: Type.Optional(Type.Union([Type.Number(), Type.Literal(false)])),
+}, { additionalProperties: false, errorMessage: 'must be a JSON object' });
+const checkOptions = schemaChecker(Options, { root: 'options' });
+
+test('problems come as {field, message} too, and a problem with the whole document names it as the boundary says', () => {
+  const { value, problems, errors } = checkOptions({ name: 'abc' });
+  assert.deepEqual({ value, problems, errors }, { value: { name: 'abc', size: 3 }, problems: [], errors: [] });
+  assert.deepEqual(checkOptions({ size: 0, extra: true }).problems, [
+    { field: 'name', message: 'is required' },
+    { field: 'extra', message: 'unknown field (expected one of: name, size, target, plain)' },
+    { field: 'size', message: 'must be >= 1, got 0' },
+  ]);
+  assert.deepEqual(checkOptions({ name: 'ABC' }).errors, ['name: must be lower-case letters'], 'errorMessage does not echo the value');
+  assert.deepEqual(checkOptions([]).problems, [{ field: 'options', message: 'must be a JSON object' }]);
+});
+
+test('a union reports the branch of the value\'s JSON type; a type no branch takes reads as the union\'s message', () => {
+  assert.deepEqual(checkOptions({ name: 'a', target: { url: 'x', weight: -1, more: 1 } }).errors, [
+    'target.more: unknown field (expected one of: url, weight)',
+    'target.weight: must be >= 0, got -1',
+  ]);
+  assert.deepEqual(checkOptions({ name: 'a', target: '' }).errors, ['target: must be a name or {url, weight}'], 'the branch fails at the union\'s place');
+  assert.deepEqual(checkOptions({ name: 'a', target: 7 }).errors, ['target: must be a name or {url, weight}']);
+  assert.deepEqual(checkOptions({ name: 'a', plain: 'x' }).errors, ['plain: must be a number or true or false, got "x"'], 'without errorMessage: the branches\' types');
+  assert.deepEqual(checkOptions({ name: 'a', plain: true }).errors, ['plain: must be false, got true']);
+});

@@ -173,14 +173,21 @@ test('every problem at once: the field of the first, a message naming each', () 
   assert.throws(
     () => parseOptions({ quality: 0, resize: { width: 'wide', fit: 'stretch' }, bogus: true }),
     (e: unknown) => e instanceof ImageError && e.field === 'bogus'
-      && e.message === 'bogus: unknown option; resize.width: must be an integer from 1 to 100000; resize.fit: must be one of cover, contain, fill, inside, outside; '
-        + 'quality: must be an integer from 1 to 100',
+      && e.message === 'bogus: unknown field (expected one of: resize, scale, crop, format, quality, lossless, optimize, rotate, flip, flop, blur, sharpen, strip, '
+        + 'webhook, store, adjust, filter, auto, border, padding, mask, watermark, output); resize.width: must be a whole number, got "wide"; '
+        + 'resize.fit: must be one of cover, contain, fill, inside, outside, got "stretch"; quality: must be >= 1, got 0',
   );
   assert.throws(
     () => parseOptions({ lossless: true, quality: 50, filter: { grayscale: true, sepia: true } }),
     (e: unknown) => e instanceof ImageError && e.field === 'filter.sepia'
       && e.message === 'filter.sepia: cannot be combined with filter.grayscale; quality: cannot be combined with lossless',
   );
+});
+
+test('a refused credential is named, never echoed', () => {
+  const store = { provider: 's3', bucket: 'my-bucket', path: 'a.jpg', credentials: { accessKeyId: 'AKID', secretAccessKey: 'not a secret\u0001' } };
+  assert.throws(() => parseOptions({ store }), (e: unknown) => e instanceof ImageError && e.field === 'store.credentials.secretAccessKey'
+    && e.message === 'store.credentials.secretAccessKey: must be 1-256 printable characters');
 });
 
 test('a union names the form the value was given in: a string webhook is a URL, an object one has a url', () => {

@@ -1,14 +1,10 @@
 import { Type, type SchemaOptions, type Static, type TSchema } from '@sinclair/typebox';
+import { StringEnum } from '../../common/schema-types.js';
 
 // The image options as a client writes them (the `X-Options` header, the multipart
 // `options` field, the `options` of a fetch body): the one definition the validator,
 // the static types and the OpenAPI document (backends/service/openapi.json) come from.
 // What JSON Schema cannot say (combinations, URLs, ratios) is options.ts's semantic pass.
-
-/** A string that is one of `values`: a plain JSON Schema enum (TypeBox unions of literals read badly in errors and docs). */
-export function StringEnum<const T extends readonly string[]>(values: T, o: SchemaOptions = {}) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...o });
-}
 
 const Opt = <T extends TSchema>(s: T) => Type.Optional(s);
 
@@ -45,7 +41,7 @@ export function isBucketName(name: string): boolean {
 
 export const Colour = Type.String({
   pattern: '^(#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|transparent)$',
-  'x-error': 'must be "#rgb", "#rrggbb", "#rrggbbaa" or "transparent"',
+  errorMessage: 'must be "#rgb", "#rrggbb", "#rrggbbaa" or "transparent"',
   'x-component': 'Colour',
   description: '`#rgb`, `#rrggbb`, `#rrggbbaa` or `transparent`.',
 });
@@ -55,9 +51,9 @@ const num = (minimum: number, maximum: number, o: SchemaOptions = {}) => Type.Nu
 const bool = (dflt: boolean, o: SchemaOptions = {}) => Type.Boolean({ default: dflt, ...o });
 const obj = <P extends Record<string, TSchema>>(props: P, o: SchemaOptions = {}) => Type.Object(props, { additionalProperties: false, ...o });
 
-const Blur = Type.Union([num(0.3, 1000), Type.Literal(false)], { 'x-error': 'must be a sigma from 0.3 to 1000', description: 'Gaussian sigma; false: none.' });
-const Sharpen = Type.Union([Type.Boolean(), num(0.000001, 10)], { 'x-error': 'must be true or a sigma from 0.000001 to 10', description: 'Sharpen sigma; true: 1 (mild), false: none.' });
-const HttpUrl = (o: SchemaOptions = {}) => Type.String({ format: 'uri', maxLength: MAX_URL, 'x-error': 'must be an http(s) URL', ...o });
+const Blur = Type.Union([num(0.3, 1000), Type.Literal(false)], { errorMessage: 'must be a sigma from 0.3 to 1000', description: 'Gaussian sigma; false: none.' });
+const Sharpen = Type.Union([Type.Boolean(), num(0.000001, 10)], { errorMessage: 'must be true or a sigma from 0.000001 to 10', description: 'Sharpen sigma; true: 1 (mild), false: none.' });
+const HttpUrl = (o: SchemaOptions = {}) => Type.String({ format: 'uri', maxLength: MAX_URL, errorMessage: 'must be an http(s) URL', ...o });
 
 const Resize = obj({
   width: Opt(int(1, MAX_DIMENSION)),
@@ -71,7 +67,7 @@ const Resize = obj({
 const CropObject = obj({
   mode: Opt(StringEnum(CROP_MODES)),
   aspect: Opt(Type.Union([num(0.01, 100), Type.String({ pattern: '^\\s*\\d{1,5}(\\.\\d{1,4})?:\\d{1,5}(\\.\\d{1,4})?\\s*$' })], {
-    'x-error': 'must be a ratio from 0.01 to 100: a number, or "W:H" like "16:9"',
+    errorMessage: 'must be a ratio from 0.01 to 100: a number, or "W:H" like "16:9"',
   })),
   x: Opt(int(0, MAX_DIMENSION)),
   y: Opt(int(0, MAX_DIMENSION)),
@@ -79,7 +75,7 @@ const CropObject = obj({
   height: Opt(int(1, MAX_DIMENSION)),
   gravity: Opt(Type.Unsafe<Static<typeof Gravity>>({ ...Gravity, description: 'Instead of mode: where a crop to `aspect` (or to resize width × height) is placed.' })),
 }, { description: 'A strategy (mode, optionally to an aspect ratio) or an explicit rectangle x/y/width/height. `face` falls back to `attention` when no face is found.' });
-const Crop = Type.Union([StringEnum(CROP_MODES), CropObject], { 'x-error': `must be one of ${CROP_MODES.join(', ')}, or an object` });
+const Crop = Type.Union([StringEnum(CROP_MODES), CropObject], { errorMessage: `must be one of ${CROP_MODES.join(', ')}, or an object` });
 
 const Webhook = Type.Union([
   HttpUrl(),
@@ -88,7 +84,7 @@ const Webhook = Type.Union([
     // No schema default: ajv fills in none inside a union.
     delay: Opt(int(0, MAX_WEBHOOK_DELAY_S, { description: 'Seconds to hold the delivery back after the job finished; 0 when left out.' })),
   }),
-], { 'x-error': 'must be an http(s) URL or {url, delay}', description: 'Answer 202 at once and POST the signed result here later.' });
+], { errorMessage: 'must be an http(s) URL or {url, delay}', description: 'Answer 202 at once and POST the signed result here later.' });
 
 const Adjust = obj({
   brightness: Opt(num(0, 10, { description: 'Multiplier, 1 = unchanged.' })),
@@ -110,26 +106,26 @@ const Filter = obj({
 const side = () => Opt(int(0, MAX_FRAME, { default: 0 }));
 
 const Store = obj({
-  provider: StringEnum(['s3'], { 'x-error': 'must be "s3"' }),
-  bucket: Type.String({ pattern: BUCKET_PATTERN, 'x-error': 'must be an S3 bucket name (3-63 of a-z 0-9 . -)' }),
-  region: Opt(Type.String({ pattern: '^[a-z]{2}(-[a-z0-9]+){1,4}$', default: 'us-east-1', 'x-error': 'must be a region name like eu-west-1' })),
+  provider: StringEnum(['s3'], { errorMessage: 'must be "s3"' }),
+  bucket: Type.String({ pattern: BUCKET_PATTERN, errorMessage: 'must be an S3 bucket name (3-63 of a-z 0-9 . -)' }),
+  region: Opt(Type.String({ pattern: '^[a-z]{2}(-[a-z0-9]+){1,4}$', default: 'us-east-1', errorMessage: 'must be a region name like eu-west-1' })),
   path: Type.String({
     pattern: '^[^/\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]{0,1023}$',
-    'x-error': 'must be an object key: 1-1024 characters, no leading /, no control characters',
+    errorMessage: 'must be an object key: 1-1024 characters, no leading /, no control characters',
     description: 'The object key (no leading /).',
   }),
-  endpoint: Opt(Type.String({ format: 'uri', 'x-error': 'must be an http(s) origin like https://s3.example.com', description: 'An S3-compatible origin; omit for AWS. Reached under the SSRF guard.' })),
+  endpoint: Opt(Type.String({ format: 'uri', errorMessage: 'must be an http(s) origin like https://s3.example.com', description: 'An S3-compatible origin; omit for AWS. Reached under the SSRF guard.' })),
   temporary: Opt(bool(true, {
-    'x-error': 'must be true (also keep the one-hour result) or false (the bucket only)',
+    errorMessage: 'must be true (also keep the one-hour result) or false (the bucket only)',
     description: 'Also keep the one-hour temporary result (output.url). false: the bucket holds the only copy, and the answer has no url.',
   })),
   credentials: obj({
-    accessKeyId: Type.String({ pattern: '^[\\x21-\\x7e]{1,128}$', 'x-error': 'must be 1-128 printable characters' }),
-    secretAccessKey: Type.String({ pattern: '^[\\x21-\\x7e]{1,256}$', 'x-error': 'must be 1-256 printable characters' }),
-    sessionToken: Opt(Type.String({ pattern: '^[\\x21-\\x7e]{1,4096}$', 'x-error': 'must be 1-4096 printable characters' })),
-  }, { 'x-error': 'must be an object {accessKeyId, secretAccessKey, sessionToken?}' }),
+    accessKeyId: Type.String({ pattern: '^[\\x21-\\x7e]{1,128}$', errorMessage: 'must be 1-128 printable characters' }),
+    secretAccessKey: Type.String({ pattern: '^[\\x21-\\x7e]{1,256}$', errorMessage: 'must be 1-256 printable characters' }),
+    sessionToken: Opt(Type.String({ pattern: '^[\\x21-\\x7e]{1,4096}$', errorMessage: 'must be 1-4096 printable characters' })),
+  }, { errorMessage: 'must be an object {accessKeyId, secretAccessKey, sessionToken?}' }),
 }, {
-  'x-error': 'must be an object {provider, bucket, region, path, credentials}',
+  errorMessage: 'must be an object {provider, bucket, region, path, credentials}',
   description: 'Also write the output into the customer\'s own bucket; the credentials are used for this one PUT and never logged, stored or echoed.',
 });
 
@@ -143,7 +139,7 @@ export const ImageOptions = obj({
   quality: Opt(int(1, 100)),
   lossless: Opt(bool(false)),
   optimize: Opt(StringEnum(OPTIMIZE_LEVELS)),
-  rotate: Opt(Type.Integer({ multipleOf: 90, minimum: -3600, maximum: 3600, 'x-error': 'must be a multiple of 90', description: 'Degrees, after EXIF auto-orientation.' })),
+  rotate: Opt(Type.Integer({ multipleOf: 90, minimum: -3600, maximum: 3600, errorMessage: 'must be a multiple of 90', description: 'Degrees, after EXIF auto-orientation.' })),
   flip: Opt(bool(false)),
   flop: Opt(bool(false)),
   blur: Opt(Type.Unsafe<Static<typeof Blur>>({ ...Blur, description: 'Gaussian sigma. Same as filter.blur (give one of them).' })),
@@ -163,7 +159,7 @@ export const ImageOptions = obj({
   }, { description: 'At least one side positive.' })),
   mask: Opt(obj({ shape: StringEnum(['ellipse']) }, { description: 'The ellipse inscribed in the image; outside it is transparent (white in JPEG).' })),
   watermark: Opt(obj({
-    id: Type.String({ pattern: WATERMARK_ID_PATTERN, 'x-error': 'must be 1 to 64 letters, digits, _ or -', description: 'A watermark uploaded by the same customer with PUT /v1/watermarks/{id}.' }),
+    id: Type.String({ pattern: WATERMARK_ID_PATTERN, errorMessage: 'must be 1 to 64 letters, digits, _ or -', description: 'A watermark uploaded by the same customer with PUT /v1/watermarks/{id}.' }),
     gravity: Opt(StringEnum(COMPASS, { default: 'southeast' })),
     padding: Opt(int(0, MAX_FRAME, { default: 0, description: 'Pixels from the edges it is placed against.' })),
     opacity: Opt(num(0, 1, { default: 1 })),
@@ -176,7 +172,7 @@ export const ImageOptions = obj({
   })),
 }, {
   'x-component': 'ImageOptions',
-  'x-error': 'must be a JSON object',
+  errorMessage: 'must be a JSON object',
   description: 'Order: auto-orient, flip/flop, rotate, crop, resize or scale, adjust/filter/auto, blur/sharpen, then watermark, mask, padding, border, then encode. '
     + 'watermark, mask, padding and border refuse animated output and strip: false. A null value is the same as leaving the option out.',
 });
@@ -186,6 +182,6 @@ export type ImageOptionsInput = Static<typeof ImageOptions>;
 
 /** `POST /v1/images/fetch`: the image is fetched from `url`, then processed as an upload would be. */
 export const FetchRequest = obj({
-  url: Type.String({ minLength: 1, maxLength: 4096, format: 'uri', 'x-error': 'must be an http(s) URL string' }),
+  url: Type.String({ minLength: 1, maxLength: 4096, format: 'uri', errorMessage: 'must be an http(s) URL string' }),
   options: Opt(ImageOptions),
-}, { 'x-component': 'FetchRequest', 'x-error': 'must be a JSON object {"url","options"}' });
+}, { 'x-component': 'FetchRequest', errorMessage: 'must be a JSON object {"url","options"}' });

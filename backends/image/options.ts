@@ -4,7 +4,8 @@
 // ratios) and turns the client's JSON into the ImageOptions processing trusts. Every
 // refusal lists every problem found, each naming the field path the client has to fix.
 
-import { compileChecker, describeProblems, type Problem } from '../../common/schema-problems.js';
+import { schemaChecker } from '../../common/schema-check.js';
+import { problemLine, type Problem } from '../../common/schema-errors.js';
 import { COMPASS, FetchRequest, ImageOptions as ImageOptionsSchema, WATERMARK_ID_PATTERN, type ImageOptionsInput } from './options-schema.js';
 import { ImageError, type Colour, type CropMode, type CropOptions, type Gravity, type ImageOptions, type WebhookTarget } from './types.js';
 
@@ -14,11 +15,11 @@ export const DEFAULT_SHARPEN_SIGMA = 1;
 /** Options are tiny; a huge header or field is an attack or a mistake. */
 const MAX_OPTIONS_TEXT = 16 * 1024;
 
-const checkOptions = compileChecker(ImageOptionsSchema, { root: 'options', unknown: 'unknown option' });
-const checkFetch = compileChecker(FetchRequest, { root: 'body', unknown: 'unknown field' });
+const checkOptions = schemaChecker(ImageOptionsSchema, { root: 'options' });
+const checkFetch = schemaChecker(FetchRequest, { root: 'body' });
 
 function refuse(problems: readonly Problem[]): never {
-  throw new ImageError(400, 'bad_request', describeProblems(problems).join('; '), problems[0]!.field);
+  throw new ImageError(400, 'bad_request', problems.map(problemLine).join('; '), problems[0]!.field);
 }
 
 /**

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { readConfigText } from '../../common/config-text.js';
 import { parseStoreSection, storeConfigOf, type StoreConfig } from '../../common/store-config.js';
 import { ConfigError } from '../../common/errors.js';
-import { compileChecker, describe } from '../../common/schema-problems.js';
+import { schemaChecker } from '../../common/schema-check.js';
 
 /**
  * The command-line style of every Sluice backend-side command (sluice-backend,
@@ -48,10 +48,14 @@ export function envNameOf(prefix: string, flag: string): string {
 const TRUE = ['1', 'true', 'yes', 'on'];
 const FALSE = ['0', 'false', 'no', 'off'];
 
-/** The value of `text` for a flag of schema `s`, or a problem. */
+/**
+ * The value of `text` for a flag of schema `s`, or a problem. Text that is no number is
+ * left as text for an integer flag: the schema then says what it must be, as for a number
+ * out of range.
+ */
 function fromText(s: TSchema, text: string): { readonly value: unknown } | { readonly problem: string } {
   switch (s.type) {
-    case 'integer': return /^\s*\d+\s*$/.test(text) ? { value: Number(text) } : { problem: describe(s) };
+    case 'integer': return { value: /^\s*-?\d+(\.\d+)?\s*$/.test(text) ? Number(text) : text };
     case 'boolean': {
       const v = text.trim().toLowerCase();
       return TRUE.includes(v) ? { value: true } : FALSE.includes(v) ? { value: false } : { problem: 'must be true or false' };
@@ -75,7 +79,7 @@ function argvProblem(err: unknown): string {
   throw err;
 }
 
-const checkers = new WeakMap<TObject, ReturnType<typeof compileChecker>>();
+const checkers = new WeakMap<TObject, ReturnType<typeof schemaChecker>>();
 
 /** Parses argv (without node and the script) and env against the flag schema. */
 export function parseFlags<T extends TObject>(schema: T, envPrefix: string, argv: readonly string[], env: NodeJS.ProcessEnv): FlagValues<Static<T>> {
@@ -119,7 +123,7 @@ export function parseFlags<T extends TObject>(schema: T, envPrefix: string, argv
     if (typeof v === 'boolean') { raw[flag] = v; from.set(flag, v ? `--${flag}` : `--no-${flag}`); } else if (typeof v === 'string') set(flag, v, `--${flag}`);
   }
   let check = checkers.get(schema);
-  if (check === undefined) checkers.set(schema, check = compileChecker(schema, { root: 'flags', unknown: 'unknown flag' }));
+  if (check === undefined) checkers.set(schema, check = schemaChecker(schema));
   for (const p of check(raw).problems) problems.push(`${where(p.field)}: ${p.message} (from ${from.get(p.field) ?? 'the default'})`);
   if (problems.length > 0) {
     // In --help order, however they were found (conversion, then the schema).
