@@ -14,7 +14,6 @@ export const CONTENT_TYPE: Readonly<Record<OutputFormat, string>> = {
   jp2: 'image/jp2',
 };
 
-
 /**
  * Encoder settings per optimize level. `undefined` (no level) is sharp's defaults.
  * An explicit `quality` always wins over a level's default quality.
@@ -117,15 +116,21 @@ export function alphaIsOpaque(data: Buffer, channels: number): boolean {
 const deflateAsync = promisify(deflate);
 const inflateAsync = promisify(inflate);
 
-/** A PNG's chunks, in order. */
-function pngChunks(png: Buffer): { type: string; data: Buffer }[] {
-  const chunks: { type: string; data: Buffer }[] = [];
+/** The PNG's IDAT chunks: where the first starts, where the last ends, and their data joined. */
+function imageData(png: Buffer): { start: number; end: number; data: Buffer } {
+  const parts: Buffer[] = [];
+  let start = -1;
+  let end = -1;
   for (let p = 8; p + 12 <= png.length;) {
     const len = png.readUInt32BE(p);
-    chunks.push({ type: png.toString('latin1', p + 4, p + 8), data: png.subarray(p + 8, p + 8 + len) });
+    if (png.toString('latin1', p + 4, p + 8) === 'IDAT') {
+      if (start === -1) start = p;
+      parts.push(png.subarray(p + 8, p + 8 + len));
+      end = p + 12 + len;
+    }
     p += 12 + len;
   }
-  return chunks;
+  return { start, end, data: Buffer.concat(parts) };
 }
 
 function pngChunk(type: string, data: Buffer): Buffer {
@@ -142,19 +147,14 @@ function pngChunk(type: string, data: Buffer): Buffer {
  * strategy and the largest hash memory, when that is smaller: the bytes inflate to the
  * same scanlines, so the pixels cannot change. libvips compresses with zlib-ng, whose
  * level 9 leaves 0.1-0.2 % on photos that zlib's Z_FILTERED finds (optipng's favourite).
+ * The IDAT chunks are consecutive (PNG requires it), so every other chunk is kept as it is.
  */
 async function redeflated(png: Buffer): Promise<Buffer> {
-  const chunks = pngChunks(png);
-  const idat = Buffer.concat(chunks.filter((c) => c.type === 'IDAT').map((c) => c.data));
-  const again = await deflateAsync(await inflateAsync(idat), { level: 9, memLevel: 9, strategy: constants.Z_FILTERED });
-  if (again.length >= idat.length) return png;
-  const first = chunks.findIndex((c) => c.type === 'IDAT');
-  return Buffer.concat([
-    png.subarray(0, 8),
-    ...chunks.slice(0, first).map((c) => pngChunk(c.type, c.data)),
-    pngChunk('IDAT', again),
-    ...chunks.filter((c, i) => i > first && c.type !== 'IDAT').map((c) => pngChunk(c.type, c.data)),
-  ]);
+  const idat = imageData(png);
+  if (idat.start === -1) return png;
+  const again = await deflateAsync(await inflateAsync(idat.data), { level: 9, memLevel: 9, strategy: constants.Z_FILTERED });
+  if (again.length >= idat.data.length) return png;
+  return Buffer.concat([png.subarray(0, idat.start), pngChunk('IDAT', again), png.subarray(idat.end)]);
 }
 
 /**

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { digestsEqual } from '../../common/digest.js';
-import { HttpError } from '../../common/errors.js';
+import { errorBody, HttpError } from '../../common/errors.js';
 import { keyDigest } from '../auth/digest.js';
 import type { SluiceConfig } from '../config/types.js';
 import { requestIdFrom } from '../../common/request-id.js';
@@ -45,7 +45,7 @@ export function createAdminServer(deps: AdminDeps): Server {
     handle(deps, req, res).catch((err: unknown) => {
       const e = err instanceof HttpError ? err : new HttpError(500, 'internal_error', 'admin request failed');
       if (!(err instanceof HttpError)) deps.log.error({ err: (err as Error).message, request_id: requestId }, 'admin request failed');
-      json(res, e.status, { error: { code: e.code, message: e.message, request_id: requestId } });
+      sendJsonText(res, e.status, errorBody(e, requestId));
     });
   });
 }
@@ -190,7 +190,10 @@ async function readBody<T>(req: IncomingMessage, check: (doc: unknown) => Checke
 }
 
 export function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body));
+}
+
+function sendJsonText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }
