@@ -27,7 +27,11 @@ import { Metrics } from './observe/metrics.js';
 import { makeChain } from './pipeline/chain.js';
 import { RequestContext } from './pipeline/context.js';
 import { proxyStage } from './proxy/proxy-stage.js';
+import { accessStage } from './route/access.js';
+import { returnStage } from './route/local-answer.js';
+import { DEFAULT_LISTENER } from './route/route-table.js';
 import { routeStage } from './route/route-stage.js';
+import { clientAddressResolver } from './http/real-ip.js';
 import { loadShedder } from './shed/shed-stage.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
@@ -70,7 +74,8 @@ interface Generation {
   readonly cfg: SluiceConfig;
   readonly store: Store;
   readonly guard: StoreGuard;
-  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** `listener`: the name of the listener the request came in on (virtual hosts are chosen per listener). */
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse, listener?: string) => void;
   readonly answerRaw: ReturnType<typeof rawAnswerer>;
   readonly invalidate: (msg: Invalidation) => void;
   /** Closes the pools (and the store when told) once this generation's requests are done, or after maxWaitMs. */
@@ -199,7 +204,11 @@ async function buildGeneration(
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
   const chain = makeChain([
-    routeStage(cfg.routes),
+    routeStage(cfg),
+    // A route's own answers, before limits and auth: allow/deny (a refused probe costs no
+    // store call), then a local answer (return).
+    accessStage(),
+    returnStage(),
     // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
     // customer-keyed zone are decided after auth.
     limitReq.preAuth,
@@ -213,7 +222,7 @@ async function buildGeneration(
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
     accountStage(store, cfg.store.timeout_ms),
     balanceStage(pools, metrics),
-    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
+    proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools }),
   ], (ctx, err) => {
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
@@ -234,11 +243,19 @@ async function buildGeneration(
     ctx.cancelUpstream?.();
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const clientAddress = clientAddressResolver(cfg.server);
+  const onRequest = (req: IncomingMessage, res: ServerResponse, listener = DEFAULT_LISTENER): void => {
     requests.start();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const target = checkRequest(req);
     const ctx = new RequestContext(req, res, requestId, target.ok ? target.path : '(invalid)', performance.now());
+    ctx.listener = listener;
+    clientAddress(ctx);
+    if (target.ok) {
+      ctx.uri = target.uri;
+      ctx.query = target.query;
+      ctx.forwardPath = target.forward;
+    }
     inFlight.set(req.socket, res);
     res.once('close', () => {
       if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
