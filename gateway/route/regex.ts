@@ -54,7 +54,7 @@ export function compileRegex(source: string, opts: RegexOptions = {}): RegExp | 
   } catch (err) {
     const msg = (err as Error).message;
     if (/linear time/.test(msg)) return `${JSON.stringify(source)} cannot run in linear time: backreferences and lookaround are not supported`;
-    return `${JSON.stringify(source)} is not a valid regex (${msg.replace(/^Invalid regular expression: /, '')})`;
+    return `${JSON.stringify(source)} is not a valid regex (${msg.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')})`;
   }
   return new RegExp(src);
 }

@@ -60,7 +60,7 @@ const Rewrite = Section({
 }, { description: 'The path sent upstream (the query string is kept); exactly one of replace_prefix, strip_prefix: true, or regex with replacement. Absent: the client\'s original path.' });
 
 const HeaderEdits = Section({
-  set: Type.Optional(Type.Record(Type.String(HEADER_NAME), Type.String(), { description: 'Replace (or add) these headers; values may use the template variables; an empty value removes the header.' })),
+  set: Type.Optional(Type.Record(Type.String(HEADER_NAME), Type.String(), { description: 'Replace (or add) these headers; values may use the template variables; a value that comes out empty sends no header.' })),
   add: Type.Optional(Type.Record(Type.String(HEADER_NAME), Type.String(), { description: 'Add these headers beside any already there.' })),
   remove: Type.Optional(Type.Array(Type.String(HEADER_NAME), { description: 'Remove these headers.' })),
 });
