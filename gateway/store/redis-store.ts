@@ -247,12 +247,12 @@ export class RedisStore implements Store {
    * Redis keeps the connection up, so without a deadline a request would wait for as
    * long as the pause lasts. The caller decides what a failed lookup means.
    */
-  private withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+  private withinTimeout<T>(p: Promise<T>, what: string): Promise<T> {
     return withDeadline(p, this.timeoutMs, `store ${what}`);
   }
 
   findKey(digest: string): Promise<KeyRecord | undefined> {
-    return this.withDeadline(this.readKey(digest), 'key lookup');
+    return this.withinTimeout(this.readKey(digest), 'key lookup');
   }
 
   private async readKey(digest: string): Promise<KeyRecord | undefined> {
@@ -311,7 +311,7 @@ export class RedisStore implements Store {
   }
 
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {
-    const h = await this.withDeadline(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
+    const h = await this.withinTimeout(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
     if (h.plan === undefined && h.overrides === undefined) return undefined;
     return { id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, number> : {} };
   }
