@@ -48,6 +48,9 @@ export const StoreSchema = Section({
   password: Type.Optional(Type.String({ description: "Wins over a password in the url; in sentinel mode it is the data nodes' password." })),
   tls: Type.Optional(Tls),
   timeout_ms: Type.Integer({ minimum: 1, default: 50 }),
+  late_grace_ms: Type.Integer({ minimum: 0, maximum: 10_000, default: 50, description:
+    'When this gateway\'s own deadline timer ran late (its event loop was behind, not the store), a store call may take this much longer before the failure policy decides. '
+    + 'Every limit call carries its expiry (timeout_ms + late_grace_ms) on Redis\'s clock; a call arriving later takes nothing (admit.lua).' }),
   failure_policy: { ...FailurePolicySchema, default: 'open' },
   prefix: Type.String({ default: 'sluice:', description: 'Prefix of every Redis key.' }),
   probe_interval_ms: Type.Integer({ minimum: 10, default: 200, description: 'How long the open breaker waits between probes.' }),

@@ -125,6 +125,11 @@ export class Metrics {
     help: 'Store calls that answered after the deadline had handed the request to the failure policy, by operation and cause (loop_lag: this gateway\'s timers ran late; store_slow: they did not).',
     labelNames: ['op', 'cause'] as const, registers: [this.registry],
   });
+  readonly storeLateUndone = new Counter({
+    name: 'sluice_store_late_undone_total',
+    help: 'Late store answers that had taken units for a request the failure policy had already decided, given back (reconciled), by operation.',
+    labelNames: ['op'] as const, registers: [this.registry],
+  });
   /** The shed stage takes one child per plan when it is built, so a shed request only increments. */
   readonly shedRequests = new Counter({
     name: 'sluice_shed_total',
