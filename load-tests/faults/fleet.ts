@@ -68,15 +68,19 @@ export class Fleet {
   gatewayHosts(): Host[] { return this.gateways.map((g) => g.host); }
   redisHosts(): Host[] { return this.redis.map((r) => r.host); }
 
+  /** Milliseconds each part took to start, for the report. */
+  readonly startMs: Record<string, number> = {};
+
   static async start(o: FleetOptions): Promise<Fleet> {
     const names = ['r1', 'r2', 'r3', ...Array.from({ length: o.gateways }, (_, i) => `g${i + 1}`), 'up', 'c'];
     const hosts = await Hosts.create(names);
     const f = new Fleet(hosts, o);
     try {
-      await f.startRedis();
-      await f.startSentinels();
-      await f.startUpstream();
-      await f.startGateways();
+      for (const [part, step] of [['redis', () => f.startRedis()], ['sentinels', () => f.startSentinels()], ['upstream', () => f.startUpstream()], ['gateways', () => f.startGateways()]] as const) {
+        const t0 = performance.now();
+        await step();
+        f.startMs[part] = Math.round(performance.now() - t0);
+      }
     } catch (err) {
       await f.stop();
       throw err;
@@ -155,7 +159,7 @@ export class Fleet {
         SLUICE_BACKEND_1: b1, SLUICE_BACKEND_2: b2, ...this.o.gatewayEnv,
       };
       // Default workers: no --workers flag, as an operator runs it.
-      return { host, gw: await spawnGateway(config, env, [], { netns: host.ns, host: host.ip }) };
+      return { host, gw: await spawnGateway(config, env, [], { netns: host.ns, host: host.ip, listenTimeoutMs: 60_000 }) };
     }));
     this.gateways.push(...started);
   }

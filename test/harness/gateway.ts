@@ -32,6 +32,8 @@ export interface GatewayPlace {
   readonly netns: string;
   /** The address its listeners bind (the config must listen there), for url and adminUrl. */
   readonly host: string;
+  /** How long to wait for it to listen (a fleet of gateways with their workers starting at once on a busy host is slow). */
+  readonly listenTimeoutMs?: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', 15_000);
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 15_000);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {
