@@ -43,7 +43,7 @@ async function one(i: number): Promise<void> {
     const h = res.headers;
     const str = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
     let code: string | undefined;
-    if (res.statusCode >= 400) { try { code = (JSON.parse(text) as { error?: { code?: string } }).error?.code; } catch { /* not JSON */ } }
+    if (res.statusCode === 429 || res.statusCode >= 500) { try { code = (JSON.parse(text) as { error?: { code?: string } }).error?.code; } catch { /* not JSON */ } }
     out({ i, t, k, sent, head, end: at(), status: res.statusCode, ...(code === undefined ? {} : { code }),
       rateLimit: str(h['ratelimit']), rateLimitPolicy: str(h['ratelimit-policy']), retryAfter: str(h['retry-after']) });
   } catch (err) {

@@ -99,7 +99,14 @@ function logTime(l: Record<string, unknown>): number {
   return typeof l.time === 'string' ? Date.parse(l.time) : NaN;
 }
 
+/** Waits (up to 15 s) until no live gateway's breaker is open: a scenario starts on a healed fleet. */
+async function healed(fleet: Fleet): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && (await fleetSum(fleet, 'sluice_store_breaker_open', {})) > 0) await new Promise((r) => setTimeout(r, 100));
+}
+
 export async function runScenario(fleet: Fleet, spec: ScenarioSpec): Promise<ScenarioResult> {
+  await healed(fleet);
   const key = await provision(fleet, spec);
   const keyDigest = sha256(key);
   const storeBefore = await fleetSum(fleet, 'sluice_limit_decisions_total', { result: 'allowed' });
@@ -154,7 +161,7 @@ export async function runScenario(fleet: Fleet, spec: ScenarioSpec): Promise<Sce
   const statuses: Record<string, number> = {};
   const timeline: ScenarioResult['timeline'] = [];
   for (const s of samples) {
-    const tag = s.status === 0 ? `no answer: ${s.error}` : String(s.status);
+    const tag = s.status === 0 ? `no answer: ${s.error}` : s.status >= 500 ? `${s.status} ${s.code ?? ''}`.trim() : String(s.status);
     statuses[tag] = (statuses[tag] ?? 0) + 1;
     const sec = Math.floor(s.end / 1000);
     while (timeline.length <= sec) timeline.push({ t: timeline.length, admitted: 0, refused: 0, errors: 0 });
