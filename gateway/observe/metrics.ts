@@ -182,9 +182,10 @@ export class Metrics {
   private readonly storeAdmitDuration: HistogramChild;
   private readonly decisionWaitStore: HistogramChild;
 
-  constructor(storeTimeoutMs: number) {
+  /** Buckets fall on the store timeout (and timeout + late grace) plus a little, so "within the deadline" is one bucket. */
+  constructor(storeTimeoutMs: number, lateGraceMs = 0) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
-    const aroundTimeout = [0, 5, 10, 20, 50].map((extra) => (storeTimeoutMs + extra) / 1000);
+    const aroundTimeout = [0, 5, 10, 20, 50, lateGraceMs, lateGraceMs + 20].map((extra) => (storeTimeoutMs + extra) / 1000);
     this.decisionWait = new Histogram({
       name: 'sluice_limit_decision_seconds',
       help: 'Time a request waited on the store for its limit decision, timeouts included, by source (store, fallback, closed).',
