@@ -15,6 +15,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The loadtest report test renders report.html in headless Chromium (playwright-core drives it).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The README quick-start test runs its curl commands as written.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # The routing, import and lua-compat tests run a real nginx with its Lua module.
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache; do
