@@ -99,10 +99,21 @@ function logTime(l: Record<string, unknown>): number {
   return typeof l.time === 'string' ? Date.parse(l.time) : NaN;
 }
 
-/** Waits (up to 15 s) until no live gateway's breaker is open: a scenario starts on a healed fleet. */
+/**
+ * Waits (up to 20 s) for a healed fleet: the master the sentinels name is a master with
+ * both replicas attached (after a failover or an AOF restart a write to a node about to be
+ * demoted would be lost, and the scenario's key with it), and no live gateway's breaker is open.
+ */
 async function healed(fleet: Fleet): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline && (await fleetSum(fleet, 'sluice_store_breaker_open', {})) > 0) await new Promise((r) => setTimeout(r, 100));
+  const deadline = Date.now() + 20_000;
+  const settled = async (): Promise<boolean> => {
+    const m = await fleet.masterIp();
+    if (m === undefined) return false;
+    const info = await fleet.cli(m, 6379, 'info', 'replication');
+    if (!info.includes('role:master') || !info.includes('connected_slaves:2')) return false;
+    return (await fleetSum(fleet, 'sluice_store_breaker_open', {})) === 0;
+  };
+  while (Date.now() < deadline && !(await settled())) await new Promise((r) => setTimeout(r, 100));
 }
 
 export async function runScenario(fleet: Fleet, spec: ScenarioSpec): Promise<ScenarioResult> {
