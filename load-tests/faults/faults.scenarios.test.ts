@@ -45,6 +45,8 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const m = (await fleet.cli((await fleet.masterIp())!, 6379, 'zcard', 'sluice:instances')).trim();
     return Number(m);
   };
+  /** Seconds from the first fault to the last heal, as they happened (a busy host is slow to run iptables). */
+  const span = (r: ScenarioResult): number => Math.max(...r.faults.map((f) => f.endS)) - Math.min(...r.faults.map((f) => f.startS));
   const statusesOnly = (r: ScenarioResult, allowed: readonly string[]): string[] => Object.keys(r.statuses).filter((s) => !allowed.includes(s));
 
   it('a gateway host cut from the master only follows its failure policy; the fleet stays within the fail-open bound, the store counts exactly what it decided', async (t: TestContext) => {
@@ -56,7 +58,7 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     });
     results.push(r);
     const perHost = d / fleet.gateways.length;
-    const bound = failOpenBound(FREE, perHost, d, 3 + 0.5);
+    const bound = failOpenBound(FREE, perHost, d, span(r) + 0.5);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
     assert.ok(r.fallbackAdmitted >= 1, 'the cut host decided by its failure policy (open)');
@@ -76,7 +78,7 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
       ],
     });
     results.push(r);
-    const bound = failOpenBound(FREE, d / fleet.gateways.length, d, 6.5);
+    const bound = failOpenBound(FREE, d / fleet.gateways.length, d, span(r) + 0.5);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
     assert.deepEqual(statusesOnly(r, ['200', '429']), [], 'open policy: no 5xx, no lost answer');
@@ -112,7 +114,7 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     // taking writes (max-lag + 1 s for the replicas' acks to age): burst + rate x that,
     // counted there and lost. Meanwhile every process may fail open for the partition.
     const deposed = FREE.burst + FREE.rate * (MIN_REPLICAS.lagS + 1);
-    const bound = deposed + failOpenBound(FREE, d, d, 5.5);
+    const bound = deposed + failOpenBound(FREE, d, d, span(r) + 0.5);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} lost ${lost} (bound ${deposed}), over-admission bound ${bound.toFixed(1)}`);
     assert.ok(Number.isFinite(switchedAt), 'every gateway uses the new master after the heal');
     assert.notEqual(await fleet.masterIp(), oldMaster.host.ip, 'the sentinels failed over');
@@ -149,7 +151,8 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const lostUnits = r.storeCounted - r.admitted;
     const bound = 2 * 0.1 * plan.burst + unanswered;
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} units lost ${lostUnits}, bound ${bound}`);
-    assert.ok(lostUnits >= -r.fallbackAdmitted, 'the store counts every admission it decided');
+    // g3's own fallback decisions die with it (its metrics cannot be read): only a lower bound of what it did not count.
+    assert.ok(lostUnits >= -Math.max(0, r.fallbackAdmitted) - 2 * 0.1 * plan.burst, 'the store counts every admission it decided');
     assert.ok(lostUnits <= bound, `${lostUnits} quota units lost > bound ${bound}`);
     assert.equal(r.overAdmitted, 0, 'a dead gateway over-admits nothing');
   });
