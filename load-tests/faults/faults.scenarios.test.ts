@@ -62,7 +62,8 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
     assert.ok(r.fallbackAdmitted >= 1, 'the cut host decided by its failure policy (open)');
-    assert.deepEqual(statusesOnly(r, ['200', '429']), [], 'open policy: only 200 and 429');
+    // 503 unavailable: a worker that had not yet looked up the new key cannot while cut (docs/api.md).
+    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'open policy: only 200 and 429 (and an unknown key while cut)');
     assert.equal(r.storeCounted, r.storeAdmitted, 'the store counts what it admitted: no abandoned call charged after the heal');
     assert.ok(Number.isFinite(r.recoverMs) && r.recoverMs < 2000, `breaker closed ${r.recoverMs} ms after the heal, on its own probes`);
   });
