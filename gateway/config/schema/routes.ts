@@ -11,22 +11,22 @@ import { MAX_ZONES_PER_ROUTE } from '../../store/types.js';
 const Status = Type.Integer({ minimum: 400, maximum: 599, description: "What a rejected request gets; default 503 (nginx's), or the parent route's." });
 
 const LimitReqRule = Section({
-  zone: Type.String({ minLength: 1 }),
-  burst: Type.Integer({ minimum: 0, default: 0 }),
+  zone: Type.String({ minLength: 1, description: 'A zone under limit_req_zones.' }),
+  burst: Type.Integer({ minimum: 0, default: 0, description: 'Requests over the rate that wait (or pass, up to delay) instead of being refused.' }),
   delay: Type.Optional(Type.Integer({ minimum: 0, description: 'Requests up to this excess pass at once (not with nodelay).' })),
   nodelay: Type.Boolean({ default: false, description: 'The whole burst passes at once (delay = burst).' }),
 }, { description: 'One limit_req zone=NAME [burst=N] [nodelay | delay=N].' });
 
 const LimitConnRule = Section({
-  zone: Type.String({ minLength: 1 }),
-  max: Type.Integer({ minimum: 1, maximum: 65535 }),
+  zone: Type.String({ minLength: 1, description: 'A zone under limit_conn_zones.' }),
+  max: Type.Integer({ minimum: 1, maximum: 65535, description: 'Requests in flight per key.' }),
 }, { description: 'One limit_conn NAME MAX.' });
 
 const PATH = { pattern: '^/', patternErrorMessage: 'must start with /' } as const;
 const HEADER_NAME = { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", patternErrorMessage: 'must be an HTTP header name' } as const;
 
 const HeaderMatch = Section({
-  name: Type.String(HEADER_NAME),
+  name: Type.String({ ...HEADER_NAME, description: 'The request header.' }),
   exact: Type.Optional(Type.String({ description: 'The value, compared exactly (repeated headers: any one of them).' })),
   regex: Type.Optional(Type.String({ description: 'A regex the value must match (linear-time engine, as path regexes).' })),
   present: Type.Optional(Type.Boolean({ description: 'true: the header must be sent, with any value.' })),
@@ -39,12 +39,12 @@ const AccessRule = Section({
 }, { description: 'nginx allow / deny: exactly one of allow or deny.' });
 
 const ErrorAnswer = Section({
-  code: Type.String({ pattern: '^[a-z][a-z0-9_]*$', patternErrorMessage: 'must be a snake_case error code' }),
+  code: Type.String({ pattern: '^[a-z][a-z0-9_]*$', patternErrorMessage: 'must be a snake_case error code', description: 'The error code clients see (error.code).' }),
   message: Type.String({ description: 'May use the template variables.' }),
 }, { description: 'Answer with the standard JSON error envelope (with the request id).' });
 
 const Return = Section({
-  status: Type.Integer({ minimum: 200, maximum: 599 }),
+  status: Type.Integer({ minimum: 200, maximum: 599, description: 'The status of the answer.' }),
   location: Type.Optional(Type.String({ minLength: 1, description: 'Location of a redirect (status 301, 302, 303, 307 or 308); may use the template variables.' })),
   body: Type.Optional(Type.String({ description: 'The body; may use the template variables.' })),
   content_type: Type.Optional(Type.String({ minLength: 1, description: 'Default: text/plain; charset=utf-8 for a body.' })),
@@ -66,9 +66,9 @@ const HeaderEdits = Section({
 });
 
 const Timeouts = Section({
-  connect_ms: Type.Optional(Type.Integer({ minimum: 1 })),
-  headers_ms: Type.Optional(Type.Integer({ minimum: 1 })),
-  body_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+  connect_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Longest wait for a connection to the target (connecting or queued for the pool); then as a connect timeout.' })),
+  headers_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Longest wait for the response head (504 after).' })),
+  body_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Longest pause while the response body streams (504 before it starts, a cut after).' })),
 }, { description: "Override the upstream's connect_timeout_ms, headers_timeout_ms and body_timeout_ms for this route." });
 
 /** Where the one route definition lives in the config schema (it is recursive: nested routes). */
@@ -89,12 +89,12 @@ export const RouteFields = Section({
   access: Type.Optional(Type.Array(AccessRule, { description: 'nginx allow/deny by client address, first match wins, checked before everything else; no rule matching means allowed.' })),
   rewrite: Type.Optional(Rewrite),
   host: Type.Optional(Type.String({ minLength: 1, description: "The Host sent upstream: client (the client's Host, the default), upstream (the target's host:port), or a fixed name." })),
-  request_headers: Type.Optional(HeaderEdits),
-  response_headers: Type.Optional(HeaderEdits),
+  request_headers: Type.Optional({ ...HeaderEdits, description: 'Headers set, added or removed on the way to the upstream (nginx proxy_set_header).' }),
+  response_headers: Type.Optional({ ...HeaderEdits, description: 'Headers set, added or removed on the way back to the client (nginx add_header, proxy_hide_header).' }),
   timeouts: Type.Optional(Timeouts),
   public: Type.Optional(Type.Boolean({ description: 'A public route skips auth and limits (result downloads are capabilities); default false.' })),
   plans: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only keys of these plans may use the route.' })),
-  max_body_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  max_body_bytes: Type.Optional(Type.Integer({ minimum: 0, description: "Body limit for the route (default: the plan's)." })),
   limit_req: Type.Optional(Type.Array(LimitReqRule, { maxItems: MAX_ZONES_PER_ROUTE, description: 'nginx limit_req on this route, checked in order; default none.' })),
   limit_req_status: Type.Optional(Status),
   limit_conn: Type.Optional(Type.Array(LimitConnRule, { maxItems: MAX_ZONES_PER_ROUTE, description: 'Default none.' })),
@@ -116,11 +116,11 @@ export const Route = Section({
 const SERVER_NAME = 'An exact name, *.example.com (any name under it), mail.* (any ending), .example.com (both), ~regex (case-insensitive), or "" (no Host).';
 
 export const VirtualHost = Section({
-  name: Type.String({ minLength: 1 }),
+  name: Type.String({ minLength: 1, description: 'Its name, in messages and logs.' }),
   server_names: Type.Array(Type.String({ description: SERVER_NAME }), { default: [], description: 'nginx server_name: which Host headers this virtual host answers.' }),
   listeners: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Listener names it is on; default every listener.' })),
   default_for: Type.Array(Type.String({ minLength: 1 }), { default: [], description: "nginx default_server: the listeners on which it answers Hosts no virtual host names (else the top-level routes, else the listener's first virtual host)." }),
-  routes: Type.Array(RouteRef, { minItems: 1 }),
+  routes: Type.Array(RouteRef, { minItems: 1, description: 'Its routes, written as routes[] (docs/routes.md).' }),
 }, { description: 'nginx server block: routes for the Hosts it names.' });
 
 const CIDR_LIST = Type.Array(Type.String({ minLength: 1 }), { description: 'Peer addresses or CIDRs (v4 or v6) whose header is believed.' });
@@ -142,9 +142,9 @@ const Size = Type.Optional(Type.String({ pattern: '^[0-9]+[kKmMgG]?$', patternEr
   description: "The nginx zone size, kept for the importer's fidelity; not enforced." }));
 
 export const LimitReqZone = Section({
-  kind: StringEnum(['nginx_limit_req'] as const, { default: 'nginx_limit_req' }),
+  kind: StringEnum(['nginx_limit_req'] as const, { default: 'nginx_limit_req', description: "The algorithm: nginx's leaky bucket, decided as nginx does." }),
   key: ZoneKey,
-  rate: Type.String({ pattern: '^[0-9]+r/(s|m)$', patternErrorMessage: 'must look like 10r/s or 30r/m' }),
+  rate: Type.String({ pattern: '^[0-9]+r/(s|m)$', patternErrorMessage: 'must look like 10r/s or 30r/m', description: 'Requests per second (r/s) or per minute (r/m).' }),
   size: Size,
 });
 
