@@ -50,7 +50,7 @@ CONFIG=$ROOT/load-tests/configs/anchors.yaml
 if [ -n "${ROUTES:-}" ]; then
   node "$ROOT/dist/load-tests/routes-config.js" "$CONFIG" "$ROUTES" > "$WORK/sluice-routes.yaml"
   CONFIG=$WORK/sluice-routes.yaml
-  GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:${SLUICE_PORT:-8080}$(node -e 'import(process.argv[1]).then((m) => console.log(m.BENCH_PATH))' "$ROOT/dist/load-tests/routes-config.js")}
+  GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:${SLUICE_PORT:-8080}$(node "$ROOT/dist/load-tests/routes-config.js" --path)}
   GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}-${ROUTES}-routes}
 fi
 if [ "${SPREAD:-0}" = 1 ]; then

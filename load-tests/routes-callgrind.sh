@@ -33,8 +33,12 @@ ir() { # routes n -> total instructions
     valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.%p" \
     node "$ROOT/dist/gateway/cli.js" --config "$WORK/sluice.yaml" --workers 1 > "$WORK/gw.log" 2>&1 &
   local gw=$!
-  for _ in $(seq 1 600); do grep -q 'sluice listening' "$WORK/gw.log" && break; sleep 0.2; done
-  send "$2" "$(node -e 'import(process.argv[1]).then((m) => console.log(m.BENCH_PATH))' "$ROOT/dist/load-tests/routes-config.js")"
+  # Under valgrind, start-up takes minutes on a busy machine.
+  until grep -q 'sluice listening' "$WORK/gw.log"; do
+    kill -0 "$gw" 2>/dev/null || { echo "the gateway exited:" >&2; cat "$WORK/gw.log" >&2; exit 1; }
+    sleep 1
+  done
+  send "$2" "$(node "$ROOT/dist/load-tests/routes-config.js" --path)"
   kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
   grep -h '^summary:' "$WORK"/cg.* | awk '{ print $2 }'
   rm -f "$WORK"/cg.*
