@@ -25,7 +25,7 @@ if [[ ${ROUTES:-} == *" "* ]]; then
   summary=$(mktemp)
   for ((round = 1; round <= ${AB_ROUNDS:-3}; round++)); do
     for v in $ROUTES; do
-      line=$(ROUTES=$v "$0" | tee /dev/stderr | grep '^sluice CPU:')
+      line=$(ROUTES=$v "$0" | tee -a /dev/stderr | grep '^sluice CPU:')
       echo "$v $(echo "$line" | awk '{ print $3 }')" >> "$summary"
       echo "round $round, $v routes: $line"
     done

@@ -16,19 +16,21 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"' E
 [ -f "$ROOT/dist/load-tests/routes-config.js" ] || (cd "$ROOT" && npm run build >/dev/null)
 node "$ROOT/dist/load-tests/echo-backend.js" "$UP" > /dev/null 2>&1 & pids+=($!)
 
-# N requests on 4 keep-alive connections, exactly N, to the bench path.
+# N requests, one at a time on one keep-alive connection, to the bench path.
 send() {
   node -e '
     const { Pool } = require(process.argv[1]);
-    const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, { connections: 4 });
+    const pool = new Pool(`http://127.0.0.1:${process.argv[2]}`, { connections: 1, headersTimeout: 0, bodyTimeout: 0 });
     let left = Number(process.argv[3]);
     const one = async () => { while (left-- > 0) { const r = await pool.request({ path: process.argv[4], method: "GET", headers: { "x-api-key": "bench" } }); await r.body.dump(); if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`); } };
-    Promise.all([one(), one(), one(), one()]).then(() => pool.close());
+    one().then(() => pool.close());
   ' "$ROOT/node_modules/undici" "$PORT" "$1" "$2"
 }
 
 ir() { # routes n -> total instructions
-  node "$ROOT/dist/load-tests/routes-config.js" "$ROOT/load-tests/configs/anchors.yaml" "$1" > "$WORK/sluice.yaml"
+  # Valgrind's pace would trip the client-side timeouts: lifted here, they cost nothing per request.
+  node "$ROOT/dist/load-tests/routes-config.js" "$ROOT/load-tests/configs/anchors.yaml" "$1" \
+    | sed 's/^server:$/server:\n  headers_timeout_ms: 3600000\n  request_timeout_ms: 3600000\n  keep_alive_timeout_ms: 3600000\n  min_body_rate: 0/' > "$WORK/sluice.yaml"
   SLUICE_STORE=memory SLUICE_PORT=$PORT SLUICE_ADMIN_PORT=$ADMIN SLUICE_UPSTREAM=http://127.0.0.1:$UP \
     valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.%p" \
     node "$ROOT/dist/gateway/cli.js" --config "$WORK/sluice.yaml" --workers 1 > "$WORK/gw.log" 2>&1 &

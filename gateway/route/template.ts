@@ -11,18 +11,18 @@ import { escapeUri } from './uri-escape.js';
 export type Captures = ArrayLike<string | undefined>;
 type Getter = (ctx: RequestContext, captures: Captures | undefined) => string;
 
-/** Every variable but $http_<name> and $1..$9, with what it is. */
-export const VARIABLES: Readonly<Record<string, { readonly get: Getter; readonly doc: string }>> = {
-  scheme: { get: (ctx) => schemeOf(ctx), doc: 'http or https' },
-  host: { get: (ctx) => ctx.host, doc: 'the Host header without its port, lower-case (else the virtual host\'s first name)' },
-  server_port: { get: (ctx) => String(ctx.req.socket.localPort ?? ''), doc: 'the port the request came in on' },
-  request_uri: { get: (ctx) => ctx.req.url ?? '', doc: 'the request target as the client sent it: path and query, escapes as written' },
-  uri: { get: (ctx) => ctx.uri, doc: 'the normalised path routes match: decoded, dot segments resolved, slashes merged' },
-  args: { get: (ctx) => ctx.query ?? '', doc: 'the query string, without its ?' },
-  is_args: { get: (ctx) => (ctx.query !== undefined && ctx.query !== '' ? '?' : ''), doc: '? when there is a query string, else empty' },
-  remote_addr: { get: (ctx) => ctx.clientAddress, doc: 'the client address (server.real_ip)' },
-  request_id: { get: (ctx) => ctx.requestId, doc: 'the X-Request-Id of the request' },
-  proxy_add_x_forwarded_for: { get: (ctx) => addForwardedFor(ctx), doc: 'X-Forwarded-For as received, with the peer address appended' },
+/** Every variable but $http_<name> and $1..$9 (docs/routes.md says what each is). */
+export const VARIABLES: Readonly<Record<string, Getter>> = {
+  scheme: (ctx) => schemeOf(ctx),
+  host: (ctx) => ctx.host,
+  server_port: (ctx) => String(ctx.req.socket.localPort ?? ''),
+  request_uri: (ctx) => ctx.req.url ?? '',
+  uri: (ctx) => ctx.uri,
+  args: (ctx) => ctx.query ?? '',
+  is_args: (ctx) => (ctx.query !== undefined && ctx.query !== '' ? '?' : ''),
+  remote_addr: (ctx) => ctx.clientAddress,
+  request_id: (ctx) => ctx.requestId,
+  proxy_add_x_forwarded_for: (ctx) => addForwardedFor(ctx),
 };
 
 /** https on a TLS connection, else http. */
@@ -117,7 +117,7 @@ function variable(name: string, mode: TemplateMode): Getter | undefined {
       return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
     };
   }
-  const known = Object.hasOwn(VARIABLES, name) ? VARIABLES[name]!.get : undefined;
+  const known = Object.hasOwn(VARIABLES, name) ? VARIABLES[name] : undefined;
   if (known !== undefined && name === 'uri' && escape !== undefined) return (ctx) => escape(ctx.uri);
   return known;
 }

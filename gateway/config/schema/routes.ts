@@ -131,9 +131,6 @@ export const RealIp = Section({
   recursive: Type.Boolean({ default: false, description: 'nginx real_ip_recursive: skip every trusted address from the right of the header, not just the last hop.' }),
 }, { description: 'nginx set_real_ip_from / real_ip_header / real_ip_recursive: the client address behind trusted proxies.' });
 
-export type HostPolicy = 'client' | 'upstream';
-export const HOST_POLICIES: readonly HostPolicy[] = ['client', 'upstream'];
-
 const ZoneKey = Type.String({
   pattern: "^(client|customer|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$", patternErrorMessage: 'must be client, customer or header:<Name>',
   description: 'What the zone counts by: the client address, the authenticated customer, or one request header.',
