@@ -5,6 +5,10 @@
 # serving N1 and then N2 requests; (Ir(N2) - Ir(N1)) / (N2 - N1) is the steady-state cost
 # of one request, start-up and JIT warm-up cancelled out. Slow: valgrind runs Node ~50x slower.
 #   load-tests/routes-callgrind.sh            ROUTES="1 200" N1=1000 N2=4000
+#   KEEP=DIR keeps each run's callgrind file (DIR/ROUTES-N.cg) for callgrind_annotate.
+# V8 compiles and marks on background threads whose work lands between the two counts as
+# it happens to be scheduled; --single-threaded (the default NODE_FLAGS here) does it all
+# on the main thread, in the same order every run, so the counts repeat.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PATH=$ROOT/node_modules/.bin:$PATH
@@ -33,7 +37,7 @@ ir() { # routes n -> total instructions
     | sed 's/^server:$/server:\n  headers_timeout_ms: 3600000\n  request_timeout_ms: 3600000\n  keep_alive_timeout_ms: 3600000\n  min_body_rate: 0/' > "$WORK/sluice.yaml"
   SLUICE_STORE=memory SLUICE_PORT=$PORT SLUICE_ADMIN_PORT=$ADMIN SLUICE_UPSTREAM=http://127.0.0.1:$UP \
     valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.%p" \
-    node "$ROOT/dist/gateway/cli.js" --config "$WORK/sluice.yaml" --workers 1 > "$WORK/gw.log" 2>&1 &
+    node ${NODE_FLAGS---single-threaded} "$ROOT/dist/gateway/cli.js" --config "$WORK/sluice.yaml" --workers 1 > "$WORK/gw.log" 2>&1 &
   local gw=$!
   # Under valgrind, start-up takes minutes on a busy machine.
   until grep -q 'sluice listening' "$WORK/gw.log"; do
@@ -43,6 +47,7 @@ ir() { # routes n -> total instructions
   send "$2" "$(node "$ROOT/dist/load-tests/routes-config.js" --path)"
   kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
   grep -h '^summary:' "$WORK"/cg.* | awk '{ print $2 }'
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cat "$WORK"/cg.* > "$KEEP/$1-$2.cg"; fi
   rm -f "$WORK"/cg.*
 }
 

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledRoute } from './compiled-route.js';
+import { anyOf } from './regex.js';
 
 // One level of routes (a virtual host's, or those nested in one route), matched by
 // nginx's location rules (ngx_http_core_find_location):
@@ -19,7 +20,8 @@ import type { CompiledRoute } from './compiled-route.js';
 //
 // Built once: an exact map, the prefixes sorted with each one's longest shorter prefix
 // (so the longest match is a binary search and a short walk up that chain, no scan), the
-// regexes last, and a map of auto-redirect paths.
+// regexes last, with one alternation of them all that turns away in one test a path none
+// of them matches, and a map of auto-redirect paths.
 
 /** What a search found (ctx.compiledRoute, ctx.captures hold it). */
 export const NONE = 0;
@@ -44,6 +46,8 @@ export class PathLevel {
   private readonly exact = new Map<string, CompiledRoute[]>();
   private readonly prefixes: PrefixEntry[];
   private readonly regexes: CompiledRoute[];
+  /** Matches wherever any of `regexes` does: one test turns away a path none of them matches. */
+  private readonly anyRegex: RegExp | undefined;
   private readonly redirects = new Map<string, CompiledRoute[]>();
   /** The entry longestPrefix() found: a field, not a returned pair, so a request allocates nothing. */
   private hit: PrefixEntry | undefined = undefined;
@@ -59,6 +63,7 @@ export class PathLevel {
       if (r.autoRedirect) push(this.redirects, bytes((c.exact ?? c.prefix)!).slice(0, -1), r);
     }
     this.regexes = regexes;
+    this.anyRegex = regexes.length > 1 ? anyOf(regexes.map((r) => r.regex!)) : undefined;
     this.prefixes = [...byPrefix].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([prefix, rs]) => ({ prefix, routes: rs, noregex: rs[0]!.config.prefix_priority === true, parent: -1 }));
     // Each prefix's longest shorter prefix: in sorted order it is on the stack of open ancestors.
@@ -103,7 +108,7 @@ export class PathLevel {
         if (nested === FINAL || nested === REDIRECT) return nested;
       }
     }
-    if (noregex) return found;
+    if (noregex || (this.anyRegex !== undefined && !this.anyRegex.test(uri))) return found;
     const rx = this.regexes;
     for (let i = 0; i < rx.length; i++) {
       const r = rx[i]!;
