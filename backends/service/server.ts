@@ -35,7 +35,7 @@ export interface ServiceDeps {
   readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
   /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
-  readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
+  readonly webhooks: { send(customer: string, url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -295,7 +295,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       } finally {
         slot.release();
       }
-      webhooks.send(target.url, payload, target.delaySeconds * 1000);
+      webhooks.send(customerOf(req), target.url, payload, target.delaySeconds * 1000);
     })();
   }
 
@@ -312,6 +312,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     if (options.store !== undefined && deps.storeOutput === undefined) throw new HttpError(400, 'bad_request', 'store is not enabled on this backend', 'store');
     if (options.webhook !== undefined) {
       if (deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
+      // Signed with the customer's own key: a request with no customer (not through the gateway) has none.
+      if (customerOf(req) === '') throw new HttpError(400, 'bad_request', 'webhooks are signed with the customer\'s own key: send the request through the gateway', 'webhook');
       // From here the background job owns the reservation and releases it when done.
       ticket.detached = true;
       acceptAsync(req, res, rid, slot, endpoint, input, options);

@@ -10,6 +10,25 @@ import type { BackendConfig } from './config.js';
 import { createImageService, type ImageService } from './server.js';
 
 import type { FaceDetectorHandle } from '../faces/face-detector.js';
+import { createRedisClient } from '../../common/redis-client.js';
+import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
+import { DirKeyringStorage, RedisKeyringStorage, type KeyringStorage } from '../../common/webhook-keys/storage.js';
+import type { WebhookKeys } from '../net/webhook-signing.js';
+
+/** The customers' keys for in-process delivery, or undefined when this backend has no keyring or no master key. */
+function signingKeys(cfg: BackendConfig): ((customer: string) => Promise<WebhookKeys>) | undefined {
+  const { keyring: source, master } = cfg.webhook;
+  if (source === undefined || master === undefined) return undefined;
+  let storage: KeyringStorage;
+  if (source.kind === 'dir') storage = new DirKeyringStorage(source.dir);
+  else {
+    const client = createRedisClient(source.store, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectionName: 'sluice-backend-keys' });
+    client.on('error', () => {});
+    storage = new RedisKeyringStorage(client, source.store.prefix);
+  }
+  const keyring = new WebhookKeyring(storage, master);
+  return (customer) => keyring.signingKeys(customer);
+}
 
 /** The service wired to the real processing, detection, fetch and webhook modules. */
 export async function createBackend(cfg: BackendConfig, log: Logger): Promise<ImageService> {
@@ -21,10 +40,11 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
   }
   const detectFaces = faces?.detect;
   let onWebhook: (outcome: 'delivered' | 'failed' | 'enqueued' | 'dropped') => void = () => {};
+  const keys = cfg.webhook.queue === undefined ? signingKeys(cfg) : undefined;
   const webhooks = cfg.webhook.queue !== undefined
     ? createWebhookEnqueuer({ store: cfg.webhook.queue, log, onResult: (ok) => onWebhook(ok ? 'enqueued' : 'dropped') })
-    : cfg.webhook.keys === undefined ? undefined : createWebhookSender({
-      keys: cfg.webhook.keys,
+    : keys === undefined ? undefined : createWebhookSender({
+      signingKeys: keys,
       maxAttempts: cfg.webhook.maxAttempts,
       baseDelayMs: cfg.webhook.baseDelayMs,
       timeoutMs: cfg.webhook.timeoutMs,

@@ -134,7 +134,7 @@ describe('sluice admin, end to end against a running gateway', () => {
     const created = await cli(['keys', 'create', '--customer', 'acme', '--label', 'ci', '--json'], env);
     assert.equal(created.code, 0, created.stderr);
     const body = JSON.parse(created.stdout) as { key: string; digest: string; customer: string; label: string };
-    assert.match(body.key, /^sk_/);
+    assert.match(body.key, /^sluice_live_/);
     assert.match(body.digest, /^[0-9a-f]{64}$/);
     assert.equal(body.customer, 'acme');
     assert.equal(body.label, 'ci');

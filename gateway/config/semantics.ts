@@ -3,6 +3,7 @@ import type { Static } from '@sinclair/typebox';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
+import { cidrProblem } from '../auth/allowlist.js';
 import type { SluiceConfigSchema } from './schema.js';
 
 // What the schema cannot say: references between sections (a route's upstream, a key's
@@ -26,6 +27,17 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
   };
 
   out.push(...storeProblems(c.store));
+  if (c.webhooks?.keys_dir !== undefined && c.store?.kind === 'redis') out.push('webhooks.keys_dir: only for the memory store (on Redis the keys are kept there)');
+  list(c.auth?.keys).forEach((k, i) => list(k.allow).forEach((cidr, j) => {
+    const p = typeof cidr === 'string' ? cidrProblem(cidr) : undefined;
+    if (p !== undefined) out.push(`auth.keys[${i}].allow[${j}]: ${p}`);
+  }));
+  const labels = new Set(c.admin?.token_digest === undefined ? [] : ['admin']);
+  list(c.admin?.tokens).forEach((t, i) => {
+    if (typeof t.label !== 'string') return;
+    if (labels.has(t.label)) out.push(`admin.tokens[${i}].label: ${JSON.stringify(t.label)} is used twice (admin.token_digest is labelled "admin"); the audit log must tell tokens apart`);
+    labels.add(t.label);
+  });
   for (const [name, p] of entries(c.plans)) {
     if (sound('plans', name) && p.rate > 0 && (p.burst ?? p.rate) < 1) out.push(`plans.${name}.burst: must be >= 1 when rate is set`);
   }
