@@ -13,6 +13,7 @@ import { DirKeyringStorage, RedisKeyringStorage, type KeyringStorage } from '../
 import { createAdminServer } from './admin/admin-server.js';
 import { LastUsed } from './auth/last-used.js';
 import { webhookKeyStage } from './webhook-keys/webhook-key-stage.js';
+import { openApiStage } from './contract/openapi-stage.js';
 import { Authenticator } from './auth/authenticator.js';
 import { accountStage } from './account/account-stage.js';
 import { authStage } from './auth/auth-stage.js';
@@ -239,6 +240,8 @@ async function buildGeneration(
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
   const chain = makeChain([
+    // The public contract is open to all, whatever the routes say.
+    openApiStage(),
     routeStage(cfg.routes),
     // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
     // customer-keyed zone are decided after auth.
