@@ -35,6 +35,8 @@ export function publishSchema(schema: TSchema, components: Readonly<Record<strin
   return publish(documentSchema(schema), components, false);
 }
 
+const REQUEST_ID = { description: 'The request id: the client\'s own when it is a sane token, else generated.', schema: { type: 'string' } };
+
 export const schemaRef = (name: string): { $ref: string } => ({ $ref: `#/components/schemas/${name}` });
 
 /** A response object: JSON with this schema (a component name or a schema), or the content given. */
@@ -72,7 +74,8 @@ export function adminPaths(
         })),
       }),
       ...(d.body === undefined ? {} : { requestBody: { required: true, content: { 'application/json': { schema: schemaRef(d.body) } } } }),
-      responses: Object.fromEntries(Object.entries(responses).map(([status, resp]) => [status, responseObject(resp)])),
+      // The router sets X-Request-Id on every answer.
+      responses: Object.fromEntries(Object.entries(responses).map(([status, resp]) => [status, responseObject({ ...resp, headers: { 'X-Request-Id': REQUEST_ID, ...resp.headers } })])),
     };
   }
   return paths;

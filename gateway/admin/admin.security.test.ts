@@ -10,7 +10,9 @@ import { admin, createKey } from '../../test/harness/admin.js';
 import { startBackend } from '../../test/harness/backend.js';
 import { ADMIN_TOKEN, sha256, testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { contractOf, type Seen } from '../../test/harness/openapi-contract.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { adminOpenApiText } from './routes.js';
 
 const ALICE = 'alice-token-0123456789abcdef';
 const BOB = 'bob-token-0123456789abcdef01';
@@ -125,6 +127,52 @@ describe('admin port security', { timeout: 120_000 }, () => {
     for (const [a, b] of [['near', 'far'], ['near', 'short'], ['far', 'short']] as const) {
       assert.ok(Math.abs(m[a]! - m[b]!) < bound, `${a} ${m[a]!.toFixed(3)} ms vs ${b} ${m[b]!.toFixed(3)} ms (bound ${bound.toFixed(3)} ms)`);
     }
+  });
+
+  it('the admin document is valid OpenAPI 3.1 (swagger-parser) and describes every answer of every operation', async () => {
+    const served = await request(`${gw.adminUrl}/admin/openapi.json`);
+    const doc = await served.body.json() as object;
+    assert.equal(JSON.stringify(doc), JSON.stringify(JSON.parse(adminOpenApiText().toString())));
+    const contract = await contractOf(doc);
+    const problems: string[] = [];
+    const call = async (base: string, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, token: string | null = ALICE): Promise<Seen & { json: any }> => {
+      const res = await request(`${base}${path}`, {
+        method, body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      });
+      const s: Seen = { method, url: path, status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+      problems.push(...contract.check(s));
+      const text = s.body.toString('utf8');
+      return { ...s, json: String(res.headers['content-type']).includes('json') && text !== '' ? JSON.parse(text) : undefined };
+    };
+    const a = gw.adminUrl;
+    for (const p of ['/healthz', '/readyz', '/metrics', '/admin/openapi.json']) assert.equal((await call(a, 'GET', p, undefined, null)).status, 200);
+    const created = await call(a, 'POST', '/admin/keys', { customer: 'contract', plan: 'test', expires_at: Date.now() + 86_400_000, allow: ['127.0.0.1'] });
+    assert.equal(created.status, 201);
+    const d = created.json.digest as string;
+    assert.equal((await call(a, 'POST', '/admin/keys', { customer: 'contract', plan: 'test', allow: ['nowhere'] })).status, 400);
+    assert.equal((await call(a, 'GET', '/admin/keys?customer=contract')).status, 200);
+    assert.equal((await call(a, 'PATCH', `/admin/keys/${d}`, { expires_at: null, allow: null })).status, 200);
+    assert.equal((await call(a, 'PATCH', `/admin/keys/${'0'.repeat(64)}`, {})).status, 404);
+    const rotated = await call(a, 'POST', `/admin/keys/${d}/rotate`, {});
+    assert.equal(rotated.status, 201);
+    assert.equal((await call(a, 'POST', `/admin/keys/${d}/rotate`, {})).status, 409);
+    assert.equal((await call(a, 'DELETE', `/admin/keys/${rotated.json.digest}`)).status, 204);
+    assert.equal((await call(a, 'DELETE', `/admin/keys/${rotated.json.digest}`)).status, 404);
+    assert.equal((await call(a, 'DELETE', '/admin/keys/nope')).status, 400);
+    assert.equal((await call(a, 'PUT', '/admin/customers/contract', { plan: 'test', overrides: { rate: 3 } })).status, 200);
+    assert.equal((await call(a, 'PUT', '/admin/customers/contract', { plan: 'nope' })).status, 400);
+    assert.equal((await call(a, 'GET', '/admin/customers/contract')).status, 200);
+    assert.equal((await call(a, 'GET', '/admin/customers/nobody')).status, 404);
+    assert.equal((await call(a, 'GET', '/admin/customers/contract/usage')).status, 200);
+    assert.equal((await call(a, 'GET', '/admin/audit?limit=3')).status, 200);
+    assert.equal((await call(a, 'GET', '/admin/audit?limit=x')).status, 400);
+    assert.equal((await call(a, 'POST', '/admin/webhook-keys/rewrap')).status, 503, 'this gateway has no master key');
+    assert.equal((await call(a, 'GET', '/admin/keys', undefined, 'wrong')).status, 401);
+    assert.equal((await call(a, 'DELETE', '/admin/keys')).status, 405);
+    assert.equal((await call(a, 'POST', '/admin/keys', 'x'.repeat(70_000))).status, 413);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(contract.operations().filter((op) => !contract.used.has(op)), []);
   });
 
   it('a flood of wrong tokens is slowed: past admin.auth_failures.max, 429 with Retry-After, the token unchecked, until the backoff ends', async () => {
