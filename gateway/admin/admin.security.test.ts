@@ -4,6 +4,7 @@
 // with no secret in it.
 
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { admin, createKey } from '../../test/harness/admin.js';
@@ -54,6 +55,20 @@ describe('admin port security', { timeout: 120_000 }, () => {
       ['admin', { plan: 'test', overrides: {} }], ['bob', { plan: 'test', overrides: { rate: 5 } }], ['alice', { plan: 'test', overrides: {} }],
     ]);
     assert.deepEqual((await admin(gw.adminUrl, 'GET', '/admin/audit?actor=bob')).body.entries.map((e: { actor: string }) => e.actor), ['bob']);
+  });
+
+  it('a token added to the config and reloaded (SIGHUP) works, under its own label; a removed one stops', async () => {
+    const carol = 'carol-token-0123456789abcdef';
+    const text = readFileSync(gw.file, 'utf8').replace(`label: bob\n`, `label: carol\n`).replace(sha256(BOB), sha256(carol));
+    writeFileSync(gw.file, text);
+    gw.child.kill('SIGHUP');
+    await gw.waitForLine((l) => l.msg === 'reload done');
+    assert.equal((await admin(gw.adminUrl, 'PUT', '/admin/customers/reloaded', { plan: 'test' }, carol)).status, 200);
+    assert.equal((await admin(gw.adminUrl, 'GET', '/admin/keys', undefined, BOB)).status, 401, "bob's token is gone");
+    assert.equal((await admin(gw.adminUrl, 'GET', '/admin/audit?limit=1')).body.entries[0].actor, 'carol');
+    writeFileSync(gw.file, text.replace(`label: carol\n`, `label: bob\n`).replace(sha256(carol), sha256(BOB)));
+    gw.child.kill('SIGHUP');
+    await gw.waitForLine((l) => l.msg === 'reload done' && gw.lines.filter((x) => x.msg === 'reload done').length === 2);
   });
 
   it('every admin change is in the audit log, newest first, and no token, key or digest of either is in it', async () => {
