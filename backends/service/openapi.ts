@@ -1,5 +1,5 @@
 import { ErrorEnvelope } from '../../common/errors.js';
-import { publishSchemas } from '../../common/openapi.js';
+import { openApiDocument } from '../../common/openapi.js';
 import { Colour, FetchRequest, Gravity, ImageOptions, WATERMARK_ID_PATTERN } from '../image/options-schema.js';
 
 // The backend's OpenAPI 3.1 document. The request schemas are the validators' own
@@ -306,22 +306,18 @@ const answers = {
 
 /** The document served at GET /openapi.json. */
 export function backendOpenApi(): Record<string, unknown> {
-  return {
-    openapi: '3.1.0',
-    info: {
-      title: 'Sluice image backend',
-      version: '0.1.0',
-      description: 'Image processing API served by `sluice-backend` and reached through the Sluice gateway. Every error is `{"error":{"code","message","request_id"}}` '
-        + '(plus `field` when one option or form field is at fault). Every response carries `X-Request-Id` and `X-Backend-Load`.',
-    },
-    servers: [{ url: 'http://127.0.0.1:7001' }],
+  return openApiDocument({
+    title: 'Sluice image backend',
+    version: '0.1.0',
+    description: 'Image processing API served by `sluice-backend` and reached through the Sluice gateway. Every error is `{"error":{"code","message","request_id"}}` '
+      + '(plus `field` when one option or form field is at fault). Every response carries `X-Request-Id` and `X-Backend-Load`.',
+    servers: ['http://127.0.0.1:7001'],
     paths,
-    components: {
-      parameters,
-      headers,
-      schemas: { ...answers, ...publishSchemas({ Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour }) },
-    },
-  };
+    parameters,
+    headers,
+    plainSchemas: answers,
+    schemas: { Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour },
+  });
 }
 
 /** Where the document is kept in the source tree (server.ts serves it from there). */
