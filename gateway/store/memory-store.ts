@@ -282,8 +282,11 @@ export class MemoryStore implements Store {
   async findKey(digest: string): Promise<KeyRecord | undefined> { return this.keys.get(digest); }
   async saveKey(record: KeyRecord): Promise<void> {
     // As on Redis, last-used times belong to touchKeys: a save keeps the one recorded.
-    const lastUsedAt = this.keys.get(record.digest)?.lastUsedAt;
-    this.keys.set(record.digest, { ...record, lastUsedAt });
+    const r = record;
+    this.keys.set(r.digest, {
+      digest: r.digest, customer: r.customer, plan: r.plan, label: r.label, createdAt: r.createdAt, expiresAt: r.expiresAt, rotatedAt: r.rotatedAt,
+      graceUntil: r.graceUntil, replacedBy: r.replacedBy, allow: r.allow, lastUsedAt: this.keys.get(r.digest)?.lastUsedAt,
+    });
   }
   async revokeKey(digest: string): Promise<boolean> { return this.keys.delete(digest); }
   async listKeys(customer: string | undefined): Promise<KeyRecord[]> {
