@@ -96,7 +96,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // Read once: a malformed key stops the start here, naming the variable (never the key).
   const master = masterKeysFromEnv(process.env);
   if (master === undefined) log.warn('SLUICE_MASTER_KEY is not set: GET /v1/webhooks/key and deliveries signed with customers\' keys answer 503 until it is');
-  const metrics = new Metrics(cfg.store.timeout_ms);
+  const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
   // The response each connection is currently answering, so a late client error (a
   // request timeout while the body still trickles in) never writes into one already started.
   const inFlight = new WeakMap<Socket, ServerResponse>();
