@@ -336,6 +336,11 @@ function restartOnly(a: SluiceConfig, b: SluiceConfig): string[] {
   }
   if (a.admin.host !== b.admin.host || a.admin.port !== b.admin.port) out.push('admin.host/port');
   if (JSON.stringify(a.spawn_backends) !== JSON.stringify(b.spawn_backends)) out.push('spawn_backends');
+  // The admin throttle outlives reloads (a reload must not forgive a flood); the audit log
+  // and the webhook key directory are opened with the store, kept while it is.
+  if (JSON.stringify(a.admin.auth_failures) !== JSON.stringify(b.admin.auth_failures)) out.push('admin.auth_failures');
+  if (a.admin.audit_retention_days !== b.admin.audit_retention_days) out.push('admin.audit_retention_days');
+  if (a.webhooks.keys_dir !== b.webhooks.keys_dir) out.push('webhooks.keys_dir');
   return out;
 }
 
