@@ -128,6 +128,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   const limits = opts.limits;
   const bodyRate = opts.bodyRate ?? DEFAULT_BODY_RATE;
   const retryAfter = String(opts.retryAfterSeconds);
+  /** `webhook` jobs answered 202 whose outcome is not yet handed to the sender. */
+  const sending = new Set<Promise<void>>();
 
   const overloaded = (): HttpError => new HttpError(503, 'overloaded', 'the backend is at capacity; retry later', undefined, { 'retry-after': retryAfter });
 
@@ -279,7 +281,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     const target = options.webhook!;
     const id = store.newId();
     finish(req, res, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
-    void (async () => {
+    const task = (async () => {
       let payload: object;
       try {
         const result = await runProcess(slot, endpoint, input, options, req);
@@ -297,6 +299,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       }
       webhooks.send(customerOf(req), target.url, payload, target.delaySeconds * 1000);
     })();
+    sending.add(task);
+    void task.finally(() => sending.delete(task));
   }
 
   async function handleImages(req: IncomingMessage, res: ServerResponse, rid: string, endpoint: Endpoint, ticket: Ticket): Promise<void> {
@@ -500,6 +504,9 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
           // In-flight requests get no grace here; the CLI drains before calling close.
           server.closeAllConnections();
         });
+        // A job that finished its processing may still be storing its result: its webhook
+        // must be handed to the sender (or queue) before that closes.
+        await Promise.all([...sending]);
         await deps.webhooks?.close();
         await store.close();
         await watermarks.close();
