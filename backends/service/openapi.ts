@@ -199,6 +199,7 @@ const paths = {
       responses: {
         "201": {
           description: 'Stored.',
+          headers: { ...STANDARD_HEADERS },
           content: {
             "application/json": {
               schema: {
@@ -220,7 +221,7 @@ const paths = {
       operationId: 'deleteWatermark',
       summary: 'Delete one of the caller\'s watermarks',
       parameters: WATERMARK_PARAMETERS,
-      responses: { "204": { description: 'Deleted.' }, "404": failure('`not_found`: the caller has no watermark by that id.') },
+      responses: { "204": { description: 'Deleted.', headers: { ...STANDARD_HEADERS } }, "404": failure('`not_found`: the caller has no watermark by that id.') },
     },
   },
 };

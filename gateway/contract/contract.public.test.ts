@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { request } from 'undici';
 import { admin } from '../../test/harness/admin.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
@@ -34,7 +35,7 @@ describe('the public OpenAPI document describes what the gateway answers', { tim
   after(async () => { await gw?.stop('SIGINT'); });
 
   /** One request through the gateway, its answer checked against the document. */
-  async function call(method: 'GET' | 'POST' | 'DELETE', path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Seen> {
+  async function call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Seen> {
     const res = await request(`${gw.url}${path}`, { method, headers, body });
     const s: Seen = { method, url: path, status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
     seen.push(s);
@@ -52,7 +53,9 @@ describe('the public OpenAPI document describes what the gateway answers', { tim
     contract = await contractOf(doc);
     assert.equal(doc.openapi, '3.1.0');
     assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['apiKey', 'basic', 'bearer']);
-    assert.deepEqual(Object.keys(doc.paths).sort(), ['/v1/account', '/v1/detect', '/v1/images', '/v1/images/fetch', '/v1/openapi.json', '/v1/results/{id}', '/v1/webhooks/key', '/v1/webhooks/key/rotate']);
+    assert.deepEqual(Object.keys(doc.paths).sort(), [
+      '/v1/account', '/v1/detect', '/v1/images', '/v1/images/fetch', '/v1/openapi.json', '/v1/results/{id}', '/v1/watermarks/{id}', '/v1/webhooks/key', '/v1/webhooks/key/rotate',
+    ]);
     for (const internal of ['/healthz', '/metrics', '/openapi.json']) assert.equal(doc.paths[internal], undefined, `${internal} is not reachable through the gateway`);
     for (const status of ['401', '403', '429']) assert.ok(doc.paths['/v1/images'].post.responses[status], `POST /v1/images documents ${status}`);
     assert.ok(doc.paths['/v1/images'].post.responses['429'].headers['Retry-After'].required);
@@ -78,6 +81,11 @@ describe('the public OpenAPI document describes what the gateway answers', { tim
     const url = (json(processed) as { output: { url: string } }).output.url;
     assert.equal((await call('GET', url)).status, 200);
     assert.equal((await call('GET', '/v1/results/AAAAAAAAAAAAAAAAAAAAAA')).status, 404);
+    const mark = await sharp({ create: { width: 40, height: 20, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
+    assert.equal((await call('PUT', '/v1/watermarks/logo', pro, mark)).status, 201);
+    assert.equal((await call('PUT', '/v1/watermarks/logo', pro, Buffer.from('not an image'))).status, 415);
+    assert.equal((await call('DELETE', '/v1/watermarks/logo', pro)).status, 204);
+    assert.equal((await call('DELETE', '/v1/watermarks/logo', pro)).status, 404);
   });
 
   it("the gateway's own answers: account, webhook keys, and their errors", async () => {

@@ -57,6 +57,8 @@ export const PUBLIC_OPERATIONS: readonly PublicOperation[] = [
   { path: '/v1/images/fetch', method: 'post', auth: 'key', limited: true, backend: true },
   { path: '/v1/detect', method: 'post', auth: 'key', limited: true, backend: true },
   { path: '/v1/results/{id}', method: 'get', auth: 'none', limited: false, backend: true },
+  { path: '/v1/watermarks/{id}', method: 'put', auth: 'key', limited: true, backend: true },
+  { path: '/v1/watermarks/{id}', method: 'delete', auth: 'key', limited: true, backend: true },
   {
     path: '/v1/account', method: 'get', auth: 'key', limited: true,
     doc: {

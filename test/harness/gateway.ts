@@ -74,7 +74,10 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 15_000);
+  // A stack that starts backends waits for them up to 30 s (cli.ts SPAWNED_BACKEND_START_MS:
+  // sharp and the face model load first, slow on a busy host) before it listens. An exit
+  // fails this at once, so the long bound only costs a gateway that hangs.
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 45_000);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {
