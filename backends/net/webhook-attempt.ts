@@ -77,9 +77,13 @@ export function parseRetryAfter(v: string | string[] | undefined, nowMs: number)
 export async function signingKeysFor(signingKeys: (customer: string) => Promise<WebhookKeys>, customer: string): Promise<WebhookKeys | AttemptResult> {
   try {
     const keys = await signingKeys(customer);
-    if (keys.length > 0) return keys;
+    if (keys.hmac.length > 0) return keys;
     return { kind: 'retry', status: undefined, error: 'no signing key' };
   } catch (e) {
     return { kind: 'retry', status: undefined, error: `signing keys unavailable: ${(e as Error).message}` };
   }
+}
+
+export function isKeys(k: WebhookKeys | AttemptResult): k is WebhookKeys {
+  return (k as WebhookKeys).hmac !== undefined;
 }

@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, verify as verifyEd25519 } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { parseRetryAfter } from './webhook-attempt.js';
@@ -53,8 +53,11 @@ const KEY = randomBytes(32);
 const OLD_KEY = randomBytes(32);
 const SECRET = `whsec_${KEY.toString('base64')}`;
 const OLD_SECRET = `whsec_${OLD_KEY.toString('base64')}`;
-/** Each customer's keys as a keyring would give them: acme has one, rotating two (new first). */
-const KEYRING: Record<string, WebhookKeys> = { acme: [KEY], rotating: [KEY, OLD_KEY], keyless: [] };
+const PAIR = generateKeyPairSync('ed25519');
+/** Each customer's keys as a keyring would give them: acme has one of each, rotating two secrets (new first). */
+const KEYRING: Record<string, WebhookKeys> = {
+  acme: { hmac: [KEY], ed25519: [PAIR.privateKey] }, rotating: { hmac: [KEY, OLD_KEY], ed25519: [] }, keyless: { hmac: [], ed25519: [] },
+};
 const signingKeys = async (customer: string): Promise<WebhookKeys> => {
   const keys = KEYRING[customer];
   if (keys === undefined) throw new Error('keyring store down');
@@ -97,7 +100,12 @@ test('delivers a Standard Webhooks signed JSON POST that standardwebhooks verifi
   assert.equal(r.headers['content-type'], 'application/json');
   assert.deepEqual(JSON.parse(r.body), { id: 'abc', output: { bytes: 12 } });
   assert.match(String(r.headers['webhook-id']), /^msg_[A-Za-z0-9_-]{22}$/);
-  assert.match(String(r.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/);
+  assert.match(String(r.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}= v1a,[A-Za-z0-9+/]{86}==$/);
+  // v1a: the ed25519 signature of the same content, checked with the public key alone.
+  const v1a = String(r.headers['webhook-signature']).split(' ')[1]!.slice(4);
+  const content = `${String(r.headers['webhook-id'])}.${String(r.headers['webhook-timestamp'])}.${r.body}`;
+  assert.ok(verifyEd25519(null, Buffer.from(content), PAIR.publicKey, Buffer.from(v1a, 'base64')), 'v1a verifies with the public key');
+  assert.ok(!verifyEd25519(null, Buffer.from(`${content} `), PAIR.publicKey, Buffer.from(v1a, 'base64')));
   assert.ok(Math.abs(Number(r.headers['webhook-timestamp']) - Date.now() / 1000) < 5);
   assert.deepEqual(verify(SECRET, r), { id: 'abc', output: { bytes: 12 } });
   assert.throws(() => verify(OLD_SECRET, r), /signature/i, 'another secret');

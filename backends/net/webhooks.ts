@@ -9,7 +9,7 @@
 // enqueue in Redis instead (backends/webhooks/, sluice-webhooks); a lost webhook is
 // recoverable by the client via GET /v1/results/<id> for the result's lifetime.
 
-import { attemptWebhook, signingKeysFor, type AttemptResult } from './webhook-attempt.js';
+import { attemptWebhook, isKeys, signingKeysFor, type AttemptResult } from './webhook-attempt.js';
 import type { Connector, Resolver } from './safe-fetch.js';
 import { newWebhookId, type WebhookKeys } from './webhook-signing.js';
 
@@ -139,7 +139,7 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
       job.attempts++;
       counters.attempts++;
       void signingKeysFor(opts.signingKeys, job.customer).then((keys) => (
-        Array.isArray(keys) ? attemptWebhook(opts, job.url, job.id, job.body, keys) : keys as AttemptResult
+        isKeys(keys) ? attemptWebhook(opts, job.url, job.id, job.body, keys) : keys
       )).then((r) => {
         inFlight--;
         const willRetry = r.kind === 'retry' && job.attempts < maxAttempts && !closed;

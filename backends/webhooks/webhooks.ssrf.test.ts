@@ -33,7 +33,7 @@ before(async () => {
   const endpoints = createEndpointHealth(conn, queuePrefix(store), 3_600_000, 3_600_000);
   const metrics = new WebhookMetrics(() => delivery.counts());
   delivery = startDeliveryWorker({
-    connection: conn, prefix: queuePrefix(store), signingKeys: async () => [randomBytes(32)], timeoutMs: 5000,
+    connection: conn, prefix: queuePrefix(store), signingKeys: async () => ({ hmac: [randomBytes(32)], ed25519: [] }), timeoutMs: 5000,
     allow: ['127.0.0.1'],
     // First lookup: loopback (allowed); every later one: a private address (not allowed).
     resolve: tableResolver({ 'hooks.test': [['127.0.0.1'], ['10.0.0.1']] }, []),

@@ -12,7 +12,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../common/redis-client.js';
-import { attemptWebhook, signingKeysFor, type AttemptOptions } from '../net/webhook-attempt.js';
+import { attemptWebhook, isKeys, signingKeysFor, type AttemptOptions } from '../net/webhook-attempt.js';
 import type { WebhookKeys } from '../net/webhook-signing.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { QueueCounts, WebhookMetrics } from './metrics.js';
@@ -69,7 +69,7 @@ export function startDeliveryWorker(o: DeliveryOptions): DeliveryWorker {
     // Enqueued before deliveries named their customer: nothing can sign it as anyone's.
     if (customer === undefined) throw dead(job, attempt, 'no_customer', 'enqueued without a customer: no key can sign it');
     const keys = await signingKeysFor(o.signingKeys, customer);
-    const r = Array.isArray(keys) ? await attemptWebhook(o, url, job.id!, body, keys) : keys as Exclude<typeof keys, WebhookKeys>;
+    const r = isKeys(keys) ? await attemptWebhook(o, url, job.id!, body, keys) : keys;
     end();
     if (r.kind === 'ok') {
       o.metrics.attempts.labels('ok').inc();

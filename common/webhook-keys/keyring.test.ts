@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPublicKey, sign, verify } from 'node:crypto';
 import { after, test } from 'node:test';
 import { WebhookKeyring } from './keyring.js';
 import { masterKeysFromEnv, newMasterKeyText, parseMasterKey, seal, unseal } from './master-key.js';
@@ -28,7 +29,13 @@ test('a customer key is made once, whoever asks first; each customer has its own
   assert.equal(x.key, y.key, 'two processes asking at once agree on one key');
   assert.match(x.key, /^whsec_[A-Za-z0-9+/]{43}=$/);
   assert.notEqual((await a.state('globex')).key, x.key);
-  assert.deepEqual(await a.signingKeys('acme'), [Buffer.from(x.key.slice(6), 'base64')]);
+  assert.deepEqual((await a.signingKeys('acme')).hmac, [Buffer.from(x.key.slice(6), 'base64')]);
+  assert.match(x.publicKey!, /^whpk_[A-Za-z0-9+/]{43}=$/);
+  const [pair] = (await a.signingKeys('acme')).ed25519;
+  const signature = sign(null, Buffer.from('m'), pair!);
+  const raw = Buffer.from(x.publicKey!.slice(5), 'base64');
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+  assert.ok(verify(null, Buffer.from('m'), publicKey, signature), 'the whpk_ key verifies what the private key signs');
 });
 
 test('rotation: the old key signs beside the new one until the overlap ends; at most two sign', async () => {
@@ -39,15 +46,16 @@ test('rotation: the old key signs beside the new one until the overlap ends; at 
   const second = await k.rotate('acme', 60_000);
   assert.deepEqual(second.previous, { createdAt: first.createdAt, expiresAt: now + 60_000 });
   const bytes = (w: string): Buffer => Buffer.from(w.slice(6), 'base64');
-  assert.deepEqual(await k.signingKeys('acme'), [bytes(second.key), bytes(first.key)], 'newest first');
+  assert.deepEqual((await k.signingKeys('acme')).hmac, [bytes(second.key), bytes(first.key)], 'newest first');
+  assert.equal((await k.signingKeys('acme')).ed25519.length, 2, 'a key pair beside each secret');
   now += 30_000;
   const third = await k.rotate('acme', 60_000);
-  assert.deepEqual(await k.signingKeys('acme'), [bytes(third.key), bytes(second.key)], 'the oldest retired by the second rotation');
+  assert.deepEqual((await k.signingKeys('acme')).hmac, [bytes(third.key), bytes(second.key)], 'the oldest retired by the second rotation');
   now += 60_000;
-  assert.deepEqual(await k.signingKeys('acme'), [bytes(third.key)], 'the overlap is over');
+  assert.deepEqual((await k.signingKeys('acme')).hmac, [bytes(third.key)], 'the overlap is over');
   assert.equal((await k.state('acme')).previous, undefined);
   const fourth = await k.rotate('acme', 0);
-  assert.deepEqual(await k.signingKeys('acme'), [bytes(fourth.key)], 'no overlap: the old key stops at once');
+  assert.deepEqual((await k.signingKeys('acme')).hmac, [bytes(fourth.key)], 'no overlap: the old key stops at once');
 });
 
 test('at rest: sealed under the master key and bound to its customer; a rewrap moves every key to the new master key', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { seal, sealedWith, unseal, type MasterKeys } from './master-key.js';
 import type { KeyringStorage } from './storage.js';
 
@@ -8,13 +8,17 @@ import type { KeyringStorage } from './storage.js';
 // under the master key (master-key.ts). After a rotation the replaced key keeps signing
 // beside the new one until its overlap ends, so every delivery carries both signatures
 // and a receiver holding either key accepts it. At most two keys sign: a second rotation
-// within an overlap retires the oldest at once.
+// within an overlap retires the oldest at once. Beside each secret key is an ed25519 key
+// pair (Standard Webhooks' asymmetric `v1a`): its public key (`whpk_`) lets a receiver
+// verify without holding a secret; the private key is sealed like the secret.
 
 const KEY_BYTES = 32;
 const MAX_ATTEMPTS = 5;
 
 interface SealedKey {
   readonly enc: string;
+  /** The ed25519 private key (PKCS#8 DER), sealed; absent on keys made before v1a signatures. */
+  readonly pair?: string;
   readonly created: number;
   /** Unix ms from which it no longer signs; null for the current key. */
   readonly expires: number | null;
@@ -29,6 +33,8 @@ interface StoredRecord {
 /** What the customer sees: its current key and where a rotation stands. */
 export interface KeyState {
   readonly key: string;
+  /** `whpk_` + the raw ed25519 public key, base64: verifies the `v1a` signatures. */
+  readonly publicKey: string | undefined;
   readonly createdAt: number;
   /** The key it replaced, while that still signs. */
   readonly previous: { readonly createdAt: number; readonly expiresAt: number } | undefined;
@@ -37,6 +43,9 @@ export interface KeyState {
 export class WebhookKeyError extends Error {}
 
 const aad = (customer: string): string => `sluice-webhook-key\0${customer}`;
+const pairAad = (customer: string): string => `sluice-webhook-key-pair\0${customer}`;
+// The 32-byte key at the end of an ed25519 SPKI.
+const formatPublicKey = (k: KeyObject): string => `whpk_${createPublicKey(k).export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')}`;
 export const formatKey = (key: Buffer): string => `whsec_${key.toString('base64')}`;
 
 export class WebhookKeyring {
@@ -48,7 +57,16 @@ export class WebhookKeyring {
   }
 
   private fresh(customer: string, now: number): SealedKey {
-    return { enc: seal(this.master.current, randomBytes(KEY_BYTES), aad(customer)), created: now, expires: null };
+    const { privateKey } = generateKeyPairSync('ed25519');
+    return {
+      enc: seal(this.master.current, randomBytes(KEY_BYTES), aad(customer)),
+      pair: seal(this.master.current, privateKey.export({ format: 'der', type: 'pkcs8' }), pairAad(customer)),
+      created: now, expires: null,
+    };
+  }
+
+  private privateKey(customer: string, k: SealedKey): KeyObject | undefined {
+    return k.pair === undefined ? undefined : createPrivateKey({ key: unseal(this.master, k.pair, pairAad(customer)), format: 'der', type: 'pkcs8' });
   }
 
   /** The customer's record, created (by whichever process asks first) when it has none. */
@@ -68,8 +86,10 @@ export class WebhookKeyring {
 
   private stateOf(customer: string, record: StoredRecord, now: number): KeyState {
     const [current, previous] = this.live(record, now);
+    const pair = this.privateKey(customer, current!);
     return {
       key: formatKey(unseal(this.master, current!.enc, aad(customer))),
+      publicKey: pair === undefined ? undefined : formatPublicKey(pair),
       createdAt: current!.created,
       previous: previous === undefined ? undefined : { createdAt: previous.created, expiresAt: previous.expires! },
     };
@@ -95,9 +115,13 @@ export class WebhookKeyring {
   }
 
   /** The keys that sign a delivery to this customer now, newest first (created if it has none). */
-  async signingKeys(customer: string): Promise<Buffer[]> {
+  async signingKeys(customer: string): Promise<{ hmac: Buffer[]; ed25519: KeyObject[] }> {
     const { record } = await this.load(customer);
-    return this.live(record, this.now()).map((k) => unseal(this.master, k.enc, aad(customer)));
+    const live = this.live(record, this.now());
+    return {
+      hmac: live.map((k) => unseal(this.master, k.enc, aad(customer))),
+      ed25519: live.flatMap((k) => this.privateKey(customer, k) ?? []),
+    };
   }
 
   /** Re-encrypts every customer's keys under the current master key (after a master key rotation). */
@@ -109,8 +133,9 @@ export class WebhookKeyring {
         const text = await this.storage.get(customer);
         if (text === undefined) break;
         const record = JSON.parse(text) as StoredRecord;
-        if (record.keys.every((k) => sealedWith(k.enc) === this.master.current.id)) { current++; break; }
-        const keys = record.keys.map((k) => ({ ...k, enc: seal(this.master.current, unseal(this.master, k.enc, aad(customer)), aad(customer)) }));
+        if (record.keys.every((k) => sealedWith(k.enc) === this.master.current.id && (k.pair === undefined || sealedWith(k.pair) === this.master.current.id))) { current++; break; }
+        const reseal = (sealed: string, where: string): string => seal(this.master.current, unseal(this.master, sealed, where), where);
+        const keys = record.keys.map((k) => ({ ...k, enc: reseal(k.enc, aad(customer)), ...(k.pair === undefined ? {} : { pair: reseal(k.pair, pairAad(customer)) }) }));
         if (await this.storage.replace(customer, text, JSON.stringify({ v: 1, keys } satisfies StoredRecord))) { rewrapped++; break; }
         if (i >= MAX_ATTEMPTS) throw new WebhookKeyError(`webhook key of ${customer}: changed concurrently too often, run the rewrap again`);
       }

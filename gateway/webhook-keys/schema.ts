@@ -6,6 +6,8 @@ import { Section } from '../../common/schema-types.js';
 
 export const WebhookKey = Type.Object({
   key: Type.String({ pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$', description: 'The current signing key (Standard Webhooks `whsec_`): verify deliveries with it.' }),
+  public_key: Type.Union([Type.String({ pattern: '^whpk_[A-Za-z0-9+/]{43}=$' }), Type.Null()], {
+    description: 'The current ed25519 public key (`whpk_`): verifies the `v1a` signature every delivery also carries, without holding a secret.' }),
   created_at: Type.String({ description: 'ISO 8601.' }),
   previous: Type.Union([
     Type.Object({

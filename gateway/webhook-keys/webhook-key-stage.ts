@@ -17,6 +17,7 @@ const checkRotate = schemaChecker(WebhookKeyRotate);
 function view(s: KeyState, overlapS: number): object {
   return {
     key: s.key,
+    public_key: s.publicKey ?? null,
     created_at: new Date(s.createdAt).toISOString(),
     previous: s.previous === undefined ? null : { created_at: new Date(s.previous.createdAt).toISOString(), expires_at: new Date(s.previous.expiresAt).toISOString() },
     rotation_overlap_seconds: overlapS,

@@ -5,6 +5,7 @@
 // other customer's.
 
 import assert from 'node:assert/strict';
+import { createPublicKey, verify as verifyEd25519 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,7 @@ const ROOT = new URL('../../../', import.meta.url);
 const CONFIG = readFileSync(fileURLToPath(new URL('config/sluice.yaml', ROOT)), 'utf8');
 const PHOTO = readFileSync(fileURLToPath(new URL('node_modules/@vladmandic/face-api/demo/sample1.jpg', ROOT)));
 
-interface KeyBody { key: string; created_at: string; previous: { created_at: string; expires_at: string } | null; rotation_overlap_seconds: number }
+interface KeyBody { key: string; public_key: string | null; created_at: string; previous: { created_at: string; expires_at: string } | null; rotation_overlap_seconds: number }
 
 describe('webhook keys on the default stack (memory store, in-process delivery)', { timeout: 120_000 }, () => {
   let gw: GatewayProcess;
@@ -85,6 +86,15 @@ describe('webhook keys on the default stack (memory store, in-process delivery)'
     const free = (await key('demo-free')).body.key;
     const d = await hook('demo-pro', '/pro-1');
     assert.equal((verify(pro, d) as { status: string }).status, 'succeeded');
+    // v1a: the same content signed with ed25519, checked with the public key alone (node:crypto; the official JS verifier knows v1 only).
+    const publicKey = (await key('demo-pro')).body.public_key!;
+    const raw = Buffer.from(publicKey.slice('whpk_'.length), 'base64');
+    const v1a = String(d.headers['webhook-signature']).split(' ').find((s) => s.startsWith('v1a,'))!.slice(4);
+    const content = Buffer.from(`${String(d.headers['webhook-id'])}.${String(d.headers['webhook-timestamp'])}.${d.body}`);
+    assert.ok(verifyEd25519(null, content, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' }), Buffer.from(v1a, 'base64')));
+    const otherPublic = Buffer.from((await key('demo-free')).body.public_key!.slice(5), 'base64');
+    assert.ok(!verifyEd25519(null, content, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: otherPublic.toString('base64url') }, format: 'jwk' }), Buffer.from(v1a, 'base64')),
+      "another customer's public key does not verify it");
     assert.throws(() => verify(free, d), /signature/i, "demo-free's key must not verify demo-pro's delivery");
     const f = await hook('demo-free', '/free-1');
     verify(free, f);
@@ -101,7 +111,7 @@ describe('webhook keys on the default stack (memory store, in-process delivery)'
     assert.ok(Math.abs(overlapEnds - 86_400_000) < 60_000, `the old key signs for 24 h (${overlapEnds} ms)`);
     assert.deepEqual((await key('demo-pro')).body, rotated.body, 'GET shows the rotation state');
     const d = await hook('demo-pro', '/pro-2');
-    assert.equal(String(d.headers['webhook-signature']).split(' ').length, 2, 'two signatures, space-separated');
+    assert.deepEqual(String(d.headers['webhook-signature']).split(' ').map((s) => s.split(',')[0]), ['v1', 'v1', 'v1a', 'v1a'], 'two keys, each signing (space-separated)');
     verify(rotated.body.key, d);
     verify(before, d);
 
