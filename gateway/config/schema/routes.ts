@@ -29,6 +29,8 @@ export const Route = Section({
   limit_req_status: Status,
   limit_conn: Type.Array(LimitConnRule, { default: [], maxItems: MAX_ZONES_PER_ROUTE }),
   limit_conn_status: Status,
+  upgrade: Type.Optional(Type.Array(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", patternErrorMessage: 'must be a protocol token like websocket' }), {
+    minItems: 1, description: 'Upgrade protocols (websocket) tunnelled to the upstream; an Upgrade for any other is proxied as a plain request (docs/listeners.md).' })),
 });
 
 const ZoneKey = Type.String({
