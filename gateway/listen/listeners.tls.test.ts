@@ -225,4 +225,17 @@ describe('listeners: TLS at the edge', () => {
     }
     assertGatewayHealthy(gw);
   });
+
+  it('one process: a listener added on reload is reported as needing a restart, and the others keep serving', async () => {
+    const next = { ...config, listeners: [...(config.listeners as object[]), { name: 'extra', host: '127.0.0.1', port: 0 }] };
+    writeFileSync(gw.file, stringify(next));
+    const mark = gw.lines.length;
+    gw.child.kill('SIGHUP');
+    const done = await gw.waitForLine((l) => gw.lines.indexOf(l) >= mark && String(l.msg).startsWith('reload done'));
+    assert.deepEqual(done.needs_restart, ['listeners']);
+    assert.equal((await handshake(ports.https!, { servername: 'api.example.test' })).protocol, 'TLSv1.3');
+    const plain = await request(`http://127.0.0.1:${ports.http}/after`);
+    assert.equal(plain.statusCode, 200);
+    await plain.body.dump();
+  });
 });
