@@ -43,8 +43,8 @@ async function startWsUpstream(): Promise<{ server: Server; port: number; upgrad
 }
 
 /** A connected client with the greeting already read, or how the gateway refused it. */
-async function openWs(url: string, key?: string, id?: string, tls: { ca?: Buffer } = {}): Promise<{ ws: WebSocket; next: () => Promise<string> } | { status: number; body: string; headers: IncomingHttpHeaders }> {
-  const headers: Record<string, string> = {};
+async function openWs(url: string, key?: string, id?: string, tls: { ca?: Buffer } = {}, extra: Record<string, string> = {}): Promise<{ ws: WebSocket; next: () => Promise<string> } | { status: number; body: string; headers: IncomingHttpHeaders }> {
+  const headers: Record<string, string> = { ...extra };
   if (key !== undefined) headers['x-api-key'] = key;
   if (id !== undefined) headers['x-request-id'] = id;
   const ws = new WebSocket(url, { headers, ...tls });
@@ -104,8 +104,10 @@ describe('proxy: WebSocket upgrade pass-through', () => {
         routes: [
           { name: 'ws', prefix: '/ws', upstream: 'main', upgrade: ['websocket'] },
           { name: 'plain', prefix: '/plain', upstream: 'main' },
+          { name: 'conn', prefix: '/conn', upstream: 'main', public: true, upgrade: ['websocket'], limit_conn: [{ zone: 'perkey', max: 1 }], limit_conn_status: 429 },
         ],
       }),
+      limit_conn_zones: { perkey: { key: 'header:X-Conn-Key' } },
       listeners: [
         { name: 'http', host: '127.0.0.1', port: 0 },
         { name: 'https', host: '127.0.0.1', port: 0, tls: { certificates: [{ cert: pki.serverCert, key: pki.serverKey }] } },
@@ -213,6 +215,25 @@ describe('proxy: WebSocket upgrade pass-through', () => {
     }, 5000);
     assert.equal(freed.value, true);
     assert.equal(metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_upgrade_tunnels_open'), 0);
+  });
+
+  it('an open tunnel holds its limit_conn slot: a second upgrade with the same key is refused until it closes', async () => {
+    const first = connected(await openWs(`${ws}/conn/a`, undefined, undefined, {}, { 'x-conn-key': 'k1' }));
+    assert.equal(await first.next(), 'welcome');
+    const second = await openWs(`${ws}/conn/b`, undefined, undefined, {}, { 'x-conn-key': 'k1' });
+    assert.ok('status' in second);
+    assert.equal(second.status, 429);
+    assert.equal((JSON.parse(second.body) as { error: { code: string } }).error.code, 'concurrency_limited');
+    const other = connected(await openWs(`${ws}/conn/c`, undefined, undefined, {}, { 'x-conn-key': 'k2' }));
+    await closeWs(other.ws);
+    await closeWs(first.ws);
+    const again = await pollUntil(async () => {
+      const r = await openWs(`${ws}/conn/d`, undefined, undefined, {}, { 'x-conn-key': 'k1' });
+      if ('status' in r) return undefined;
+      await closeWs(r.ws);
+      return true;
+    }, 5000);
+    assert.equal(again.value, true, 'the slot came back when the tunnel closed');
   });
 
   it('a route without upgrade proxies the request plainly, as nginx does: the upstream sees no Upgrade', async () => {
