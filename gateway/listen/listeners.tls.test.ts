@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +16,7 @@ import { startEchoBackend } from '../../test/harness/echo-backend.js';
 import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { startLoad } from '../../test/harness/load.js';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
+import { pollUntil } from '../../test/harness/poll.js';
 import { assertGatewayHealthy } from '../../test/harness/proc.js';
 import { makeTestPki, type TestPki } from '../../test/harness/tls-pki.js';
 
@@ -147,6 +150,9 @@ describe('listeners: TLS at the edge', () => {
     const m = await scrapeMetrics(gw.adminUrl);
     assert.ok(metricValue(m, 'sluice_tls_handshake_errors_total', { listener: 'https', reason: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }) >= 2, m.split('\n').filter((l) => l.includes('tls_handshake')).join('\n'));
     assert.ok(metricValue(m, 'sluice_tls_handshake_errors_total', { listener: 'modern' }) >= 1);
+    // And they are not requests: nothing was answered, nothing logged as one.
+    assert.equal(metricValue(m, 'sluice_requests_total', { status: '400' }), 0);
+    assert.deepEqual(gw.lines.filter((l) => l.msg === 'request' && l.rejected === 'parser'), []);
   });
 
   it('openssl s_client -tls1 is refused too', async (t) => {
@@ -229,6 +235,28 @@ describe('listeners: TLS at the edge', () => {
       assert.equal(rk.failed + rf.failed, 0, [...rk.failures, ...rf.failures].join(', '));
     }
     assertGatewayHealthy(gw);
+  });
+
+  it('a client that opens a connection and never completes the handshake is cut after server.headers_timeout_ms', async () => {
+    const short = await spawnGateway({ ...config, server: { host: '127.0.0.1', port: 0, headers_timeout_ms: 300 }, listeners: [tlsListener('https')] });
+    try {
+      const port = ((await short.waitForLine((l) => l.msg === 'sluice listening')).listeners as { port: number }[])[0]!.port;
+      const s = createConnection({ host: '127.0.0.1', port });
+      s.on('error', () => {});
+      const closed = once(s, 'close');
+      // The bound is the test's, generous on purpose: without the timeout Node would wait 120 s.
+      const deadline = setTimeout(() => s.destroy(new Error('still open after 10 s')), 10_000);
+      await closed;
+      clearTimeout(deadline);
+      assert.equal(s.errored?.message === 'still open after 10 s', false, 'the gateway closed it');
+      const timedOut = await pollUntil(async () => {
+        const m = await scrapeMetrics(short.adminUrl);
+        return metricValue(m, 'sluice_tls_handshake_errors_total', { listener: 'https', reason: 'ERR_TLS_HANDSHAKE_TIMEOUT' }) >= 1 ? true : undefined;
+      }, 5000);
+      assert.equal(timedOut.value, true, 'counted as a handshake timeout');
+    } finally {
+      await short.stop();
+    }
   });
 
   it('one process: a listener added on reload is reported as needing a restart, and the others keep serving', async () => {

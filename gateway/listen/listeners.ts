@@ -105,7 +105,15 @@ function startOne(l: ListenerConfig, s: ServerConfig, h: ListenerHandlers): Prom
       handshakeTimeout: headersTimeout,
       SNICallback: (servername, cb) => cb(null, current.select(servername)),
     }, onRequest);
-    https.on('tlsClientError', (err: NodeJS.ErrnoException) => h.tlsError(err, name));
+    // https.Server hands a failed handshake to 'clientError', whose handler here answers
+    // with an HTTP 400: on a socket that never became TLS that answer is never sent, the
+    // socket stays open (the handshake timeout never ends it) and a request is counted that
+    // never was. A failed handshake is only counted, and its socket closed.
+    https.removeAllListeners('tlsClientError');
+    https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      h.tlsError(err, name);
+      socket.destroy();
+    });
     swapTls = (t) => {
       current = t;
       https.setSecureContext(t.defaults);
