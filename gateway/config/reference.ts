@@ -18,58 +18,54 @@ export interface FieldRow {
 export function configFields(): FieldRow[] {
   const root = documentSchema(SluiceConfigSchema);
   const rows: FieldRow[] = [];
-  walk(root, '', rows, new Refs(root.definitions as Record<string, Node> | undefined));
+  walk(root, '', rows, definitionsOf(root));
   return rows;
 }
 
 /**
- * `$ref`s to the schema's definitions (the route, which nests itself and is used by
- * virtual hosts too): its fields are listed where it first appears, and only there.
+ * Follows a `$ref` into the schema's definitions (routes nest: the route definition
+ * refers to itself, and virtual hosts hold routes too). A definition is listed where it is
+ * first met (`routes[]`); later references (`routes[].routes`, `virtual_hosts[].routes`)
+ * are listed as fields, without repeating every field under them.
  */
-class Refs {
-  private readonly listed = new Set<string>();
+type Definitions = { readonly all: Record<string, Node>; readonly seen: Set<string> };
 
-  constructor(private readonly defs: Record<string, Node> = {}) {}
-
-  /** The node a `$ref` names, or the node itself; undefined for a definition already listed. */
-  resolve(node: Node): Node | undefined {
-    const ref = node.$ref;
-    if (typeof ref !== 'string') return node;
-    const name = ref.replace('#/definitions/', '');
-    if (this.listed.has(name)) return undefined;
-    this.listed.add(name);
-    return this.defs[name] ?? {};
-  }
-
-  target(node: Node): Node {
-    return typeof node.$ref === 'string' ? this.defs[node.$ref.replace('#/definitions/', '')] ?? node : node;
-  }
+function definitionsOf(root: Node): Definitions {
+  return { all: (root.definitions ?? {}) as Record<string, Node>, seen: new Set() };
 }
 
-function walk(start: Node, path: string, rows: FieldRow[], refs: Refs): void {
-  const node = refs.resolve(start);
-  if (node === undefined) return;
+function walk(node: Node, path: string, rows: FieldRow[], defs: Definitions): void {
+  const ref = node.$ref;
+  if (typeof ref === 'string' && ref.startsWith('#/definitions/')) {
+    const name = ref.slice('#/definitions/'.length);
+    const target = defs.all[name];
+    if (target !== undefined && !defs.seen.has(name)) {
+      defs.seen.add(name);
+      walk(target, path, rows, defs);
+    }
+    return;
+  }
   const props = node.properties as Record<string, Node> | undefined;
   if (props !== undefined) {
-    for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows, refs);
+    for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows, defs);
     return;
   }
   const map = mapValue(node);
-  if (map !== undefined) walk(map, `${path}.NAME`, rows, refs);
+  if (map !== undefined) walk(map, `${path}.NAME`, rows, defs);
   const items = node.items as Node | undefined;
-  if (items !== undefined && typeof items === 'object') walk(items, `${path}[]`, rows, refs);
+  if (items !== undefined && typeof items === 'object') walk(items, `${path}[]`, rows, defs);
   for (const key of ['oneOf', 'anyOf'] as const) {
     const branches = node[key] as Node[] | undefined;
     // A tagged union's branches share the path; each field is listed once.
-    if (branches !== undefined) for (const b of branches) walk(b, path, rows, refs);
+    if (branches !== undefined) for (const b of branches) walk(b, path, rows, defs);
   }
 }
 
-function visit(node: Node, path: string, rows: FieldRow[], refs: Refs): void {
+function visit(node: Node, path: string, rows: FieldRow[], defs: Definitions): void {
   if (!rows.some((r) => r.path === path)) {
-    rows.push({ path, type: typeOf(node, refs), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
+    rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
   }
-  walk(node, path, rows, refs);
+  walk(node, path, rows, defs);
 }
 
 /** The value schema of a mapping keyed by names (TypeBox's Record). */
@@ -80,20 +76,19 @@ function mapValue(node: Node): Node | undefined {
   return typeof extra === 'object' && extra !== null ? extra as Node : undefined;
 }
 
-function typeOf(start: Node, refs: Refs): string {
-  const node = refs.target(start);
+function typeOf(node: Node): string {
   if (Array.isArray(node.enum)) return (node.enum as unknown[]).map((v) => `\`${String(v)}\``).join(' \\| ');
   const t = node.type;
   if (t === 'array') {
     const items = node.items as Node | undefined;
-    return items === undefined ? 'list' : `list of ${typeOf(items, refs)}`;
+    return items === undefined ? 'list' : `list of ${typeOf(items)}`;
   }
   if (t === 'object') return mapValue(node) !== undefined ? 'map' : 'mapping';
   if (t === 'integer' || t === 'number') return `${t}${range(node)}`;
   if (typeof t === 'string') return t;
   if (Array.isArray(t)) return t.join(' \\| ');
   const alts = (node.anyOf ?? node.oneOf) as Node[] | undefined;
-  if (alts !== undefined) return [...new Set(alts.map((a) => typeOf(a, refs)))].join(' or ');
+  if (alts !== undefined) return [...new Set(alts.map(typeOf))].join(' or ');
   return 'any';
 }
 

@@ -172,7 +172,7 @@ describe('http: hostile and malformed requests', { timeout: 30_000 }, () => {
   it('rejects a path that climbs out of the root, a bad escape, an encoded slash, a backslash or a NUL with 400', async () => {
     const cases: Record<string, string> = {};
     for (const path of [
-      '/../etc/passwd', '/v1/../../etc/passwd', '/..', '/a/%2e%2e/%2E%2e/b', '/a/.%2e/..%2E/b', '/%2e%2e',
+      '/../etc/passwd', '/v1/../../etc/passwd', '/..', '/a/%2e%2e/%2E%2e/b', '/a/.%2e/.%2E/b', '/%2e%2e',
       '/a/%2F..', '/a/%2f%2e%2e%2fetc', '/a/..%2fetc', '/a/%5c..%5cb',
       '/a\\..\\b', '/a\\b', '/a/%00/b', '/a/%zz', '/a%',
     ]) cases[path] = `GET ${path} HTTP/1.1\r\n${H}\r\n`;
