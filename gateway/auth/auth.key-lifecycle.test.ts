@@ -239,6 +239,33 @@ describe('API key lifecycle', { timeout: 120_000 }, () => {
     });
   });
 
+  it('behind a trusted proxy (server.real_ip) the allowlist judges the client the proxy reports, never what an untrusted peer claims', async () => {
+    const behind = await spawnGateway(testConfig({
+      upstreams: [backend.url],
+      server: { real_ip: { trusted: ['127.0.0.1/32'], header: 'x-forwarded-for' } },
+    }));
+    const untrusted = await spawnGateway(testConfig({ upstreams: [backend.url] }));
+    try {
+      for (const gw of [behind, untrusted]) {
+        const r = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'office', plan: 'test', allow: ['203.0.113.0/24'] });
+        const from = async (xff?: string): Promise<number> => {
+          const res = await request(`${gw.url}/v1/echo`, { headers: { 'x-api-key': r.body.key, ...(xff === undefined ? {} : { 'x-forwarded-for': xff }) } });
+          await res.body.dump();
+          return res.statusCode;
+        };
+        if (gw === behind) {
+          assert.equal(await from('203.0.113.7'), 200, 'the office, as the trusted proxy reports it');
+          assert.equal(await from('198.51.100.1'), 403, 'elsewhere');
+          assert.equal(await from(), 403, 'the proxy itself is not the office');
+        } else {
+          assert.equal(await from('203.0.113.7'), 403, 'an untrusted peer cannot choose its address');
+        }
+      }
+    } finally {
+      await Promise.all([behind.stop(), untrusted.stop()]);
+    }
+  });
+
   it('an sk_ key stored by an earlier Sluice keeps working', async () => {
     const old = `sk_${'Q'.repeat(32)}`;
     await rc.hset(`sluice:key:${sha256(old)}`, { customer: 'legacy', plan: 'test', label: '', created: 1 });

@@ -74,9 +74,8 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  // A stack that starts backends waits for them up to 30 s (cli.ts SPAWNED_BACKEND_START_MS:
-  // sharp and the face model load first, slow on a busy host) before it listens. An exit
-  // fails this at once, so the long bound only costs a gateway that hangs.
+  // By default longer than the 30 s the gateway itself gives spawned backends (sharp and
+  // the face model load first), which a default-stack test on a busy 2-core host can need.
   const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 45_000);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
