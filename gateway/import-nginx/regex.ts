@@ -1,0 +1,19 @@
+// nginx regexes are PCRE; Sluice's are JavaScript's. The common subset is the same
+// syntax; what differs is translated where it means the same, and refused otherwise.
+
+export function pcreToJs(pattern: string): { ok: true; source: string; caseless: boolean } | { ok: false; reason: string } {
+  let source = pattern;
+  let caseless = false;
+  if (source.startsWith('(?i)')) { caseless = true; source = source.slice(4); }
+  if (/\(\?[imsxXUJ-]+[):]/.test(source)) {
+    return { ok: false, reason: 'inline flags other than a leading (?i) are not translated' };
+  }
+  if (/\(\?>/.test(source) || /[*+?}][+]/.test(source.replace(/\\./g, ''))) return { ok: false, reason: 'atomic groups and possessive quantifiers have no JavaScript equivalent' };
+  source = source.replace(/\(\?P<(\w+)>/g, '(?<$1>').replace(/\(\?P=(\w+)\)/g, '\\k<$1>').replace(/\\A/g, '^').replace(/\\[zZ]/g, '$');
+  try {
+    new RegExp(source, caseless ? 'i' : '');
+  } catch (err) {
+    return { ok: false, reason: `not a JavaScript regex: ${(err as Error).message}` };
+  }
+  return { ok: true, source, caseless };
+}
