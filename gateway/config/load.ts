@@ -2,6 +2,7 @@ import { expandShorthands, isMapping, parseYamlWithEnv, readConfigText } from '.
 import { ConfigError } from '../../common/errors.js';
 import { schemaChecker } from '../../common/schema-check.js';
 import { toStoreConfig } from '../../common/store-config.js';
+import { resolveRoutes, virtualHosts } from '../route/resolve.js';
 import { SluiceConfigSchema } from './schema.js';
 import { rateMilli, semanticProblems, type ConfigDoc } from './semantics.js';
 import type { LimitConnZoneConfig, LimitReqZoneConfig, SluiceConfig, UpstreamConfig, ZoneKey } from './types.js';
@@ -33,6 +34,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
 
 /** The checked document as the gateway uses it: maps by name, and the defaults that depend on another field. */
 function build(c: ConfigDoc): SluiceConfig {
+  const routes = resolveRoutes(c.routes, 'routes');
   return {
     server: c.server,
     admin: c.admin,
@@ -41,11 +43,8 @@ function build(c: ConfigDoc): SluiceConfig {
     plans: byName(c.plans, (p, name) => ({ ...p, name, burst: p.burst ?? p.rate })),
     customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides })),
     upstreams: byName(c.upstreams, upstream),
-    routes: c.routes.map((r) => ({
-      ...r,
-      name: r.name ?? r.prefix,
-      limit_req: r.limit_req.map((l) => ({ ...l, delay: l.nodelay ? l.burst : l.delay ?? 0 })),
-    })),
+    routes,
+    virtual_hosts: virtualHosts(c.virtual_hosts.map((v, i) => ({ ...v, routes: resolveRoutes(v.routes, `virtual_hosts[${i}].routes`) })), routes),
     limit_req_zones: byName(c.limit_req_zones, (z, name): LimitReqZoneConfig => ({ name, key: zoneKey(z.key), rate: z.rate, rate_milli: rateMilli(z.rate), size: z.size })),
     limit_conn_zones: byName(c.limit_conn_zones, (z, name): LimitConnZoneConfig => ({ name, key: zoneKey(z.key), size: z.size })),
     spawn_backends: c.spawn_backends,

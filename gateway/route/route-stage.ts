@@ -4,10 +4,10 @@ import type { Stage } from '../pipeline/context.js';
 
 /** route: the longest configured prefix that matches the path (on a segment boundary). */
 export function routeStage(routes: readonly RouteConfig[]): Stage {
-  const byLength = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+  const byLength = routes.filter((r) => r.prefix !== undefined).sort((a, b) => b.prefix!.length - a.prefix!.length);
   const match = (path: string): RouteConfig | undefined => {
     for (const r of byLength) {
-      const p = r.prefix;
+      const p = r.prefix!;
       if (path.startsWith(p) && (p.endsWith('/') || path.length === p.length || path.charCodeAt(p.length) === 47)) return r;
     }
     return undefined;
