@@ -3,6 +3,7 @@ import { ConfigError } from '../../common/errors.js';
 import { schemaChecker } from '../../common/schema-check.js';
 import { toStoreConfig } from '../../common/store-config.js';
 import { resolveRoutes, virtualHosts } from '../route/resolve.js';
+import { resolveListeners } from '../listen/listener-config.js';
 import { SluiceConfigSchema } from './schema.js';
 import { rateMilli, semanticProblems, type ConfigDoc } from './semantics.js';
 import type { LimitConnZoneConfig, LimitReqZoneConfig, SluiceConfig, UpstreamConfig, ZoneKey } from './types.js';
@@ -27,13 +28,14 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
   const root = parseYamlWithEnv(text, env, errors);
   if (!isMapping(root)) throw new ConfigError([...errors, '(root): must be a mapping']);
   const checked = checkSchema(expandShorthands(SluiceConfigSchema, root));
-  errors.push(...checked.errors, ...semanticProblems(checked));
+  const { listeners, problems } = resolveListeners(checked);
+  errors.push(...checked.errors, ...semanticProblems(checked), ...problems);
   if (errors.length > 0) throw new ConfigError(errors);
-  return deepFreeze(build(checked.value));
+  return deepFreeze({ ...build(checked.value), listeners });
 }
 
 /** The checked document as the gateway uses it: maps by name, and the defaults that depend on another field. */
-function build(c: ConfigDoc): SluiceConfig {
+function build(c: ConfigDoc): Omit<SluiceConfig, 'listeners'> {
   const routes = resolveRoutes(c.routes, 'routes');
   return {
     server: c.server,

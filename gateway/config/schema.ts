@@ -3,6 +3,7 @@ import { Section } from '../../common/schema-types.js';
 import { StoreSchema } from '../../common/store-config.js';
 import { Auth } from './schema/auth.js';
 import { Customer, Plan } from './schema/limits.js';
+import { Listeners } from './schema/listeners.js';
 import { LimitConnZone, LimitReqZone, Route, RouteRef, VirtualHost } from './schema/routes.js';
 import { Admin, Log, Server, Shed, SpawnBackend } from './schema/server.js';
 import { Upstream } from './schema/upstreams.js';
@@ -15,6 +16,7 @@ import { Upstream } from './schema/upstreams.js';
  */
 export const SluiceConfigSchema = Section({
   server: Server,
+  listeners: Listeners,
   admin: Admin,
   store: StoreSchema,
   auth: Auth,

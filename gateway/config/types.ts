@@ -6,6 +6,7 @@ import type { Admin, Log, Server, Shed, SpawnBackend } from './schema/server.js'
 import type { Circuit, Discover, Health, Outlier, Retry, Target, Upstream } from './schema/upstreams.js';
 import type { Frozen } from '../../common/config-text.js';
 import type { StoreConfig } from '../../common/store-config.js';
+import type { ListenerConfig } from '../listen/listener-config.js';
 
 // The validated, frozen shape the rest of the gateway trusts: the schema's types
 // (schema/*.ts, with every default filled in), plus what the loader works out from
@@ -15,6 +16,7 @@ import type { StoreConfig } from '../../common/store-config.js';
 
 export type { BreakerConfig, FailurePolicy, LeaseConfig, StoreConfig, StoreMode, StoreTlsConfig } from '../../common/store-config.js';
 export type { LimitOverrides } from './schema/limits.js';
+export type { CertificateConfig, ListenerConfig, TlsConfig } from '../listen/listener-config.js';
 
 export type ServerConfig = Frozen<Static<typeof Server>>;
 export type AdminConfig = Frozen<Static<typeof Admin>>;
@@ -113,6 +115,8 @@ export type LimitConnZoneConfig = Frozen<Omit<Static<typeof LimitConnZone>, 'key
 
 export interface SluiceConfig {
   readonly server: ServerConfig;
+  /** Always at least one: without `listeners` in the file, "default" on server.host:server.port. */
+  readonly listeners: readonly ListenerConfig[];
   readonly admin: AdminConfig;
   readonly store: StoreConfig;
   readonly auth: AuthConfig;

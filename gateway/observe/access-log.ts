@@ -17,6 +17,7 @@ export function recordRequest(ctx: RequestContext, log: Logger | undefined, metr
     request_id: ctx.requestId,
     method: ctx.req.method,
     path: ctx.path,
+    listener: ctx.listener,
     status,
     route,
     customer: ctx.identity?.customer,

@@ -28,6 +28,8 @@ export class RequestContext {
     readonly requestId: string,
     readonly path: string,
     readonly startedAt: number,
+    /** The name of the listener the request came in on ("default" without `listeners`). */
+    readonly listener: string,
   ) {}
 }
 

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { schemeOf } from '../listen/scheme.js';
 import type { RequestContext } from '../pipeline/context.js';
 
 // Hop-by-hop (RFC 9110 §7.6.1) plus what the gateway itself sets or consumes.
@@ -41,7 +42,7 @@ export function upstreamRequestHeaders(ctx: RequestContext, trustForwarded: bool
   out.push(
     'x-request-id', ctx.requestId,
     'x-forwarded-for', typeof prior === 'string' && prior !== '' ? `${prior}, ${peer}` : peer,
-    'x-forwarded-proto', 'http',
+    'x-forwarded-proto', schemeOf(req),
   );
   const host = req.headers.host;
   if (host !== undefined) out.push('x-forwarded-host', host);
