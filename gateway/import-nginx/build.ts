@@ -85,8 +85,9 @@ export function buildImport(root: Scope, cx: Context, source: string, policy: Up
       vhost.routes = [...serverRoutes.routes, ...built.routes];
       // No location for `/`: nginx serves its root's files (or 404); say so with a route of its own.
       if (!built.routes.some((r) => r.prefix === '/')) {
-        (vhost.routes as unknown[]).push({ name: uniqueName(`${name}/no-location`, names), prefix: '/', return: { status: 404 } });
-        report.locations.push({ location: '(no location matches)', at: cx.at(s.d!), route: `${name}/no-location`, outcome: 'translated', requests: 'requests no location of this server takes: nginx answers 404 from its (empty) root, so does Sluice', items: [] });
+        const rname = uniqueName(`${name}/no-location`, names);
+        (vhost.routes as unknown[]).push({ name: rname, prefix: '/', return: { status: 404 } });
+        cx.item(s, s.d!, 'listed', `no location for /: nginx serves the files of its root (html/ under its prefix by default: its welcome page, usually) to requests no location takes; Sluice answers them 404 (route ${rname})`, 'server');
       }
     }
     vhosts.push(vhost);
@@ -208,8 +209,12 @@ function listenerConfig(l: ListenerBuild, cx: Context): Record<string, unknown> 
     certs.forEach((cert, i) => {
       const key = keys[i] ?? keys[0];
       if (key === undefined) return;
-      if (certificates.some((c) => c.cert === cert)) return;
-      certificates.push({ cert: absolutePath(cert, cx), key: absolutePath(key, cx), ...(hosts.length > 0 ? { hosts } : {}) });
+      const certPath = absolutePath(cert.path, cx);
+      if (certificates.some((c) => c.cert === certPath)) return;
+      certificates.push({ cert: certPath, key: absolutePath(key.path, cx), ...(hosts.length > 0 ? { hosts } : {}) });
+      for (const f of [cert, key]) {
+        if (!existsSync(absolutePath(f.path, cx))) cx.list(s, f.d, `${absolutePath(f.path, cx)} does not exist here: it must where Sluice runs (sluice --check and start-up read it)`);
+      }
     });
   }
   const first = l.defaultServer!;
@@ -218,9 +223,9 @@ function listenerConfig(l: ListenerBuild, cx: Context): Record<string, unknown> 
   if (protocols !== undefined && !protocols.includes('TLSv1.2') && protocols.includes('TLSv1.3')) tls.min_version = 'TLSv1.3';
   const ciphers = first.effective('sslCiphers');
   if (ciphers !== undefined) tls.ciphers = ciphers;
-  if (certificates.length === 0) cx.item(first, first.d!, 'listed', `listener ${l.name} is ssl but no server on it has ssl_certificate (nginx refuses to start)`, 'server');
-  for (const c of certificates) {
-    if (!existsSync(c.cert as string)) cx.item(first, first.d!, 'note', `certificate ${String(c.cert)} does not exist here: sluice --check and start-up need it where Sluice runs`, 'ssl_certificate');
+  if (certificates.length === 0) {
+    cx.item(first, first.d!, 'listed', `listener ${l.name} is ssl but no server on it has ssl_certificate (nginx refuses to start); it is imported as plain HTTP`, 'server');
+    return cfg;
   }
   cfg.tls = tls;
   return cfg;

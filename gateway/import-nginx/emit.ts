@@ -5,7 +5,7 @@ import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
 import type { Imported } from './build.js';
 
 export function toSluiceYaml(imp: Imported, source: string): string {
-  const doc = new Document(imp.config);
+  const doc = new Document(imp.config, { aliasDuplicateObjects: false });
   const c = imp.report.counts;
   doc.commentBefore = [
     ` Imported from ${source} by \`sluice import-nginx\`.`,

@@ -44,7 +44,7 @@ export async function prepareFixture(name: string, addresses: Record<string, str
   const imported = await importYaml(join(FIXTURES, name, 'nginx.conf'), join(dir, 'imported.yaml'));
   const cfg = JSON.parse(remap(JSON.stringify(parse(imported)), addresses)) as Record<string, any>;
   // Only what a test needs to differ: free ports, logs without access lines.
-  cfg.server.port = 0;
+  for (const l of cfg.listeners as { port: number }[]) l.port = 0;
   cfg.admin = { host: '127.0.0.1', port: 0 };
   cfg.log = { level: 'info', access: false };
   return { nginxTemplate, sluiceConfig: cfg, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -72,8 +72,8 @@ export interface Settings {
   sendTimeoutMs?: number;
   proxyHttpVersion?: string;
   defaultType?: string;
-  sslCertificate?: string[];
-  sslCertificateKey?: string[];
+  sslCertificate?: { path: string; d: Directive }[];
+  sslCertificateKey?: { path: string; d: Directive }[];
   sslProtocols?: string[];
   sslCiphers?: string;
   errorPage?: Directive[];

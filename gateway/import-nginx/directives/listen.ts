@@ -19,7 +19,7 @@ export const listen: DirectiveHandler = {
     for (const p of params) {
       if (p === 'default_server' || p === 'default') defaultServer = true;
       else if (p === 'ssl') ssl = true;
-      else if (p === 'http2') http2 = true;
+      else if (p === 'http2') { http2 = true; cx.list(scope, d, 'http2: Sluice speaks HTTP/1.1 to clients (TLS with ALPN http/1.1); clients fall back to it'); }
       else if (SOCKET_TUNING.test(p)) cx.note(scope, d, `${p}: socket tuning Sluice leaves to the OS`);
       else cx.list(scope, d, `${p}: listen parameter with no Sluice equivalent`);
     }

@@ -62,8 +62,8 @@ export const ssl: DirectiveHandler = {
   levels: ['http', 'server'],
   handle(d, scope, cx) {
     if (d.args.length === 0) return cx.list(scope, d, `expected: ${d.name} VALUE`);
-    if (d.name === 'ssl_certificate') (scope.s.sslCertificate ??= []).push(d.args[0]!);
-    else if (d.name === 'ssl_certificate_key') (scope.s.sslCertificateKey ??= []).push(d.args[0]!);
+    if (d.name === 'ssl_certificate') (scope.s.sslCertificate ??= []).push({ path: d.args[0]!, d });
+    else if (d.name === 'ssl_certificate_key') (scope.s.sslCertificateKey ??= []).push({ path: d.args[0]!, d });
     else if (d.name === 'ssl_protocols') {
       scope.s.sslProtocols = [...d.args];
       const old = d.args.filter((p) => p !== 'TLSv1.2' && p !== 'TLSv1.3');
