@@ -16,6 +16,7 @@ import { toSluiceYaml } from './emit.js';
 import { formatReport } from './format.js';
 import { NginxParseError, parseNginxFile, type Directive } from './parse.js';
 import { readTree } from './read-tree.js';
+import { publishedReportSchema } from './report-schema.js';
 import type { ImportReport } from './report.js';
 import { stringify } from 'yaml';
 import type { Scope } from './scope.js';
@@ -96,7 +97,7 @@ export class ImportError extends Error {
 }
 
 export const IMPORT_USAGE = '  sluice import-nginx FILE [--out OUT.yaml] [--report REPORT.json] [--upstream-policy nginx|sluice]\n'
-  + '                     [--allow-unenforced] [--verify]\n'
+  + '                     [--allow-unenforced] [--verify]      (sluice import-nginx --report-schema: the report\'s JSON Schema)\n'
   + '                         convert an nginx config; the report (stderr) says what became of every directive;\n'
   + '                         --verify runs nginx and Sluice side by side and compares their answers';
 
@@ -119,6 +120,10 @@ function parseCli(argv: readonly string[]): Cli | string {
 }
 
 export async function runImportNginx(argv: readonly string[]): Promise<number> {
+  if (argv.length === 1 && argv[0] === '--report-schema') {
+    process.stdout.write(`${JSON.stringify(publishedReportSchema(), null, 2)}\n`);
+    return 0;
+  }
   const cli = parseCli(argv);
   if (typeof cli === 'string') {
     process.stderr.write(`import-nginx: ${cli}\nusage:\n${IMPORT_USAGE}\n`);
