@@ -39,7 +39,7 @@ export function buildImport(root: Scope, cx: Context, source: string, policy: Up
 
   for (const s of servers) {
     const mine = [...listeners.values()].filter((l) => l.servers.includes(s));
-    const first = s.own.serverNames.find((n) => !n.startsWith('~') && !n.includes('*'));
+    const first = s.own.serverNames.map((n) => n.replace(/^\*\.|\.\*$/g, '')).find((n) => !n.startsWith('~') && !n.includes('*'));
     let name = (first ?? `server-${s.d!.line}`).replace(/[^A-Za-z0-9.-]+/g, '-');
     for (let k = 2; vhostNames.has(name); k++) name = `${(first ?? `server-${s.d!.line}`)}-${k}`;
     vhostNames.add(name);

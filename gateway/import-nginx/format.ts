@@ -41,7 +41,9 @@ export function formatReport(r: ImportReport): string {
     out.push('');
     const v = r.verify;
     out.push(`verify: ${v.requests} requests to nginx and to Sluice; ${v.same} answered alike, ${v.listed_differences} differ as the report lists, ${v.unlisted_differences} differ WITHOUT a listing`);
-    for (const d of v.differences) {
+    const shown = [...v.differences.filter((d) => d.listed_by === undefined).slice(0, 60), ...v.differences.filter((d) => d.listed_by !== undefined).slice(0, 20)];
+    if (shown.length < v.differences.length) out.push(`  (${v.differences.length - shown.length} more in the --report JSON)`);
+    for (const d of shown) {
       out.push(`  ${d.listed_by === undefined ? 'UNLISTED' : 'listed'}: ${d.request}: ${d.field}: nginx ${d.nginx}, sluice ${d.sluice}${d.location === undefined ? '' : ` (nginx ${d.location})`}${d.listed_by === undefined ? '' : ` — ${d.listed_by}`}`);
     }
   }

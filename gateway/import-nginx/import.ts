@@ -160,7 +160,7 @@ export async function runImportNginx(argv: readonly string[]): Promise<number> {
   let verifyFailed = false;
   if (cli.verify) {
     const { verifyImport } = await import('./verify/verify.js');
-    const v = await verifyImport(file, res);
+    const v = await verifyImport(res);
     report = { ...report, counts: { ...report.counts, verified: v.summary?.same ?? 0 }, verify: v.summary, errors: v.errors };
     verifyFailed = v.errors.length > 0 || (v.summary?.unlisted_differences ?? 1) > 0;
   }

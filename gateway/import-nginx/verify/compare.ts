@@ -24,7 +24,7 @@ const ROUTING = /^(if|error_page|rewrite|return|try_files|include|set|auth_\w+|l
 
 export function compare(r: VerifyRequest, n: Outcome, s: Outcome, cx: CompareContext): VerifyDifference[] {
   const out: VerifyDifference[] = [];
-  const place = locate(n.at, cx.report);
+  const place = locate(n.at, r.server, cx.report);
   const diff = (field: string, nv: string, sv: string): void => {
     if (nv === sv) return;
     out.push({ request: describe(r), server: place.server?.name, location: place.location?.location, field, nginx: nv, sluice: sv, listed_by: excuse(field, place) });
@@ -69,7 +69,8 @@ function portsBack(v: string | string[] | undefined, ports: ReadonlyMap<number, 
 
 interface Place { readonly server: ServerReport | undefined; readonly location: LocationReport | undefined; readonly global: readonly PlacedItem[] }
 
-function locate(at: string | undefined, report: ImportReport): Place {
+/** Where nginx answered: its marker header, else (no answer, or one made before any server was chosen) the server the request was made for. */
+function locate(at: string | undefined, server: string, report: ImportReport): Place {
   if (at !== undefined) {
     for (const s of report.servers) {
       if (at === `server ${s.at}`) return { server: s, location: undefined, global: report.global };
@@ -77,7 +78,7 @@ function locate(at: string | undefined, report: ImportReport): Place {
       if (l !== undefined) return { server: s, location: l, global: report.global };
     }
   }
-  return { server: undefined, location: undefined, global: report.global };
+  return { server: report.servers.find((s) => s.name === server), location: undefined, global: report.global };
 }
 
 function excuse(field: string, p: Place): string | undefined {

@@ -9,6 +9,8 @@ import { pcreToJs } from '../regex.js';
 import type { Scope } from '../scope.js';
 
 export interface VerifyRequest {
+  /** The server (as the report names it) the request was made for: where nginx should answer it. */
+  readonly server: string;
   /** Listener key (`host:port`) the request goes to. */
   readonly listener: string;
   readonly host: string;
@@ -19,6 +21,7 @@ export interface VerifyRequest {
 
 export interface ServerTargets {
   readonly server: Scope;
+  readonly name: string;
   /** Listener keys of this server. */
   readonly listeners: readonly string[];
   /** True for a default server of some listener: it also gets a name no server has. */
@@ -39,11 +42,11 @@ export function generateRequests(servers: readonly ServerTargets[]): VerifyReque
       // Every name on the first port; the first name (and the unknown one) on the others.
       const names = li === 0 ? hosts : [...new Set([hosts[0]!, hosts[hosts.length - 1]!])];
       for (const host of names) {
-        for (const p of paths.all) add({ listener, host, method: 'GET', path: p, websocket: false });
+        for (const p of paths.all) add({ server: t.name, listener, host, method: 'GET', path: p, websocket: false });
         for (const p of paths.firsts) {
-          for (const method of ['HEAD', 'POST', 'DELETE', 'OPTIONS']) add({ listener, host, method, path: p, websocket: false });
+          for (const method of ['HEAD', 'POST', 'DELETE', 'OPTIONS']) add({ server: t.name, listener, host, method, path: p, websocket: false });
         }
-        for (const p of ws) add({ listener, host, method: 'GET', path: p, websocket: true });
+        for (const p of ws) add({ server: t.name, listener, host, method: 'GET', path: p, websocket: true });
       }
     });
   }

@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import type { ImportResult } from '../import.js';
 import type { VerifyDifference, VerifySummary } from '../report.js';
 import type { Scope } from '../scope.js';
@@ -27,7 +27,7 @@ const CONCURRENCY = 8;
 /** Header values that differ on every request by design: compared by presence only. */
 const VARYING = /\$(request_id|msec|time_\w+|connection\w*|pid|remote_port|request_time|bytes_sent|date_\w+|cookie_\w+)/;
 
-export async function verifyImport(file: string, res: ImportResult): Promise<VerifyResult> {
+export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-verify-'));
   const echoes: EchoServer[] = [];
   const running: Running[] = [];
@@ -53,10 +53,6 @@ export async function verifyImport(file: string, res: ImportResult): Promise<Ver
     const keys = new Map<string, { nginx: number; sluice: number; tls: boolean; name: string; original: number }>();
     const http = res.root.children.find((c) => c.kind === 'http');
     const servers = http?.children.filter((c) => c.kind === 'server') ?? [];
-    const keyOf = new Map<string, string>();
-    for (const l of cfg.listeners as Record<string, any>[]) {
-      keyOf.set(l.name, '');
-    }
     const serverKeys = new Map<Scope, string[]>();
     for (const s of servers) {
       const ks: string[] = [];
@@ -103,7 +99,8 @@ export async function verifyImport(file: string, res: ImportResult): Promise<Ver
         ?? servers.find((s) => serverKeys.get(s)!.includes(key));
       if (first !== undefined) defaults.add(first);
     }
-    const targets: ServerTargets[] = servers.map((s) => ({ server: s, listeners: serverKeys.get(s)!, isDefault: defaults.has(s) }));
+    const reportName = new Map(res.report.servers.map((r) => [r.at, r.name]));
+    const targets: ServerTargets[] = servers.map((s) => ({ server: s, name: reportName.get(cx.at(s.d!)) ?? '', listeners: serverKeys.get(s)!, isDefault: defaults.has(s) }));
     const requests = generateRequests(targets);
     const ccx: CompareContext = {
       report: res.report,
@@ -126,8 +123,6 @@ export async function verifyImport(file: string, res: ImportResult): Promise<Ver
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    void file;
-    void keyOf;
     const unlisted = differences.filter((d) => d.listed_by === undefined);
     return {
       summary: {
@@ -173,4 +168,3 @@ function headerNames(root: Scope, field: 'proxySetHeader' | 'addHeader'): Map<st
   return out;
 }
 
-export { parse };
