@@ -83,7 +83,10 @@ function locate(at: string | undefined, server: string, report: ImportReport): P
 
 function excuse(field: string, p: Place): string | undefined {
   if (p.location?.outcome === 'emulated') return `${p.location.location} (${p.location.at}) answers 501 not_migrated, as the report lists`;
-  const items = [...(p.location?.items ?? []), ...(p.server?.items ?? []), ...p.global];
+  // An item about the server block itself (no location for /, no certificate) concerns
+  // only the answers nginx made without a location.
+  const serverItems = (p.server?.items ?? []).filter((i) => p.location === undefined || i.directive !== 'server');
+  const items = [...(p.location?.items ?? []), ...serverItems, ...p.global];
   const header = /^(request|response) header (.+)$/.exec(field);
   const relevant = (i: PlacedItem): boolean => {
     if (i.kind === 'not_enforced') return true;

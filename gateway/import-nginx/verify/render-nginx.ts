@@ -50,7 +50,8 @@ export function renderNginx(inp: RenderInput): string {
   index(inp.root);
   const lua = usesLua(inp.tree);
   const head = [`pid ${q(join(inp.dir, 'nginx.pid'))};`, `error_log ${q(join(inp.dir, 'error.log'))} warn;`, 'worker_processes 1;'];
-  if (lua) for (const m of LUA_MODULES) if (existsSync(m)) head.unshift(`load_module ${m};`);
+  // ndk first: the Lua module needs its symbols.
+  if (lua) head.unshift(...LUA_MODULES.filter((m) => existsSync(m)).map((m) => `load_module ${m};`));
   const hasEvents = inp.tree.some((d) => d.name === 'events');
   if (!hasEvents) head.push('events { worker_connections 1024; }');
   const out = [...head];

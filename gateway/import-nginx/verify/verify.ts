@@ -3,7 +3,7 @@
 // echo upstreams; the same generated requests to both; every difference reported, and
 // each one the import report does not already list counts against the exit code.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -29,6 +29,8 @@ const VARYING = /\$(request_id|msec|time_\w+|connection\w*|pid|remote_port|reque
 
 export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-verify-'));
+  // Run as root, nginx's workers are nobody: they must reach the Lua stubs and temp paths.
+  chmodSync(dir, 0o755);
   const echoes: EchoServer[] = [];
   const running: Running[] = [];
   try {
@@ -138,7 +140,7 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
   } finally {
     await Promise.all(running.map((r) => r.stop()));
     await Promise.all(echoes.map((e) => e.close()));
-    rmSync(dir, { recursive: true, force: true });
+    if (process.env.SLUICE_VERIFY_KEEP === undefined) rmSync(dir, { recursive: true, force: true }); else process.stderr.write(`kept ${dir}\n`);
   }
 }
 
