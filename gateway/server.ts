@@ -28,7 +28,11 @@ import { makeChain } from './pipeline/chain.js';
 import { RequestContext } from './pipeline/context.js';
 import { proxyStage } from './proxy/proxy-stage.js';
 import { UpgradeContext, upgradeResponse, upgradeRoutes } from './proxy/upgrade.js';
+import { accessStage } from './route/access.js';
+import { returnStage } from './route/local-answer.js';
+import { DEFAULT_LISTENER } from './route/route-table.js';
 import { routeStage } from './route/route-stage.js';
+import { clientAddressResolver } from './http/real-ip.js';
 import { loadShedder } from './shed/shed-stage.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
@@ -74,7 +78,7 @@ interface Generation {
   readonly cfg: SluiceConfig;
   readonly store: Store;
   readonly guard: StoreGuard;
-  /** head: the bytes after an Upgrade request's head (the request is then a tunnel candidate). */
+  /** `listener`: the listener the request came in on (virtual hosts are chosen per listener); head: the bytes after an Upgrade request's head (the request is then a tunnel candidate). */
   readonly onRequest: (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer) => void;
   readonly shouldUpgrade: (req: IncomingMessage) => boolean;
   readonly answerRaw: ReturnType<typeof rawAnswerer>;
@@ -198,7 +202,11 @@ async function buildGeneration(
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
   const stages = [
-    routeStage(cfg.routes),
+    routeStage(cfg),
+    // A route's own answers, before limits and auth: allow/deny (a refused probe costs no
+    // store call), then a local answer (return).
+    accessStage(),
+    returnStage(),
     // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
     // customer-keyed zone are decided after auth.
     limitReq.preAuth,
@@ -217,7 +225,7 @@ async function buildGeneration(
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
   };
-  const proxy = proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools });
+  const proxy = proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools });
   const chain = makeChain([...stages, proxy], onError);
   // An Upgrade request runs the same stages (it counts as a request); its last step makes the tunnel.
   const upgrades = upgradeRoutes(cfg, metrics, proxy);
@@ -238,7 +246,8 @@ async function buildGeneration(
     ctx.cancelUpstream?.();
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer): void => {
+  const clientAddress = clientAddressResolver(cfg.server);
+  const onRequest = (req: IncomingMessage, res: ServerResponse, listener: string = DEFAULT_LISTENER, head?: Buffer): void => {
     requests.start();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const target = checkRequest(req);
@@ -246,6 +255,12 @@ async function buildGeneration(
     const ctx = head === undefined
       ? new RequestContext(req, res, requestId, path, performance.now(), listener)
       : new UpgradeContext(req, res, requestId, path, performance.now(), listener, head);
+    clientAddress(ctx);
+    if (target.ok) {
+      ctx.uri = target.uri;
+      ctx.query = target.query;
+      ctx.forwardPath = target.forward;
+    }
     inFlight.set(req.socket, res);
     res.once('close', () => {
       if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);

@@ -5,6 +5,7 @@ import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
 import type { SluiceConfigSchema } from './schema.js';
 import type { RouteDoc } from './schema/routes.js';
+import { routeProblems } from '../route/route-problems.js';
 
 // What the schema cannot say: references between sections (a route's upstream, a key's
 // plan), fields that depend on each other, and values only code can judge (a PEM key).
@@ -46,6 +47,7 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
     if (sound('limit_req_zones', name, 'rate')) out.push(...rateProblems(z.rate, `limit_req_zones.${name}.rate`));
   }
   const upstreams = names(c.upstreams);
+  out.push(...routeProblems(c));
   for (const { route: r, at: p } of routeDocs(c)) {
     ref(`${p}.upstream`, r.upstream, upstreams, 'upstream');
     list(r.plans).forEach((name, j) => ref(`${p}.plans[${j}]`, name, plans, 'plan'));

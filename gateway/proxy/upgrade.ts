@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { RouteConfig, SluiceConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
+import { everyRoute } from '../route/resolve.js';
 import type { Metrics } from '../observe/metrics.js';
 import { RequestContext, type Stage } from '../pipeline/context.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -65,19 +66,19 @@ export interface UpgradeRoutes {
 export function upgradeRoutes(cfg: SluiceConfig, metrics: Metrics, plain: Stage): UpgradeRoutes {
   const byRoute = new Map<RouteConfig, ReadonlySet<string>>();
   const any = new Set<string>();
-  for (const r of cfg.routes) {
+  // Every route a request can be given: virtual hosts' (nested ones too) and the top-level ones.
+  for (const r of everyRoute(cfg)) {
     if (r.upgrade === undefined) continue;
     const protocols = new Set(r.upgrade.map((p) => p.toLowerCase()));
     byRoute.set(r, protocols);
     for (const p of protocols) any.add(p);
   }
-  const trustForwarded = cfg.server.trust_forwarded;
   return {
     accepts: (req) => any.size > 0 && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined
       && any.has(protocolOf(req.headers.upgrade)),
     // nginx without the Upgrade headers set forwards the request as a plain one: so does a route without `upgrade`.
     stage: (ctx) => (byRoute.get(ctx.route!)?.has(protocolOf(ctx.req.headers.upgrade)) === true
-      ? openTunnel(ctx as UpgradeContext, metrics, trustForwarded)
+      ? openTunnel(ctx as UpgradeContext, metrics)
       : plain(ctx)),
   };
 }
@@ -87,14 +88,14 @@ class TunnelTimeout extends Error {
   constructor(readonly code: 'UND_ERR_CONNECT_TIMEOUT' | 'UND_ERR_HEADERS_TIMEOUT') { super(code); }
 }
 
-function openTunnel(ctx: UpgradeContext, metrics: Metrics, trustForwarded: boolean): false {
+function openTunnel(ctx: UpgradeContext, metrics: Metrics): false {
   const target = ctx.target!;
   const upstream = target.upstream;
   const origin = new URL(target.origin);
   const req = ctx.req;
   const res = ctx.res;
   const attempt = target.begin();
-  const headers = upstreamRequestHeaders(ctx, trustForwarded);
+  const headers = upstreamRequestHeaders(ctx);
   headers.push('connection', 'upgrade', 'upgrade', req.headers.upgrade!);
   if (!headers.some((h, i) => i % 2 === 0 && h === 'host')) headers.push('host', origin.host);
   const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
