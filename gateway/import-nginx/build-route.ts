@@ -89,7 +89,10 @@ const PASSES = /^(proxy|fastcgi|uwsgi|scgi|memcached|grpc)_pass\b/;
 /**
  * nginx answers `/api` with a 301 to `/api/` when `location /api/` passes requests to a
  * backend (proxy_pass and its kin) and no location is named `/api` itself; before any
- * regex is tried. An exact route does the same in Sluice.
+ * regex is tried. Sluice's router does the same for a proxying route, with a relative
+ * Location; an exact route answers as nginx does (absolute_redirect on: scheme, host and a
+ * port other than the scheme's own), and also for a location that became a local answer
+ * (a not_migrated route for fastcgi_pass, say).
  */
 function slashRedirects(server: Scope, vh: VhostContext): Record<string, unknown>[] {
   const all: Scope[] = [];

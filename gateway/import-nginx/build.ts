@@ -6,6 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { buildLocations, returnConfig, type VhostContext } from './build-route.js';
 import type { Context, ImportedUpstream } from './context.js';
 import type { Directive } from './parse.js';
+import { GATEWAY_RULES } from './gateway-rules.js';
 import { pcreToJs } from './regex.js';
 import { byPlace, type ImportReport, type LocationReport, type PlacedItem, type ReportItem, type ServerReport } from './report.js';
 import type { Listen, LuaLimit, Scope } from './scope.js';
@@ -375,8 +376,8 @@ function sweepUncounted(root: Scope, counted: Set<Directive>, cx: Context): void
 }
 
 function assemble(root: Scope, cx: Context, source: string, policy: UpstreamPolicy, servers: ServerReport[]): ImportReport {
-  const all: PlacedItem[] = [];
-  const global: PlacedItem[] = [];
+  const all: PlacedItem[] = [...GATEWAY_RULES.map((r) => r.item)];
+  const global: PlacedItem[] = [...GATEWAY_RULES.map((r) => r.item)];
   const collect = (sc: Scope, inServer: boolean): void => {
     all.push(...sc.items);
     if (!inServer) global.push(...sc.items);

@@ -5,6 +5,7 @@
 // in nginx is emulated (501 not_migrated), or an item about what differs is listed there,
 // in its server or outside every server.
 
+import { GATEWAY_RULES } from '../gateway-rules.js';
 import type { ImportReport, LocationReport, PlacedItem, ServerReport, VerifyDifference } from '../report.js';
 import type { Outcome } from './send.js';
 import type { VerifyRequest } from './requests.js';
@@ -27,7 +28,9 @@ export function compare(r: VerifyRequest, n: Outcome, s: Outcome, cx: CompareCon
   const place = locate(n.at, r.server, cx.report);
   const diff = (field: string, nv: string, sv: string): void => {
     if (nv === sv) return;
-    out.push({ request: describe(r), server: place.server?.name, location: place.location?.location, field, nginx: nv, sluice: sv, listed_by: excuse(field, place) });
+    const rule = GATEWAY_RULES.find((g) => g.applies(r.path, field));
+    const listedBy = rule === undefined ? excuse(field, place) : `${rule.item.file}: ${rule.item.directive} — ${rule.item.reason}`;
+    out.push({ request: describe(r), server: place.server?.name, location: place.location?.location, field, nginx: nv, sluice: sv, listed_by: listedBy });
   };
   diff('status', n.status === 0 ? `no answer (${n.error})` : String(n.status), s.status === 0 ? `no answer (${s.error})` : String(s.status));
   diff('upstream', n.echo?.upstream ?? '-', s.echo?.upstream ?? '-');
