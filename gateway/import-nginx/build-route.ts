@@ -80,7 +80,7 @@ export function buildLocations(server: Scope, vh: VhostContext, cx: Context): { 
   };
   const locations = server.children.filter((c) => c.kind === 'location');
   for (const loc of locations) visit(loc, undefined, routes);
-  routes.push(...slashRedirects(server, vh));
+  routes.push(...slashRedirects(server, vh, cx));
   return { routes, reports };
 }
 
@@ -94,7 +94,7 @@ const PASSES = /^(proxy|fastcgi|uwsgi|scgi|memcached|grpc)_pass\b/;
  * port other than the scheme's own), and also for a location that became a local answer
  * (a not_migrated route for fastcgi_pass, say).
  */
-function slashRedirects(server: Scope, vh: VhostContext): Record<string, unknown>[] {
+function slashRedirects(server: Scope, vh: VhostContext, cx: Context): Record<string, unknown>[] {
   const all: Scope[] = [];
   const collect = (sc: Scope): void => { for (const c of sc.children) if (c.kind === 'location') { all.push(c); collect(c); } };
   collect(server);
@@ -107,8 +107,14 @@ function slashRedirects(server: Scope, vh: VhostContext): Record<string, unknown
     if (!passes) continue;
     const path = m.path.slice(0, -1);
     named.add(path);
-    out.push({ name: routeName(vh, { kind: 'exact', path, priority: false, caseless: false }), exact: path,
-      return: { status: 301, location: `$scheme://$host${vh.defaultPorts ? '' : ':$server_port'}${m.path}$is_args$args` } });
+    const route: Record<string, unknown> = { name: routeName(vh, { kind: 'exact', path, priority: false, caseless: false }), exact: path };
+    // An internal location is refused before nginx gets to its redirect.
+    if (loc.own.internal) route.return = { status: 404 };
+    else {
+      route.return = { status: 301, location: `$scheme://$host${vh.defaultPorts ? '' : ':$server_port'}${m.path}$is_args$args` };
+      addResponseHeaders(route, loc, vh, cx);
+    }
+    out.push(route);
   }
   return out;
 }
@@ -214,6 +220,7 @@ function buildRoute(loc: Scope, m: Match, vh: VhostContext, cx: Context, forceEm
   if (pp === undefined) {
     if (access !== undefined && access.length > 0 && 'deny' in access[access.length - 1]! && access.every((a) => 'deny' in a)) {
       cfg.return = { status: 403 };
+      addResponseHeaders(cfg, loc, vh, cx);
       return { config: cfg, report: report(loc, m, cx, name, 'translated') };
     }
     return emulate('no proxy_pass: nginx serves files from its root here (or answers 404); Sluice serves no files', d);
@@ -339,19 +346,33 @@ function requestHeaders(cfg: Record<string, unknown>, loc: Scope, vh: VhostConte
   if (Object.keys(hdrs).length > 0) cfg.request_headers = hdrs;
 }
 
+/** nginx adds add_header lines without `always` to these answers only. */
+const ADD_HEADER_STATUSES = new Set([200, 201, 204, 206, 301, 302, 303, 304, 307, 308]);
+
+/**
+ * add_header / proxy_hide_header: on a proxy route, response_headers (edits of the
+ * upstream's answer); on a local answer, the return's own headers, with nginx's rule for
+ * which statuses get the ones without `always`.
+ */
 function addResponseHeaders(cfg: Record<string, unknown>, loc: Scope, vh: VhostContext, cx: Context): void {
   const adds = loc.effective('addHeader') ?? [];
   const hide = loc.effective('proxyHideHeader') ?? [];
+  const ret = cfg.return as { status: number; headers?: Record<string, string> } | undefined;
   const add: Record<string, string> = {};
   for (const e of adds) {
     const t = translateTemplate(e.value, vh.constants);
     if (!t.ok) { if (countOnce(vh, e.d)) cx.list(loc, e.d, `${t.variable} has no Sluice equivalent: the header is not added`); continue; }
     if (add[e.name] !== undefined) { if (countOnce(vh, e.d)) cx.list(loc, e.d, 'a second add_header of the same name: only the first is added'); continue; }
+    if (ret !== undefined && !e.always && !ADD_HEADER_STATUSES.has(ret.status)) continue;
     add[e.name] = t.value;
     if (countOnce(vh, e.d)) {
       cx.ok();
-      if (!e.always) cx.note(loc, e.d, 'nginx adds it to 2xx and 3xx answers only (no `always`); Sluice adds it to every answer of the route');
+      if (!e.always && ret === undefined) cx.note(loc, e.d, 'nginx adds it to 2xx and 3xx answers only (no `always`); Sluice adds it to every answer the upstream makes');
     }
+  }
+  if (ret !== undefined) {
+    if (Object.keys(add).length > 0) ret.headers = { ...ret.headers, ...add };
+    return;
   }
   const hdrs: Record<string, unknown> = {};
   if (Object.keys(add).length > 0) hdrs.add = add;

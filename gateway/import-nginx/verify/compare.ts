@@ -28,7 +28,7 @@ export function compare(r: VerifyRequest, n: Outcome, s: Outcome, cx: CompareCon
   const place = locate(n.at, r.server, cx.report);
   const diff = (field: string, nv: string, sv: string): void => {
     if (nv === sv) return;
-    const rule = GATEWAY_RULES.find((g) => g.applies(r.path, field));
+    const rule = GATEWAY_RULES.find((g) => g.applies(r.path, field, nv, sv, s.status));
     const listedBy = rule === undefined ? excuse(field, place) : `${rule.item.file}: ${rule.item.directive} — ${rule.item.reason}`;
     out.push({ request: describe(r), server: place.server?.name, location: place.location?.location, field, nginx: nv, sluice: sv, listed_by: listedBy });
   };

@@ -94,6 +94,9 @@ function pathsOf(server: Scope): { all: string[]; firsts: string[] } {
         const rx = new RegExp(re.source, a === '~*' || re.caseless ? 'i' : '');
         const ex = regexExample(re.source);
         const cands = ex === undefined ? [] : [ex, `/${ex}`, `/verify/${ex}`, `/verify${ex}`].map((c) => c.replace(/\/{2,}/g, '/'));
+        // Nested in a prefix location: it is only tried under that prefix.
+        const parent = loc.parent?.kind === 'location' ? loc.parent.d!.args[loc.parent.d!.args.length - 1]! : undefined;
+        if (parent !== undefined && ex !== undefined) cands.unshift(`${parent.endsWith('/') ? parent : `${parent}/`}verify${ex}`.replace(/\/{2,}/g, '/'), `${parent}${ex}`.replace(/\/{2,}/g, '/'));
         const hit = cands.find((c) => c.startsWith('/') && rx.test(c));
         if (hit !== undefined) {
           const enc = encodeURI(hit);
