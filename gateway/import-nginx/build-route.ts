@@ -216,7 +216,18 @@ function buildRoute(loc: Scope, m: Match, vh: VhostContext, cx: Context, forceEm
   }
   if (blockers.length > 0) return emulate(blockers[0]!.reason);
   const access = accessRules(loc);
-  const pp = loc.own.proxyPass;
+  // try_files (the location's own, else the server's): files on disk first, then the fallback.
+  const tf = loc.own.tryFiles ?? (loc.parent?.kind === 'server' ? loc.parent.own.tryFiles : undefined);
+  let proxyScope = loc;
+  if (tf !== undefined) {
+    const fallback = tf.args[tf.args.length - 1]!;
+    const named = fallback.startsWith('@') ? findNamed(loc, fallback) : undefined;
+    if (named?.own.proxyPass === undefined) return emulate(`try_files ${tf.args.join(' ')}: nginx answers from files on disk${fallback.startsWith('@') ? '' : ` or ${fallback}`}; Sluice serves no files`, tf);
+    // Limits, access and the location's match stay this location's; the proxying is the fallback's.
+    proxyScope = named;
+    if (countOnce(vh, tf)) cx.list(loc, tf, `files that exist on disk (${tf.args.slice(0, -1).join(' ')}) are served by nginx; Sluice sends every request to ${fallback}'s upstream`);
+  }
+  const pp = proxyScope.own.proxyPass;
   if (pp === undefined) {
     if (access !== undefined && access.length > 0 && 'deny' in access[access.length - 1]! && access.every((a) => 'deny' in a)) {
       cfg.return = { status: 403 };
@@ -225,7 +236,7 @@ function buildRoute(loc: Scope, m: Match, vh: VhostContext, cx: Context, forceEm
     }
     return emulate('no proxy_pass: nginx serves files from its root here (or answers 404); Sluice serves no files', d);
   }
-  const target = resolveProxyPass(pp.url, loc, cx);
+  const target = resolveProxyPass(pp.url, proxyScope, cx);
   if (!target.ok) return emulate(target.reason, pp.d);
   if (target.uri !== undefined && m.kind === 'regex' && pathRewrite === undefined) return emulate('proxy_pass with a URI part in a regex location (nginx refuses this outside named locations and if blocks)', pp.d);
   cx.ok();
@@ -234,18 +245,32 @@ function buildRoute(loc: Scope, m: Match, vh: VhostContext, cx: Context, forceEm
   if (access !== undefined) cfg.access = access;
   if (pathRewrite !== undefined) cfg.rewrite = pathRewrite;
   else if (target.uri !== undefined && target.uri !== m.path) cfg.rewrite = { replace_prefix: target.uri };
-  requestHeaders(cfg, loc, vh, cx, target.proxyHost);
-  addResponseHeaders(cfg, loc, vh, cx);
+  requestHeaders(cfg, proxyScope, vh, cx, target.proxyHost);
+  addResponseHeaders(cfg, proxyScope, vh, cx);
   const body = loc.effective('maxBodyBytes') ?? NGINX_DEFAULT_BODY;
   if (body > 0) cfg.max_body_bytes = body;
   const timeouts: Record<string, number> = {};
-  const connect = loc.effective('connectTimeoutMs');
-  const read = loc.effective('readTimeoutMs');
+  const connect = proxyScope.effective('connectTimeoutMs');
+  const read = proxyScope.effective('readTimeoutMs');
   if (connect !== undefined) timeouts.connect_ms = connect;
   if (read !== undefined) { timeouts.headers_ms = read; timeouts.body_ms = read; }
   if (Object.keys(timeouts).length > 0) cfg.timeouts = timeouts;
   limits(cfg, loc, vh);
   return { config: cfg, report: report(loc, m, cx, name, 'translated') };
+}
+
+function findNamed(loc: Scope, name: string): Scope | undefined {
+  const server = loc.up('server');
+  const search = (sc: Scope): Scope | undefined => {
+    for (const c of sc.children) {
+      if (c.kind !== 'location') continue;
+      if (c.d!.args.length === 1 && c.d!.args[0] === name) return c;
+      const f = search(c);
+      if (f !== undefined) return f;
+    }
+    return undefined;
+  };
+  return server === undefined ? undefined : search(server);
 }
 
 /** nginx appends the request's arguments to a redirect unless the replacement has its own (or ends with `?`). */

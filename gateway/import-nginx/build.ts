@@ -376,8 +376,8 @@ function sweepUncounted(root: Scope, counted: Set<Directive>, cx: Context): void
 }
 
 function assemble(root: Scope, cx: Context, source: string, policy: UpstreamPolicy, servers: ServerReport[]): ImportReport {
-  const all: PlacedItem[] = [...GATEWAY_RULES.map((r) => r.item)];
-  const global: PlacedItem[] = [...GATEWAY_RULES.map((r) => r.item)];
+  const all: PlacedItem[] = [];
+  const global: PlacedItem[] = [];
   const collect = (sc: Scope, inServer: boolean): void => {
     all.push(...sc.items);
     if (!inServer) global.push(...sc.items);
@@ -386,6 +386,8 @@ function assemble(root: Scope, cx: Context, source: string, policy: UpstreamPoli
   collect(root, false);
   all.sort(byPlace);
   global.sort(byPlace);
+  // What Sluice does differently whatever the config says: read with the rest, though no directive of the config is behind it.
+  global.push(...GATEWAY_RULES.map((r) => r.item));
   for (const s of servers) { s.items.sort(byPlace); for (const l of s.locations) l.items.sort(byPlace); }
   const plain = (i: PlacedItem): ReportItem => ({ file: i.file, line: i.line, directive: i.directive, reason: i.reason });
   const untranslated = all.filter((i) => i.kind !== 'note').map(plain);

@@ -90,6 +90,8 @@ export interface Own {
   /** `set $name value` in this level, in order. */
   sets: Map<string, { value: string; d: Directive }>;
   internal: boolean;
+  /** try_files: files on disk first, then its last argument. */
+  tryFiles?: Directive;
   listens: Listen[];
   serverNames: string[];
   /** Directives that decide the answer and have no translation: the location is emulated. */

@@ -58,6 +58,17 @@ export const internal: DirectiveHandler = {
   },
 };
 
+export const tryFiles: DirectiveHandler = {
+  names: ['try_files'],
+  levels: ['server', 'location'],
+  handle(d, scope, cx) {
+    if (d.args.length < 2) return cx.block(scope, d, 'expected: try_files FILE ... URI|@NAME|=CODE');
+    // Worked out per location (build-route.ts): a fallback to a proxying named location
+    // translates, with the files left out (listed); anything else is emulated.
+    scope.own.tryFiles = d;
+  },
+};
+
 export const access: DirectiveHandler = {
   names: ['allow', 'deny'],
   levels: ['http', 'server', 'location'],

@@ -3,7 +3,7 @@
 // reported by unhandled.ts's table.
 
 import type { DirectiveHandler } from '../table.js';
-import { access, errorPage, ifDirective, internal, returnDirective, rewrite, set } from './answers.js';
+import { access, errorPage, ifDirective, internal, returnDirective, rewrite, set, tryFiles } from './answers.js';
 import { events, http, location, server } from './blocks.js';
 import { limitConnZone, limitReqZone } from './limit-zones.js';
 import { limitConn, limitReq, limitStatus } from './limits.js';
@@ -18,7 +18,7 @@ export const HANDLERS: readonly DirectiveHandler[] = [
   listen, serverName, ssl,
   upstream, limitReqZone, limitConnZone, limitReq, limitConn, limitStatus,
   proxyPass, proxySetHeader, proxyHideHeader, proxyHttpVersion, proxyTimeouts,
-  returnDirective, rewrite, set, ifDirective, internal, access, errorPage,
+  returnDirective, rewrite, set, ifDirective, internal, tryFiles, access, errorPage,
   addHeader, clientMaxBodySize, defaultType, realIp,
   luaPhase, luaInit, luaSharedDict, luaSettings,
 ];

@@ -7,7 +7,6 @@ import type { ItemKind } from '../report.js';
 interface Rule { readonly names: readonly string[] | RegExp; readonly kind: Exclude<ItemKind, 'note'>; readonly reason: string }
 
 const RULES: readonly Rule[] = [
-  { names: ['try_files'], kind: 'emulated', reason: 'try_files looks for files on disk before anything else answers; Sluice serves no files' },
   { names: ['fastcgi_pass', 'uwsgi_pass', 'scgi_pass', 'grpc_pass', 'memcached_pass'], kind: 'emulated', reason: 'Sluice proxies HTTP only' },
   { names: ['auth_basic', 'auth_request', 'auth_jwt', 'auth_digest'], kind: 'emulated', reason: 'nginx authenticates these requests; Sluice would not (use Sluice keys and plans: routes[].public: false)' },
   { names: ['limit_except'], kind: 'emulated', reason: 'method restrictions with their own access rules are not translated' },

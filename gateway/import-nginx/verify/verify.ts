@@ -140,7 +140,7 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
   } finally {
     await Promise.all(running.map((r) => r.stop()));
     await Promise.all(echoes.map((e) => e.close()));
-    if (process.env.SLUICE_VERIFY_KEEP === undefined) rmSync(dir, { recursive: true, force: true }); else process.stderr.write(`kept ${dir}\n`);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
