@@ -11,15 +11,15 @@ import { MAX_ZONES_PER_ROUTE } from '../../store/types.js';
 const Status = Type.Integer({ minimum: 400, maximum: 599, description: "What a rejected request gets; default 503 (nginx's), or the parent route's." });
 
 const LimitReqRule = Section({
-  zone: Type.String({ minLength: 1 }),
-  burst: Type.Integer({ minimum: 0, default: 0 }),
+  zone: Type.String({ minLength: 1, description: 'A zone under limit_req_zones.' }),
+  burst: Type.Integer({ minimum: 0, default: 0, description: 'Requests over the rate that wait (or pass, up to delay) instead of being refused.' }),
   delay: Type.Optional(Type.Integer({ minimum: 0, description: 'Requests up to this excess pass at once (not with nodelay).' })),
   nodelay: Type.Boolean({ default: false, description: 'The whole burst passes at once (delay = burst).' }),
 }, { description: 'One limit_req zone=NAME [burst=N] [nodelay | delay=N].' });
 
 const LimitConnRule = Section({
-  zone: Type.String({ minLength: 1 }),
-  max: Type.Integer({ minimum: 1, maximum: 65535 }),
+  zone: Type.String({ minLength: 1, description: 'A zone under limit_conn_zones.' }),
+  max: Type.Integer({ minimum: 1, maximum: 65535, description: 'Requests in flight per key.' }),
 }, { description: 'One limit_conn NAME MAX.' });
 
 const PATH = { pattern: '^/', patternErrorMessage: 'must start with /' } as const;
@@ -144,9 +144,9 @@ const Size = Type.Optional(Type.String({ pattern: '^[0-9]+[kKmMgG]?$', patternEr
   description: "The nginx zone size, kept for the importer's fidelity; not enforced." }));
 
 export const LimitReqZone = Section({
-  kind: StringEnum(['nginx_limit_req'] as const, { default: 'nginx_limit_req' }),
+  kind: StringEnum(['nginx_limit_req'] as const, { default: 'nginx_limit_req', description: "The algorithm: nginx's leaky bucket, decided as nginx does." }),
   key: ZoneKey,
-  rate: Type.String({ pattern: '^[0-9]+r/(s|m)$', patternErrorMessage: 'must look like 10r/s or 30r/m' }),
+  rate: Type.String({ pattern: '^[0-9]+r/(s|m)$', patternErrorMessage: 'must look like 10r/s or 30r/m', description: 'Requests per second (r/s) or per minute (r/m).' }),
   size: Size,
 });
 
