@@ -81,10 +81,15 @@ export function formatIp(b: Bytes): string {
   return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
 }
 
-/** A block of addresses: the bits of `net` that count (`bits` of 128; a v4 /n is /96+n). */
+/**
+ * A block of addresses: the bits of `net` that count (`bits` of 128; a v4 /n is /96+n),
+ * and its family: as in nginx, a v6 block never covers a v4 client (nor a v4-mapped one),
+ * and `all` (family 0) covers both.
+ */
 export interface Cidr {
   readonly net: Bytes;
   readonly bits: number;
+  readonly family: 0 | 4 | 6;
 }
 
 /**
@@ -94,7 +99,7 @@ export interface Cidr {
  * wrong block.
  */
 export function parseCidr(text: string): Cidr | string {
-  if (text === 'all') return { net: new Uint8Array(16), bits: 0 };
+  if (text === 'all') return { net: new Uint8Array(16), bits: 0, family: 0 };
   const slash = text.indexOf('/');
   const addr = parseIp(slash === -1 ? text : text.slice(0, slash));
   if (addr === undefined) return `${JSON.stringify(text)} is not an address or CIDR block (like 10.0.0.0/8 or 2001:db8::/32)`;
@@ -110,7 +115,7 @@ export function parseCidr(text: string): Cidr | string {
   for (let i = bits; i < 128; i++) {
     if ((addr[i >> 3]! >> (7 - (i & 7))) & 1) return `${JSON.stringify(text)}: has bits set past /${len} (did you mean ${formatIp(masked(addr, bits))}/${len}?)`;
   }
-  return { net: addr, bits };
+  return { net: addr, bits, family: v4 ? 4 : 6 };
 }
 
 function masked(addr: Bytes, bits: number): Bytes {
@@ -120,6 +125,7 @@ function masked(addr: Bytes, bits: number): Bytes {
 }
 
 export function inCidr(addr: Bytes, c: Cidr): boolean {
+  if (c.family !== 0 && (c.family === 4) !== isV4Mapped(addr)) return false;
   const whole = c.bits >> 3;
   for (let i = 0; i < whole; i++) if (addr[i] !== c.net[i]) return false;
   const rest = c.bits & 7;

@@ -24,7 +24,7 @@ export function compileAccess(rules: NonNullable<RouteConfig['access']>): Access
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
       // An address that is no IP (a unix socket peer) is covered by `all` only.
-      if (bytes === undefined ? r.cidr.bits === 0 : inCidr(bytes, r.cidr)) return r.allow;
+      if (bytes === undefined ? r.cidr.family === 0 : inCidr(bytes, r.cidr)) return r.allow;
     }
     return true;
   };

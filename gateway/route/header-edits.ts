@@ -2,8 +2,8 @@ import type { RouteConfig } from '../config/types.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { compileTemplate, type Template } from './template.js';
 
-// request_headers / response_headers: nginx proxy_set_header (set; an empty result
-// removes the header, as nginx does), add_header (add; always, where nginx adds only to
+// request_headers / response_headers: nginx proxy_set_header (set; a value that comes out
+// empty, say $http_x for a header the client did not send, sends no header, as nginx), add_header (add; always, where nginx adds only to
 // 2xx and 3xx answers unless told `always`) and proxy_hide_header / proxy_pass_request
 // header removal (remove). Applied to the flat [name, value, ...] list the proxy builds:
 // removed and set names go first, then set and added values are appended.

@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 // compiled here, once, at config load, and can never stall the event loop.
 //
 // Why this way: V8 has a linear-time regex engine of its own (an NFA, no backtracking)
-// for patterns without backreferences or lookaround. Run on every pattern (the `l` flag)
+// for patterns without backreferences or lookahead. Run on every pattern (the `l` flag)
 // it costs about 12 times the usual backtracking engine on short paths (50 route regexes:
 // ~55 us a request against ~5 us), more than a 200-route config may add. So the patterns
 // run on the usual engine, with V8 told to switch to the linear one for any match that
@@ -53,8 +53,8 @@ export function compileRegex(source: string, opts: RegexOptions = {}): RegExp | 
     new RegExp(src, 'l');
   } catch (err) {
     const msg = (err as Error).message;
-    if (/linear time/.test(msg)) return `${JSON.stringify(source)} cannot run in linear time: backreferences and lookaround are not supported`;
-    return `${JSON.stringify(source)} is not a valid regex (${msg.replace(/^Invalid regular expression: /, '')})`;
+    if (/linear time/.test(msg)) return `${JSON.stringify(source)} cannot run in linear time: backreferences and lookahead are not supported`;
+    return `${JSON.stringify(source)} is not a valid regex (${msg.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')})`;
   }
   return new RegExp(src);
 }

@@ -5,8 +5,8 @@ import { escapeUri } from './uri-escape.js';
 // The variables a route's strings may use (return bodies and locations, header values, the
 // Host sent upstream, rewrite replacements): nginx's names and meanings, one table. A
 // string is split into literal parts and variables once, at config load; an unknown
-// variable is a config error there. `$name` or `${name}`; a `$` not followed by a name is
-// a `$`.
+// variable is a config error there. `$name` only: `${...}` is the config file's own
+// environment syntax, resolved before this sees the text. A `$` not followed by a name is a `$`.
 
 export type Captures = ArrayLike<string | undefined>;
 type Getter = (ctx: RequestContext, captures: Captures | undefined) => string;
@@ -64,7 +64,7 @@ export interface Template {
   readonly maxCapture: number;
 }
 
-const VAR = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*|[1-9]))/g;
+const VAR = /\$([A-Za-z_][A-Za-z0-9_]*|[1-9])/g;
 
 /** The template, or the problems with it (unknown variables), each a sentence. */
 export function compileTemplate(text: string, mode: TemplateMode = 'text'): Template | string[] {
@@ -73,7 +73,7 @@ export function compileTemplate(text: string, mode: TemplateMode = 'text'): Temp
   let maxCapture = 0;
   let last = 0;
   for (const m of text.matchAll(VAR)) {
-    const name = m[1] ?? m[2]!;
+    const name = m[1]!;
     if (m.index > last) parts.push(text.slice(last, m.index));
     last = m.index + m[0].length;
     const getter = variable(name, mode);

@@ -60,7 +60,7 @@ const Rewrite = Section({
 }, { description: 'The path sent upstream (the query string is kept); exactly one of replace_prefix, strip_prefix: true, or regex with replacement. Absent: the client\'s original path.' });
 
 const HeaderEdits = Section({
-  set: Type.Optional(Type.Record(Type.String(HEADER_NAME), Type.String(), { description: 'Replace (or add) these headers; values may use the template variables; an empty value removes the header.' })),
+  set: Type.Optional(Type.Record(Type.String(HEADER_NAME), Type.String(), { description: 'Replace (or add) these headers; values may use the template variables; a value that comes out empty sends no header.' })),
   add: Type.Optional(Type.Record(Type.String(HEADER_NAME), Type.String(), { description: 'Add these headers beside any already there.' })),
   remove: Type.Optional(Type.Array(Type.String(HEADER_NAME), { description: 'Remove these headers.' })),
 });
@@ -80,7 +80,7 @@ export const RouteFields = Section({
   exact: Type.Optional(Type.String({ ...PATH, description: 'nginx location = PATH: this path only.' })),
   prefix: Type.Optional(Type.String({ ...PATH, description: 'nginx location PATH: every path starting with it; the longest wins.' })),
   prefix_priority: Type.Optional(Type.Boolean({ description: 'nginx location ^~ PATH: when this is the longest matching prefix, no regex route is tried.' })),
-  regex: Type.Optional(Type.String({ minLength: 1, description: 'nginx location ~ RE: tried in file order after the prefixes (linear-time engine: no backreferences or lookaround).' })),
+  regex: Type.Optional(Type.String({ minLength: 1, description: 'nginx location ~ RE: tried in file order after the prefixes (linear-time engine: no backreferences or lookahead).' })),
   case_insensitive: Type.Optional(Type.Boolean({ description: 'nginx location ~* RE (regex routes only).' })),
   methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$', patternErrorMessage: 'must be an upper-case method name' }), { minItems: 1, description: 'Only these methods (HEAD is not implied by GET).' })),
   headers: Type.Optional(Type.Array(HeaderMatch, { description: 'Every condition must hold.' })),
