@@ -115,6 +115,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     },
     shouldUpgrade: (req) => gen.shouldUpgrade(req),
     clientError: (err, socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)),
+    tlsError: (err, listener) => metrics.tlsHandshakeErrors.inc({ listener, reason: err.code ?? 'unknown' }),
     connect(_req, socket) {
       socket.on('error', () => socket.destroy());
       gen.answerRaw(socket, 400, 'Bad Request', 'bad_request', 'CONNECT is not supported: this is a reverse proxy');

@@ -13,6 +13,7 @@ import { testConfig } from '../../test/harness/config.js';
 import { startEchoBackend } from '../../test/harness/echo-backend.js';
 import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { startLoad } from '../../test/harness/load.js';
+import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
 import { assertGatewayHealthy } from '../../test/harness/proc.js';
 import { makeTestPki, type TestPki } from '../../test/harness/tls-pki.js';
 
@@ -142,6 +143,10 @@ describe('listeners: TLS at the edge', () => {
     // min_version: TLSv1.3 refuses 1.2.
     assert.equal((await handshake(ports.modern!, { maxVersion: 'TLSv1.2', servername: 'api.example.test' })).error, 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
     assert.equal((await handshake(ports.modern!, { servername: 'api.example.test' })).protocol, 'TLSv1.3');
+    // Refusals are counted by listener and reason.
+    const m = await scrapeMetrics(gw.adminUrl);
+    assert.ok(metricValue(m, 'sluice_tls_handshake_errors_total', { listener: 'https', reason: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }) >= 2, m.split('\n').filter((l) => l.includes('tls_handshake')).join('\n'));
+    assert.ok(metricValue(m, 'sluice_tls_handshake_errors_total', { listener: 'modern' }) >= 1);
   });
 
   it('openssl s_client -tls1 is refused too', async (t) => {
@@ -224,5 +229,18 @@ describe('listeners: TLS at the edge', () => {
       assert.equal(rk.failed + rf.failed, 0, [...rk.failures, ...rf.failures].join(', '));
     }
     assertGatewayHealthy(gw);
+  });
+
+  it('one process: a listener added on reload is reported as needing a restart, and the others keep serving', async () => {
+    const next = { ...config, listeners: [...(config.listeners as object[]), { name: 'extra', host: '127.0.0.1', port: 0 }] };
+    writeFileSync(gw.file, stringify(next));
+    const mark = gw.lines.length;
+    gw.child.kill('SIGHUP');
+    const done = await gw.waitForLine((l) => gw.lines.indexOf(l) >= mark && String(l.msg).startsWith('reload done'));
+    assert.deepEqual(done.needs_restart, ['listeners']);
+    assert.equal((await handshake(ports.https!, { servername: 'api.example.test' })).protocol, 'TLSv1.3');
+    const plain = await request(`http://127.0.0.1:${ports.http}/after`);
+    assert.equal(plain.statusCode, 200);
+    await plain.body.dump();
   });
 });

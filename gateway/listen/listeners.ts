@@ -13,6 +13,8 @@ export interface ListenerHandlers {
   /** Whether an `Upgrade` request becomes a tunnel candidate (else it is an ordinary request). */
   shouldUpgrade(req: IncomingMessage): boolean;
   clientError(err: NodeJS.ErrnoException, socket: Socket): void;
+  /** A TLS handshake that failed (an old protocol, no shared cipher, a timeout, a reset); Node has closed the socket. */
+  tlsError(err: NodeJS.ErrnoException, listener: string): void;
   connect(req: IncomingMessage, socket: Socket): void;
 }
 
@@ -102,6 +104,7 @@ function startOne(l: ListenerConfig, s: ServerConfig, h: ListenerHandlers): Prom
       handshakeTimeout: headersTimeout,
       SNICallback: (servername, cb) => cb(null, current.select(servername)),
     }, onRequest);
+    https.on('tlsClientError', (err: NodeJS.ErrnoException) => h.tlsError(err, name));
     swapTls = (t) => {
       current = t;
       https.setSecureContext(t.defaults);

@@ -169,6 +169,11 @@ export class Metrics {
     help: 'Requests refused from this process\'s memory of a standing denial, without a store call.',
     registers: [this.registry],
   });
+  readonly tlsHandshakeErrors = new Counter({
+    name: 'sluice_tls_handshake_errors_total',
+    help: 'TLS handshakes that failed, by listener and reason (the OpenSSL or Node error code: an old protocol refused, no shared cipher, a handshake timeout, a reset).',
+    labelNames: ['listener', 'reason'] as const, registers: [this.registry],
+  });
   readonly tunnelsOpen = new Gauge({
     name: 'sluice_upgrade_tunnels_open', help: 'Upgrade tunnels (WebSockets) open now.', registers: [this.registry],
   });

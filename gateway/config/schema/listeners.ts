@@ -28,7 +28,7 @@ export const Tls = Section({
 export const Listener = Section({
   name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', patternErrorMessage: 'may use letters, digits, _, . and - only',
     description: "What virtual hosts and logs call this listener (virtual_hosts[].listeners)." }),
-  host: Type.String({ default: '127.0.0.1' }),
+  host: Type.String({ default: '127.0.0.1', description: 'The address to listen on (0.0.0.0 or :: for every interface).' }),
   port: Type.Integer({ minimum: 0, maximum: 65535, description: 'The client port; 0 picks a free one.' }),
   tls: Type.Optional(Tls),
 }, { description: 'One socket clients connect to, plain or TLS.' });

@@ -94,7 +94,7 @@ export const RouteFields = Section({
   timeouts: Type.Optional(Timeouts),
   public: Type.Optional(Type.Boolean({ description: 'A public route skips auth and limits (result downloads are capabilities); default false.' })),
   plans: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only keys of these plans may use the route.' })),
-  max_body_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  max_body_bytes: Type.Optional(Type.Integer({ minimum: 0, description: "Body limit for the route (default: the plan's)." })),
   limit_req: Type.Optional(Type.Array(LimitReqRule, { maxItems: MAX_ZONES_PER_ROUTE, description: 'nginx limit_req on this route, checked in order; default none.' })),
   limit_req_status: Type.Optional(Status),
   limit_conn: Type.Optional(Type.Array(LimitConnRule, { maxItems: MAX_ZONES_PER_ROUTE, description: 'Default none.' })),
