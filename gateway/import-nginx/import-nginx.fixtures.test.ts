@@ -190,13 +190,12 @@ describe('import-nginx: fixtures through the real CLI, accepted by sluice --chec
     assert.deepEqual(byName.get('example.com/exact-healthz'), { name: 'example.com/exact-healthz', exact: '/healthz', return: { status: 200, body: 'ok\n', content_type: 'text/plain' } });
     assert.deepEqual(byName.get('example.com/api'), { name: 'example.com/api', prefix: '/api/', upstream: 'pool2', public: true, rewrite: { replace_prefix: '/v2/' }, host: 'pool2', max_body_bytes: 1048576 });
     assert.deepEqual((byName.get('example.com/ws') as any).upgrade, ['websocket']);
-    // Static files and try_files: 501 not_migrated for exactly those locations' paths
-    for (const [name, match] of [['example.com/re-static', { regex: '^/static/', case_insensitive: true }], ['example.com/root', { prefix: '/' }]] as const) {
-      const r = byName.get(name) as any;
-      assert.deepEqual({ ...r, return: undefined, name: undefined }, { ...match, return: undefined, name: undefined });
-      assert.equal(r.return.status, 501);
-      assert.equal(r.return.error.code, 'not_migrated');
-    }
+    // Static files: 501 not_migrated for exactly that location's paths
+    const stat = byName.get('example.com/re-static') as any;
+    assert.deepEqual([stat.regex, stat.case_insensitive, stat.return.status, stat.return.error.code], ['^/static/', true, 501, 'not_migrated']);
+    // try_files $uri @fallback: proxied as @fallback does, with this location's limits (files on disk listed)
+    assert.deepEqual(byName.get('example.com/root'), { name: 'example.com/root', prefix: '/', upstream: 'app', public: true, host: 'app', max_body_bytes: 1048576,
+      limit_req: [{ zone: 'byauth', burst: 5, delay: 2 }] });
     assert.deepEqual(redirect.routes, [{ name: 'example.com-2/return', prefix: '/', return: { status: 301, location: 'https://$host$request_uri' } }]);
     const byLine = new Map(report.untranslated.map((u) => [`${u.line} ${u.directive}`, u.reason]));
     const must: [string, RegExp][] = [
@@ -206,7 +205,8 @@ describe('import-nginx: fixtures through the real CLI, accepted by sluice --chec
       ['28 limit_req_zone $request_uri zone=byuri:1m rate=1r/s', /client address .* header/],
       ['32 listen 8443 ssl http2', /http2/],
       ['45 location ~* ^/static/', /no proxy_pass/],
-      ['57 try_files $uri @fallback', /try_files/],
+      ['57 try_files $uri @fallback', /files that exist on disk .* are served by nginx/],
+      ['55 zone byuri', /byuri .*not translated/],
     ];
     for (const [key, re] of must) {
       assert.ok(byLine.has(key), `missing from the report: nginx.conf:${key}\n${places(report).join('\n')}`);
