@@ -26,7 +26,8 @@ export interface VhostContext {
 }
 
 export interface BuiltRoute {
-  readonly config: Record<string, unknown>;
+  /** Undefined when no Sluice route can match the location's paths (the report says where they go). */
+  readonly config: Record<string, unknown> | undefined;
   readonly report: LocationReport;
 }
 
@@ -67,7 +68,7 @@ export function buildLocations(server: Scope, vh: VhostContext, cx: Context): { 
     const built = buildRoute(loc, m, vh, cx, nestedInRegex || (m.kind !== 'prefix' && children.length > 0)
       ? `nested locations under ${m.kind === 'regex' ? 'a regex' : 'an exact'} location are not translated`
       : undefined);
-    into.push(built.config);
+    if (built.config !== undefined) into.push(built.config);
     reports.push(built.report);
     const nested: Record<string, unknown>[] = [];
     for (const c of children) {
@@ -76,7 +77,8 @@ export function buildLocations(server: Scope, vh: VhostContext, cx: Context): { 
       // the server's own regexes: the contract's nested routes say exactly that.
       visit(c, m, m.kind === 'prefix' && cm.kind === 'regex' ? nested : into);
     }
-    if (nested.length > 0) built.config.routes = nested;
+    if (nested.length > 0 && built.config !== undefined) built.config.routes = nested;
+    else if (nested.length > 0) into.push(...nested);
   };
   const locations = server.children.filter((c) => c.kind === 'location');
   for (const loc of locations) visit(loc, undefined, routes);
@@ -157,8 +159,8 @@ function buildRoute(loc: Scope, m: Match, vh: VhostContext, cx: Context, forceEm
     const re = pcreToJs(m.path);
     if (!re.ok) {
       // No Sluice route can match these paths: say loudly where they go instead.
-      cx.item(loc, d, 'listed', `the regex cannot be used by Sluice (${re.reason}); its requests go to whichever route matches them instead`);
-      return { config: { name, regex: '(?!)', return: notMigrated(loc, cx, re.reason) }, report: report(loc, m, cx, name, 'emulated') };
+      cx.item(loc, d, 'listed', `the regex cannot be used by Sluice (${re.reason}); no route matches these paths, so its requests go to whichever route matches them instead`);
+      return { config: undefined, report: report(loc, m, cx, name, 'no_route') };
     }
     cfg.regex = re.source;
     if (m.caseless || re.caseless) cfg.case_insensitive = true;

@@ -36,7 +36,21 @@ export function buildImport(root: Scope, cx: Context, source: string, policy: Up
   const serverReports: ServerReport[] = [];
   const vhostNames = new Set<string>();
   const luaZones = new LuaZones(cx);
-  const claimed = new Set(servers.flatMap((s) => s.own.serverNames));
+  // nginx keeps the first server that names a host on an address:port ("conflicting
+  // server name ... ignored"); Sluice refuses the duplicate, so the later one drops it.
+  const claimedOn = new Map<string, Scope>();
+  for (const s of servers) {
+    const keys = [...listeners.entries()].filter(([, l]) => l.servers.includes(s)).map(([k]) => k);
+    s.own.serverNames = s.own.serverNames.filter((n) => {
+      const first = keys.map((k) => claimedOn.get(`${k} ${n}`)).find((o) => o !== undefined && o !== s);
+      if (first !== undefined) {
+        cx.item(s, s.d!, 'listed', `server_name ${n} is also a name of the server at ${cx.at(first.d!)} on the same address:port; nginx ignores it here (conflicting server name), and so does the import`, 'server_name');
+        return false;
+      }
+      for (const k of keys) claimedOn.set(`${k} ${n}`, s);
+      return true;
+    });
+  }
 
   for (const s of servers) {
     const mine = [...listeners.values()].filter((l) => l.servers.includes(s));
@@ -93,7 +107,6 @@ export function buildImport(root: Scope, cx: Context, source: string, policy: Up
     }
     vhosts.push(vhost);
   }
-  void claimed;
 
   const upstreams = emitUpstreams(cx, policy);
   const config: Record<string, unknown> = {};

@@ -32,6 +32,7 @@ export function formatReport(r: ImportReport): string {
     for (const l of s.locations) {
       const what = l.outcome === 'emulated' ? `NOT MIGRATED: answers 501 not_migrated to ${l.requests}`
         : l.outcome === 'internal' ? 'internal: answers 404 to clients, as nginx does'
+          : l.outcome === 'no_route' ? 'NO ROUTE: no Sluice route can match these paths; they go to whichever route matches them'
           : l.outcome === 'unreachable' ? 'never reached' : l.outcome === 'named' ? 'named location: no route' : `route ${l.route}`;
       out.push(`  ${l.location} (${l.at}): ${what}`);
       for (const i of l.items) out.push(`    [${MARK[i.kind]}] ${line(i)}`);

@@ -1,3 +1,5 @@
+import { compileRegex } from '../route/regex.js';
+
 // nginx regexes are PCRE; Sluice's are JavaScript's. The common subset is the same
 // syntax; what differs is translated where it means the same, and refused otherwise.
 
@@ -10,10 +12,8 @@ export function pcreToJs(pattern: string): { ok: true; source: string; caseless:
   }
   if (/\(\?>/.test(source) || /[*+?}][+]/.test(source.replace(/\\./g, ''))) return { ok: false, reason: 'atomic groups and possessive quantifiers have no JavaScript equivalent' };
   source = source.replace(/\(\?P<(\w+)>/g, '(?<$1>').replace(/\(\?P=(\w+)\)/g, '\\k<$1>').replace(/\\A/g, '^').replace(/\\[zZ]/g, '$');
-  try {
-    new RegExp(source, caseless ? 'i' : '');
-  } catch (err) {
-    return { ok: false, reason: `not a JavaScript regex: ${(err as Error).message}` };
-  }
+  // What the gateway's loader will accept (its linear-time engine refuses lookaround and backreferences).
+  const compiled = compileRegex(source, { caseInsensitive: caseless });
+  if (typeof compiled === 'string') return { ok: false, reason: compiled };
   return { ok: true, source, caseless };
 }

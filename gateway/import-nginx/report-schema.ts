@@ -25,7 +25,8 @@ const Location = Obj({
   location: Type.String({ description: 'As written: location ~* \\.php$' }),
   at: Type.String({ description: 'file:line' }),
   route: Type.Optional(Type.String({ description: 'The Sluice route it became.' })),
-  outcome: Type.Union([Type.Literal('translated'), Type.Literal('emulated'), Type.Literal('internal'), Type.Literal('unreachable'), Type.Literal('named')]),
+  outcome: Type.Union([Type.Literal('translated'), Type.Literal('emulated'), Type.Literal('internal'), Type.Literal('unreachable'), Type.Literal('named'), Type.Literal('no_route')], {
+    description: 'emulated: answers 501 not_migrated; internal: answers 404 as nginx does to clients; no_route: no route can match its paths (its requests go elsewhere, listed).' }),
   requests: Type.String({ description: 'Which requests this concerns, in words.' }),
   items: Type.Array(Placed),
 });

@@ -23,7 +23,8 @@ export interface PlacedItem extends ReportItem {
 }
 
 /** What a location became. */
-export type RouteOutcome = 'translated' | 'emulated' | 'internal' | 'unreachable' | 'named';
+/** no_route: no Sluice route can match its paths (a regex the gateway cannot run); listed loudly. */
+export type RouteOutcome = 'translated' | 'emulated' | 'internal' | 'unreachable' | 'named' | 'no_route';
 
 export interface LocationReport {
   /** As written: `location ~* \.php$`. */
