@@ -160,7 +160,7 @@ function buildRoute(loc: Scope, m: Match, vh: VhostContext, cx: Context, forceEm
     if (!re.ok) {
       // No Sluice route can match these paths: say loudly where they go instead.
       cx.item(loc, d, 'listed', `the regex cannot be used by Sluice (${re.reason}); no route matches these paths, so its requests go to whichever route matches them instead`);
-      return { config: undefined, report: report(loc, m, cx, name, 'no_route') };
+      return { config: undefined, report: { ...report(loc, m, cx, name, 'no_route'), route: undefined } };
     }
     cfg.regex = re.source;
     if (m.caseless || re.caseless) cfg.case_insensitive = true;
