@@ -1,27 +1,23 @@
 // The levels: http, server and location each open a scope and read their block.
 
 import type { DirectiveHandler } from '../table.js';
-import { Scope } from '../scope.js';
+import { Scope, type ScopeKind } from '../scope.js';
 
-export const http: DirectiveHandler = {
-  names: ['http'],
-  levels: ['main'],
-  handle(d, scope, cx) {
-    if (d.block === undefined) return cx.list(scope, d, 'http without a block');
-    cx.ok();
-    cx.walk(d.block, new Scope('http', d, scope));
-  },
-};
+/** A block that opens a level of its own inside `parent`. */
+function level(name: 'http' | 'server', parent: ScopeKind): DirectiveHandler {
+  return {
+    names: [name],
+    levels: [parent],
+    handle(d, scope, cx) {
+      if (d.block === undefined) return cx.list(scope, d, `${name} without a block`);
+      cx.ok();
+      cx.walk(d.block, new Scope(name, d, scope));
+    },
+  };
+}
 
-export const server: DirectiveHandler = {
-  names: ['server'],
-  levels: ['http'],
-  handle(d, scope, cx) {
-    if (d.block === undefined) return cx.list(scope, d, 'server without a block');
-    cx.ok();
-    cx.walk(d.block, new Scope('server', d, scope));
-  },
-};
+export const http = level('http', 'main');
+export const server = level('server', 'http');
 
 const MODIFIERS = new Set(['=', '~', '~*', '^~']);
 
