@@ -1,5 +1,6 @@
 import { documentSchema } from '../../common/schema-check.js';
 import { SluiceConfigSchema } from './schema.js';
+import { Route, ROUTE_REF } from './schema/routes.js';
 
 // docs/config-reference.md, rendered from the schema's own descriptions: the one place a
 // field is described is where it is defined, so the page cannot drift from the loader.
@@ -22,28 +23,37 @@ export function configFields(): FieldRow[] {
   return rows;
 }
 
-function walk(node: Node, path: string, rows: FieldRow[]): void {
+/** Shared definitions a field may point at (`$ref`): the route, which nests itself. */
+const DEFINITIONS: Record<string, Node> = { [ROUTE_REF]: documentSchema(Route) };
+
+function walk(node: Node, path: string, rows: FieldRow[], refs: readonly string[] = []): void {
+  const ref = node.$ref as string | undefined;
+  if (ref !== undefined) {
+    // A definition is listed where it is first used; inside itself (nested routes) it is not expanded again.
+    if (DEFINITIONS[ref] !== undefined && !refs.includes(ref)) walk(DEFINITIONS[ref], path, rows, [...refs, ref]);
+    return;
+  }
   const props = node.properties as Record<string, Node> | undefined;
   if (props !== undefined) {
-    for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows);
+    for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows, refs);
     return;
   }
   const map = mapValue(node);
-  if (map !== undefined) walk(map, `${path}.NAME`, rows);
+  if (map !== undefined) walk(map, `${path}.NAME`, rows, refs);
   const items = node.items as Node | undefined;
-  if (items !== undefined && typeof items === 'object') walk(items, `${path}[]`, rows);
+  if (items !== undefined && typeof items === 'object') walk(items, `${path}[]`, rows, refs);
   for (const key of ['oneOf', 'anyOf'] as const) {
     const branches = node[key] as Node[] | undefined;
     // A tagged union's branches share the path; each field is listed once.
-    if (branches !== undefined) for (const b of branches) walk(b, path, rows);
+    if (branches !== undefined) for (const b of branches) walk(b, path, rows, refs);
   }
 }
 
-function visit(node: Node, path: string, rows: FieldRow[]): void {
+function visit(node: Node, path: string, rows: FieldRow[], refs: readonly string[]): void {
   if (!rows.some((r) => r.path === path)) {
     rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
   }
-  walk(node, path, rows);
+  walk(node, path, rows, refs);
 }
 
 /** The value schema of a mapping keyed by names (TypeBox's Record). */
