@@ -30,7 +30,6 @@ import { proxyStage } from './proxy/proxy-stage.js';
 import { UpgradeContext, upgradeResponse, upgradeRoutes } from './proxy/upgrade.js';
 import { accessStage } from './route/access.js';
 import { returnStage } from './route/local-answer.js';
-import { DEFAULT_LISTENER } from './route/route-table.js';
 import { routeStage } from './route/route-stage.js';
 import { clientAddressResolver } from './http/real-ip.js';
 import { loadShedder } from './shed/shed-stage.js';
@@ -78,7 +77,7 @@ interface Generation {
   readonly cfg: SluiceConfig;
   readonly store: Store;
   readonly guard: StoreGuard;
-  /** `listener`: the listener the request came in on (virtual hosts are chosen per listener); head: the bytes after an Upgrade request's head (the request is then a tunnel candidate). */
+  /** head: the bytes after an Upgrade request's head (the request is then a tunnel candidate). */
   readonly onRequest: (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer) => void;
   readonly shouldUpgrade: (req: IncomingMessage) => boolean;
   readonly answerRaw: ReturnType<typeof rawAnswerer>;
@@ -248,14 +247,15 @@ async function buildGeneration(
   };
 
   const clientAddress = clientAddressResolver(cfg.server);
-  const onRequest = (req: IncomingMessage, res: ServerResponse, listener: string = DEFAULT_LISTENER, head?: Buffer): void => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer): void => {
     requests.start();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const target = checkRequest(req);
     const path = target.ok ? target.path : '(invalid)';
     const ctx = head === undefined
-      ? new RequestContext(req, res, requestId, path, performance.now(), listener)
-      : new UpgradeContext(req, res, requestId, path, performance.now(), listener, head);
+      ? new RequestContext(req, res, requestId, path, performance.now())
+      : new UpgradeContext(req, res, requestId, path, performance.now(), head);
+    ctx.listener = listener;
     clientAddress(ctx);
     if (target.ok) {
       ctx.uri = target.uri;

@@ -2,8 +2,8 @@ import { expandShorthands, isMapping, parseYamlWithEnv, readConfigText } from '.
 import { ConfigError } from '../../common/errors.js';
 import { schemaChecker } from '../../common/schema-check.js';
 import { toStoreConfig } from '../../common/store-config.js';
-import { resolveRoutes, virtualHosts } from '../route/resolve.js';
 import { resolveListeners } from '../listen/listener-config.js';
+import { resolveRoutes, virtualHosts } from '../route/resolve.js';
 import { SluiceConfigSchema } from './schema.js';
 import { rateMilli, semanticProblems, type ConfigDoc } from './semantics.js';
 import type { LimitConnZoneConfig, LimitReqZoneConfig, SluiceConfig, UpstreamConfig, ZoneKey } from './types.js';

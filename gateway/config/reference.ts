@@ -1,6 +1,5 @@
 import { documentSchema } from '../../common/schema-check.js';
 import { SluiceConfigSchema } from './schema.js';
-import { Route, ROUTE_REF } from './schema/routes.js';
 
 // docs/config-reference.md, rendered from the schema's own descriptions: the one place a
 // field is described is where it is defined, so the page cannot drift from the loader.
@@ -19,20 +18,37 @@ export interface FieldRow {
 export function configFields(): FieldRow[] {
   const root = documentSchema(SluiceConfigSchema);
   const rows: FieldRow[] = [];
-  walk(root, '', rows);
+  walk(root, '', rows, new Refs(root.definitions as Record<string, Node> | undefined));
   return rows;
 }
 
-/** Shared definitions a field may point at (`$ref`): the route, which nests itself. */
-const DEFINITIONS: Record<string, Node> = { [ROUTE_REF]: documentSchema(Route) };
+/**
+ * `$ref`s to the schema's definitions (the route, which nests itself and is used by
+ * virtual hosts too): its fields are listed where it first appears, and only there.
+ */
+class Refs {
+  private readonly listed = new Set<string>();
 
-function walk(node: Node, path: string, rows: FieldRow[], refs: readonly string[] = []): void {
-  const ref = node.$ref as string | undefined;
-  if (ref !== undefined) {
-    // A definition is listed where it is first used; inside itself (nested routes) it is not expanded again.
-    if (DEFINITIONS[ref] !== undefined && !refs.includes(ref)) walk(DEFINITIONS[ref], path, rows, [...refs, ref]);
-    return;
+  constructor(private readonly defs: Record<string, Node> = {}) {}
+
+  /** The node a `$ref` names, or the node itself; undefined for a definition already listed. */
+  resolve(node: Node): Node | undefined {
+    const ref = node.$ref;
+    if (typeof ref !== 'string') return node;
+    const name = ref.replace('#/definitions/', '');
+    if (this.listed.has(name)) return undefined;
+    this.listed.add(name);
+    return this.defs[name] ?? {};
   }
+
+  target(node: Node): Node {
+    return typeof node.$ref === 'string' ? this.defs[node.$ref.replace('#/definitions/', '')] ?? node : node;
+  }
+}
+
+function walk(start: Node, path: string, rows: FieldRow[], refs: Refs): void {
+  const node = refs.resolve(start);
+  if (node === undefined) return;
   const props = node.properties as Record<string, Node> | undefined;
   if (props !== undefined) {
     for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows, refs);
@@ -49,9 +65,9 @@ function walk(node: Node, path: string, rows: FieldRow[], refs: readonly string[
   }
 }
 
-function visit(node: Node, path: string, rows: FieldRow[], refs: readonly string[]): void {
+function visit(node: Node, path: string, rows: FieldRow[], refs: Refs): void {
   if (!rows.some((r) => r.path === path)) {
-    rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
+    rows.push({ path, type: typeOf(node, refs), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
   }
   walk(node, path, rows, refs);
 }
@@ -64,19 +80,20 @@ function mapValue(node: Node): Node | undefined {
   return typeof extra === 'object' && extra !== null ? extra as Node : undefined;
 }
 
-function typeOf(node: Node): string {
+function typeOf(start: Node, refs: Refs): string {
+  const node = refs.target(start);
   if (Array.isArray(node.enum)) return (node.enum as unknown[]).map((v) => `\`${String(v)}\``).join(' \\| ');
   const t = node.type;
   if (t === 'array') {
     const items = node.items as Node | undefined;
-    return items === undefined ? 'list' : `list of ${typeOf(items)}`;
+    return items === undefined ? 'list' : `list of ${typeOf(items, refs)}`;
   }
   if (t === 'object') return mapValue(node) !== undefined ? 'map' : 'mapping';
   if (t === 'integer' || t === 'number') return `${t}${range(node)}`;
   if (typeof t === 'string') return t;
   if (Array.isArray(t)) return t.join(' \\| ');
   const alts = (node.anyOf ?? node.oneOf) as Node[] | undefined;
-  if (alts !== undefined) return [...new Set(alts.map(typeOf))].join(' or ');
+  if (alts !== undefined) return [...new Set(alts.map((a) => typeOf(a, refs)))].join(' or ');
   return 'any';
 }
 

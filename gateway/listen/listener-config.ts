@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import type { ConfigDoc } from '../config/semantics.js';
+import { DEFAULT_LISTENER } from '../route/route-table.js';
 
 /** One certificate as the listener uses it: the files it came from, and what they held when the config was read. */
 export interface CertificateConfig {
@@ -28,8 +29,6 @@ export interface ListenerConfig {
   readonly tls: TlsConfig | undefined;
 }
 
-/** The listener a config without `listeners` has: plain, on server.host:server.port. */
-export const DEFAULT_LISTENER = 'default';
 
 type ListenerDoc = NonNullable<ConfigDoc['listeners']>[number];
 type TlsDoc = NonNullable<ListenerDoc['tls']>;
@@ -45,7 +44,6 @@ export function resolveListeners({ value: c, clean }: Checked<ConfigDoc>): { lis
   const problems: string[] = [];
   if (c.listeners === undefined || !Array.isArray(c.listeners)) {
     const server = isMapping(c.server) ? c.server : { host: '127.0.0.1', port: 8080 };
-    problems.push(...bindingProblems(c, new Set([DEFAULT_LISTENER])));
     return { listeners: [{ name: DEFAULT_LISTENER, host: server.host, port: server.port, tls: undefined }], problems };
   }
   const names = new Set<string>();
@@ -62,42 +60,9 @@ export function resolveListeners({ value: c, clean }: Checked<ConfigDoc>): { lis
     const tls = l.tls === undefined ? undefined : resolveTls(l.tls, `${p}.tls`, problems);
     listeners.push({ name: l.name, host: l.host, port: l.port, tls });
   });
-  problems.push(...bindingProblems(c, names));
   return { listeners, problems };
 }
 
-/**
- * Virtual hosts name the listeners they are on (`listeners`) and those they are nginx's
- * default_server for (`default_for`): each name must be a listener, and a listener has one
- * default at most (nginx: "a duplicate default server"). Read loosely, since virtual_hosts
- * is the routes' section of the document.
- */
-export function bindingProblems(c: object, listeners: ReadonlySet<string>): string[] {
-  const vhosts = (c as { virtual_hosts?: unknown }).virtual_hosts;
-  if (!Array.isArray(vhosts)) return [];
-  const out: string[] = [];
-  const defaults = new Map<string, number>();
-  vhosts.forEach((v: unknown, i) => {
-    if (!isMapping(v)) return;
-    for (const field of ['listeners', 'default_for'] as const) {
-      const list: unknown = v[field];
-      if (!Array.isArray(list)) continue;
-      list.forEach((name: unknown, j) => {
-        if (typeof name !== 'string') return;
-        const at = `virtual_hosts[${i}].${field}[${j}]`;
-        if (!listeners.has(name)) out.push(`${at}: unknown listener ${JSON.stringify(name)} (listeners: ${[...listeners].join(', ')})`);
-        else if (field === 'default_for') {
-          const on: unknown = v.listeners;
-          if (Array.isArray(on) && !on.includes(name)) out.push(`${at}: the virtual host is not on listener ${JSON.stringify(name)} (its listeners)`);
-          const first = defaults.get(name);
-          if (first !== undefined) out.push(`${at}: listener ${JSON.stringify(name)} already has its default virtual host, virtual_hosts[${first}]`);
-          else defaults.set(name, i);
-        }
-      });
-    }
-  });
-  return out;
-}
 
 function resolveTls(t: TlsDoc, p: string, problems: string[]): TlsConfig {
   try {

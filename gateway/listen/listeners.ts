@@ -2,7 +2,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig, SluiceConfig } from '../config/types.js';
-import { DEFAULT_LISTENER, type ListenerConfig } from './listener-config.js';
+import { DEFAULT_LISTENER } from '../route/route-table.js';
+import type { ListenerConfig } from './listener-config.js';
 import { tlsContexts, type TlsContexts } from './sni.js';
 
 /** What a listener does with what its server hands it; the listener adds its own name. */

@@ -7,6 +7,8 @@ import type { Target } from '../upstream/pool-set.js';
 
 /** What a request carries from stage to stage; plain data, filled in as it goes. */
 export class RequestContext {
+  /** The listener's name ("default" for the one plain listener of server.host/port). */
+  listener = 'default';
   /** The client's address: the peer's, or behind trusted proxies what server.real_ip finds. Filled before the chain runs. */
   clientAddress = '';
   /** The peer is a trusted proxy (server.real_ip.trusted): what it says in X-Forwarded-For is passed on. */
@@ -45,8 +47,6 @@ export class RequestContext {
     readonly requestId: string,
     readonly path: string,
     readonly startedAt: number,
-    /** The name of the listener the request came in on ("default" without `listeners`). */
-    readonly listener: string,
   ) {}
 }
 

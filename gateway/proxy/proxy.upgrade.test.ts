@@ -104,6 +104,9 @@ describe('proxy: WebSocket upgrade pass-through', () => {
         routes: [
           { name: 'ws', prefix: '/ws', upstream: 'main', upgrade: ['websocket'] },
           { name: 'plain', prefix: '/plain', upstream: 'main' },
+          // A nested route inherits upgrade like any field it does not set.
+          { name: 'nest', prefix: '/nest/', upstream: 'main', public: true, upgrade: ['websocket'], routes: [{ name: 'inner', prefix: '/nest/inner/' }] },
+          { name: 'denied', prefix: '/denied', upstream: 'main', upgrade: ['websocket'], access: [{ deny: 'all' }] },
           { name: 'conn', prefix: '/conn', upstream: 'main', public: true, upgrade: ['websocket'], limit_conn: [{ zone: 'perkey', max: 1 }], limit_conn_status: 429 },
         ],
       }),
@@ -172,6 +175,13 @@ describe('proxy: WebSocket upgrade pass-through', () => {
     assert.equal((await gw.waitForLine((l) => l.msg === 'request' && l.request_id === 'wss-1')).listener, 'https');
   });
 
+  it('a nested route inherits upgrade from its parent', async () => {
+    const c = connected(await openWs(`${ws}/nest/inner/x`, undefined, 'ws-nested'));
+    assert.equal(await c.next(), 'welcome');
+    await closeWs(c.ws);
+    assert.equal((await gw.waitForLine((l) => l.msg === 'request' && l.request_id === 'ws-nested')).route, 'inner');
+  });
+
   it('an upgrade without a credential gets the normal JSON 401, and no tunnel', async () => {
     const before = up.upgrades.length;
     const r = await openWs(`${ws}/ws/echo`);
@@ -179,6 +189,15 @@ describe('proxy: WebSocket upgrade pass-through', () => {
     assert.equal(r.status, 401);
     assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'unauthorized');
     assert.match(String(r.headers['content-type']), /application\/json/);
+    assert.equal(up.upgrades.length, before);
+  });
+
+  it("a route's access rules refuse an upgrade with the JSON 403 before auth, and no tunnel", async () => {
+    const before = up.upgrades.length;
+    const r = await openWs(`${ws}/denied/x`);
+    assert.ok('status' in r);
+    assert.equal(r.status, 403);
+    assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'forbidden');
     assert.equal(up.upgrades.length, before);
   });
 

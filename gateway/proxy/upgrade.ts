@@ -2,8 +2,8 @@ import { request as httpRequest, ServerResponse, type ClientRequest, type Incomi
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { RouteConfig, SluiceConfig } from '../config/types.js';
-import { sendError } from '../http/errors.js';
 import { everyRoute } from '../route/resolve.js';
+import { sendError } from '../http/errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import { RequestContext, type Stage } from '../pipeline/context.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -20,11 +20,8 @@ import { mapUpstreamError } from './upstream-errors.js';
 
 /** An Upgrade request's context: the bytes the client sent after its head belong to the tunnel. */
 export class UpgradeContext extends RequestContext {
-  constructor(
-    req: IncomingMessage, res: ServerResponse, requestId: string, path: string, startedAt: number, listener: string,
-    readonly head: Buffer,
-  ) {
-    super(req, res, requestId, path, startedAt, listener);
+  constructor(req: IncomingMessage, res: ServerResponse, requestId: string, path: string, startedAt: number, readonly head: Buffer) {
+    super(req, res, requestId, path, startedAt);
   }
 }
 
@@ -66,7 +63,6 @@ export interface UpgradeRoutes {
 export function upgradeRoutes(cfg: SluiceConfig, metrics: Metrics, plain: Stage): UpgradeRoutes {
   const byRoute = new Map<RouteConfig, ReadonlySet<string>>();
   const any = new Set<string>();
-  // Every route a request can be given: virtual hosts' (nested ones too) and the top-level ones.
   for (const r of everyRoute(cfg)) {
     if (r.upgrade === undefined) continue;
     const protocols = new Set(r.upgrade.map((p) => p.toLowerCase()));
@@ -95,22 +91,25 @@ function openTunnel(ctx: UpgradeContext, metrics: Metrics): false {
   const req = ctx.req;
   const res = ctx.res;
   const attempt = target.begin();
+  const route = ctx.compiledRoute!;
   const headers = upstreamRequestHeaders(ctx);
   headers.push('connection', 'upgrade', 'upgrade', req.headers.upgrade!);
   if (!headers.some((h, i) => i % 2 === 0 && h === 'host')) headers.push('host', origin.host);
   const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
   const up: ClientRequest = send({
-    host: origin.hostname, port: origin.port, method: req.method, path: req.url, headers, agent: false, setHost: false,
+    host: origin.hostname, port: origin.port, method: req.method, headers, agent: false, setHost: false,
+    // What the proxy stage would send: the route's rewrite, else the client's path.
+    path: route.rewrite === undefined ? ctx.forwardPath : route.rewrite(ctx),
     ...(origin.protocol === 'https:' ? { servername: origin.hostname } : {}),
   });
-  let timer = setTimeout(() => up.destroy(new TunnelTimeout('UND_ERR_CONNECT_TIMEOUT')), upstream.connect_timeout_ms);
+  let timer = setTimeout(() => up.destroy(new TunnelTimeout('UND_ERR_CONNECT_TIMEOUT')), route.timeouts?.connectMs ?? upstream.connect_timeout_ms);
   up.once('socket', (s: Socket) => s.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
     clearTimeout(timer);
-    timer = setTimeout(() => up.destroy(new TunnelTimeout('UND_ERR_HEADERS_TIMEOUT')), upstream.headers_timeout_ms);
+    timer = setTimeout(() => up.destroy(new TunnelTimeout('UND_ERR_HEADERS_TIMEOUT')), route.timeouts?.headersMs ?? upstream.headers_timeout_ms);
   }));
   // The client left (or drain cut it) at any point: nothing upstream stays open for it.
   res.once('close', () => up.destroy());
-  const route = ctx.route!.name;
+  const routeName = ctx.route!.name;
 
   up.on('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
     clearTimeout(timer);
@@ -127,7 +126,7 @@ function openTunnel(ctx: UpgradeContext, metrics: Metrics): false {
       [...clientResponseHeaders(ctx, upRes.headers), 'connection', 'upgrade', 'upgrade', upRes.headers.upgrade ?? req.headers.upgrade!]);
     res.flushHeaders();
     metrics.tunnelsOpen.inc();
-    metrics.tunnels.inc({ route });
+    metrics.tunnels.inc({ route: routeName });
     const close = (): void => {
       client.destroy();
       upSocket.destroy();
@@ -138,8 +137,8 @@ function openTunnel(ctx: UpgradeContext, metrics: Metrics): false {
       close();
       attempt.end();
       metrics.tunnelsOpen.dec();
-      metrics.tunnelBytes.inc({ route, direction: 'in' }, ctx.bytesIn);
-      metrics.tunnelBytes.inc({ route, direction: 'out' }, ctx.bytesOut);
+      metrics.tunnelBytes.inc({ route: routeName, direction: 'in' }, ctx.bytesIn);
+      metrics.tunnelBytes.inc({ route: routeName, direction: 'out' }, ctx.bytesOut);
     });
     client.on('data', (d: Buffer) => { ctx.bytesIn += d.length; });
     upSocket.on('data', (d: Buffer) => { ctx.bytesOut += d.length; });

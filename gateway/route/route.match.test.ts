@@ -28,7 +28,7 @@ function router(yamlBody: string): (path: string, opts?: { method?: string; head
   return (path, opts = {}) => {
     const headers = { ...(opts.host === undefined ? {} : { host: opts.host }), ...opts.headers };
     const req = { method: opts.method ?? 'GET', url: path, headers, headersDistinct: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])), socket: {} };
-    const ctx = new RequestContext(req as unknown as IncomingMessage, {} as ServerResponse, 'id', path, 0, opts.listener ?? 'default');
+    const ctx = new RequestContext(req as unknown as IncomingMessage, {} as ServerResponse, 'id', path, 0);
     const target = checkRequestTarget(path);
     assert.ok(target.ok, `${path} is a valid target`);
     ctx.uri = target.uri;

@@ -26,7 +26,7 @@ const PATH = { pattern: '^/', patternErrorMessage: 'must start with /' } as cons
 const HEADER_NAME = { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", patternErrorMessage: 'must be an HTTP header name' } as const;
 
 const HeaderMatch = Section({
-  name: Type.String({ ...HEADER_NAME, description: 'The request header, any case.' }),
+  name: Type.String({ ...HEADER_NAME, description: 'The request header (any case).' }),
   exact: Type.Optional(Type.String({ description: 'The value, compared exactly (repeated headers: any one of them).' })),
   regex: Type.Optional(Type.String({ description: 'A regex the value must match (linear-time engine, as path regexes).' })),
   present: Type.Optional(Type.Boolean({ description: 'true: the header must be sent, with any value.' })),
@@ -39,12 +39,12 @@ const AccessRule = Section({
 }, { description: 'nginx allow / deny: exactly one of allow or deny.' });
 
 const ErrorAnswer = Section({
-  code: Type.String({ pattern: '^[a-z][a-z0-9_]*$', patternErrorMessage: 'must be a snake_case error code', description: 'The error code in the envelope (not_migrated, say).' }),
+  code: Type.String({ pattern: '^[a-z][a-z0-9_]*$', patternErrorMessage: 'must be a snake_case error code', description: 'The error code in the envelope (not_migrated, forbidden, ...).' }),
   message: Type.String({ description: 'May use the template variables.' }),
 }, { description: 'Answer with the standard JSON error envelope (with the request id).' });
 
 const Return = Section({
-  status: Type.Integer({ minimum: 200, maximum: 599, description: 'The answer status.' }),
+  status: Type.Integer({ minimum: 200, maximum: 599, description: 'The status of the answer.' }),
   location: Type.Optional(Type.String({ minLength: 1, description: 'Location of a redirect (status 301, 302, 303, 307 or 308); may use the template variables.' })),
   body: Type.Optional(Type.String({ description: 'The body; may use the template variables.' })),
   content_type: Type.Optional(Type.String({ minLength: 1, description: 'Default: text/plain; charset=utf-8 for a body.' })),
@@ -66,9 +66,9 @@ const HeaderEdits = Section({
 });
 
 const Timeouts = Section({
-  connect_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'nginx proxy_connect_timeout.' })),
-  headers_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Until the answer head arrives (nginx proxy_read_timeout, first read).' })),
-  body_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Between two reads of the answer body (nginx proxy_read_timeout).' })),
+  connect_ms: Type.Optional(Type.Integer({ minimum: 1, description: "Instead of the upstream's connect_timeout_ms." })),
+  headers_ms: Type.Optional(Type.Integer({ minimum: 1, description: "Instead of the upstream's headers_timeout_ms." })),
+  body_ms: Type.Optional(Type.Integer({ minimum: 1, description: "Instead of the upstream's body_timeout_ms." })),
 }, { description: "Override the upstream's connect_timeout_ms, headers_timeout_ms and body_timeout_ms for this route." });
 
 /** Where the one route definition lives in the config schema (it is recursive: nested routes). */
@@ -89,8 +89,8 @@ export const RouteFields = Section({
   access: Type.Optional(Type.Array(AccessRule, { description: 'nginx allow/deny by client address, first match wins, checked before everything else; no rule matching means allowed.' })),
   rewrite: Type.Optional(Rewrite),
   host: Type.Optional(Type.String({ minLength: 1, description: "The Host sent upstream: client (the client's Host, the default), upstream (the target's host:port), or a fixed name." })),
-  request_headers: Type.Optional({ ...HeaderEdits, description: 'nginx proxy_set_header: edits of the request sent upstream.' }),
-  response_headers: Type.Optional({ ...HeaderEdits, description: 'nginx add_header / proxy_hide_header: edits of the upstream\'s answer.' }),
+  request_headers: Type.Optional({ ...HeaderEdits, description: 'Headers set, added or removed on the request sent upstream.' }),
+  response_headers: Type.Optional({ ...HeaderEdits, description: 'Headers set, added or removed on the response to the client.' }),
   timeouts: Type.Optional(Timeouts),
   public: Type.Optional(Type.Boolean({ description: 'A public route skips auth and limits (result downloads are capabilities); default false.' })),
   plans: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only keys of these plans may use the route.' })),
@@ -118,11 +118,11 @@ export const Route = Section({
 const SERVER_NAME = 'An exact name, *.example.com (any name under it), mail.* (any ending), .example.com (both), ~regex (case-insensitive), or "" (no Host).';
 
 export const VirtualHost = Section({
-  name: Type.String({ minLength: 1, description: 'What logs and errors call this virtual host.' }),
+  name: Type.String({ minLength: 1, description: 'What logs and errors call this virtual host; unique.' }),
   server_names: Type.Array(Type.String({ description: SERVER_NAME }), { default: [], description: 'nginx server_name: which Host headers this virtual host answers.' }),
   listeners: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Listener names it is on; default every listener.' })),
   default_for: Type.Array(Type.String({ minLength: 1 }), { default: [], description: "nginx default_server: the listeners on which it answers Hosts no virtual host names (else the top-level routes, else the listener's first virtual host)." }),
-  routes: Type.Array(RouteRef, { minItems: 1, description: 'Its routes (nginx locations), matched with nginx precedence.' }),
+  routes: Type.Array(RouteRef, { minItems: 1, description: 'Its routes, matched as the top-level routes are (docs/routes.md).' }),
 }, { description: 'nginx server block: routes for the Hosts it names.' });
 
 const CIDR_LIST = Type.Array(Type.String({ minLength: 1 }), { description: 'Peer addresses or CIDRs (v4 or v6) whose header is believed.' });
