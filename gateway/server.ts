@@ -6,6 +6,10 @@ import type { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { Authenticator } from './auth/authenticator.js';
 import { accountStage } from './account/account-stage.js';
+import { CreditMetrics } from './credits/credit-metrics.js';
+import { Credits } from './credits/credits.js';
+import { idempotencyStage } from './credits/idempotency.js';
+import { DenyCache } from './limits/deny-cache.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
@@ -81,6 +85,7 @@ interface Generation {
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
   const metrics = new Metrics(cfg.store.timeout_ms);
+  const creditMetrics = new CreditMetrics(metrics);
   // The response each connection is currently answering, so a late client error (a
   // request timeout while the body still trickles in) never writes into one already started.
   const inFlight = new WeakMap<Socket, ServerResponse>();
@@ -90,7 +95,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, metrics, onInvalidation));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, creditMetrics, inFlight, await openStore(cfg, log, metrics, onInvalidation));
   built = true;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -146,7 +151,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       // By value, not by text: the checked config keeps the file's field order.
       const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
       const opened = sameStore ? { store: old.store, guard: old.guard } : await openStore(next, log, metrics, onInvalidation);
-      gen = await buildGeneration(next, log, metrics, inFlight, opened);
+      gen = await buildGeneration(next, log, metrics, creditMetrics, inFlight, opened);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
       return restartOnly(old.cfg, next);
@@ -179,7 +184,7 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, creditMetrics: CreditMetrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
 ): Promise<Generation> {
   const auth = new Authenticator(cfg, store);
   const limiter = new GuardedLimiter(store, guard, metrics, cfg.store.lease);
@@ -198,6 +203,8 @@ async function buildGeneration(
   const limitReq = limitReqStages(cfg, zoneDeps);
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
+  const credits = new Credits(cfg, store, creditMetrics, log);
+  const denials = new DenyCache();
   const chain = makeChain([
     routeStage(cfg.routes),
     // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
@@ -209,9 +216,11 @@ async function buildGeneration(
     shed.stage,
     limitReq.postAuth,
     limitConn.postAuth,
-    limitsStage(limiter, metrics, leaseTtlMs),
+    // A repeated Idempotency-Key is answered from the kept response here, before the limits: it is not charged again.
+    idempotencyStage(store, cfg.billing.idempotency, leaseTtlMs, creditMetrics),
+    limitsStage(limiter, metrics, leaseTtlMs, denials, credits.warnings),
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
-    accountStage(store, cfg.store.timeout_ms),
+    accountStage(store, cfg.store.timeout_ms, cfg.billing.usage.retention_days),
     balanceStage(pools, metrics),
     proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
   ], (ctx, err) => {
@@ -223,6 +232,7 @@ async function buildGeneration(
   const answerRaw = rawAnswerer(accessLog, metrics);
   const finish = (ctx: RequestContext): void => {
     if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
+    credits.finish(ctx);
     recordRequest(ctx, accessLog, metrics);
   };
 
@@ -264,7 +274,12 @@ async function buildGeneration(
   };
   return {
     cfg, store, guard, onRequest, answerRaw,
-    invalidate: (msg) => auth.invalidate(msg),
+    invalidate: (msg) => {
+      if (msg.kind === 'denial') { denials.invalidate(msg.subject); return; }
+      // A reconnected channel may have missed denial invalidations too.
+      if (msg.kind === 'customer' && msg.id === '*') denials.clear();
+      auth.invalidate(msg);
+    },
     async retire(maxWaitMs, closeStore) {
       if (open > 0) {
         let t: NodeJS.Timeout | undefined;
@@ -274,6 +289,7 @@ async function buildGeneration(
       discovery?.close();
       shed.stop();
       limiter.stop();
+      await credits.stop();
       await pools.close();
       if (closeStore) {
         guard.stop();

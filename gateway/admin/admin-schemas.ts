@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../common/schema-types.js';
-import { LimitOverrides } from '../config/schema/limits.js';
+import { LimitOverrides, WebhookUrl } from '../config/schema/limits.js';
 
 // The admin API's bodies, once: admin-server.ts validates requests with them and
 // openapi.ts describes the API with them. The overrides are the config file's own
@@ -19,6 +19,7 @@ export const KeyCreate = Section({
 export const CustomerPut = Section({
   plan: Type.Optional(Text()),
   overrides: LimitOverrides,
+  webhook_url: Type.Optional(WebhookUrl),
 });
 
 export const KeyCreated = Type.Object({
@@ -42,6 +43,7 @@ export const Customer = Type.Object({
   id: Type.String(),
   plan: Type.Optional(Type.String()),
   overrides: LimitOverrides,
+  webhook_url: Type.Optional(WebhookUrl),
 });
 
 export const Usage = Type.Object({

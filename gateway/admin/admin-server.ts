@@ -10,6 +10,9 @@ import type { Metrics } from '../observe/metrics.js';
 import type { Invalidation, Store } from '../store/types.js';
 import { schemaChecker, type Checked } from '../../common/schema-check.js';
 import { CustomerId, CustomerPut, Digest, KeyCreate } from './admin-schemas.js';
+import { usageDay, usageRange } from '../credits/usage-report.js';
+import { checkWebhookUrl } from '../credits/webhook-url.js';
+import { isoDate } from '../store/calendar.js';
 import { ADMIN_OPENAPI } from './openapi.js';
 
 const ID = new RegExp(CustomerId.pattern!);
@@ -81,6 +84,7 @@ async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
     }
     if (parts.length === 2 && m === 'DELETE') return revokeKey(d, parts[1]!, res);
   }
+  if (parts[0] === 'usage' && parts.length === 1 && m === 'GET') return usageHistory(d, url, res);
   if (parts[0] === 'customers' && parts.length >= 2) {
     const id = parts[1]!;
     if (!ID.test(id)) throw new HttpError(400, 'bad_request', 'customer id must be 1-128 of A-Z a-z 0-9 . _ : @ -');
@@ -89,7 +93,10 @@ async function handle(d: AdminDeps, req: IncomingMessage, res: ServerResponse): 
       const rec = await d.store.findCustomer(id);
       const fromConfig = d.cfg.customers.get(id);
       if (rec === undefined && fromConfig === undefined) throw new HttpError(404, 'not_found', `no customer ${id}`);
-      return json(res, 200, { id, plan: rec?.plan ?? fromConfig?.plan, overrides: { ...fromConfig?.overrides, ...rec?.overrides } });
+      const webhookUrl = rec?.webhookUrl ?? fromConfig?.webhook_url;
+      return json(res, 200, {
+        id, plan: rec?.plan ?? fromConfig?.plan, overrides: { ...fromConfig?.overrides, ...rec?.overrides }, ...(webhookUrl === undefined ? {} : { webhook_url: webhookUrl }),
+      });
     }
     if (parts.length === 3 && parts[2] === 'usage' && m === 'GET') {
       const u = await d.store.usage(id);
@@ -137,12 +144,26 @@ async function revokeKey(d: AdminDeps, digest: string, res: ServerResponse): Pro
 }
 
 async function putCustomer(d: AdminDeps, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { plan, overrides } = await readBody(req, checkCustomerPut);
+  const { plan, overrides, webhook_url: webhookUrl } = await readBody(req, checkCustomerPut);
   if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
-  await d.store.saveCustomer({ id, plan, overrides });
+  const problem = webhookUrl === undefined ? undefined : await checkWebhookUrl(webhookUrl, d.cfg.billing.quota_warnings.allow);
+  if (problem !== undefined) throw new HttpError(400, 'bad_request', `webhook_url: ${problem}`);
+  await d.store.saveCustomer({ id, plan, overrides, webhookUrl });
   await invalidateEverywhere(d, { kind: 'customer', id });
-  d.log.info({ customer: id, plan, overrides }, 'customer updated');
-  json(res, 200, { id, plan, overrides });
+  // The URL may carry the customer's token: logged by its origin only.
+  d.log.info({ customer: id, plan, overrides, webhook: webhookUrl === undefined ? undefined : new URL(webhookUrl).origin }, 'customer updated');
+  json(res, 200, { id, plan, overrides, ...(webhookUrl === undefined ? {} : { webhook_url: webhookUrl }) });
+}
+
+/** `GET /admin/usage?from=&to=[&customer=]`: daily usage for billing, of one customer or of every customer with any. */
+async function usageHistory(d: AdminDeps, url: URL, res: ServerResponse): Promise<void> {
+  const q = url.searchParams;
+  const customer = q.get('customer') ?? undefined;
+  if (customer !== undefined && !ID.test(customer)) throw new HttpError(400, 'bad_request', 'customer: must be 1-128 of A-Z a-z 0-9 . _ : @ -');
+  const range = usageRange(q.get('from'), q.get('to'), d.cfg.billing.usage.retention_days);
+  if (typeof range === 'string') throw new HttpError(400, 'bad_request', range);
+  const rows = await d.store.readUsage(customer, range.fromDay, range.toDay);
+  json(res, 200, { from: isoDate(range.fromDay), to: isoDate(range.toDay), unit: 'units', days: rows.map(usageDay) });
 }
 
 /** Here at once, then every other gateway through the store (after the store write, never before). */

@@ -2,11 +2,12 @@ import type { TSchema } from '@sinclair/typebox';
 import { documentSchema } from '../../common/schema-check.js';
 import { ErrorEnvelope } from '../../common/errors.js';
 import { Customer, CustomerId, CustomerPut, Digest, KeyCreate, KeyCreated, KeyList, Readiness, Status, Usage } from './admin-schemas.js';
+import { UsageReport } from '../credits/usage-report.js';
 
 // The admin API's OpenAPI 3.1 document, built when the gateway starts from the schemas
 // admin-server.ts validates with, so the two cannot drift; served at /admin/openapi.json.
 
-const SCHEMAS = { Error: ErrorEnvelope, Status, Readiness, KeyCreate, KeyCreated, KeyList, CustomerPut, Customer, Usage };
+const SCHEMAS = { Error: ErrorEnvelope, Status, Readiness, KeyCreate, KeyCreated, KeyList, CustomerPut, Customer, Usage, UsageReport };
 type Name = keyof typeof SCHEMAS;
 
 const ref = (name: Name) => ({ $ref: `#/components/schemas/${name}` });
@@ -98,7 +99,11 @@ function build(): object {
           operationId: 'putCustomer',
           summary: "Set a customer's plan and overrides. Replaces what the store held for this customer: overrides not given are cleared.",
           requestBody: body('CustomerPut'),
-          responses: { 200: json('Saved.', 'Customer'), 400: error('Bad id, field or value (`bad_request`).'), ...TOO_LARGE, ...GUARDED },
+          responses: {
+            200: json('Saved.', 'Customer'),
+            400: error('Bad id, field or value, or a webhook_url the SSRF address policy refuses (`bad_request`).'),
+            ...TOO_LARGE, ...GUARDED,
+          },
         },
       },
       '/admin/customers/{id}/usage': {
@@ -106,6 +111,18 @@ function build(): object {
         get: {
           operationId: 'getUsage', summary: "Today's and this month's requests, requests in flight, tokens left.",
           responses: { 200: json('The usage.', 'Usage'), ...BAD_ID, ...GUARDED },
+        },
+      },
+      '/admin/usage': {
+        get: {
+          operationId: 'usageHistory',
+          summary: 'Daily usage for billing (UTC days): requests, units charged and refunded, bytes, counts per operation class. Counters reach the store every billing.usage.flush_ms.',
+          parameters: [
+            { name: 'from', in: 'query', required: false, description: 'First day, yyyy-mm-dd (default: 29 days before `to`).', schema: { type: 'string', format: 'date' } },
+            { name: 'to', in: 'query', required: false, description: 'Last day, yyyy-mm-dd (default: today, UTC).', schema: { type: 'string', format: 'date' } },
+            { name: 'customer', in: 'query', required: false, description: 'Only this customer; without it, every customer with usage.', schema: plain(CustomerId) },
+          ],
+          responses: { 200: json('Days with usage, oldest first.', 'UsageReport'), 400: error('Bad date, from after to, or more days than billing.usage.retention_days (`bad_request`).'), ...GUARDED },
         },
       },
     },

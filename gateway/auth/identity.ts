@@ -1,4 +1,5 @@
-import type { CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import type { CostOverridesConfig, CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import { compilePricing, type Pricing } from '../credits/pricing.js';
 import { rateLimitPolicyValue } from '../limits/rate-limit-headers.js';
 import type { CustomerRecord, LimitPolicy } from '../store/types.js';
 
@@ -13,6 +14,10 @@ export interface Identity {
   readonly failurePolicy: FailurePolicy;
   /** Precomputed RateLimit-Policy value (IETF httpapi draft-10). */
   readonly policyHeader: string;
+  /** What requests cost in units; undefined: one unit each (no costs configured). */
+  readonly pricing: Pricing | undefined;
+  /** The customer's endpoint for account events (quota.threshold), if it registered one. */
+  readonly webhookUrl: string | undefined;
 }
 
 export interface IdentityInput {
@@ -33,7 +38,7 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
   if (planName === undefined) return undefined;
   const plan = plans.get(planName);
   if (plan === undefined) return undefined;
-  const o: LimitOverrides & Record<string, number | undefined> = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
+  const o: LimitOverrides = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
   const rate = o.rate ?? plan.rate;
   const burst = o.burst ?? (plan.burst > 0 ? plan.burst : rate);
   const policy: LimitPolicy = {
@@ -52,5 +57,7 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
     maxBodyBytes: o.max_body_bytes ?? plan.max_body_bytes,
     failurePolicy: plan.failure_policy ?? globalPolicy,
     policyHeader: rateLimitPolicyValue(plan.name, policy),
+    pricing: compilePricing(plan.costs, o.costs as CostOverridesConfig | undefined),
+    webhookUrl: input.storedCustomer?.webhookUrl ?? input.configCustomer?.webhook_url,
   });
 }

@@ -39,7 +39,7 @@ function build(c: ConfigDoc): SluiceConfig {
     store: toStoreConfig(c.store),
     auth: { ...c.auth, keys: c.auth.keys.map((k) => ({ ...k, digest: k.digest.replace(/^sha256:/, '') })) },
     plans: byName(c.plans, (p, name) => ({ ...p, name, burst: p.burst ?? p.rate })),
-    customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides })),
+    customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides, webhook_url: cu.webhook_url })),
     upstreams: byName(c.upstreams, upstream),
     routes: c.routes.map((r) => ({
       ...r,
@@ -50,6 +50,7 @@ function build(c: ConfigDoc): SluiceConfig {
     limit_conn_zones: byName(c.limit_conn_zones, (z, name): LimitConnZoneConfig => ({ name, key: zoneKey(z.key), size: z.size })),
     spawn_backends: c.spawn_backends,
     shed: c.shed,
+    billing: c.billing,
     log: c.log,
   };
 }

@@ -12,6 +12,7 @@ import { NO_BODY, RequestBody, type BodySource } from './body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { failureReason, RetryBudget, Retrier, statusReason } from './retry.js';
 import { ClientClosed, mapUpstreamError } from './upstream-errors.js';
+import { parseWork, WORK_HEADER } from '../../common/work-report.js';
 
 export interface ProxyOptions {
   readonly trustForwarded: boolean;
@@ -46,7 +47,10 @@ export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
     const target = ctx.target!;
     const retry = target.upstream.retry;
     let body: BodySource = NO_BODY;
-    if (chunked || n > 0) {
+    const read = ctx.body;
+    // Read whole by an earlier stage (an Idempotency-Key request): sent, and replayed, from that copy.
+    if (read !== undefined) body = { next: () => read, replayable: () => true };
+    else if (chunked || n > 0) {
       body = new RequestBody(ctx, req, limit, retry.attempts > 0 ? retry.max_buffered_body_bytes : 0);
       // The server leaves 100 Continue to us (checkContinue), so a refused body is never invited.
       const expect = req.headers.expect;
@@ -137,7 +141,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       controller.abort(new ClientClosed());
       return;
     }
+    this.ctx.work = parseWork(headers[WORK_HEADER]);
     res.writeHead(statusCode, statusMessage ?? '', clientResponseHeaders(this.ctx, headers));
+    this.ctx.idempotency?.start(statusCode, headers);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -149,6 +155,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.ctx.bytesOut += chunk.length;
+    this.ctx.idempotency?.data(chunk);
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', this.onDrain);
@@ -161,6 +168,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     // (undici stops sending); the rest still comes over the client's connection.
     if (bodyPending(this.ctx.req)) lingerClose(this.ctx.res);
     this.ctx.res.end();
+    this.ctx.idempotency?.end();
     this.attempt.end();
   }
 
