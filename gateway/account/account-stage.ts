@@ -63,7 +63,8 @@ export function accountBody(ctx: RequestContext, usage: Usage, nowMs: number): A
       day: period(usage.dayUsed, p.quotaDay, nowMs + periods.dayResetMs),
       month: period(usage.monthUsed, p.quotaMonth, periods.monthEndMs),
       inflight: usage.inflight,
-      burst_remaining: p.rate > 0 && ctx.decision !== undefined ? ctx.decision.remaining : null,
+      // A settlement may have left the bucket in debt: nothing would be admitted, not a negative count.
+      burst_remaining: p.rate > 0 && ctx.decision !== undefined ? Math.max(0, ctx.decision.remaining) : null,
     },
   };
 }

@@ -352,7 +352,7 @@ export class RedisStore implements Store {
     const h = await this.withDeadline(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
     if (h.plan === undefined && h.overrides === undefined) return undefined;
     return {
-      id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, unknown> : {}, webhookUrl: h.webhook_url || undefined,
+      id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, unknown> : {}, ...(h.webhook_url ? { webhookUrl: h.webhook_url } : {}),
     };
   }
 

@@ -16,7 +16,7 @@ export type DenyReason = 'rate_limited' | 'quota_exceeded' | 'concurrency_limite
 export interface Decision {
   readonly allowed: boolean;
   readonly reason: DenyReason | undefined;
-  /** Whole tokens left in the bucket after this request. */
+  /** Whole tokens left in the bucket after this request (below zero while a settlement's extra charge is being refilled). */
   readonly remaining: number;
   readonly retryAfterMs: number;
   /** Until the bucket is full again. */
