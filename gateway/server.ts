@@ -222,7 +222,7 @@ async function buildGeneration(
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
     accountStage(store, cfg.store.timeout_ms, cfg.billing.usage.retention_days),
     balanceStage(pools, metrics),
-    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
+    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools, onResponseHead: credits.atResponseHead }),
   ], (ctx, err) => {
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);

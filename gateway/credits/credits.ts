@@ -34,7 +34,12 @@ export class Credits {
     this.meter = new UsageMeter(store, cfg.billing.usage, metrics, log);
   }
 
-  /** A request ended (answered, or the client left): keep or release its Idempotency-Key, settle what it cost, count it. */
+  /** The backend's response head is in: settle now, ahead of the body. */
+  readonly atResponseHead = (ctx: RequestContext): void => {
+    if (ctx.identity !== undefined) this.settler.settle(ctx);
+  };
+
+  /** A request ended (answered, or the client left): keep or release its Idempotency-Key, settle what it cost (unless done at its head), count it. */
   finish(ctx: RequestContext): void {
     const id = ctx.identity;
     if (id === undefined) return;

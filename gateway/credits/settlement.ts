@@ -48,7 +48,20 @@ export class Settler {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Once per request, as soon as its status and the backend's report are known: when the
+   * backend's response head arrives (before its body streams, so the settlement reaches
+   * the store ahead of this client's next request on this gateway), or, for an answer
+   * of the gateway's own, when it ends.
+   */
   settle(ctx: RequestContext): Settled {
+    if (ctx.settled !== undefined) return ctx.settled;
+    const s = this.compute(ctx);
+    ctx.settled = s;
+    return s;
+  }
+
+  private compute(ctx: RequestContext): Settled {
     const id = ctx.identity;
     if (id === undefined || ctx.charged === 0 || ctx.limitResult !== 'allowed' || !ctx.res.headersSent) return NOTHING;
     let delta: number;

@@ -27,6 +27,8 @@ export class RequestContext {
   decidedAt = 0;
   /** What the backend reported it did (common/work-report.ts), to settle the price. */
   work: WorkReport | undefined = undefined;
+  /** What settling it charged more or gave back (gateway/credits/settlement.ts); undefined until settled. */
+  settled: { readonly more: number; readonly back: number } | undefined = undefined;
   /** The request body, already read whole (an Idempotency-Key request): the proxy sends this instead of streaming. */
   body: Buffer | undefined = undefined;
   /** The Idempotency-Key this request claimed; the proxy stage shows it the response. */

@@ -20,6 +20,8 @@ export interface ProxyOptions {
   readonly defaultMaxBodyBytes: number;
   /** Where a retry picks its next target. */
   readonly pools: PoolSet;
+  /** Told when the client's response head has gone out (the credits settle the request's price then). */
+  readonly onResponseHead?: (ctx: RequestContext) => void;
 }
 
 const CONTINUE = /(^|,)\s*100-continue\s*(,|$)/i;
@@ -57,7 +59,7 @@ export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
       if (expect !== undefined && CONTINUE.test(expect)) ctx.res.writeContinue();
     }
     const upstream = opts.pools.get(target.upstream.name);
-    const exchange = new Exchange(ctx, metrics, body, new Retrier(upstream, budgetOf(target.upstream), metrics, req.method!), {
+    const exchange = new Exchange(ctx, metrics, body, new Retrier(upstream, budgetOf(target.upstream), metrics, req.method!), opts.onResponseHead, {
       path: req.url!,
       method: req.method as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(ctx, opts.trustForwarded),
@@ -79,6 +81,7 @@ class Exchange {
     private readonly metrics: Metrics,
     private readonly body: BodySource,
     private readonly retrier: Retrier,
+    readonly onResponseHead: ((ctx: RequestContext) => void) | undefined,
     private readonly request: { path: string; method: Dispatcher.HttpMethod; headers: string[] },
   ) {}
 
@@ -144,6 +147,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.ctx.work = parseWork(headers[WORK_HEADER]);
     res.writeHead(statusCode, statusMessage ?? '', clientResponseHeaders(this.ctx, headers));
     this.ctx.idempotency?.start(statusCode, headers);
+    this.exchange.onResponseHead?.(this.ctx);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
