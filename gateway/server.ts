@@ -217,7 +217,7 @@ async function buildGeneration(
     limitReq.postAuth,
     limitConn.postAuth,
     // A repeated Idempotency-Key is answered from the kept response here, before the limits: it is not charged again.
-    idempotencyStage(store, cfg.billing.idempotency, leaseTtlMs, creditMetrics),
+    idempotencyStage(credits.keeper, cfg.billing.idempotency, leaseTtlMs, creditMetrics),
     limitsStage(limiter, metrics, leaseTtlMs, denials, credits.warnings),
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
     accountStage(store, cfg.store.timeout_ms, cfg.billing.usage.retention_days),

@@ -4,7 +4,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { Store } from '../store/types.js';
 import { accountEvents, type AccountEvents } from './account-events.js';
 import type { CreditMetrics } from './credit-metrics.js';
-import { finishClaim } from './idempotency.js';
+import type { Keeper } from './idempotency.js';
 import { QuotaWarnings } from './quota-warnings.js';
 import { refundStatuses, Settler } from './settlement.js';
 import { UsageMeter } from './usage-meter.js';
@@ -22,15 +22,15 @@ export class Credits {
   private readonly settler: Settler;
   private readonly meter: UsageMeter;
   private readonly events: AccountEvents | undefined;
-  private readonly refunds: ReadonlySet<number>;
-  private readonly idempotencyTtlMs: number;
+  /** Where Idempotency-Key claims keep their responses (gateway/credits/idempotency.ts). */
+  readonly keeper: Keeper;
 
-  constructor(cfg: SluiceConfig, private readonly store: Store, private readonly metrics: CreditMetrics, private readonly log: Logger) {
-    this.refunds = refundStatuses(cfg.billing.refund_statuses);
-    this.idempotencyTtlMs = cfg.billing.idempotency.ttl_s * 1000;
+  constructor(cfg: SluiceConfig, store: Store, private readonly metrics: CreditMetrics, log: Logger) {
+    const refunds = refundStatuses(cfg.billing.refund_statuses);
+    this.keeper = { store, ttlMs: cfg.billing.idempotency.ttl_s * 1000, refunds, maxBytes: cfg.billing.idempotency.max_response_bytes, log };
     this.events = accountEvents(cfg.store, log);
     this.warnings = new QuotaWarnings(cfg.billing.quota_warnings.thresholds, store, this.events, metrics, log);
-    this.settler = new Settler(store, this.refunds, metrics, this.warnings, log);
+    this.settler = new Settler(store, refunds, metrics, this.warnings, log);
     this.meter = new UsageMeter(store, cfg.billing.usage, metrics, log);
   }
 
@@ -43,7 +43,7 @@ export class Credits {
   finish(ctx: RequestContext): void {
     const id = ctx.identity;
     if (id === undefined) return;
-    finishClaim(this.store, ctx, this.idempotencyTtlMs, this.refunds, this.log);
+    ctx.idempotency?.abandon();
     const s = this.settler.settle(ctx);
     this.metrics.unitsOf(id.plan.name, 'charged', ctx.charged);
     const op = ctx.operation;

@@ -28,15 +28,26 @@ const KEPT_HEADERS = new Set(['content-type', 'content-location', 'location', 'x
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** Where claims keep their responses: one per generation. */
+export interface Keeper {
+  readonly store: Store;
+  readonly ttlMs: number;
+  /** Statuses that are refunded, and so not kept: a retry runs again. */
+  readonly refunds: ReadonlySet<number>;
+  readonly maxBytes: number;
+  readonly log: Logger;
+}
+
 /** The claim a request holds while it runs, and what its response looked like. */
 export class IdempotencyClaim {
   status = 0;
   headers: string[] = [];
   private chunks: Buffer[] | undefined = [];
   private bytes = 0;
-  ended = false;
+  /** The response ended and was kept (or the claim given up): nothing is left to do when the request closes. */
+  settled = false;
 
-  constructor(readonly key: string, readonly token: string, private readonly maxBytes: number) {}
+  constructor(readonly customer: string, readonly key: string, readonly token: string, private readonly keeper: Keeper) {}
 
   /** The proxied response's head (called by the proxy stage). */
   start(status: number, upstream: IncomingHttpHeaders): void {
@@ -50,12 +61,30 @@ export class IdempotencyClaim {
   data(chunk: Buffer): void {
     if (this.chunks === undefined) return;
     this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) this.chunks = undefined;
+    if (this.bytes > this.keeper.maxBytes) this.chunks = undefined;
     else this.chunks.push(chunk);
   }
 
-  end(): void {
-    this.ended = true;
+  /**
+   * The proxied response is whole: keep it (or give the claim up) before the client sees
+   * its end, so a repeat sent the moment the client has it finds it kept.
+   */
+  end(): Promise<void> {
+    this.settled = true;
+    const k = this.keeper;
+    const kept = k.refunds.has(this.status) ? undefined : this.response();
+    const done = kept !== undefined
+      ? k.store.idempotencyFinish(this.customer, this.key, this.token, kept, k.ttlMs)
+      : k.store.idempotencyAbandon(this.customer, this.key, this.token);
+    return done.catch((err: unknown) => k.log.warn({ customer: this.customer, err: (err as Error).message }, 'idempotent response not kept; a repeat will run again once its lock expires'));
+  }
+
+  /** The request closed without a whole proxied response (an answer of the gateway's own, a client that left): a retry runs again. */
+  abandon(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.keeper.store.idempotencyAbandon(this.customer, this.key, this.token)
+      .catch((err: unknown) => this.keeper.log.warn({ customer: this.customer, err: (err as Error).message }, 'idempotency claim not given up; it expires with its lock'));
   }
 
   /** What a repeat gets; undefined when the body was too large to keep and there is no result URL to send the repeat to instead. */
@@ -69,6 +98,7 @@ export class IdempotencyClaim {
 export function parseKey(v: string): string | undefined {
   const s = v.trim();
   const m = /^"((?:[^"\\]|\\["\\])*)"$/.exec(s);
+  if (m === null && s.startsWith('"')) return undefined;
   const key = m === null ? s : m[1]!.replace(/\\(["\\])/g, '$1');
   return KEY.test(key) ? key : undefined;
 }
@@ -78,8 +108,9 @@ export function parseKey(v: string): string | undefined {
  * charged). A request with a key is read whole first, to fingerprint it; it is then
  * forwarded from that copy (ctx.body).
  */
-export function idempotencyStage(store: Store, cfg: BillingConfig['idempotency'], lockMs: number, metrics: CreditMetrics): Stage {
+export function idempotencyStage(keeper: Keeper, cfg: BillingConfig['idempotency'], lockMs: number, metrics: CreditMetrics): Stage {
   const paths = new Set(cfg.paths);
+  const store = keeper.store;
   return (ctx) => {
     if (!cfg.enabled || ctx.identity === undefined || ctx.req.method !== 'POST' || !paths.has(ctx.path)) return true;
     const header = ctx.req.headers['idempotency-key'];
@@ -97,7 +128,7 @@ export function idempotencyStage(store: Store, cfg: BillingConfig['idempotency']
         switch (state.kind) {
           case 'new':
             metrics.idempotency.inc({ result: 'new' });
-            ctx.idempotency = new IdempotencyClaim(key, token, cfg.max_response_bytes);
+            ctx.idempotency = new IdempotencyClaim(ctx.identity!.customer, key, token, keeper);
             return true;
           case 'running':
             metrics.idempotency.inc({ result: 'in_progress' });
@@ -115,23 +146,6 @@ export function idempotencyStage(store: Store, cfg: BillingConfig['idempotency']
       });
     });
   };
-}
-
-/**
- * The request ended: keep its response for repeats, or give the claim up so a retry
- * runs again (an answer of the gateway's own, a failure that is refunded, a client that
- * left before the response was whole).
- */
-export function finishClaim(store: Store, ctx: RequestContext, ttlMs: number, refunds: ReadonlySet<number>, log: Logger): void {
-  const claim = ctx.idempotency;
-  if (claim === undefined) return;
-  const customer = ctx.identity!.customer;
-  const kept = claim.ended && !refunds.has(claim.status) ? claim.response() : undefined;
-  const keep = kept !== undefined;
-  const done = keep
-    ? store.idempotencyFinish(customer, claim.key, claim.token, kept, ttlMs)
-    : store.idempotencyAbandon(customer, claim.key, claim.token);
-  done.catch((err: unknown) => log.warn({ customer, err: (err as Error).message }, keep ? 'idempotent response not kept' : 'idempotency claim not given up; it expires with its lock'));
 }
 
 function fingerprint(ctx: RequestContext, body: Buffer): string {

@@ -171,9 +171,12 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     // An upstream that answered before it had the whole request body gets no more of it
     // (undici stops sending); the rest still comes over the client's connection.
     if (bodyPending(this.ctx.req)) lingerClose(this.ctx.res);
-    this.ctx.res.end();
-    this.ctx.idempotency?.end();
     this.attempt.end();
+    const res = this.ctx.res;
+    // A response kept for Idempotency-Key repeats is kept before the client sees its end.
+    const kept = this.ctx.idempotency?.end();
+    if (kept === undefined) res.end();
+    else void kept.then(() => res.end());
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
