@@ -165,6 +165,15 @@ describe('sluice admin, end to end against a running gateway', () => {
     assert.match(table.stdout, /^customer\s+acme$/m);
   });
 
+  it('lists daily usage and sets a webhook URL (the SSRF policy refuses a loopback one)', async () => {
+    const days = await cli(['usage', 'daily', '--customer', 'acme', '--json'], env);
+    assert.equal(days.code, 0, days.stderr);
+    assert.ok(Array.isArray((JSON.parse(days.stdout) as { days: unknown[] }).days));
+    const refused = await cli(['customers', 'set', 'acme', '--plan', 'test', '--webhook-url', 'http://127.0.0.1:9/hook'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /400 bad_request: webhook_url: 127\.0\.0\.1 is a loopback, private or special address/);
+  });
+
   it('revokes the key: the gateway refuses it, a second revoke is "not found"', async () => {
     const r = await cli(['keys', 'revoke', digest], env);
     assert.equal(r.code, 0, r.stderr);
