@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Identity } from '../auth/identity.js';
-import { DAY_MS, isoDate, periodsAt } from '../store/calendar.js';
+import { countedIn, DAY_MS, isoDate } from '../store/calendar.js';
 import type { Decision, Settled, Store } from '../store/types.js';
 import type { AccountEvents } from './account-events.js';
 import type { CreditMetrics } from './credit-metrics.js';
@@ -47,10 +47,9 @@ export class QuotaWarnings implements QuotaWatch {
   admitted(id: Identity, d: Decision, units: number): void {
     if (id.webhookUrl === undefined || units <= 0) return;
     const p = id.policy;
-    // The day the units went to, on the store's clock: its next UTC midnight is dayResetMs away.
-    const day = Math.round((Date.now() + d.dayResetMs) / DAY_MS) - 1;
+    const { day, month } = countedIn(d.dayResetMs);
     if (p.quotaDay > 0) this.check(id, dayPeriod(day, p.quotaDay, d.dayUsed - units, d.dayUsed));
-    if (p.quotaMonth > 0) this.check(id, monthPeriod(periodsAt(day * DAY_MS).month, p.quotaMonth, d.monthUsed - units, d.monthUsed));
+    if (p.quotaMonth > 0) this.check(id, monthPeriod(month, p.quotaMonth, d.monthUsed - units, d.monthUsed));
   }
 
   charged(id: Identity, s: Settled, units: number): void {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { BillingConfig } from '../config/types.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { DAY_MS, periodsAt } from '../store/calendar.js';
+import { countedIn } from '../store/calendar.js';
 import type { Store } from '../store/types.js';
 import type { CreditMetrics } from './credit-metrics.js';
 import { workUnits } from './pricing.js';
@@ -79,9 +79,7 @@ export class Settler {
       this.metrics.settled('exact');
       return NOTHING;
     }
-    const d = ctx.decision!;
-    const day = Math.round((ctx.decidedAt + d.dayResetMs) / DAY_MS) - 1;
-    const month = periodsAt(day * DAY_MS).month;
+    const { day, month } = countedIn(ctx.decision!.dayResetMs, ctx.decidedAt);
     const floor = id.pricing?.maxUnits ?? 1;
     const result = refund ? 'refund' : delta > 0 ? 'more' : 'back';
     this.metrics.settled(result);

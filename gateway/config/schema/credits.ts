@@ -45,7 +45,7 @@ const RefundStatus = Type.Union([
 ], { description: 'A status from 500 to 599, or 5xx for all of them.' });
 
 const Idempotency = Section({
-  enabled: Type.Boolean({ default: true }),
+  enabled: Type.Boolean({ default: true, description: 'Honour Idempotency-Key on the paths below.' }),
   paths: Type.Array(Type.String({ pattern: '^/', patternErrorMessage: 'must start with /' }), {
     default: ['/v1/images', '/v1/detect'], description: 'POSTs to these paths honour Idempotency-Key.' }),
   ttl_s: Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400, description: 'How long a key and its response are kept (24 h).' }),
@@ -58,14 +58,14 @@ const Idempotency = Section({
 const Usage = Section({
   retention_days: Type.Integer({ minimum: 1, maximum: 3660, default: 400, description: 'Days of per-customer daily usage kept.' }),
   flush_ms: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000, description: 'Usage is counted in memory and written this often, in one batch (no store call per request).' }),
-}, { default: {} });
+}, { default: {}, description: 'Daily usage per customer for billing (GET /v1/account/usage, GET /admin/usage).' });
 
 const QuotaWarnings = Section({
   thresholds: Type.Array(Type.Integer({ minimum: 1, maximum: 100 }), { default: [80, 100], uniqueItems: true,
     description: 'Percentages of a day or month quota whose crossing sends a quota.threshold webhook, once per period.' }),
   allow: Type.Array(Type.String({ minLength: 1 }), { default: [],
     description: 'Addresses/CIDRs a customer webhook_url may point at although private or loopback (as sluice-webhooks --allow).' }),
-}, { default: {} });
+}, { default: {}, description: "quota.threshold webhooks to a customer's webhook_url, through the durable webhook queue (Redis store)." });
 
 export const Billing = Section({
   refund_statuses: Type.Array(RefundStatus, { default: ['5xx'],

@@ -53,7 +53,7 @@ export const WebhookUrl = Type.String({ pattern: '^https?://[^\\s]+$', patternEr
   description: "The customer's webhook endpoint for account events (quota.threshold), delivered by sluice-webhooks." });
 
 export const Customer = Section({
-  plan: Type.Optional(Type.String({ minLength: 1 })),
+  plan: Type.Optional(Type.String({ minLength: 1, description: "The customer's plan (a key may name its own)." })),
   overrides: LimitOverrides,
   webhook_url: Type.Optional(WebhookUrl),
 });
