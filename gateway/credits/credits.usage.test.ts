@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
-import { admin } from '../../test/harness/admin.js';
+import { admin, adminCli } from '../../test/harness/admin.js';
 import { ADMIN_TOKEN, sha256, testConfig } from '../../test/harness/config.js';
-import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { startWorkBackend, type WorkBackend } from '../../test/harness/work-backend.js';
 import type { UsageDay, UsageReport } from './usage-report.js';
@@ -29,15 +27,7 @@ const KEYS = [
 ];
 const today = new Date().toISOString().slice(0, 10);
 
-async function cli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'admin', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = adminCli;
 
 describe('daily usage for billing (Redis)', () => {
   let redis: RedisProcess;
