@@ -46,7 +46,7 @@ describe('the work report of the real pipeline', () => {
     assert.deepEqual(await work('/v1/images', { resize: { width: 200 }, format: 'auto' }), { pixels, encodes: 3, auto: true, detect: false });
     assert.deepEqual(await work('/v1/images', { resize: { width: 200 }, format: 'auto' }, 'image/webp,image/jpeg'), { pixels, encodes: 2, auto: true, detect: false });
     // The bytes themselves (Accept: image/*) carry it too.
-    assert.equal((await work('/v1/images', { format: 'auto' }, 'image/*'))?.auto, true);
+    assert.equal((await work('/v1/images', { resize: { width: 200 }, format: 'auto' }, 'image/*'))?.auto, true);
   });
 
   it('a face crop and POST /v1/detect report the detection', async () => {

@@ -139,6 +139,14 @@ function suite(name: string, store: () => Promise<{ cfg: object; stop(): Promise
       await post('over-a', '/v1/images', { 'x-options': '{"format":"auto"}' });
       await settlesTo('over-a', 5);
     });
+
+    it('the daily usage reaches the store within billing.usage.flush_ms (1 s), without being asked', async () => {
+      const today = new Date().toISOString().slice(0, 10);
+      await waitUntil(async () => {
+        const r = await admin(gw.adminUrl, 'GET', `/admin/usage?customer=over-a&from=${today}&to=${today}`);
+        return r.body.days?.[0]?.units_charged === 5;
+      }, 5000, "over-a's usage in the store");
+    });
   });
 }
 

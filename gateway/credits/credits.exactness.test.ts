@@ -57,7 +57,8 @@ describe('credits: exactness across 3 gateways sharing one Redis', () => {
       // Failed answers are not retried on another target: each one is one request's failure.
       upstream: { retry: { attempts: 0 } },
     });
-    gws = await Promise.all(Array.from({ length: GATEWAYS }, () => spawnGateway(cfg)));
+    // One after another: on a busy host, processes started together can each miss their start-up deadline.
+    for (let i = 0; i < GATEWAYS; i++) gws.push(await spawnGateway(cfg));
     pools = gws.map((g) => new Pool(g.url, { connections: 64, headersTimeout: 10_000, bodyTimeout: 10_000 }));
   });
 

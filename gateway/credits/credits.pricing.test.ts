@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import { formatWork, parseWork } from '../../common/work-report.js';
 import { operationOf } from './operation.js';
 import { compilePricing, estimateUnits, workUnits } from './pricing.js';
+import { refundStatuses } from './settlement.js';
+import { ConfigError, parseConfig } from '../config/load.js';
 import type { CostsConfig } from '../config/types.js';
 
 // What a request costs: the one formula (base by route + format_auto + detection +
@@ -71,6 +73,26 @@ describe('pricing', () => {
     // A plan without costs gets the customer's (and defaults for the rest).
     const only = compilePricing(undefined, { base: 2 })!;
     assert.deepEqual([only.base, only.formatAuto, only.bytesPerMegapixel], [2, 0, 250_000]);
+  });
+});
+
+describe('billing.refund_statuses', () => {
+  const config = (statuses?: unknown[]): string => JSON.stringify({
+    plans: { p: { rate: 1 } }, upstreams: { u: { targets: ['http://127.0.0.1:1'] } }, routes: [{ prefix: '/', upstream: 'u' }],
+    ...(statuses === undefined ? {} : { billing: { refund_statuses: statuses } }),
+  });
+
+  it('is every 5xx by default; a list names statuses, 5xx all of them', () => {
+    const dflt = parseConfig(config(), {});
+    assert.deepEqual(dflt.billing.refund_statuses, ['5xx']);
+    assert.equal(refundStatuses(dflt.billing.refund_statuses).size, 100);
+    assert.deepEqual([...refundStatuses(parseConfig(config([502, 504]), {}).billing.refund_statuses)], [502, 504]);
+    assert.deepEqual(refundStatuses([]).size, 0, 'an empty list refunds nothing');
+  });
+
+  it('never a 4xx: a client error is the request\'s own', () => {
+    assert.throws(() => parseConfig(config([404]), {}), (e: unknown) => e instanceof ConfigError && e.errors.some((m) => m.startsWith('billing.refund_statuses[0]')));
+    assert.throws(() => parseConfig(config(['4xx']), {}), ConfigError);
   });
 });
 

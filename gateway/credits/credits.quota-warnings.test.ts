@@ -43,16 +43,15 @@ describe('quota.threshold webhooks across 3 gateways', () => {
     rx = await startReceiver();
     backend = await startWorkBackend();
     worker = await spawnWebhooks(redis.url, [], { SLUICE_WEBHOOK_SECRET: SECRET });
-    const cfg = {
-      ...testConfig({
-        upstreams: [backend.url], store: { kind: 'redis', url: redis.url, timeout_ms: 2000 }, plans: PLANS, keys: KEYS, log: { access: false },
-        customers: { cfgco: { webhook_url: `${rx.url}/cfgco` } },
-        upstream: { retry: { attempts: 0 } },
-      }),
+    const cfg = testConfig({
+      upstreams: [backend.url], store: { kind: 'redis', url: redis.url, timeout_ms: 2000 }, plans: PLANS, keys: KEYS, log: { access: false },
+      customers: { cfgco: { webhook_url: `${rx.url}/cfgco` } },
+      upstream: { retry: { attempts: 0 } },
       // The receiver is on loopback, which the SSRF policy refuses unless listed (as sluice-webhooks --allow).
       billing: { quota_warnings: { allow: ['127.0.0.1'] } },
-    };
-    gws = await Promise.all(Array.from({ length: GATEWAYS }, () => spawnGateway(cfg)));
+    });
+    // One after another: on a busy host, processes started together can each miss their start-up deadline.
+    for (let i = 0; i < GATEWAYS; i++) gws.push(await spawnGateway(cfg));
     pools = gws.map((g) => new Pool(g.url, { connections: 16 }));
   });
   after(async () => {

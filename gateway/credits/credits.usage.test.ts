@@ -40,12 +40,12 @@ describe('daily usage for billing (Redis)', () => {
     redis = await startRedis();
     client = new Redis(redis.url);
     backend = await startWorkBackend();
-    cfg = {
+    cfg = testConfig({
       // Leases off: every request is one admit call, so the count below is exact.
-      ...testConfig({ upstreams: [backend.url], store: { kind: 'redis', url: redis.url, timeout_ms: 2000, lease: { enabled: false } }, plans: PLANS, keys: KEYS, log: { access: false } }),
+      upstreams: [backend.url], store: { kind: 'redis', url: redis.url, timeout_ms: 2000, lease: { enabled: false } }, plans: PLANS, keys: KEYS, log: { access: false },
       // No flush while the requests run: the batch goes when the gateway stops.
       billing: { usage: { flush_ms: 60_000 } },
-    };
+    });
     gw = await spawnGateway(cfg);
   });
   after(async () => {

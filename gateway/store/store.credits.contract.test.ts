@@ -161,6 +161,15 @@ function suite(name: string, make: () => Promise<Subject>): void {
       assert.deepEqual(await s.store.idempotencyBegin(customer, 'k3', 'fp', 't4', 60_000), { kind: 'new' });
     });
 
+    it('a kept response lives ttl, then the key is new again', async () => {
+      const customer = uniq('idem-ttl');
+      await s.store.idempotencyBegin(customer, 'k', 'fp', 't1', 60_000);
+      await s.store.idempotencyFinish(customer, 'k', 't1', { status: 200, headers: [], body: Buffer.from('x') }, 50);
+      assert.equal((await s.store.idempotencyBegin(customer, 'k', 'fp', 't2', 60_000)).kind, 'done');
+      await s.advance(100);
+      assert.deepEqual(await s.store.idempotencyBegin(customer, 'k', 'fp', 't3', 60_000), { kind: 'new' });
+    });
+
     it('an idempotency claim whose holder died runs out with its lock', async () => {
       const customer = uniq('idem-lock');
       await s.store.idempotencyBegin(customer, 'k', 'fp', 't1', 40);

@@ -32,11 +32,10 @@ before(async () => {
   const env = { SLUICE_PORT: '0', SLUICE_ADMIN_PORT: '0', SLUICE_BACKEND_1: backend.url };
   const counting = parse(readFileSync(CONFIG, 'utf8')) as { plans: { metered: Record<string, unknown> } };
   delete counting.plans.metered.costs;
-  [gws.enforced, gws.shadow, gws.requests] = await Promise.all([
-    spawnGateway(readFileSync(CONFIG, 'utf8'), env),
-    spawnGateway(readFileSync(CONFIG, 'utf8'), { ...env, SLUICE_SHADOW: 'true' }),
-    spawnGateway(stringify(counting), env),
-  ]);
+  // One after another: on a busy host, processes started together can each miss their start-up deadline.
+  gws.enforced = await spawnGateway(readFileSync(CONFIG, 'utf8'), env);
+  gws.shadow = await spawnGateway(readFileSync(CONFIG, 'utf8'), { ...env, SLUICE_SHADOW: 'true' });
+  gws.requests = await spawnGateway(stringify(counting), env);
   // The shipped scenario with the suite's generator limits (a busy CI host); it names no file, so it runs from anywhere.
   const s = parse(readFileSync(SCENARIO, 'utf8')) as Record<string, unknown>;
   writeFileSync(join(dir, 'credits-mix.yaml'), stringify({ ...s, generator: SUITE_GENERATOR }));

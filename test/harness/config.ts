@@ -21,6 +21,7 @@ export interface TestConfigOptions {
   readonly auth?: object;
   readonly customers?: object;
   readonly log?: object;
+  readonly billing?: object;
 }
 
 export function testConfig(o: TestConfigOptions): Record<string, unknown> {
@@ -31,6 +32,7 @@ export function testConfig(o: TestConfigOptions): Record<string, unknown> {
     plans: o.plans ?? { test: { rate: 1000, burst: 1000 } },
     auth: { keys: o.keys ?? [], ...o.auth },
     ...(o.customers === undefined ? {} : { customers: o.customers }),
+    ...(o.billing === undefined ? {} : { billing: o.billing }),
     upstreams: { main: { targets: o.upstreams, ...o.upstream } },
     routes: o.routes ?? [{ name: 'all', prefix: '/', upstream: 'main' }],
     log: { level: 'info', access: true, ...o.log },
