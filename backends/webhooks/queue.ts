@@ -28,8 +28,6 @@ export interface WebhookJobData {
   readonly url: string;
   /** The JSON body, exactly as signed and sent on every attempt. */
   readonly body: string;
-  /** Whose event it is (X-Sluice-Customer, or the gateway's identity for account events), when known. */
-  readonly customer?: string;
 }
 
 export function queuePrefix(store: StoreConfig): string {
@@ -47,7 +45,7 @@ export function queueConnection(store: StoreConfig): RedisClient {
 
 export interface WebhookEnqueuer {
   /** Enqueues at once in the background; never throws (a failure is logged and counted). */
-  send(url: string, payload: object, delayMs?: number, customer?: string): void;
+  send(url: string, payload: object, delayMs?: number): void;
   /** Enqueues not yet acknowledged by Redis. */
   pending(): number;
   /** Waits (up to waitMs) for pending enqueues, then disconnects. */
@@ -69,12 +67,12 @@ export function createWebhookEnqueuer(opts: EnqueuerOptions): WebhookEnqueuer {
   queue.on('error', () => {});
   const inFlight = new Set<Promise<void>>();
   return {
-    send(url, payload, delayMs = 0, customer) {
+    send(url, payload, delayMs = 0) {
       const id = newWebhookId();
       const jobOpts: JobsOptions = {
         jobId: id, delay: delayMs, attempts: JOB_ATTEMPTS, backoff: { type: 'sluice' }, removeOnComplete: KEEP_DELIVERED,
       };
-      const p = queue.add(JOB_NAME, { url, body: JSON.stringify(payload), ...(customer === undefined ? {} : { customer }) }, jobOpts).then(
+      const p = queue.add(JOB_NAME, { url, body: JSON.stringify(payload) }, jobOpts).then(
         () => { opts.onResult?.(true); },
         (err: Error) => {
           opts.onResult?.(false);

@@ -27,7 +27,9 @@ export function accountEvents(store: StoreConfig, log: Logger): AccountEvents | 
     send(customer, url, payload) {
       // Loaded only when used: BullMQ is large, and most gateways never send an event.
       enqueuer ??= import('../../backends/webhooks/queue.js').then((q) => q.createWebhookEnqueuer({ store, log }));
-      enqueuer.then((e) => e.send(url, payload, 0, customer), (err: unknown) => log.error({ err: (err as Error).message }, 'account events: webhook queue unavailable'));
+      // Signed as the queue signs every job; once it signs with the customer's own keys
+      // (per-customer webhook keys), the customer goes to send() as well.
+      enqueuer.then((e) => e.send(url, payload, 0), (err: unknown) => log.error({ customer, err: (err as Error).message }, 'account events: webhook queue unavailable'));
     },
     async close() {
       await (await enqueuer?.catch(() => undefined))?.close(2000);
