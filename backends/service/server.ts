@@ -7,6 +7,7 @@ import type { CustomerStore, Detection, ImageLimits, ImageOptions, OutputFormat,
 import { ClientGone, acceptedFormats, asHttpError, readBody, wantsImage } from './http.js';
 import { DEFAULT_BODY_RATE, type BodyRate } from '../../common/body-rate.js';
 import { HttpError, errorBody } from '../../common/errors.js';
+import { formatWork, WORK_HEADER } from '../../common/work-report.js';
 import { requestIdFrom as requestId } from '../../common/request-id.js';
 import { BackendMetrics } from './metrics.js';
 import { Pool, PoolWaitTimeout, type Reservation } from './pool.js';
@@ -261,6 +262,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     const stored = performance.now();
     const dur = (a: number, b: number): string => Math.max(0, b - a).toFixed(2);
     res.setHeader('server-timing', `upload;dur=${dur(timing.arrived, timing.read)}, queue;dur=${dur(timing.read, timing.started)}, process;dur=${dur(timing.started, timing.processed)}, store;dur=${dur(timing.processed, stored)}`);
+    // What the work took, for the gateway to price (it removes the header before the client sees it).
+    if (result.work !== undefined) res.setHeader(WORK_HEADER, formatWork(result.work));
     if (wantsImage(req.headers.accept)) {
       finish(req, res, 200, {
         'content-type': result.contentType,
@@ -363,6 +366,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       width: detection.width,
       height: detection.height,
     };
+    res.setHeader(WORK_HEADER, formatWork({ pixels: detection.width * detection.height, encodes: 0, auto: false, detect: true }));
     finish(req, res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(body));
   }
 
