@@ -2,6 +2,7 @@ import { expandShorthands, isMapping, parseYamlWithEnv, readConfigText } from '.
 import { ConfigError } from '../../common/errors.js';
 import { schemaChecker } from '../../common/schema-check.js';
 import { toStoreConfig } from '../../common/store-config.js';
+import { resolveListeners } from '../listen/listener-config.js';
 import { resolveRoutes, virtualHosts } from '../route/resolve.js';
 import { SluiceConfigSchema } from './schema.js';
 import { rateMilli, semanticProblems, type ConfigDoc } from './semantics.js';
@@ -27,13 +28,14 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
   const root = parseYamlWithEnv(text, env, errors);
   if (!isMapping(root)) throw new ConfigError([...errors, '(root): must be a mapping']);
   const checked = checkSchema(expandShorthands(SluiceConfigSchema, root));
-  errors.push(...checked.errors, ...semanticProblems(checked));
+  const { listeners, problems } = resolveListeners(checked);
+  errors.push(...checked.errors, ...semanticProblems(checked), ...problems);
   if (errors.length > 0) throw new ConfigError(errors);
-  return deepFreeze(build(checked.value));
+  return deepFreeze({ ...build(checked.value), listeners });
 }
 
 /** The checked document as the gateway uses it: maps by name, and the defaults that depend on another field. */
-function build(c: ConfigDoc): SluiceConfig {
+function build(c: ConfigDoc): Omit<SluiceConfig, 'listeners'> {
   const routes = resolveRoutes(c.routes, 'routes');
   return {
     server: c.server,
@@ -41,7 +43,7 @@ function build(c: ConfigDoc): SluiceConfig {
     store: toStoreConfig(c.store),
     auth: { ...c.auth, keys: c.auth.keys.map((k) => ({ ...k, digest: k.digest.replace(/^sha256:/, '') })) },
     plans: byName(c.plans, (p, name) => ({ ...p, name, burst: p.burst ?? p.rate })),
-    customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides })),
+    customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides, webhook_url: cu.webhook_url })),
     upstreams: byName(c.upstreams, upstream),
     routes,
     virtual_hosts: virtualHosts(c.virtual_hosts.map((v, i) => ({ ...v, routes: resolveRoutes(v.routes, `virtual_hosts[${i}].routes`) })), routes),
@@ -49,6 +51,8 @@ function build(c: ConfigDoc): SluiceConfig {
     limit_conn_zones: byName(c.limit_conn_zones, (z, name): LimitConnZoneConfig => ({ name, key: zoneKey(z.key), size: z.size })),
     spawn_backends: c.spawn_backends,
     shed: c.shed,
+    webhooks: c.webhooks,
+    billing: c.billing,
     log: c.log,
   };
 }

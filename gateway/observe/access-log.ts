@@ -18,6 +18,7 @@ export function recordRequest(ctx: RequestContext, log: Logger | undefined, metr
     method: ctx.req.method,
     client: ctx.clientAddress,
     path: ctx.path,
+    listener: ctx.listener,
     status,
     route,
     customer: ctx.identity?.customer,

@@ -32,7 +32,7 @@ function resolveRoute(doc: RouteDoc, at: string, parent: RouteConfig | undefined
       inherit('return');
     }
     for (const k of ['methods', 'headers', 'access', 'host', 'request_headers', 'response_headers', 'timeouts', 'plans', 'max_body_bytes',
-      'public', 'limit_req_status', 'limit_conn', 'limit_conn_status'] as const) inherit(k);
+      'public', 'limit_req_status', 'limit_conn', 'limit_conn_status', 'upgrade'] as const) inherit(k);
   }
   r.limit_req = ownLimitReq === undefined ? parent?.limit_req ?? DEFAULTS.limit_req : ownLimitReq.map(limitReqRule);
   if (doc.rewrite !== undefined) r.rewrite_base = doc.prefix ?? doc.exact;

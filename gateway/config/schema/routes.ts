@@ -99,6 +99,8 @@ export const RouteFields = Section({
   limit_req_status: Type.Optional(Status),
   limit_conn: Type.Optional(Type.Array(LimitConnRule, { maxItems: MAX_ZONES_PER_ROUTE, description: 'Default none.' })),
   limit_conn_status: Type.Optional(Status),
+  upgrade: Type.Optional(Type.Array(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", patternErrorMessage: 'must be a protocol token like websocket' }), {
+    minItems: 1, description: 'Upgrade protocols (websocket) tunnelled to the upstream; an Upgrade for any other is proxied as a plain request (docs/listeners.md).' })),
 });
 
 /** A route as written, with its nested routes. */
