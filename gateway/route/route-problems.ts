@@ -46,8 +46,7 @@ export function routeProblems(c: ConfigDoc): Problems {
 
 /** The listener names a config has: the edge's `listeners`, else the one plain listener. */
 function listenerNames(c: ConfigDoc): Set<string> {
-  const listeners = (c as { listeners?: unknown }).listeners;
-  const named = mappings<{ name?: unknown }>(listeners).map((l) => l.name).filter((n): n is string => typeof n === 'string');
+  const named = mappings<{ name?: unknown }>(c.listeners).map((l) => l.name).filter((n): n is string => typeof n === 'string');
   return new Set(named.length > 0 ? named : [DEFAULT_LISTENER]);
 }
 
