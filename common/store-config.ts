@@ -20,26 +20,26 @@ const Breaker = Section({
   consecutive_failures: Type.Integer({ minimum: 1, default: 5, description: 'Store calls failing in a row that open the breaker.' }),
   failure_percent: Type.Number({ minimum: 1, maximum: 100, default: 50, description: 'Share of failing calls in window_ms that opens the breaker.' }),
   min_calls: Type.Integer({ minimum: 1, default: 20, description: 'Calls in the window before failure_percent counts.' }),
-  window_ms: Type.Integer({ minimum: 100, default: 10000 }),
+  window_ms: Type.Integer({ minimum: 100, default: 10000, description: 'The rolling window failure_percent and min_calls count over.' }),
 }, { default: {}, description: 'When the store breaker opens (gateway/guard/breaker.ts).' });
 
 const Lease = Section({
-  enabled: Type.Boolean({ default: true }),
+  enabled: Type.Boolean({ default: true, description: 'Take a busy subject\'s tokens in batches (Redis store only; the memory store never leases).' }),
   target_ms: Type.Integer({ minimum: 10, maximum: 10_000, default: 75, description: "How much of a subject's traffic at this gateway one batch should cover, ms." }),
   max_share: Type.Number({ minimum: 0.001, maximum: 1, default: 0.1, description: 'The largest batch, as a share of the burst (and of each quota).' }),
 }, { default: {}, description: 'Token leases: batches of tokens taken from the shared bucket (gateway/limits/token-leases.ts).' });
 
 const Tls = Section({
   ca: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed the servers' certificates (default: the system's CAs)." })),
-  servername: Type.Optional(Type.String({ minLength: 1 })),
+  servername: Type.Optional(Type.String({ minLength: 1, description: 'The name the servers\' certificates must carry (default: the host connected to).' })),
   cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM file for client-certificate authentication (with key).' })),
-  key: Type.Optional(Type.String({ minLength: 1 })),
-  reject_unauthorized: Type.Boolean({ default: true }),
+  key: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the client certificate\'s private key (with cert).' })),
+  reject_unauthorized: Type.Boolean({ default: true, description: 'Refuse servers whose certificate does not verify; false only for a test setup.' }),
 }, { shorthand: true, description: 'Present (or true) means TLS to every data node and to the sentinels.' });
 
 export const StoreSchema = Section({
   kind: StringEnum(['memory', 'redis'] as const, { default: 'memory', description: 'memory: this process only; redis: shared by every gateway.' }),
-  mode: StringEnum(MODES, { default: 'standalone' }),
+  mode: StringEnum(MODES, { default: 'standalone', description: 'standalone (url), sentinel (sentinels, sentinel_name) or cluster (nodes).' }),
   url: Type.Optional(Type.String({ ...REDIS_URL, description: 'Standalone mode: redis://[:password@]host:port[/db].' })),
   sentinels: Type.Array(Type.String({ pattern: '^(.+):(\\d{1,5})$', patternErrorMessage: 'must be host:port' }), {
     default: [], description: 'Sentinel mode: host:port of each sentinel ([::1]:26379 for IPv6).' }),
@@ -47,14 +47,14 @@ export const StoreSchema = Section({
   nodes: Type.Array(Type.String(REDIS_URL), { default: [], description: 'Cluster mode: seed nodes; the rest of the topology is discovered.' }),
   password: Type.Optional(Type.String({ description: "Wins over a password in the url; in sentinel mode it is the data nodes' password." })),
   tls: Type.Optional(Tls),
-  timeout_ms: Type.Integer({ minimum: 1, default: 50 }),
+  timeout_ms: Type.Integer({ minimum: 1, default: 50, description: 'A store decision slower than this follows the failure policy (plus at most one event-loop turn).' }),
   failure_policy: { ...FailurePolicySchema, default: 'open' },
   prefix: Type.String({ default: 'sluice:', description: 'Prefix of every Redis key.' }),
   probe_interval_ms: Type.Integer({ minimum: 10, default: 200, description: 'How long the open breaker waits between probes.' }),
   breaker: Breaker,
   fleet_floor: Type.Integer({ minimum: 1, default: 8, description: 'Gateway processes a fail-open share assumes until this one has counted the fleet.' }),
   lease: Lease,
-}, { default: {} });
+}, { default: {}, description: 'Where limits are kept: this process\'s memory, or a Redis shared by every gateway.' });
 
 type StoreSection = Static<typeof StoreSchema>;
 export type StoreMode = StoreSection['mode'];

@@ -1,4 +1,4 @@
-/** What `sluice admin` exits with; README.md "Admin CLI" documents the same table. */
+/** What `sluice admin` exits with; docs/admin.md "Admin CLI" documents the same table. */
 export const EXIT = {
   ok: 0,
   /** The admin API refused the request (400, 409, 413, 5xx) or did not answer as the admin API does. */

@@ -21,7 +21,7 @@ export const SluiceConfigSchema = Section({
   plans: Type.Record(Type.String(), Plan, { minProperties: 1, description: 'Plans by name.' }),
   customers: Type.Record(Type.String(), Customer, { default: {}, description: 'Customers by id: a plan, and limits that override it.' }),
   upstreams: Type.Record(Type.String(), Upstream, { default: {}, description: 'Upstreams by name.' }),
-  routes: Type.Array(Route, { minItems: 1 }),
+  routes: Type.Array(Route, { minItems: 1, description: 'Where each request goes, by path (docs/routes.md).' }),
   limit_req_zones: Type.Record(Type.String(), LimitReqZone, { default: {}, description: 'nginx limit_req_zone, by zone name.' }),
   limit_conn_zones: Type.Record(Type.String(), LimitConnZone, { default: {}, description: 'nginx limit_conn_zone, by zone name.' }),
   spawn_backends: Type.Array(SpawnBackend, { default: [], description: 'Backends this process starts and stops with itself (the demo stack).' }),

@@ -50,7 +50,7 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
   // it open in the primary forever, and that client hangs (seen here: kill -9 of a worker
   // under load stranded a request for as long as the test waited). With a shared listening
   // socket, a connection nobody accepted stays queued for the workers that are left. The
-  // price is a less even spread of connections (README, "Operations"); an operator who
+  // price is a less even spread of connections (docs/operations.md); an operator who
   // prefers round-robin says so with Node's own NODE_CLUSTER_SCHED_POLICY=rr.
   if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: process.argv[1], args: [], silent: false });

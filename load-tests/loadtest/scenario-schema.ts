@@ -114,7 +114,7 @@ export const ScenarioSchema = Type.Object({
   ...closed,
   $schema: 'http://json-schema.org/draft-07/schema#',
   title: 'sluice loadtest scenario',
-  description: 'README.md "Load testing"; `sluice loadtest --schema` prints this schema',
+  description: 'docs/load-testing.md; `sluice loadtest --schema` prints this schema',
 });
 
 export type ScenarioFile = Static<typeof ScenarioSchema>;

@@ -46,6 +46,6 @@ export const Plan = Section({
 });
 
 export const Customer = Section({
-  plan: Type.Optional(Type.String({ minLength: 1 })),
+  plan: Type.Optional(Type.String({ minLength: 1, description: "The customer's plan (a key may name its own)." })),
   overrides: LimitOverrides,
 });

@@ -5,39 +5,39 @@ import { DEFAULT_BODY_RATE } from '../../../common/body-rate.js';
 const Port = (def: number, description: string) => Type.Integer({ minimum: 0, maximum: 65535, default: def, description });
 
 export const Server = Section({
-  host: Type.String({ default: '127.0.0.1' }),
+  host: Type.String({ default: '127.0.0.1', description: 'Address of the client listener.' }),
   port: Port(8080, 'The client port; 0 picks a free one.'),
   max_header_bytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'Larger request heads get 431.' }),
   headers_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'The whole request head must arrive within this (slowloris).' }),
   request_timeout_ms: Type.Integer({ minimum: 100, default: 120000, description: 'The whole request, body included.' }),
-  keep_alive_timeout_ms: Type.Integer({ minimum: 100, default: 5000 }),
+  keep_alive_timeout_ms: Type.Integer({ minimum: 100, default: 5000, description: 'Idle client connections are closed after this.' }),
   trust_forwarded: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For (only behind a proxy you run).' }),
   drain_timeout_ms: Type.Integer({ minimum: 0, default: 30000, description: 'SIGTERM/SIGINT/reload: how long in-flight requests may run on after the listener closes.' }),
   min_body_rate: Type.Integer({ minimum: 0, default: DEFAULT_BODY_RATE.bytesPerSecond,
     description: 'Slowest request body accepted, bytes/s averaged over body_rate_window_ms (0: no check); slower gets 408.' }),
-  body_rate_window_ms: Type.Integer({ minimum: 100, default: DEFAULT_BODY_RATE.windowMs }),
-}, { default: {} });
+  body_rate_window_ms: Type.Integer({ minimum: 100, default: DEFAULT_BODY_RATE.windowMs, description: 'The window min_body_rate is averaged over.' }),
+}, { default: {}, description: 'The client-facing listener and the limits every request meets before any stage runs.' });
 
 export const Admin = Section({
-  host: Type.String({ default: '127.0.0.1' }),
+  host: Type.String({ default: '127.0.0.1', description: 'Address of the admin listener (health, readiness, metrics, admin API).' }),
   port: Port(9090, 'Health, readiness, metrics and the admin API; 0 picks a free one.'),
   token_digest: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', patternErrorMessage: 'must be 64 lower-case hex characters (sha256)',
     description: 'SHA-256 (hex) of the admin bearer token; without it the admin API answers 403.' })),
-}, { default: {} });
+}, { default: {}, description: 'The admin listener: /healthz, /readyz, /metrics and /admin/*.' });
 
 export const SpawnBackend = Section({
-  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'The port the started sluice-backend listens on (127.0.0.1).' }),
 });
 
 export const Shed = Section({
   max_inflight: Type.Integer({ minimum: 0, default: 0, description: 'Requests open in this process (per worker) at which shedding starts; 0: off.' }),
   max_event_loop_delay_ms: Type.Number({ minimum: 0, default: 0, description: 'Mean event-loop delay over one sample window at which shedding starts; 0: off.' }),
   // Below ~10 ms the delay histogram has too few samples per window to mean anything.
-  sample_interval_ms: Type.Integer({ minimum: 10, maximum: 10000, default: 100 }),
+  sample_interval_ms: Type.Integer({ minimum: 10, maximum: 10000, default: 100, description: 'How often the loop delay is read and the shed level reconsidered.' }),
   retry_after_s: Type.Integer({ minimum: 0, maximum: 3600, default: 1, description: 'Retry-After on a shed request.' }),
 }, { default: {}, description: 'Priority load shedding: past a threshold, the lowest-priority plans get 503 overloaded first.' });
 
 export const Log = Section({
-  level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' }),
+  level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info', description: 'Lowest level written (pino JSON lines on stdout).' }),
   access: Type.Boolean({ default: true, description: 'One line per request.' }),
-}, { default: {} });
+}, { default: {}, description: 'Logs: pino JSON lines on stdout.' });

@@ -10,8 +10,8 @@ export const Target = Section({
 }, { shorthand: 'url', description: 'A target: its origin, or a mapping with url and the fields to change.' });
 
 export const Health = Section({
-  path: Type.String({ pattern: '^/', patternErrorMessage: 'must start with /', default: '/healthz' }),
-  interval_ms: Type.Integer({ minimum: 10, default: 5000 }),
+  path: Type.String({ pattern: '^/', patternErrorMessage: 'must start with /', default: '/healthz', description: 'Checked with GET; 2xx or 3xx within timeout_ms passes.' }),
+  interval_ms: Type.Integer({ minimum: 10, default: 5000, description: 'Time between checks of one target.' }),
   timeout_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'At most interval_ms (default: the smaller of 1000 and interval_ms).' })),
   healthy_threshold: Type.Integer({ minimum: 1, default: 2, description: 'Consecutive passing checks that bring a down (or ejected) target back.' }),
   unhealthy_threshold: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failing checks that take a target out.' }),
@@ -26,8 +26,8 @@ export const Outlier = Section({
 
 export const Retry = Section({
   attempts: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Retries on another target after the first try, at most.' }),
-  budget_percent: Type.Number({ minimum: 0, maximum: 100, default: 20 }),
-  min_per_second: Type.Number({ minimum: 0, default: 3 }),
+  budget_percent: Type.Number({ minimum: 0, maximum: 100, default: 20, description: "Retries in any rolling second, as a share of that second's requests." }),
+  min_per_second: Type.Number({ minimum: 0, default: 3, description: 'Retries always allowed per second, whatever the share.' }),
   // Each in-flight request may hold a copy this large for its whole exchange; keep the default small.
   max_buffered_body_bytes: Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024, default: 65536,
     description: 'Request bodies up to this size are kept in memory while they stream, so a retry can replay them.' }),
@@ -48,15 +48,15 @@ export const Discover = Section({
 export const BALANCERS = ['round_robin', 'weighted_round_robin', 'least_outstanding', 'p2c_ewma'] as const;
 
 export const Upstream = Section({
-  targets: Type.Array(Target, { default: [] }),
-  balancer: StringEnum(BALANCERS, { default: 'p2c_ewma' }),
+  targets: Type.Array(Target, { default: [], description: 'Where requests go: origins, or mappings with weight, backup, max_fails.' }),
+  balancer: StringEnum(BALANCERS, { default: 'p2c_ewma', description: 'How a target is chosen (docs/upstreams.md).' }),
   ewma_decay_ms: Type.Integer({ minimum: 1, default: 10000, description: 'p2c_ewma: how fast a latency sample fades (the EWMA time constant).' }),
   health: Type.Optional(Health),
   outlier: Outlier,
-  connections: Type.Integer({ minimum: 1, default: 64 }),
-  connect_timeout_ms: Type.Integer({ minimum: 1, default: 2000 }),
-  headers_timeout_ms: Type.Integer({ minimum: 1, default: 30000 }),
-  body_timeout_ms: Type.Integer({ minimum: 1, default: 30000 }),
+  connections: Type.Integer({ minimum: 1, default: 64, description: 'Keep-alive connections per target (an undici Pool).' }),
+  connect_timeout_ms: Type.Integer({ minimum: 1, default: 2000, description: 'Connecting to a target; slower is 504 upstream_timeout (or a retry).' }),
+  headers_timeout_ms: Type.Integer({ minimum: 1, default: 30000, description: 'From sending the request to the response head; slower is 504 upstream_timeout.' }),
+  body_timeout_ms: Type.Integer({ minimum: 1, default: 30000, description: 'Longest pause between response body chunks.' }),
   retry: Retry,
   circuit: Circuit,
   discover: Type.Optional(Discover),
