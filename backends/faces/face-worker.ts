@@ -45,7 +45,9 @@ export type WorkerReply =
       readonly height: number;
       readonly inferMs: number;
     }
-  | { readonly type: 'error'; readonly id: number; readonly status: 422 | 500; readonly code: string; readonly message: string };
+  // 422: the client's image (an ImageError); 500: the detector's own failure (never shown to a client).
+  | { readonly type: 'error'; readonly id: number; readonly status: 422; readonly code: 'unprocessable_image'; readonly message: string }
+  | { readonly type: 'error'; readonly id: number; readonly status: 500; readonly code: 'detector_failed'; readonly message: string };
 
 // The slice of the tfjs / Human surface we touch: the bundle ships no usable types for
 // a file-path import, and pulling its full .d.ts tree in would couple us to it.
