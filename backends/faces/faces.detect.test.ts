@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 
 import { ImageError, type Detection, type Face } from '../image/types.js';
-import { faceCropRegion } from './face-crop.js';
+import { faceCropRegion } from '../image/face-crop.js';
 import { createFaceDetector, type FaceDetectorHandle } from './face-detector.js';
 
 const require = createRequire(import.meta.url);

@@ -1,7 +1,7 @@
 import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
-import { withDeadline } from '../guard/deadline.js';
+import { withDeadline } from '../../common/deadline.js';
 import { DAY_MS, periodsAt } from './calendar.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';

@@ -3,7 +3,7 @@
 // face crop to the resize's size). The crop is a cover resize at the chosen position;
 // a face crop first cuts the region around the faces.
 import sharp from 'sharp';
-import { faceCropRegion } from '../../faces/face-crop.js';
+import { faceCropRegion } from '../face-crop.js';
 import { position, type Rect, type Size } from '../geometry.js';
 import { badField, type Step } from '../job.js';
 import { ImageError, type Compass, type Face, type FaceDetector, type Gravity } from '../types.js';

@@ -11,7 +11,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { StoreConfig } from '../../common/store-config.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
-import { newWebhookId } from '../net/webhook-signing.js';
+import { newWebhookId } from './webhook-signing.js';
 
 export const QUEUE_NAME = 'webhooks';
 const JOB_NAME = 'deliver';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../config/load.js';
-import { MemoryStore } from '../store/memory-store.js';
-import type { LimitReqCheck } from '../store/types.js';
+import { MemoryStore } from './memory-store.js';
+import type { LimitReqCheck } from './types.js';
 
 // nginx's limit_req arithmetic on the memory store, on an injected clock, with exact
 // values: excess in milli-requests, delays in ms, and which zones get charged.

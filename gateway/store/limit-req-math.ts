@@ -1,4 +1,4 @@
-import type { LimitReqCheck, LimitReqResult } from '../store/types.js';
+import type { LimitReqCheck, LimitReqResult } from './types.js';
 
 // nginx's limit_req arithmetic (ngx_http_limit_req_module.c: lookup and account), in
 // its own integer units, so Sluice and nginx cannot drift by a rounding. The Redis twin

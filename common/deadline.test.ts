@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { startRedis, type RedisProcess } from '../test/harness/redis.js';
 import { DeadlineExceeded, withDeadline, type LateReply } from './deadline.js';
 
 // The store deadline against a real redis-server: a reply that reached the socket while

@@ -16,7 +16,7 @@
 //      outermost faces on both sides;
 //   3. every face alone is bigger than the region → centred on the faces' bounding box.
 
-import type { Face } from '../image/types.js';
+import type { Face } from './types.js';
 
 export interface CropRegion {
   left: number;

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../../gateway/config/load.js';
+import { ConfigError } from '../config/load.js';
 import { EXIT_USAGE } from './gates.js';
 import type { AdminTarget } from './keys.js';
 import { readBaseline, runLoadtest, UsageError, type RunOptions } from './run.js';

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../gateway/config/load.js';
-import type { SluiceConfig } from '../../gateway/config/types.js';
+import { loadConfigFile } from './load.js';
+import type { SluiceConfig } from './types.js';
 
 // The nginx module cannot read YAML, so it reads this JSON, derived from the Sluice
 // config itself: one source for plans, customers, static keys, prefix and cache TTLs,
@@ -71,14 +71,14 @@ export function nginxModuleConfig(cfg: SluiceConfig, opts: ExportOptions = {}): 
   return out;
 }
 
-// node dist/lua-compat/nginx/export-config.js sluice.yaml [out.json] [--pepper-env NAME]
+// node dist/gateway/config/nginx-module-config.js sluice.yaml [out.json] [--pepper-env NAME]
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const usage = 'usage: export-config SLUICE.yaml [OUT.json] [--pepper-env NAME]\n';
+  const usage = 'usage: nginx-module-config SLUICE.yaml [OUT.json] [--pepper-env NAME]\n';
   let parsed: { values: { 'pepper-env'?: string | undefined }; positionals: string[] };
   try {
     parsed = parseArgs({ allowPositionals: true, options: { 'pepper-env': { type: 'string' } } });
   } catch (err) {
-    process.stderr.write(`export-config: ${(err as Error).message}\n${usage}`);
+    process.stderr.write(`nginx-module-config: ${(err as Error).message}\n${usage}`);
     process.exit(2);
   }
   const [file, outFile, extra] = parsed.positionals;

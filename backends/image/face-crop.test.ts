@@ -5,10 +5,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import type { Face } from '../image/types.js';
+import type { Face } from './types.js';
 import { faceCropRegion, largestCrop } from './face-crop.js';
 // Deterministic PRNG so a failure reproduces (the load tester's seeded one).
-import { rng } from '../../load-tests/loadtest/schedule.js';
+import { rng } from '../../gateway/loadtest/schedule.js';
 
 const face = (x: number, y: number, width: number, height: number, score = 0.9): Face => ({ box: { x, y, width, height }, score });
 

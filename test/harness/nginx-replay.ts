@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
-import { NGINX_RUN_PATHS, startNginx, type NginxProcess } from '../../test/harness/nginx.js';
-import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
+import { CLI, spawnGateway, type GatewayProcess } from './gateway.js';
+import { NGINX_RUN_PATHS, startNginx, type NginxProcess } from './nginx.js';
+import { startTestBackend, type TestBackend } from './test-backend.js';
 
 // Tests run from dist/; the fixtures stay in the source tree.
 export const FIXTURES = fileURLToPath(new URL('../../../gateway/import-nginx/fixtures/', import.meta.url));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { ConfigError } from '../../gateway/config/load.js';
+import { ConfigError } from '../config/load.js';
 import { CLI } from '../../test/harness/gateway.js';
 import { buildSchedule, expectedCount } from './schedule.js';
 import { loadScenario, parseScenario, type Scenario } from './scenario.js';

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join as joinPath } from 'node:path';
 import { parseDocument } from 'yaml';
 import { schemaChecker } from '../../common/schema-check.js';
-import { ConfigError } from '../../gateway/config/load.js';
+import { ConfigError } from '../config/load.js';
 import { ScenarioSchema, type GroupFile, type RequestFile, type ScenarioFile } from './scenario-schema.js';
 
 // A load-test scenario: who sends what, how often, and what each sender's plan allows.
