@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Face } from './types.js';
 import { faceCropRegion, largestCrop } from './face-crop.js';
 // Deterministic PRNG so a failure reproduces (the load tester's seeded one).
-import { rng } from '../../gateway/loadtest/schedule.js';
+import { rng } from '../../common/rng.js';
 
 const face = (x: number, y: number, width: number, height: number, score = 0.9): Face => ({ box: { x, y, width, height }, score });
 

@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { CLI } from '../../test/harness/gateway.js';
 import { describeStore, tlsOptions } from '../../common/redis-client.js';
 import { ConfigError, parseConfig } from './load.js';
-import { MAX_ZONES_PER_ROUTE } from '../store/types.js';
+import { MAX_ZONES_PER_ROUTE } from './schema/routes.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-config-test-'));

@@ -1,3 +1,4 @@
+import { rng } from '../../common/rng.js';
 import type { Group, Profile, Scenario } from './scenario.js';
 
 // The whole run, decided before the first request leaves: when each request is due,
@@ -18,18 +19,6 @@ export interface Schedule {
  * oracle and the report (about 200 bytes each, so 5M answers take about 1 GB).
  */
 export const MAX_SCHEDULED = 5_000_000;
-
-/** mulberry32: small, fast, seeded; the schedule must be reproducible, not cryptographic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Requests per second the profile asks for at `t` seconds. */
 export function rateAt(p: Profile, t: number, durationS: number): number {
