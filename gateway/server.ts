@@ -80,7 +80,7 @@ interface Generation {
 /** Builds the stores, the stage chain and both servers from one validated config. */
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
-  const metrics = new Metrics(cfg.store.timeout_ms);
+  const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
   // The response each connection is currently answering, so a late client error (a
   // request timeout while the body still trickles in) never writes into one already started.
   const inFlight = new WeakMap<Socket, ServerResponse>();
