@@ -123,7 +123,7 @@ async function run(file: string, text: string, cfg: SluiceConfig, workers: numbe
     // The gateway drains first: its in-flight requests still need the backends.
     await gateway.stop();
     for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, 'exit')));
     // Results live an hour at most, and never past the stack that made them.
     if (resultsDir !== undefined && process.env.SLUICE_BACKEND_RESULTS_DIR === undefined) rmSync(resultsDir, { recursive: true, force: true });
     log.info('stopped');

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
@@ -19,9 +20,7 @@ const COMMITTED = join(DIR, 'scenario.schema.json');
 const shipped = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 
 test('`sluice loadtest --schema` prints the schema, and scenario.schema.json is that schema', async () => {
-  const printed = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [CLI, 'loadtest', '--schema'], { timeout: 30_000 }, (err, out) => (err === null ? resolve(out) : reject(err)));
-  });
+  const { stdout: printed } = await promisify(execFile)(process.execPath, [CLI, 'loadtest', '--schema'], { timeout: 30_000 });
   assert.equal(printed, `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
   assert.equal(readFileSync(COMMITTED, 'utf8'), printed, 'regenerate: sluice loadtest --schema > load-tests/scenarios/scenario.schema.json');
 });
