@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { readConfigText } from '../common/config-text.js';
 import { ConfigError } from '../common/errors.js';
 import { CONFIG_USAGE, runConfigCommand } from './config/config-command.js';
+import { everyRoute } from './route/resolve.js';
 import { parseConfig } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
 import { ADMIN_USAGE, runAdmin } from './admin-cli/main.js';
@@ -85,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (mode === 'check') {
-    process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.upstreams.size} upstreams, ${cfg.plans.size} plans, store ${cfg.store.kind})\n`);
+    process.stdout.write(`${file}: ok (${everyRoute(cfg).length} routes, ${cfg.upstreams.size} upstreams, ${cfg.plans.size} plans, store ${cfg.store.kind})\n`);
     return 0;
   }
   const chosen = chooseWorkers(cfg, workersFlag);

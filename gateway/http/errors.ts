@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
 import { lingerClose } from './linger.js';
 import { bodyPending } from '../../common/request-body.js';
-import type { ErrorCode, StatusAndCode } from '../../common/error-codes.js';
+import type { ConfiguredCode, ErrorCode, StatusAndCode } from '../../common/error-codes.js';
 import { errorBody } from '../../common/errors.js';
 
 /**
@@ -17,7 +17,7 @@ export function sendError(ctx: RequestContext, ...[status, code, message, extra 
 }
 
 /** Returns the body's size in bytes (0 when it was too late to send one). */
-export function writeError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra: readonly string[] = []): number {
+export function writeError(res: ServerResponse, status: number, code: ErrorCode | ConfiguredCode, message: string, requestId: string, extra: readonly string[] = []): number {
   if (res.headersSent) {
     // Too late for a clean error: cut the connection so the client sees a broken body, not a short one.
     res.destroy();

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
 import { DEFAULT_BODY_RATE } from '../../../common/body-rate.js';
+import { RealIp } from './routes.js';
 
 const Port = (def: number, description: string) => Type.Integer({ minimum: 0, maximum: 65535, default: def, description });
 
@@ -11,7 +12,8 @@ export const Server = Section({
   headers_timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'The whole request head must arrive within this (slowloris).' }),
   request_timeout_ms: Type.Integer({ minimum: 100, default: 120000, description: 'The whole request, body included.' }),
   keep_alive_timeout_ms: Type.Integer({ minimum: 100, default: 5000, description: 'Idle client connections are closed after this.' }),
-  trust_forwarded: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For (only behind a proxy you run).' }),
+  trust_forwarded: Type.Boolean({ default: false, description: 'Short for real_ip {trusted: [every address], header: x-forwarded-for}: believe any peer\'s X-Forwarded-For (only behind a proxy you run). Ignored when real_ip is given.' }),
+  real_ip: Type.Optional(RealIp),
   drain_timeout_ms: Type.Integer({ minimum: 0, default: 30000, description: 'SIGTERM/SIGINT/reload: how long in-flight requests may run on after the listener closes.' }),
   min_body_rate: Type.Integer({ minimum: 0, default: DEFAULT_BODY_RATE.bytesPerSecond,
     description: 'Slowest request body accepted, bytes/s averaged over body_rate_window_ms (0: no check); slower gets 408.' }),
