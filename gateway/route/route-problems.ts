@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { ConfigDoc } from '../config/semantics.js';
+import type { ConfigDoc } from '../config/schema.js';
 import type { RouteDoc } from '../config/schema/routes.js';
 import { parseCidr } from '../http/ip-address.js';
 import { accessRuleProblem } from './access.js';
