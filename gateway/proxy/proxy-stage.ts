@@ -152,7 +152,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.attempt.responded(statusCode, headers['x-backend-load']);
-    const next = this.exchange.retryTarget(statusReason(statusCode));
+    const next = this.exchange.retryTarget(statusReason(statusCode, this.ctx.target!.upstream.retry.statuses));
     if (next !== undefined) {
       this.supersede(controller);
       this.exchange.send(next);
