@@ -17,8 +17,8 @@ export interface ErrorCodeEntry {
 
 export const ERROR_CODES = {
   bad_request: { status: 400, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'Malformed request (HTTP syntax, target, framing) or bad options or body; `field` names the first one at fault, the message every problem.' },
-  unauthorized: { status: 401, by: ['gateway', 'admin', 'webhooks'], meaning: 'Missing, unknown, revoked or expired credential (the gateway adds `WWW-Authenticate`), or a wrong admin token.' },
-  forbidden: { status: 403, by: ['gateway', 'admin', 'webhooks'], meaning: 'The credential is valid but its plan does not include the route, or the admin API is disabled.' },
+  unauthorized: { status: 401, by: ['gateway', 'admin', 'webhooks'], meaning: 'Missing, unknown, revoked, expired or rotated-out credential, or a key whose checksum is wrong (the gateway adds `WWW-Authenticate`); or a wrong admin token.' },
+  forbidden: { status: 403, by: ['gateway', 'admin', 'webhooks'], meaning: 'The credential is valid but its plan does not include the route, or the key is used from outside its allowlist; or the admin API is disabled.' },
   not_found: { status: 404, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'No route or endpoint for the path, or no such resource (a result unknown or expired, a watermark, key, customer or dead letter).' },
   method_not_allowed: { status: 405, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'The endpoint does not take this method; `Allow` lists those it does.' },
   request_timeout: { status: 408, by: ['gateway', 'backend'], meaning: 'The request head or body did not arrive in time, or the body arrived slower than the minimum body rate.' },
@@ -44,7 +44,7 @@ export const ERROR_CODES = {
   not_migrated: { status: 501, by: ['gateway'], meaning: 'The nginx location this path fell under was not translated by `sluice import-nginx`: the imported route answers exactly its paths instead of changing what they do.' },
   bad_gateway: { status: 502, by: ['gateway'], meaning: 'The upstream refused or reset the connection, or sent something that is not HTTP.' },
   store_unavailable: { status: 502, by: ['backend'], meaning: 'The customer\'s bucket (the `store` option) could not be reached.' },
-  unavailable: { status: 503, by: ['gateway', 'backend'], meaning: 'No healthy target in the upstream, the credential or limit store is down and the plan fails closed, or face detection is off or failed.' },
+  unavailable: { status: 503, by: ['gateway', 'admin', 'backend'], meaning: 'No healthy target in the upstream, the credential or limit store is down and the plan fails closed, or face detection is off or failed.' },
   overloaded: { status: 503, by: ['gateway', 'backend'], meaning: 'Load shed: the gateway is serving higher priorities first, or every slot and queue place of the backend is taken; `Retry-After` says when to try again.' },
   upstream_timeout: { status: 504, by: ['gateway', 'backend'], meaning: 'The upstream (or a URL the backend fetches) did not connect, answer or finish its body in time.' },
   processing_timeout: { status: 504, by: ['backend'], meaning: 'Processing the image took longer than the backend\'s timeout (its own work, not an upstream\'s).' },

@@ -31,9 +31,9 @@ export class ConfigError extends Error {
   }
 }
 
-/** What errorBody() writes, for the OpenAPI document of `who`: its code is one of those `who` answers with. */
-export function errorEnvelope(who: Answerer): TObject {
-  const codes = codesAnsweredBy(who);
+/** What errorBody() writes, for the OpenAPI document of `who`: its code is one of those they answer with. */
+export function errorEnvelope(...who: readonly Answerer[]): TObject {
+  const codes = [...new Set(who.flatMap(codesAnsweredBy))];
   return Type.Object({
     error: Type.Object({
       code: Type.Union(codes.map((c) => Type.Literal(c)), {

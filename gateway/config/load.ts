@@ -51,6 +51,7 @@ function build(c: ConfigDoc): Omit<SluiceConfig, 'listeners'> {
     limit_conn_zones: byName(c.limit_conn_zones, (z, name): LimitConnZoneConfig => ({ name, key: zoneKey(z.key), size: z.size })),
     spawn_backends: c.spawn_backends,
     shed: c.shed,
+    webhooks: c.webhooks,
     log: c.log,
   };
 }

@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
+import { cidrProblem } from '../auth/allowlist.js';
 import type { ConfigDoc } from './schema.js';
 import type { RouteDoc } from './schema/routes.js';
 import { routeProblems } from '../route/route-problems.js';
@@ -25,6 +26,17 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
   };
 
   out.push(...storeProblems(c.store));
+  if (c.webhooks?.keys_dir !== undefined && c.store?.kind === 'redis') out.push('webhooks.keys_dir: only for the memory store (on Redis the keys are kept there)');
+  list(c.auth?.keys).forEach((k, i) => list(k.allow).forEach((cidr, j) => {
+    const p = typeof cidr === 'string' ? cidrProblem(cidr) : undefined;
+    if (p !== undefined) out.push(`auth.keys[${i}].allow[${j}]: ${p}`);
+  }));
+  const labels = new Set(c.admin?.token_digest === undefined ? [] : ['admin']);
+  list(c.admin?.tokens).forEach((t, i) => {
+    if (typeof t.label !== 'string') return;
+    if (labels.has(t.label)) out.push(`admin.tokens[${i}].label: ${JSON.stringify(t.label)} is used twice (admin.token_digest is labelled "admin"); the audit log must tell tokens apart`);
+    labels.add(t.label);
+  });
   for (const [name, p] of entries(c.plans)) {
     if (sound('plans', name) && p.rate > 0 && (p.burst ?? p.rate) < 1) out.push(`plans.${name}.burst: must be >= 1 when rate is set`);
   }

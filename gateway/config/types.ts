@@ -3,6 +3,7 @@ import type { Auth, Jwt, JwtKey, StaticKey } from './schema/auth.js';
 import type { LimitOverrides, Plan } from './schema/limits.js';
 import type { LimitConnZone, LimitReqZone, RealIp, RouteFields, VirtualHost } from './schema/routes.js';
 import type { Admin, Log, Server, Shed, SpawnBackend } from './schema/server.js';
+import type { Webhooks } from './schema/webhooks.js';
 import type { Circuit, Discover, Health, Outlier, Retry, Target, Upstream } from './schema/upstreams.js';
 import type { Frozen } from '../../common/config-text.js';
 import type { StoreConfig } from '../../common/store-config.js';
@@ -20,6 +21,7 @@ export type ServerConfig = Frozen<Static<typeof Server>>;
 export type AdminConfig = Frozen<Static<typeof Admin>>;
 export type ShedConfig = Frozen<Static<typeof Shed>>;
 export type LogConfig = Frozen<Static<typeof Log>>;
+export type WebhooksConfig = Frozen<Static<typeof Webhooks>>;
 export type SpawnBackendConfig = Frozen<Static<typeof SpawnBackend>>;
 
 export type PlanConfig = Frozen<Omit<Static<typeof Plan>, 'burst'> & {
@@ -129,6 +131,7 @@ export interface SluiceConfig {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly spawn_backends: readonly SpawnBackendConfig[];
   readonly shed: ShedConfig;
+  readonly webhooks: WebhooksConfig;
   readonly log: LogConfig;
 }
 

@@ -34,7 +34,7 @@ export class RequestContext {
   leaseId: string | undefined = undefined;
   leaseSource: 'store' | 'fallback' = 'store';
   target: Target | undefined = undefined;
-  /** RateLimit-Policy / RateLimit / Retry-After as a flat [name, value, ...] list. */
+  /** Headers every answer to this request carries, as a flat [name, value, ...] list: RateLimit-Policy / RateLimit / Retry-After, a rotated key's Deprecation / Sunset. */
   readonly limitHeaders: string[] = [];
   bytesIn = 0;
   bytesOut = 0;
