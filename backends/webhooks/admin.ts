@@ -26,7 +26,7 @@ import { errorEnvelope, HttpError } from '../../common/errors.js';
 import { adminPaths, openApiDocument } from '../../common/openapi.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { WebhookMetrics } from './metrics.js';
-import type { WebhookJobData } from '../net/webhook-queue.js';
+import type { WebhookJobData } from '../../common/webhook-queue.js';
 import { origin } from './worker.js';
 
 export interface AdminDeps {

@@ -11,7 +11,7 @@ import { createWebhookAdmin } from './admin.js';
 import type { WebhooksConfig } from './config.js';
 import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
-import { queueConnection, queuePrefix } from '../net/webhook-queue.js';
+import { queueConnection, queuePrefix } from '../../common/webhook-queue.js';
 import { startDeliveryWorker } from './worker.js';
 
 // Dead letters past their TTL are removed by BullMQ only when another job fails; this

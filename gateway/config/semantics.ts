@@ -3,7 +3,7 @@ import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
 import { cidrProblem } from '../auth/allowlist.js';
-import { parseCidr } from '../../backends/net/address-policy.js';
+import { parseCidr } from '../../common/address-policy.js';
 import { webhookUrlProblem } from '../credits/webhook-url.js';
 import type { ConfigDoc } from './schema.js';
 import type { RouteDoc } from './schema/routes.js';

@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(Object.values(gws).map((g) => g?.stop()));
+  await Promise.all(Object.values(gws).filter((g) => g !== undefined).map((g) => g.stop()));
   await backend?.close();
 });
 

@@ -10,6 +10,9 @@ test('decode check: too many frames and too many pixels are refused from the hea
   const frames = await animated('gif', 4, 32);
   await assert.rejects(checked(await jobFor(frames, { format: 'webp' }, {}, { maxInputPixels: 32 * 32 * 3 }), decode), refused(413));
   await checked(await jobFor(frames, { format: 'png' }, {}, { maxInputPixels: 32 * 32 * 3 }), decode);
+  // What the work report counts as decoded: every frame kept, or the first.
+  assert.equal((await jobFor(frames, { format: 'webp' })).decodedPixels, 32 * 32 * 4);
+  assert.equal((await jobFor(frames, { format: 'png' })).decodedPixels, 32 * 32);
 });
 
 test('decode opens every frame of an animated output, one of a still one', async () => {

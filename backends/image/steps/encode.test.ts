@@ -23,8 +23,11 @@ test('encode: the format asked, or for auto the smallest the client accepts', as
   assert.equal(png.format, 'png');
   assert.equal(png.contentType, 'image/png');
   assert.equal((await sharp(png.data).metadata()).format, 'png');
+  assert.equal(png.encodes, 1);
   const auto = await out({ format: 'auto' }, ['jpeg', 'webp']);
   assert.ok(auto.format === 'jpeg' || auto.format === 'webp');
+  // One encode per candidate the client accepts: what the work report tells the gateway.
+  assert.equal(auto.encodes, 2);
   const [jpeg, webp] = await Promise.all([out({ format: 'jpeg' }), out({ format: 'webp' })]);
   assert.ok(auto.data.length <= Math.max(jpeg.data.length, webp.data.length));
   assert.equal((await out({ format: 'auto' }, ['jpeg'])).format, 'jpeg');

@@ -10,6 +10,7 @@
 // images to us (6to4, Teredo, NAT64, benchmarking), it is forbidden anyway: refusing a
 // rare legitimate host is cheap, reaching an internal one is not.
 
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 interface Cidr {
@@ -153,4 +154,34 @@ export function isForbiddenAddress(ip: string, allow: readonly string[]): boolea
   if (family === 4) return FORBIDDEN_V4.some((c) => inCidr(bytes, 4, c));
   if (!inCidr(bytes, 6, GLOBAL_UNICAST_V6)) return true;
   return FORBIDDEN_V6.some((c) => inCidr(bytes, 6, c));
+}
+
+export interface ResolvedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
+
+export const defaultResolver: Resolver = async (host) => {
+  // verbatim keeps the resolver's order; all: true so every address can be checked.
+  const found = await lookup(host, { all: true, verbatim: true });
+  return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+};
+
+/**
+ * A URL a client supplied for a server-side request, parsed, or what is wrong with it:
+ * not absolute, a scheme other than http(s), credentials in it, no host. The addresses
+ * its host resolves to are judged separately (isForbiddenAddress), at connect time.
+ */
+export function urlProblem(raw: string): URL | string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'not a valid absolute URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `scheme ${url.protocol} is not allowed; use http or https`;
+  if (url.username !== '' || url.password !== '') return 'credentials in the URL are not allowed';
+  if (url.hostname === '') return 'the URL has no host';
+  return url;
 }

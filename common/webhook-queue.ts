@@ -9,8 +9,8 @@
 
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import type { StoreConfig } from '../../common/store-config.js';
-import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
+import type { StoreConfig } from './store-config.js';
+import { createRedisClient, type RedisClient } from './redis-client.js';
 import { newWebhookId } from './webhook-signing.js';
 
 export const QUEUE_NAME = 'webhooks';
