@@ -4,7 +4,8 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIPv4, type AddressInfo } from 'node:net';
-import type { Connector, ResolvedAddress, Resolver } from './safe-fetch.js';
+import type { ResolvedAddress, Resolver } from '../../common/address-policy.js';
+import type { Connector } from './safe-fetch.js';
 import { defaultConnector } from './safe-fetch.js';
 
 export interface ConnectCall {

@@ -23,18 +23,12 @@
 //   504 upstream_timeout       the whole exchange (DNS, connect, all hops, body) exceeded
 //                              timeoutMs
 
-import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Client } from 'undici';
 import { ImageError } from '../image/types.js';
-import { isForbiddenAddress } from './address-policy.js';
+import { defaultResolver, isForbiddenAddress, urlProblem, type ResolvedAddress, type Resolver } from '../../common/address-policy.js';
 
-export interface ResolvedAddress {
-  readonly address: string;
-  readonly family: 4 | 6;
-}
-export type Resolver = (host: string) => Promise<ResolvedAddress[]>;
 /** Opens a TCP socket to an already-checked IP literal; `host` is informational. */
 export type Connector = (address: string, port: number, host: string) => Promise<Socket>;
 
@@ -62,12 +56,6 @@ export interface SafeFetchResult {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'Sluice-Fetch/0.1';
 
-export const defaultResolver: Resolver = async (host) => {
-  // verbatim keeps the resolver's order; all: true so every address can be checked.
-  const found = await lookup(host, { all: true, verbatim: true });
-  return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-};
-
 export const defaultConnector: Connector = (address, port) =>
   new Promise((resolve, reject) => {
     // address is an IP literal, so net.connect performs no DNS lookup of its own.
@@ -81,24 +69,11 @@ export const defaultConnector: Connector = (address, port) =>
 
 /** Parses and vets a URL a client supplied (or a redirect's resolved Location). */
 export function checkUrl(raw: string, context: 'request' | 'redirect'): URL {
-  const refuse = (message: string): ImageError =>
-    context === 'request'
-      ? new ImageError(400, 'bad_request', message, 'url')
-      : new ImageError(422, 'bad_redirect', `redirect refused: ${message}`, 'url');
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw refuse('not a valid absolute URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw refuse(`scheme ${url.protocol} is not allowed; use http or https`);
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw refuse('credentials in the URL are not allowed');
-  }
-  if (url.hostname === '') throw refuse('the URL has no host');
-  return url;
+  const url = urlProblem(raw);
+  if (url instanceof URL) return url;
+  throw context === 'request'
+    ? new ImageError(400, 'bad_request', url, 'url')
+    : new ImageError(422, 'bad_redirect', `redirect refused: ${url}`, 'url');
 }
 
 function stripBrackets(hostname: string): string {
@@ -262,7 +237,7 @@ function tooLarge(maxBytes: number): ImageError {
 /**
  * Runs `work` with an AbortSignal that fires after timeoutMs, and maps what fails into the
  * client-facing ImageErrors (504 on the deadline, 422 otherwise). Not the gateway's store
- * deadline (gateway/guard/deadline.ts): that one races a promise it cannot cancel; this
+ * deadline (common/deadline.ts): that one races a promise it cannot cancel; this
  * one cancels the work.
  */
 export async function fetchWithin<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {

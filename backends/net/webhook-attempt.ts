@@ -5,7 +5,7 @@
 
 import { ImageError } from '../image/types.js';
 import { checkUrl, fetchWithin, guardedExchange, type GuardOptions } from './safe-fetch.js';
-import { signedHeaders, type WebhookKeys } from './webhook-signing.js';
+import { signedHeaders, type WebhookKeys } from '../../common/webhook-signing.js';
 
 export interface AttemptOptions extends GuardOptions {
   readonly timeoutMs: number;

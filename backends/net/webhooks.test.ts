@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomBytes, verify as verifyEd25519 } from 'node:
 import type { IncomingMessage } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { parseRetryAfter } from './webhook-attempt.js';
-import type { WebhookKeys } from './webhook-signing.js';
+import type { WebhookKeys } from '../../common/webhook-signing.js';
 import { createWebhookSender, type WebhookOutcome, type WebhookSenderOptions } from './webhooks.js';
 import { loopbackOnlyConnect, startServer, tableResolver, type ConnectCall, type LocalServer } from './net-test-helpers.js';
 

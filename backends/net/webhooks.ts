@@ -10,8 +10,9 @@
 // recoverable by the client via GET /v1/results/<id> for the result's lifetime.
 
 import { attemptWebhook, isKeys, signingKeysFor, type AttemptResult } from './webhook-attempt.js';
-import type { Connector, Resolver } from './safe-fetch.js';
-import { newWebhookId, type WebhookKeys } from './webhook-signing.js';
+import type { Resolver } from '../../common/address-policy.js';
+import type { Connector } from './safe-fetch.js';
+import { newWebhookId, type WebhookKeys } from '../../common/webhook-signing.js';
 
 export interface WebhookSenderOptions {
   /** The customer's keys at the moment of each attempt (a rotation meanwhile applies to the next attempt). */

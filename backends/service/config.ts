@@ -206,6 +206,7 @@ function resultsS3Config(v: Flags): S3ResultsConfig | undefined {
   const endpoint = f['results-s3-endpoint'];
   if (endpoint !== undefined && !/^https?:\/\/[^/]+$/.test(endpoint)) v.need('results-s3-endpoint', `must be an origin like http://10.0.0.7:9000, got ${JSON.stringify(endpoint)}`);
   const prefix = f['results-s3-prefix'] ?? 'results/';
+  // eslint-disable-next-line no-control-regex -- control characters are what it refuses
   if (prefix.length > 512 || /[\x00-\x1f]/.test(prefix)) v.need('results-s3-prefix', 'must be at most 512 printable characters');
   return { bucket, region: f['results-s3-region'] ?? 'us-east-1', prefix, endpoint, forcePathStyle: f['results-s3-path-style'] };
 }

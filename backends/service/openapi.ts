@@ -1,4 +1,4 @@
-import { ErrorEnvelope } from '../../common/errors.js';
+import { errorEnvelope } from '../../common/errors.js';
 import { openApiDocument } from '../../common/openapi.js';
 import { Colour, FetchRequest, Gravity, ImageOptions, WATERMARK_ID_PATTERN } from '../image/options-schema.js';
 
@@ -325,7 +325,7 @@ export function backendOpenApi(): Record<string, unknown> {
     parameters,
     headers,
     plainSchemas: answers,
-    schemas: { Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour },
+    schemas: { Error: errorEnvelope('backend'), ImageOptions, FetchRequest, Gravity, Colour },
   });
 }
 

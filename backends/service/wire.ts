@@ -5,7 +5,7 @@ import { sniff } from '../image/sniff.js';
 import { putToCustomerBucket } from '../net/customer-bucket.js';
 import { safeFetch } from '../net/safe-fetch.js';
 import { createWebhookSender } from '../net/webhooks.js';
-import { createWebhookEnqueuer } from '../webhooks/queue.js';
+import { createWebhookEnqueuer } from '../../common/webhook-queue.js';
 import type { BackendConfig } from './config.js';
 import { createImageService, type ImageService } from './server.js';
 
@@ -13,7 +13,7 @@ import type { FaceDetectorHandle } from '../faces/face-detector.js';
 import { createRedisClient } from '../../common/redis-client.js';
 import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
 import { DirKeyringStorage, RedisKeyringStorage } from '../../common/webhook-keys/storage.js';
-import type { WebhookKeys } from '../net/webhook-signing.js';
+import type { WebhookKeys } from '../../common/webhook-signing.js';
 
 /** The customers' keys for in-process delivery, or undefined when this backend has no keyring or no master key; close() drops its connection. */
 function signingKeys(cfg: BackendConfig): { keys: (customer: string) => Promise<WebhookKeys>; close(): void } | undefined {

@@ -22,11 +22,11 @@ import { AuditEntrySchema, AuditList, auditRoute } from '../../common/admin/audi
 import { adminRouter, once, openApiRoute, type AdminRoute } from '../../common/admin/router.js';
 import type { AuthThrottle } from '../../common/admin/throttle.js';
 import type { AdminTokens } from '../../common/admin/tokens.js';
-import { ErrorEnvelope, HttpError } from '../../common/errors.js';
+import { errorEnvelope, HttpError } from '../../common/errors.js';
 import { adminPaths, openApiDocument } from '../../common/openapi.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { WebhookMetrics } from './metrics.js';
-import type { WebhookJobData } from './queue.js';
+import type { WebhookJobData } from '../../common/webhook-queue.js';
 import { origin } from './worker.js';
 
 export interface AdminDeps {
@@ -54,7 +54,7 @@ const DeadLetter = Type.Object({
   enqueued_at: Type.String(), failed_at: Type.Union([Type.String(), Type.Null()]),
 });
 const SCHEMAS = {
-  Error: ErrorEnvelope,
+  Error: errorEnvelope('webhooks'),
   Status: Type.Object({ status: Type.Literal('ok') }),
   DeadLetters: Type.Object({ dead_letters: Type.Array(DeadLetter) }),
   Replayed: Type.Object({ replayed: Type.Integer() }),

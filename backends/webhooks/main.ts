@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import { logOptions } from '../../common/log.js';
 import { describeStore } from '../../common/redis-client.js';
 import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
 import { RedisKeyringStorage } from '../../common/webhook-keys/storage.js';
@@ -10,7 +11,7 @@ import { createWebhookAdmin } from './admin.js';
 import type { WebhooksConfig } from './config.js';
 import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
-import { queueConnection, queuePrefix } from './queue.js';
+import { queueConnection, queuePrefix } from '../../common/webhook-queue.js';
 import { startDeliveryWorker } from './worker.js';
 
 // Dead letters past their TTL are removed by BullMQ only when another job fails; this
@@ -20,7 +21,7 @@ const SWEEP_BATCH = 1000;
 
 /** Runs sluice-webhooks until SIGINT/SIGTERM, which drains: deliveries in flight finish, the rest stay queued. */
 export async function runWebhooks(cfg: WebhooksConfig): Promise<void> {
-  const log = pino({ level: cfg.logLevel, base: { pid: process.pid, component: 'webhooks' } });
+  const log = pino(logOptions(cfg.logLevel, 'webhooks'));
   const connection = queueConnection(cfg.store);
   connection.on('error', () => {});
   const prefix = queuePrefix(cfg.store);

@@ -13,7 +13,7 @@ import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { newMasterKey, spawnWebhooks, startReceiver, urlStore, type Receiver, type WebhooksProcess } from '../../test/harness/webhooks.js';
 import { webhooksAdminOpenApi } from './admin.js';
-import { createWebhookEnqueuer, type WebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer, type WebhookEnqueuer } from '../../common/webhook-queue.js';
 
 const OPS_TOKEN = 'ops-token-0123456789abcdef';
 const ADMIN_TOKEN = 'admin-token-0123456789abcd';

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { newMasterKey, newSecret, redisKeyring, urlStore, spawnWebhooks, startReceiver, type Delivery, type Receiver, type WebhooksProcess } from '../../test/harness/webhooks.js';
-import { createWebhookEnqueuer, type WebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer, type WebhookEnqueuer } from '../../common/webhook-queue.js';
 
 const MASTER = newMasterKey();
 // acme's key before and after the rotation in before(): deliveries carry both signatures.

@@ -14,7 +14,7 @@ import { request } from 'undici';
 import { photo } from '../image/fixtures.js';
 import { redisCli, startRedis, startRedisOnPort } from '../../test/harness/redis.js';
 import { customerKey, newMasterKey, urlStore, spawnImageBackend, spawnWebhooks, startReceiver, type Delivery, type Receiver } from '../../test/harness/webhooks.js';
-import { createWebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer } from '../../common/webhook-queue.js';
 
 const MASTER = newMasterKey();
 const ENV = { SLUICE_MASTER_KEY: MASTER };

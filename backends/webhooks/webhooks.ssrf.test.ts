@@ -13,7 +13,7 @@ import { urlStore, startReceiver, type Receiver } from '../../test/harness/webho
 import { loopbackOnlyConnect, tableResolver, type ConnectCall } from '../net/net-test-helpers.js';
 import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
-import { createWebhookEnqueuer, queueConnection, queuePrefix, type WebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer, queueConnection, queuePrefix, type WebhookEnqueuer } from '../../common/webhook-queue.js';
 import { startDeliveryWorker, type DeliveryWorker } from './worker.js';
 import type { RedisClient } from '../../common/redis-client.js';
 

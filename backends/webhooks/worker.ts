@@ -13,10 +13,10 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../common/redis-client.js';
 import { attemptWebhook, isKeys, signingKeysFor, type AttemptOptions } from '../net/webhook-attempt.js';
-import type { WebhookKeys } from '../net/webhook-signing.js';
+import type { WebhookKeys } from '../../common/webhook-signing.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { QueueCounts, WebhookMetrics } from './metrics.js';
-import { QUEUE_NAME, type WebhookJobData } from './queue.js';
+import { QUEUE_NAME, type WebhookJobData } from '../../common/webhook-queue.js';
 import { maxAttempts, retryDelayMs } from './schedule.js';
 
 export interface DeliveryOptions extends AttemptOptions {

@@ -1,5 +1,5 @@
+import { withDeadline } from '../../common/deadline.js';
 import { usageDay, usageRange } from '../credits/usage-report.js';
-import { withDeadline } from '../guard/deadline.js';
 import { sendError } from '../http/errors.js';
 import { answerJson } from '../http/json-answer.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';

@@ -1,4 +1,4 @@
-import { ErrorEnvelope } from '../../common/errors.js';
+import { errorEnvelope } from '../../common/errors.js';
 import { AuditEntrySchema, AuditList } from '../../common/admin/audit-route.js';
 import type { AdminRoute } from '../../common/admin/router.js';
 import { adminPaths, openApiDocument } from '../../common/openapi.js';
@@ -12,7 +12,7 @@ import {
 // the schemas the routes validate with, so the two cannot drift; served at /admin/openapi.json.
 
 const SCHEMAS = {
-  Error: ErrorEnvelope, Status, Readiness, KeyCreate, KeyCreated, KeyPatch, KeyRotate, KeyRotated, Key, KeyList, CustomerPut, Customer, Usage,
+  Error: errorEnvelope('admin'), Status, Readiness, KeyCreate, KeyCreated, KeyPatch, KeyRotate, KeyRotated, Key, KeyList, CustomerPut, Customer, Usage,
   AuditEntry: AuditEntrySchema, AuditList, Rewrapped, UsageReport,
 };
 

@@ -17,7 +17,6 @@ const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 const RANDOM_CHARS = 30;
 const CHECKSUM_CHARS = 6;
 export const KEY_PREFIX = 'sluice';
-export const ENVIRONMENT_PATTERN = '^[a-z0-9]{1,16}$';
 const SHAPE = new RegExp(`^${KEY_PREFIX}_([a-z0-9]{1,16})_[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`);
 
 function base62(n: number, width: number): string {

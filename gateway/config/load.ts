@@ -4,8 +4,8 @@ import { schemaChecker } from '../../common/schema-check.js';
 import { toStoreConfig } from '../../common/store-config.js';
 import { resolveListeners } from '../listen/listener-config.js';
 import { resolveRoutes, virtualHosts } from '../route/resolve.js';
-import { SluiceConfigSchema } from './schema.js';
-import { rateMilli, semanticProblems, type ConfigDoc } from './semantics.js';
+import { SluiceConfigSchema, type ConfigDoc } from './schema.js';
+import { rateMilli, semanticProblems } from './semantics.js';
 import type { LimitConnZoneConfig, LimitReqZoneConfig, SluiceConfig, UpstreamConfig, ZoneKey } from './types.js';
 
 // gateway/limits and gateway/store tests (and the load tester) import these from here.

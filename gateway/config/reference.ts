@@ -63,7 +63,7 @@ function walk(node: Node, path: string, rows: FieldRow[], defs: Definitions): vo
 
 function visit(node: Node, path: string, rows: FieldRow[], defs: Definitions): void {
   if (!rows.some((r) => r.path === path)) {
-    rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
+    rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(typeof node.description === 'string' ? node.description : '') });
   }
   walk(node, path, rows, defs);
 }

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Section } from '../../common/schema-types.js';
 import { StoreSchema } from '../../common/store-config.js';
 import { Auth } from './schema/auth.js';
@@ -39,3 +39,6 @@ export const SluiceConfigSchema = Section({
   // Routes nest, so the one route definition is referenced (RouteRef) rather than inlined.
   definitions: { route: Route },
 });
+
+/** A config document as the schema has checked it (defaults filled in), before the loader's own checks and resolution. */
+export type ConfigDoc = Static<typeof SluiceConfigSchema>;

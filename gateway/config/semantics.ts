@@ -1,12 +1,11 @@
 import { createPublicKey } from 'node:crypto';
-import type { Static } from '@sinclair/typebox';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
 import { cidrProblem } from '../auth/allowlist.js';
-import { parseCidr } from '../../backends/net/address-policy.js';
+import { parseCidr } from '../../common/address-policy.js';
 import { webhookUrlProblem } from '../credits/webhook-url.js';
-import type { SluiceConfigSchema } from './schema.js';
+import type { ConfigDoc } from './schema.js';
 import type { RouteDoc } from './schema/routes.js';
 import { routeProblems } from '../route/route-problems.js';
 
@@ -15,8 +14,6 @@ import { routeProblems } from '../route/route-problems.js';
 // It runs on the document the schema has just checked, so that one run reports every
 // problem. Parts the schema found wrong are skipped (`clean`), and references are only
 // followed when they are strings, since a wrong type there is already reported.
-
-export type ConfigDoc = Static<typeof SluiceConfigSchema>;
 
 type Problems = string[];
 

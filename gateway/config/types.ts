@@ -8,7 +8,6 @@ import type { Webhooks } from './schema/webhooks.js';
 import type { Circuit, Discover, Health, Outlier, Retry, Target, Upstream } from './schema/upstreams.js';
 import type { Frozen } from '../../common/config-text.js';
 import type { StoreConfig } from '../../common/store-config.js';
-import type { ListenerConfig } from '../listen/listener-config.js';
 
 // The validated, frozen shape the rest of the gateway trusts: the schema's types
 // (schema/*.ts, with every default filled in), plus what the loader works out from
@@ -18,7 +17,6 @@ import type { ListenerConfig } from '../listen/listener-config.js';
 
 export type { BreakerConfig, FailurePolicy, LeaseConfig, StoreConfig, StoreMode, StoreTlsConfig } from '../../common/store-config.js';
 export type { LimitOverrides } from './schema/limits.js';
-export type { CertificateConfig, ListenerConfig, TlsConfig } from '../listen/listener-config.js';
 
 export type ServerConfig = Frozen<Static<typeof Server>>;
 export type AdminConfig = Frozen<Static<typeof Admin>>;
@@ -145,4 +143,28 @@ export interface SluiceConfig {
   readonly webhooks: WebhooksConfig;
   readonly billing: BillingConfig;
   readonly log: LogConfig;
+}
+
+// A listener as the loader resolves it (listen/listener-config.ts): its certificates read from disk.
+/** One certificate as the listener uses it: the files it came from, and what they held when the config was read. */
+export interface CertificateConfig {
+  readonly cert: string;
+  readonly key: string;
+  /** Lower-case SNI names, exact or `*.suffix`; empty for a first certificate whose SAN names no host (it still answers unknown names). */
+  readonly hosts: readonly string[];
+  readonly cert_pem: string;
+  readonly key_pem: string;
+}
+
+export interface TlsConfig {
+  readonly certificates: readonly CertificateConfig[];
+  readonly min_version: 'TLSv1.2' | 'TLSv1.3';
+  readonly ciphers: string;
+}
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsConfig | undefined;
 }

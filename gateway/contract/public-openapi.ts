@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ResponseDoc } from '../../common/admin/router.js';
+import { errorEnvelope } from '../../common/errors.js';
 import { openApiDocument, publishSchema, responseObject, schemaRef } from '../../common/openapi.js';
 import { GATEWAY_SCHEMAS, PUBLIC_OPERATIONS, type PublicOperation } from './operations.js';
 
@@ -13,7 +14,27 @@ import { GATEWAY_SCHEMAS, PUBLIC_OPERATIONS, type PublicOperation } from './oper
 
 const BACKEND_DOCUMENT = new URL('../../../backends/service/openapi.json', import.meta.url);
 
-type Json = Record<string, any>;
+/** JSON of the document: what this module reads of the backend's, and builds. */
+type Json = Record<string, unknown>;
+
+interface ResponseJson {
+  readonly description?: string;
+  readonly headers?: Json;
+  readonly [field: string]: unknown;
+}
+
+interface OperationJson {
+  readonly responses: Readonly<Record<string, ResponseJson>>;
+  readonly parameters?: readonly unknown[];
+  readonly [field: string]: unknown;
+}
+
+/** The backend's document (backends/service/openapi.json), as far as this module reads it. */
+interface BackendDocument {
+  readonly info: { readonly version: string };
+  readonly paths: Readonly<Record<string, Readonly<Record<string, OperationJson>>>>;
+  readonly components: { readonly parameters: Json; readonly headers: Json; readonly schemas: Json };
+}
 
 const header = (description: string, schema: object = { type: 'string' }) => ({ description, schema });
 
@@ -81,14 +102,14 @@ function gatewayResponses(op: PublicOperation): Record<number, ResponseDoc> {
 }
 
 /** A response the backend describes, with what the gateway may answer under the same status added. */
-function merge(base: Json | undefined, extra: Json | undefined, headers: Json): Json {
+function merge(base: ResponseJson | undefined, extra: ResponseJson | undefined, headers: Json): ResponseJson {
   if (base === undefined) return { ...extra, headers: { ...headers, ...extra?.headers } };
   if (extra === undefined) return { ...base, headers: { ...headers, ...base.headers } };
   return { ...base, description: `${base.description} Or, from the gateway: ${extra.description}`, headers: { ...headers, ...extra.headers, ...base.headers } };
 }
 
-function operation(op: PublicOperation, backend: Json): Json {
-  let base: Json;
+function operation(op: PublicOperation, backend: BackendDocument): Json {
+  let base: OperationJson | undefined;
   if (op.backend === true) {
     base = backend.paths[op.path]?.[op.method];
     if (base === undefined) throw new Error(`the backend document has no ${op.method} ${op.path}`);
@@ -106,7 +127,7 @@ function operation(op: PublicOperation, backend: Json): Json {
       responses: Object.fromEntries(Object.entries(d.responses).map(([s, r]) => [s, responseObject(r)])),
     };
   }
-  const extra = Object.fromEntries(Object.entries(gatewayResponses(op)).map(([s, r]) => [s, responseObject(r)]));
+  const extra: Record<string, ResponseJson> = Object.fromEntries(Object.entries(gatewayResponses(op)).map(([s, r]) => [s, responseObject(r)]));
   const statuses = [...new Set([...Object.keys(base.responses), ...Object.keys(extra)])].sort();
   const headers = commonHeaders(op);
   return {
@@ -118,7 +139,7 @@ function operation(op: PublicOperation, backend: Json): Json {
 }
 
 export function publicOpenApi(): Record<string, unknown> {
-  const backend = JSON.parse(readFileSync(BACKEND_DOCUMENT, 'utf8')) as Json;
+  const backend = JSON.parse(readFileSync(BACKEND_DOCUMENT, 'utf8')) as BackendDocument;
   const paths: Record<string, Json> = {};
   for (const op of PUBLIC_OPERATIONS) {
     const path = (paths[op.path] ??= {});
@@ -144,6 +165,7 @@ export function publicOpenApi(): Record<string, unknown> {
     parameters: backend.components.parameters,
     headers: { ...backend.components.headers, ...HEADERS },
     plainSchemas: backend.components.schemas,
-    schemas: GATEWAY_SCHEMAS,
+    // Through the gateway a client meets the backends' errors and the gateway's own.
+    schemas: { ...GATEWAY_SCHEMAS, Error: errorEnvelope('gateway', 'backend') },
   });
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { StoreConfig } from '../config/types.js';
-import type { WebhookEnqueuer } from '../../backends/webhooks/queue.js';
+import type { WebhookEnqueuer } from '../../common/webhook-queue.js';
 
 /**
  * Events about a customer's account (quota.threshold) for the customer's webhook_url,
@@ -26,7 +26,7 @@ export function accountEvents(store: StoreConfig, log: Logger): AccountEvents | 
   return {
     send(customer, url, payload) {
       // Loaded only when used: BullMQ is large, and most gateways never send an event.
-      enqueuer ??= import('../../backends/webhooks/queue.js').then((q) => q.createWebhookEnqueuer({ store, log }));
+      enqueuer ??= import('../../common/webhook-queue.js').then((q) => q.createWebhookEnqueuer({ store, log }));
       enqueuer.then((e) => e.send(customer, url, payload, 0), (err: unknown) => log.error({ customer, err: (err as Error).message }, 'account events: webhook queue unavailable'));
     },
     async close() {

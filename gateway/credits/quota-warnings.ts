@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Identity } from '../auth/identity.js';
+import type { Caller } from './caller.js';
 import { countedIn, DAY_MS, isoDate } from '../store/calendar.js';
 import type { Decision, Settled, Store } from '../store/types.js';
 import type { AccountEvents } from './account-events.js';
@@ -8,9 +8,9 @@ import type { CreditMetrics } from './credit-metrics.js';
 /** Told of every unit counted against a quota, so a crossing of a threshold is noticed where it happens. */
 export interface QuotaWatch {
   /** An admission the store decided (a lease included) that took `units`. */
-  admitted(id: Identity, d: Decision, units: number): void;
+  admitted(id: Caller, d: Decision, units: number): void;
   /** A settlement that counted `units` more; `s` is the counters afterwards. */
-  charged(id: Identity, s: Settled, units: number): void;
+  charged(id: Caller, s: Settled, units: number): void;
 }
 
 /** One quota period as seen by one count: which period, its limit, the count before and after. */
@@ -44,7 +44,7 @@ export class QuotaWarnings implements QuotaWatch {
     private readonly log: Logger,
   ) {}
 
-  admitted(id: Identity, d: Decision, units: number): void {
+  admitted(id: Caller, d: Decision, units: number): void {
     if (id.webhookUrl === undefined || units <= 0) return;
     const p = id.policy;
     const { day, month } = countedIn(d.dayResetMs);
@@ -52,21 +52,21 @@ export class QuotaWarnings implements QuotaWatch {
     if (p.quotaMonth > 0) this.check(id, monthPeriod(month, p.quotaMonth, d.monthUsed - units, d.monthUsed));
   }
 
-  charged(id: Identity, s: Settled, units: number): void {
+  charged(id: Caller, s: Settled, units: number): void {
     if (id.webhookUrl === undefined || units <= 0) return;
     const p = id.policy;
     if (p.quotaDay > 0 && s.day > 0) this.check(id, dayPeriod(s.day, p.quotaDay, s.dayUsed - units, s.dayUsed));
     if (p.quotaMonth > 0 && s.month > 0) this.check(id, monthPeriod(s.month, p.quotaMonth, s.monthUsed - units, s.monthUsed));
   }
 
-  private check(id: Identity, c: Crossing): void {
+  private check(id: Caller, c: Crossing): void {
     for (const percent of this.percents) {
       const at = Math.ceil(c.quota * percent / 100);
       if (c.before < at && c.after >= at) void this.crossed(id, c, percent);
     }
   }
 
-  private async crossed(id: Identity, c: Crossing, percent: number): Promise<void> {
+  private async crossed(id: Caller, c: Crossing, percent: number): Promise<void> {
     try {
       if (!(await this.store.markThreshold(id.subject, c.id, percent, c.markTtlMs))) {
         this.metrics.quotaWarnings.inc({ result: 'duplicate' });

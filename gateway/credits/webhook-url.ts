@@ -1,20 +1,15 @@
-import { isForbiddenAddress, parseIp } from '../../backends/net/address-policy.js';
-import { checkUrl, defaultResolver, type Resolver } from '../../backends/net/safe-fetch.js';
+import { defaultResolver, isForbiddenAddress, parseIp, urlProblem, type Resolver } from '../../common/address-policy.js';
 
 // A customer's webhook_url, checked when it is registered by the rules sluice-webhooks
-// applies to every delivery (backends/net/): http(s), no credentials in it, and no
+// applies to every delivery (common/address-policy.ts, backends/net/): http(s), no credentials in it, and no
 // loopback, private, link-local or other special address unless `allow` lists it. The
 // worker checks the resolved address again on every attempt (DNS may change); this is
 // so that a wrong URL is refused where it is written, not found in a dead letter.
 
 /** What is wrong with the URL itself (scheme, credentials, a literal address), or undefined. */
 export function webhookUrlProblem(raw: string, allow: readonly string[]): string | undefined {
-  let url: URL;
-  try {
-    url = checkUrl(raw, 'request');
-  } catch (err) {
-    return (err as Error).message;
-  }
+  const url = urlProblem(raw);
+  if (!(url instanceof URL)) return url;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (parseIp(host) !== undefined && isForbiddenAddress(host, allow)) return `${host} is a loopback, private or special address (billing.quota_warnings.allow lists exceptions)`;
   return undefined;

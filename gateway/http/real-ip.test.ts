@@ -86,8 +86,8 @@ describe('addresses and CIDR blocks', () => {
   });
 
   it('refuses a block with host bits set, as a likely typo', () => {
-    assert.match(String(parseCidr('10.1.2.3/8')), /did you mean 10\.0\.0\.0\/8/);
-    assert.match(String(parseCidr('2001:db8::1/32')), /did you mean 2001:db8::\/32/);
+    assert.match(parseCidr('10.1.2.3/8') as string, /did you mean 10\.0\.0\.0\/8/);
+    assert.match(parseCidr('2001:db8::1/32') as string, /did you mean 2001:db8::\/32/);
     assert.deepEqual(typeof parseCidr('10.1.2.3'), 'object', 'an address alone is a /32');
   });
 });

@@ -4,6 +4,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CLI } from '../../test/harness/gateway.js';
@@ -76,9 +77,8 @@ function assertNothingSilent(name: string, report: Report): void {
 /** The balancing fixture's ssl_certificate files, made with openssl (a throwaway self-signed pair). */
 async function withCertificate(dir: string): Promise<void> {
   mkdirSync(join(dir, 'ssl'));
-  await new Promise<void>((resolve, reject) => execFile('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=example.com',
-    '-addext', 'subjectAltName=DNS:example.com,DNS:www.example.com', '-keyout', join(dir, 'ssl/example.key'), '-out', join(dir, 'ssl/example.pem')],
-  (err) => (err === null ? resolve() : reject(err))));
+  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=example.com',
+    '-addext', 'subjectAltName=DNS:example.com,DNS:www.example.com', '-keyout', join(dir, 'ssl/example.key'), '-out', join(dir, 'ssl/example.pem')]);
 }
 
 const places = (r: Report): string[] => r.untranslated.map((u) => `${u.file}:${u.line} ${u.directive}`);

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { importNginx, type ImportResult } from './import.js';
+import { importNginx } from './import.js';
+import type { ImportResult } from './result.js';
 import { verifyImport } from './verify/verify.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-verify-test-'));

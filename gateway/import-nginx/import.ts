@@ -10,16 +10,16 @@ import { writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig } from '../config/load.js';
-import { buildImport, type Imported, type UpstreamPolicy } from './build.js';
+import { buildImport, type UpstreamPolicy } from './build.js';
 import { Context } from './context.js';
+import type { ImportResult } from './result.js';
 import { toSluiceYaml } from './emit.js';
 import { formatReport } from './format.js';
-import { NginxParseError, parseNginxFile, type Directive } from './parse.js';
+import { NginxParseError, parseNginxFile } from './parse.js';
 import { readTree } from './read-tree.js';
 import { publishedReportSchema } from './report-schema.js';
 import type { ImportReport } from './report.js';
 import { stringify } from 'yaml';
-import type { Scope } from './scope.js';
 
 export { formatReport };
 
@@ -27,15 +27,6 @@ export interface ImportOptions {
   readonly upstreamPolicy?: UpstreamPolicy;
 }
 
-export interface ImportResult {
-  readonly yaml: string;
-  readonly imported: Imported;
-  readonly report: ImportReport;
-  /** What --verify needs to run the original beside the import: the tree as read, level by level. */
-  readonly tree: readonly Directive[];
-  readonly root: Scope;
-  readonly context: Context;
-}
 
 /** Where a relative include missing beside the config is looked for: nginx's own prefix. */
 const NGINX_PREFIX = '/etc/nginx';

@@ -1,4 +1,4 @@
-import type { Identity } from '../auth/identity.js';
+import type { Caller } from '../credits/caller.js';
 import type { Decision, LimitPolicy } from '../store/types.js';
 
 // The fields of draft-ietf-httpapi-ratelimit-headers-10, both Structured Field Lists
@@ -56,7 +56,7 @@ function bucketResetSeconds(p: LimitPolicy, d: Decision): number | undefined {
 }
 
 /** RateLimit: one item per policy named in RateLimit-Policy, for this decision. */
-export function rateLimitValue(id: Identity, d: Decision): string {
+export function rateLimitValue(id: Caller, d: Decision): string {
   const p = id.policy;
   const name = id.plan.name;
   const parts: string[] = [];
@@ -79,7 +79,7 @@ export function retryAfterSeconds(d: Decision): number {
 }
 
 /** `cost`: the units the refused request asked for (1 without costs, whose quotas count requests). */
-export function denyMessage(id: Identity, d: Decision, cost = 1): string {
+export function denyMessage(id: Caller, d: Decision, cost = 1): string {
   const p = id.policy;
   switch (d.reason) {
     case 'rate_limited':

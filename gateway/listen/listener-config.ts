@@ -3,32 +3,9 @@ import { createSecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
-import type { ConfigDoc } from '../config/semantics.js';
+import type { ConfigDoc } from '../config/schema.js';
+import type { CertificateConfig, ListenerConfig, TlsConfig } from '../config/types.js';
 import { DEFAULT_LISTENER } from '../route/route-table.js';
-
-/** One certificate as the listener uses it: the files it came from, and what they held when the config was read. */
-export interface CertificateConfig {
-  readonly cert: string;
-  readonly key: string;
-  /** Lower-case SNI names, exact or `*.suffix`; empty for a first certificate whose SAN names no host (it still answers unknown names). */
-  readonly hosts: readonly string[];
-  readonly cert_pem: string;
-  readonly key_pem: string;
-}
-
-export interface TlsConfig {
-  readonly certificates: readonly CertificateConfig[];
-  readonly min_version: 'TLSv1.2' | 'TLSv1.3';
-  readonly ciphers: string;
-}
-
-export interface ListenerConfig {
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tls: TlsConfig | undefined;
-}
-
 
 type ListenerDoc = NonNullable<ConfigDoc['listeners']>[number];
 type TlsDoc = NonNullable<ListenerDoc['tls']>;

@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig, SluiceConfig } from '../config/types.js';
 import { DEFAULT_LISTENER } from '../route/route-table.js';
-import type { ListenerConfig } from './listener-config.js';
+import type { ListenerConfig } from '../config/types.js';
 import { tlsContexts, type TlsContexts } from './sni.js';
 
 /** What a listener does with what its server hands it; the listener adds its own name. */

@@ -1,5 +1,5 @@
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import type { TlsConfig } from './listener-config.js';
+import type { TlsConfig } from '../config/types.js';
 
 /** One listener's certificates, ready to hand out: the default's options and the SNI lookup. */
 export interface TlsContexts {

@@ -7,6 +7,7 @@ import type { WorkReport } from '../../common/work-report.js';
 import type { CompiledRoute } from '../route/compiled-route.js';
 import type { Decision } from '../store/types.js';
 import type { Target } from '../upstream/pool-set.js';
+import type { ConfiguredCode, ErrorCode } from '../../common/error-codes.js';
 
 /** What a request carries from stage to stage; plain data, filled in as it goes. */
 export class RequestContext {
@@ -58,7 +59,7 @@ export class RequestContext {
   readonly limitHeaders: string[] = [];
   bytesIn = 0;
   bytesOut = 0;
-  errorCode: string | undefined = undefined;
+  errorCode: ErrorCode | ConfiguredCode | undefined = undefined;
   /** While an upstream attempt is in flight: aborts it, for when the gateway answers the client itself. */
   cancelUpstream: (() => void) | undefined = undefined;
 

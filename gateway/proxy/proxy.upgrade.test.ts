@@ -34,7 +34,7 @@ async function startWsUpstream(): Promise<{ server: Server; port: number; upgrad
   wss.on('connection', (ws, req: IncomingMessage) => {
     upgrades.push(req.headers);
     ws.send('welcome');
-    ws.on('message', (data, binary) => ws.send(binary ? data : `echo:${String(data)}`, { binary }));
+    ws.on('message', (data, binary) => ws.send(binary ? data : `echo:${(data as Buffer).toString()}`, { binary }));
     ws.on('close', () => { closed++; });
   });
   server.listen(0, '127.0.0.1');
@@ -50,7 +50,7 @@ async function openWs(url: string, key?: string, id?: string, tls: { ca?: Buffer
   const ws = new WebSocket(url, { headers, ...tls });
   const queue: string[] = [];
   const waiting: ((s: string) => void)[] = [];
-  ws.on('message', (d) => { const s = String(d); const w = waiting.shift(); if (w !== undefined) w(s); else queue.push(s); });
+  ws.on('message', (d) => { const s = (d as Buffer).toString(); const w = waiting.shift(); if (w !== undefined) w(s); else queue.push(s); });
   const next = (): Promise<string> => {
     const s = queue.shift();
     return s !== undefined ? Promise.resolve(s) : new Promise((resolve) => waiting.push(resolve));

@@ -176,7 +176,7 @@ function openTunnel(ctx: UpgradeContext, metrics: Metrics): false {
     attempt.end(true);
     if (res.destroyed || res.writableEnded) return;
     metrics.upstreamErrors.inc({ upstream: upstream.name, kind: m.kind });
-    sendError(ctx, m.status, m.code, m.message);
+    sendError(ctx, ...m.answer, m.message);
   });
   up.end();
   return false;

@@ -1,9 +1,9 @@
 import type { RouteConfig } from '../config/types.js';
+import type { RequestContext } from '../pipeline/context.js';
 import { compileAccess, type AccessCheck } from './access.js';
 import { compileConditions, type Condition } from './conditions.js';
 import { compileHeaderEdits, type HeaderEdits } from './header-edits.js';
 import { compileReturn, type LocalAnswer } from './local-answer.js';
-import { PathLevel } from './path-level.js';
 import { compileRegex } from './regex.js';
 import { compileRewrite, type PathRewrite } from './rewrite.js';
 import { compileTemplate } from './template.js';
@@ -14,6 +14,12 @@ export interface RouteTimeouts {
   readonly connectMs: number | undefined;
   readonly headersMs: number | undefined;
   readonly bodyMs: number | undefined;
+}
+
+/** The routes nested in a route, as the matcher of their level (path-level.ts's PathLevel) searches them. */
+export interface NestedRoutes {
+  /** Searches the level for `uri`; the winner goes into ctx. Returns path-level.ts's Found. */
+  find(uri: string, ctx: RequestContext): number;
 }
 
 /**
@@ -27,7 +33,7 @@ export class CompiledRoute {
   readonly regex: RegExp | undefined;
   /** Whether anything the route does reads $1..$9 (else the regex is tested, not executed). */
   readonly needsCaptures: boolean;
-  readonly children: PathLevel | undefined;
+  readonly children: NestedRoutes | undefined;
   readonly access: AccessCheck | undefined;
   readonly answer: LocalAnswer | undefined;
   readonly rewrite: PathRewrite | undefined;
@@ -38,12 +44,13 @@ export class CompiledRoute {
   /** nginx's auto_redirect: a proxying route whose path ends in / answers that path without the / with a 301 to it. */
   readonly autoRedirect: boolean;
 
-  constructor(readonly config: RouteConfig) {
+  /** `children`: the level of the routes nested in this one (path-level.ts's levelOf builds the tree). */
+  constructor(readonly config: RouteConfig, children: NestedRoutes | undefined) {
     const r = config;
     this.conditions = compileConditions(r);
     this.regex = r.regex === undefined ? undefined : compileRegex(r.regex, { caseInsensitive: r.case_insensitive === true }) as RegExp;
     this.needsCaptures = this.regex !== undefined && usesCaptures(r);
-    this.children = r.routes.length === 0 ? undefined : new PathLevel(r.routes.map((c) => new CompiledRoute(c)));
+    this.children = children;
     this.access = r.access === undefined ? undefined : compileAccess(r.access);
     this.answer = r.return === undefined ? undefined : compileReturn(r.return);
     this.rewrite = r.rewrite === undefined ? undefined : compileRewrite(r.rewrite, r.rewrite_base);

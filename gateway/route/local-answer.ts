@@ -1,13 +1,14 @@
 import type { RouteConfig } from '../config/types.js';
 import { writeError } from '../http/errors.js';
 import { lingerClose } from '../http/linger.js';
+import { configuredCode, type ConfiguredCode, type ErrorCode } from '../../common/error-codes.js';
 import { bodyPending } from '../../common/request-body.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { compileTemplate, type Template } from './template.js';
 
 // nginx `return`: the route answers the request itself. A redirect (a status with a
 // location), a body with its content type, or the standard JSON error envelope (with
-// `error`, or for a status >= 400 given alone, the code its status has in DESIGN.md).
+// `error`, or for a status >= 400 given alone, the code its status has in the table).
 // A relative location is sent as written (nginx makes it absolute with its own idea of
 // scheme, host and port, which behind another proxy is the wrong one).
 
@@ -17,15 +18,15 @@ type ReturnConfig = NonNullable<RouteConfig['return']>;
 
 export const REDIRECT_STATUSES: readonly number[] = [301, 302, 303, 307, 308];
 
-/** The code a status answered alone gets in the error envelope. */
-const CODE_OF_STATUS: Readonly<Record<number, string>> = {
+/** The code a status answered alone gets in the error envelope (common/error-codes.ts). */
+const CODE_OF_STATUS: Readonly<Record<number, ErrorCode>> = {
   400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 408: 'request_timeout',
   410: 'gone', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited', 500: 'internal_error',
   501: 'not_implemented', 502: 'bad_gateway', 503: 'unavailable', 504: 'upstream_timeout',
 };
 
-export function errorCodeOf(status: number): string {
-  return CODE_OF_STATUS[status] ?? `http_${status}`;
+export function errorCodeOf(status: number): ErrorCode | ConfiguredCode {
+  return CODE_OF_STATUS[status] ?? configuredCode(`http_${status}`);
 }
 
 const t = (text: string, mode: 'text' | 'header' | 'uri'): Template => compileTemplate(text, mode) as Template;
@@ -35,7 +36,7 @@ export function compileReturn(ret: ReturnConfig): LocalAnswer {
   const headers = Object.entries(ret.headers ?? {}).map(([name, value]) => [name.toLowerCase(), t(value, 'header')] as const);
   const location = ret.location === undefined ? undefined : t(ret.location, 'uri');
   const error = ret.error !== undefined
-    ? { code: ret.error.code, message: t(ret.error.message, 'text') }
+    ? { code: configuredCode(ret.error.code), message: t(ret.error.message, 'text') }
     : ret.body === undefined && location === undefined && status >= 400 ? { code: errorCodeOf(status), message: undefined } : undefined;
   const body = ret.body === undefined ? undefined : t(ret.body, 'text');
   const contentType = ret.content_type ?? 'text/plain; charset=utf-8';

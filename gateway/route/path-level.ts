@@ -1,5 +1,6 @@
 import type { RequestContext } from '../pipeline/context.js';
-import type { CompiledRoute } from './compiled-route.js';
+import type { RouteConfig } from '../config/types.js';
+import { CompiledRoute } from './compiled-route.js';
 import { anyOf } from './regex.js';
 
 // One level of routes (a virtual host's, or those nested in one route), matched by
@@ -40,6 +41,11 @@ interface PrefixEntry {
   readonly noregex: boolean;
   /** Index of the longest other prefix that is a prefix of this one, or -1. */
   parent: number;
+}
+
+/** The matcher of `routes`, each compiled with the level of its own nested routes. */
+export function levelOf(routes: readonly RouteConfig[]): PathLevel {
+  return new PathLevel(routes.map((c) => new CompiledRoute(c, c.routes.length === 0 ? undefined : levelOf(c.routes))));
 }
 
 export class PathLevel {

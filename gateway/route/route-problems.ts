@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { ConfigDoc } from '../config/semantics.js';
+import type { ConfigDoc } from '../config/schema.js';
 import type { RouteDoc } from '../config/schema/routes.js';
 import { parseCidr } from '../http/ip-address.js';
 import { accessRuleProblem } from './access.js';
@@ -165,7 +165,6 @@ function templateProblems(text: string, at: string, mode: TemplateMode, groups: 
   if (t.maxCapture > groups) {
     out.push(`${at}: $${t.maxCapture} is no capture: ${groups === 0 ? `this route has no ${groupsOf} with groups` : `the ${groupsOf} has ${groups} group(s)`}`);
   }
-  // eslint-disable-next-line no-control-regex
   if (mode !== 'text' && /[^\t\x20-\x7e\x80-\xff]/.test(text)) out.push(`${at}: a header value may hold only printable characters`);
   return out;
 }

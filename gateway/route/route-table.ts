@@ -1,6 +1,5 @@
 import type { SluiceConfig, VirtualHostConfig } from '../config/types.js';
-import { CompiledRoute } from './compiled-route.js';
-import { PathLevel } from './path-level.js';
+import { levelOf, type PathLevel } from './path-level.js';
 import { HostTable, parseServerName, type ServerName } from './server-names.js';
 
 /** A virtual host as requests use it: its routes' matcher, and the $host of a request without Host. */
@@ -26,7 +25,7 @@ export class RouteTable {
 
   constructor(cfg: Pick<SluiceConfig, 'virtual_hosts'>) {
     const hosts = cfg.virtual_hosts.map((v) => ({
-      v: { config: v, routes: new PathLevel(v.routes.map((r) => new CompiledRoute(r))), defaultHost: firstPlainName(v) },
+      v: { config: v, routes: levelOf(v.routes), defaultHost: firstPlainName(v) },
       names: v.server_names.map((n) => parseServerName(n) as ServerName),
     }));
     const named = new Set([DEFAULT_LISTENER, ...cfg.virtual_hosts.flatMap((v) => [...v.listeners ?? [], ...v.default_for])]);

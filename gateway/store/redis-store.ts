@@ -1,7 +1,8 @@
 import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
-import { withDeadline } from '../guard/deadline.js';
+import { withDeadline } from '../../common/deadline.js';
+import { MAX_ZONES_PER_ROUTE } from '../config/schema/routes.js';
 import { countedIn, periodsAt } from './calendar.js';
 import { monotonicMs, RedisClock } from './redis-clock.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
@@ -9,7 +10,7 @@ import { createRedisClient, type RedisClient } from '../../common/redis-client.j
 import { scanAll } from '../../common/redis-scan.js';
 import { RedisCredits } from './redis-credits.js';
 import {
-  MAX_ZONES_PER_ROUTE, REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type IdempotencyState, type Invalidation, type KeyRecord, type LimitPolicy,
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type IdempotencyState, type Invalidation, type KeyRecord, type LimitPolicy,
   type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Settled, type Settlement, type Store, type StoredResponse, type Usage, type UsageRow,
 } from './types.js';
 

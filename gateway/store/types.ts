@@ -173,9 +173,6 @@ export type Invalidation =
   /** A refund made a cached denial of this limit subject untrue: drop it (gateway/limits/deny-cache.ts). */
   | { readonly kind: 'denial'; readonly subject: string };
 
-/** The most limit_req (and, separately, limit_conn) zones one route may use: the Redis store defines one script command per count up front. */
-export const MAX_ZONES_PER_ROUTE = 8;
-
 export interface Store {
   readonly kind: 'memory' | 'redis';
   /**

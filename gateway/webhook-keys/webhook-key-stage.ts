@@ -3,8 +3,8 @@ import { readJsonBody } from '../../common/admin/body.js';
 import { HttpError } from '../../common/errors.js';
 import { schemaChecker } from '../../common/schema-check.js';
 import type { KeyState, WebhookKeyring } from '../../common/webhook-keys/keyring.js';
-import { withDeadline } from '../guard/deadline.js';
-import { sendError, type ErrorCode } from '../http/errors.js';
+import { withDeadline } from '../../common/deadline.js';
+import { sendError, sendHttpError } from '../http/errors.js';
 import { answerJson } from '../http/json-answer.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { WebhookKeyRotate } from './schema.js';
@@ -33,7 +33,7 @@ function view(s: KeyState, overlapS: number): object {
 export function webhookKeyStage(keyring: WebhookKeyring | undefined, overlapS: number, storeTimeoutMs: number, log: Logger): Stage {
   const deadline = Math.max(200, storeTimeoutMs * 4);
   const fail = (ctx: RequestContext, err: unknown): false => {
-    if (err instanceof HttpError) return sendError(ctx, err.status, err.code as ErrorCode, err.message);
+    if (err instanceof HttpError) return sendHttpError(ctx, err);
     log.warn({ err: (err as Error).message, request_id: ctx.requestId }, 'webhook key store failed');
     return sendError(ctx, 503, 'unavailable', 'the webhook key store did not answer; retry later', ['retry-after', '1']);
   };

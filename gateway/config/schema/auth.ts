@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
-import { ENVIRONMENT_PATTERN } from '../../auth/key-format.js';
+
+/** An API key's environment (auth.key_environment), the middle part of `sluice_<env>_…` (auth/key-format.ts). */
+export const ENVIRONMENT_PATTERN = '^[a-z0-9]{1,16}$';
 
 /** Client addresses a key may be used from: IPv4 or IPv6 CIDRs (a bare address is /32 or /128). */
 export const CidrList = Type.Array(Type.String({ pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', patternErrorMessage: 'must be an address or CIDR like 10.0.0.0/8 or 2001:db8::/32' }), {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
-import { DEFAULT_CIPHERS } from '../../listen/tls-defaults.js';
+import { DEFAULT_CIPHERS } from './tls-defaults.js';
 
 // The sockets the gateway accepts clients on (docs/listeners.md). Absent, the gateway has
 // one plain listener, "default", on server.host/server.port.

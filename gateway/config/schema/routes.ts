@@ -1,12 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
-import { MAX_ZONES_PER_ROUTE } from '../../store/types.js';
 
 // Routes, virtual hosts, and the nginx limit_req / limit_conn zones routes use
 // (docs/routes.md is the reference; gateway/limit-req/CONFIG.md for the zones).
 //
 // A route's fields that nested routes inherit have no schema default: the loader fills
 // them in after inheritance (gateway/route/resolve.ts), so "not given" stays visible.
+
+/** The most limit_req (and, separately, limit_conn) zones one route may use: the Redis store defines one script command per count up front. */
+export const MAX_ZONES_PER_ROUTE = 8;
 
 const Status = Type.Integer({ minimum: 400, maximum: 599, description: "What a rejected request gets; default 503 (nginx's), or the parent route's." });
 

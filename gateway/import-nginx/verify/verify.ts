@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import type { ImportResult } from '../import.js';
+import type { ImportResult } from '../result.js';
 import type { VerifyDifference, VerifySummary } from '../report.js';
 import type { Scope } from '../scope.js';
 import { compare, type CompareContext } from './compare.js';
@@ -35,7 +35,7 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
   const running: Running[] = [];
   try {
     const cert = await throwawayCertificate(dir);
-    const cfg = structuredClone(res.imported.config) as Record<string, any>;
+    const cfg = structuredClone(res.imported.config) as EditableConfig;
     const cx = res.context;
 
     // One echo per Sluice upstream; nginx's upstream blocks and proxy_pass origins point at the same ones.
@@ -47,7 +47,7 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
       echoes.push(e);
       if (u.block && !u.name.endsWith('-https')) blockEcho.set(u.name, `127.0.0.1:${e.port}`);
       else if (!u.block) originEcho.set(u.targets[0]!.url, `${tls ? 'https' : 'http'}://127.0.0.1:${e.port}`);
-      const up = cfg.upstreams[u.name];
+      const up = cfg.upstreams[u.name]!;
       up.targets = [`${tls ? 'https' : 'http'}://127.0.0.1:${e.port}`];
     }
 
@@ -68,14 +68,14 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
     // The importer names listeners in the order it meets address:port pairs; meet them in the same order.
     const ordered: string[] = [];
     for (const s of servers) for (const k of serverKeys.get(s)!) if (!ordered.includes(k)) ordered.push(k);
-    const listeners = cfg.listeners as Record<string, any>[];
+    const listeners = cfg.listeners;
     for (const [i, key] of ordered.entries()) {
       const l = listeners[i]!;
       const entry = { nginx: await freePort(), sluice: await freePort(), tls: l.tls !== undefined, name: String(l.name), original: Number(l.port) };
       keys.set(key, entry);
       l.host = '127.0.0.1';
       l.port = entry.sluice;
-      if (l.tls !== undefined) for (const c of l.tls.certificates as Record<string, any>[]) { c.cert = cert.cert; c.key = cert.key; }
+      if (l.tls !== undefined) for (const c of l.tls.certificates) { c.cert = cert.cert; c.key = cert.key; }
     }
     stripLimits(cfg);
     cfg.admin = { host: '127.0.0.1', port: 0 };
@@ -144,11 +144,26 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
   }
 }
 
+/** A route of the imported config (plain data), as far as --verify edits it. */
+interface EditableRoute {
+  [field: string]: unknown;
+  routes?: EditableRoute[];
+}
+
+/** The imported config (plain data, build.ts), as far as --verify edits it. */
+interface EditableConfig {
+  [section: string]: unknown;
+  upstreams: Record<string, { targets: string[] }>;
+  listeners: { name: string; host: string; port: number; tls?: { certificates: { cert: string; key: string }[] } }[];
+  virtual_hosts?: { routes?: EditableRoute[] }[];
+  routes?: EditableRoute[];
+}
+
 /** Limits are off on both sides: --verify compares routing (lua-compat's replay compares limits). */
-function stripLimits(cfg: Record<string, any>): void {
+function stripLimits(cfg: EditableConfig): void {
   delete cfg.limit_req_zones;
   delete cfg.limit_conn_zones;
-  const visit = (routes: Record<string, any>[] | undefined): void => {
+  const visit = (routes: EditableRoute[] | undefined): void => {
     for (const r of routes ?? []) {
       for (const k of ['limit_req', 'limit_req_status', 'limit_conn', 'limit_conn_status']) delete r[k];
       visit(r.routes);
