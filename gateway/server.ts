@@ -10,7 +10,9 @@ import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
 import { watchBodyRate, type BodyRate } from '../common/body-rate.js';
+import { bodyPending } from '../common/request-body.js';
 import { sendError, writeError } from './http/errors.js';
+import { GatewayResponse } from './http/gateway-response.js';
 import { requestIdFrom } from '../common/request-id.js';
 import { checkRequest } from './http/request-check.js';
 import { withDeadline } from './guard/deadline.js';
@@ -81,22 +83,16 @@ interface Generation {
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
   const metrics = new Metrics(cfg.store.timeout_ms);
-  // The response each connection is currently answering, so a late client error (a
-  // request timeout while the body still trickles in) never writes into one already started.
-  const inFlight = new WeakMap<Socket, ServerResponse>();
   const drain = new Drain();
   // One subscription per store (a Redis one is a connection), delivered to whichever
   // generation is current.
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, metrics, onInvalidation));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, drain, await openStore(cfg, log, metrics, onInvalidation));
   built = true;
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    drain.track(res);
-    gen.onRequest(req, res);
-  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => gen.onRequest(req, res);
 
   // The head is part of the request, so a longer headers timeout could never apply; Node
   // refuses to start with one rather than ignore it.
@@ -110,13 +106,14 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
     // Checked in checkRequest instead, so the 400 has the JSON body (Node's has none).
     requireHostHeader: false,
+    ServerResponse: GatewayResponse,
   }, onRequest);
   // Left to itself Node answers "Expect: 100-continue" before any stage has run, inviting
   // bodies that auth or limits then refuse; the proxy stage sends 100 once it forwards one.
   server.on('checkContinue', onRequest);
   // Any other Expect: answered by checkRequest with the JSON error, not by Node with a bare 417.
   server.on('checkExpectation', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(gen.answerRaw, err, socket, drain.on(socket)));
   // CONNECT (authority-form) never reaches onRequest; without a listener Node just drops the socket.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
     socket.on('error', () => socket.destroy());
@@ -146,7 +143,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       // By value, not by text: the checked config keeps the file's field order.
       const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
       const opened = sameStore ? { store: old.store, guard: old.guard } : await openStore(next, log, metrics, onInvalidation);
-      gen = await buildGeneration(next, log, metrics, inFlight, opened);
+      gen = await buildGeneration(next, log, metrics, drain, opened);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
       return restartOnly(old.cfg, next);
@@ -179,7 +176,7 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, drain: Drain, { store, guard }: OpenedStore,
 ): Promise<Generation> {
   const auth = new Authenticator(cfg, store);
   const limiter = new GuardedLimiter(store, guard, metrics, cfg.store.lease);
@@ -221,9 +218,16 @@ async function buildGeneration(
 
   const accessLog = cfg.log.access ? log : undefined;
   const answerRaw = rawAnswerer(accessLog, metrics);
-  const finish = (ctx: RequestContext): void => {
+  // The one end-of-request hook, shared by every request of this generation (its `this`
+  // is the response): whatever a request holds is given back here, and nowhere else.
+  const ended = function (this: GatewayResponse): void {
+    const ctx = this.ctx!;
+    drain.untrack(this.slot);
+    // The client left before its answer was complete: stop the upstream attempt too.
+    if (!this.writableFinished) ctx.upstream?.cancel();
     if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
     recordRequest(ctx, accessLog, metrics);
+    if (--open === 0) idle?.();
   };
 
   const bodyRate: BodyRate = { bytesPerSecond: cfg.server.min_body_rate, windowMs: cfg.server.body_rate_window_ms };
@@ -231,21 +235,20 @@ async function buildGeneration(
     log.warn({ request_id: ctx.requestId, bytes: got, ms: Math.round(ms), min_body_rate: bodyRate.bytesPerSecond }, 'request body too slow: cut with 408');
     sendError(ctx, 408, 'request_timeout', `request body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under server.min_body_rate (${bodyRate.bytesPerSecond})`);
     // After the answer, so the aborted attempt finds the client answered and adds nothing.
-    ctx.cancelUpstream?.();
+    ctx.upstream?.cancel();
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    requests.start();
+  const onRequest = (req: IncomingMessage, response: ServerResponse): void => {
+    open++;
+    const res = response as GatewayResponse;
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const target = checkRequest(req);
     const ctx = new RequestContext(req, res, requestId, target.ok ? target.path : '(invalid)', performance.now());
-    inFlight.set(req.socket, res);
-    res.once('close', () => {
-      if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
-      finish(ctx);
-      requests.end();
-    });
-    watchBodyRate(req, bodyRate, (got, ms) => slowBody(ctx, got, ms));
+    res.ctx = ctx;
+    res.slot = drain.track(res);
+    res.on('close', ended);
+    // Only a body still to come can be slow; the rest cost no closure.
+    if (bodyPending(req)) watchBodyRate(req, bodyRate, (got, ms) => slowBody(ctx, got, ms));
     if (!target.ok) {
       res.shouldKeepAlive = false;
       const [status, code] = 'status' in target ? [target.status, 'expectation_failed' as const] : [400, 'bad_request' as const];
@@ -258,10 +261,6 @@ async function buildGeneration(
 
   let open = 0;
   let idle: (() => void) | undefined;
-  const requests = {
-    start: () => { open++; },
-    end: () => { if (--open === 0) idle?.(); },
-  };
   return {
     cfg, store, guard, onRequest, answerRaw,
     invalidate: (msg) => auth.invalidate(msg),
