@@ -57,7 +57,7 @@ export class GuardedLimiter {
     if (this.leases !== undefined && TokenLeases.leasable(policy)) {
       const lease = this.leases.use(subject, policy, waited);
       if ('decision' in lease) {
-        this.metrics.leaseHits.inc();
+        this.metrics.leaseHit();
         return { source: 'store', decision: lease.decision };
       }
       if ('wait' in lease) {
