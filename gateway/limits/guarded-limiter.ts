@@ -58,6 +58,7 @@ export class GuardedLimiter {
       const lease = this.leases.use(subject, policy, waited);
       if ('decision' in lease) {
         this.metrics.leaseHit();
+        if (lease.refill > 0) this.refill(subject, policy, lease.refill);
         return { source: 'store', decision: lease.decision };
       }
       if ('wait' in lease) {
@@ -90,11 +91,27 @@ export class GuardedLimiter {
       }),
       (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs));
     // The waiters hear what the guard decided, so none waits longer than this request did.
-    leases.takingFor(subject, Promise.resolve(g).then((r): TakeOutcome => {
-      if (r.source !== 'store') return 'failed';
-      return r.value.allowed ? 'retry' : { refused: r.value };
-    }));
+    leases.takingFor(subject, outcomeOf(g));
     return this.decided(subject, started, g);
+  }
+
+  /**
+   * The next batch for a lease that is half spent, taken while its other half is still
+   * being spent: no request waits for it (a request finding the lease spent before it
+   * arrives waits for it, as for any batch being taken). Not a decision for any request,
+   * so a failure decides nothing here: the requests that come to need it follow the
+   * failure policy themselves.
+   */
+  private refill(subject: string, policy: LimitPolicy, n: number): void {
+    const leases = this.leases!;
+    const g = this.guard.run('admit', 'closed',
+      () => this.store.take(subject, policy, n).then((grant) => {
+        if (grant.taken > 1) this.metrics.leaseGrants.inc();
+        leases.add(subject, policy, grant);
+        return grant.decision;
+      }),
+      () => undefined as never);
+    leases.takingFor(subject, outcomeOf(g));
   }
 
   private decided(subject: string, started: number, g: Guarded<Decision> | Promise<Guarded<Decision>>): Verdict | Promise<Verdict> {
@@ -119,6 +136,14 @@ export class GuardedLimiter {
     }
     this.store.release(subject, leaseId).catch(() => this.metrics.storeErrors.inc({ op: 'release', kind: 'error' }));
   }
+}
+
+/** What a batch being taken means to the requests waiting for it (TakeOutcome). */
+function outcomeOf(g: Guarded<Decision> | Promise<Guarded<Decision>>): Promise<TakeOutcome> {
+  return Promise.resolve(g).then((r): TakeOutcome => {
+    if (r.source !== 'store') return 'failed';
+    return r.value.allowed ? 'retry' : { refused: r.value };
+  });
 }
 
 function verdictOf(g: Guarded<Decision>): Verdict {

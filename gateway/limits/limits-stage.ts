@@ -3,7 +3,7 @@ import { sendError } from '../http/errors.js';
 import { labelChildren, type Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { DenyCache, type CachedVerdict } from './deny-cache.js';
-import type { GuardedLimiter } from './guarded-limiter.js';
+import type { GuardedLimiter, Verdict } from './guarded-limiter.js';
 import { NearLimit } from './near-limit.js';
 import { denyMessage, rateLimitValue, retryAfterSeconds } from './rate-limit-headers.js';
 
@@ -60,13 +60,18 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
     return true;
   };
 
+  // One function for every request, its arguments passed along: no closure per request.
+  const admit = (ctx: RequestContext, leaseId: string): Verdict | Promise<Verdict> => {
+    const id = ctx.identity!;
+    return limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy);
+  };
   return (ctx) => {
     const id = ctx.identity;
     if (id === undefined) return true;
-    const leaseId = nextLeaseId();
-    const admit = () => limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy);
+    // Only an in-flight limit holds a lease; the others need no id.
+    const leaseId = id.policy.maxInflight > 0 ? nextLeaseId() : '';
     // Only a remote store makes a denial worth remembering: the memory store decides as cheaply as the cache would.
-    const v = limiter.remote ? denials.decide(id.subject, id.policy, id.plan.deny_cache_ms, admit) : admit();
+    const v = limiter.remote ? denials.decide(id.subject, id.policy, id.plan.deny_cache_ms, admit, ctx, leaseId) : admit(ctx, leaseId);
     if (!(v instanceof Promise)) return settle(ctx, v, leaseId);
     return v.then((res) => settle(ctx, res, leaseId));
   };
