@@ -47,7 +47,10 @@ export const StoreSchema = Section({
   nodes: Type.Array(Type.String(REDIS_URL), { default: [], description: 'Cluster mode: seed nodes; the rest of the topology is discovered.' }),
   password: Type.Optional(Type.String({ description: "Wins over a password in the url; in sentinel mode it is the data nodes' password." })),
   tls: Type.Optional(Tls),
-  timeout_ms: Type.Integer({ minimum: 1, default: 50, description: 'A store decision slower than this follows the failure policy (plus at most one event-loop turn).' }),
+  timeout_ms: Type.Integer({ minimum: 1, default: 50, description: 'A store decision slower than this follows the failure policy (plus at most one event-loop turn, or late_grace_ms while this loop is late and the store answers).' }),
+  late_grace_ms: Type.Integer({ minimum: 0, maximum: 10_000, default: 50, description:
+    'When this gateway\'s own deadline timer ran late (its event loop was behind, not the store), a store call may take this much longer before the failure policy decides. '
+    + 'Every limit call carries its expiry (timeout_ms + late_grace_ms) on Redis\'s clock; a call arriving later takes nothing (admit.lua).' }),
   failure_policy: { ...FailurePolicySchema, default: 'open' },
   prefix: Type.String({ default: 'sluice:', description: 'Prefix of every Redis key.' }),
   probe_interval_ms: Type.Integer({ minimum: 10, default: 200, description: 'How long the open breaker waits between probes.' }),

@@ -82,7 +82,7 @@ interface Generation {
 /** Builds the stores, the stage chain and both servers from one validated config. */
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
-  const metrics = new Metrics(cfg.store.timeout_ms);
+  const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
   const drain = new Drain();
   // One subscription per store (a Redis one is a connection), delivered to whichever
   // generation is current.

@@ -17,6 +17,12 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The README quick-start test runs its curl commands as written.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The fault harness (load-tests/faults): hosts as network namespaces (ip), faults as packet
+# filters (iptables), latency held in an NFQUEUE by a stdlib-only python3 script where the
+# kernel has no netem. It skips itself, saying why, where namespaces cannot be made.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The routing, import and lua-compat tests run a real nginx with its Lua module.
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache; do

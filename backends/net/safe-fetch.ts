@@ -259,8 +259,13 @@ function tooLarge(maxBytes: number): ImageError {
   return new ImageError(413, 'payload_too_large', `the fetched body exceeds ${maxBytes} bytes`, 'url');
 }
 
-/** Runs `work` under an overall deadline and maps non-ImageError failures. */
-export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with an AbortSignal that fires after timeoutMs, and maps what fails into the
+ * client-facing ImageErrors (504 on the deadline, 422 otherwise). Not the gateway's store
+ * deadline (gateway/guard/deadline.ts): that one races a promise it cannot cancel; this
+ * one cancels the work.
+ */
+export async function fetchWithin<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error('deadline')), timeoutMs);
   try {
@@ -281,7 +286,7 @@ export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSig
 /** GETs a client-supplied URL with the SSRF guard, following a bounded number of redirects. */
 export async function safeFetch(rawUrl: string, opts: SafeFetchOptions): Promise<SafeFetchResult> {
   let url = checkUrl(rawUrl, 'request');
-  return withDeadline(opts.timeoutMs, async (signal) => {
+  return fetchWithin(opts.timeoutMs, async (signal) => {
     for (let hop = 0; hop <= opts.maxRedirects + 1; hop++) {
       const res = await guardedExchange(
         url,

@@ -3,7 +3,7 @@
 // fresh Standard Webhooks signature, and the verdict on what the answer means.
 
 import { ImageError } from '../image/types.js';
-import { checkUrl, guardedExchange, withDeadline, type GuardOptions } from './safe-fetch.js';
+import { checkUrl, fetchWithin, guardedExchange, type GuardOptions } from './safe-fetch.js';
 import { signedHeaders, type WebhookKeys } from './webhook-signing.js';
 
 export interface AttemptOptions extends GuardOptions {
@@ -35,7 +35,7 @@ export async function attemptWebhook(opts: AttemptOptions, url: string, id: stri
     return { kind: 'final', status: undefined, error: (e as Error).message };
   }
   try {
-    const res = await withDeadline(opts.timeoutMs, (signal) =>
+    const res = await fetchWithin(opts.timeoutMs, (signal) =>
       guardedExchange(
         target,
         { method: 'POST', headers: { 'content-type': 'application/json', ...signedHeaders(opts.keys, id, body, nowMs()) }, body },

@@ -13,6 +13,18 @@ export interface LateReply {
   readonly lagMs: number;
 }
 
+export interface DeadlineOptions<T> {
+  /** Hears of calls that answered after losing, with their value (to count them, or undo what they took). */
+  readonly onLate?: (late: LateReply, value: T) => void;
+  /**
+   * When the deadline timer itself ran more than thresholdMs late, and the store has
+   * answered other calls since this one was made (answeredSince: it is alive, and this
+   * process's event loop was behind), the call gets up to graceMs more past its deadline
+   * before it loses. A stopped or cut store answers nothing, so it gets no grace.
+   */
+  readonly lateLoop?: { readonly thresholdMs: number; readonly graceMs: number; answeredSince(startedMs: number): boolean };
+}
+
 /**
  * The one deadline on store calls. A timer alone is not enough: when this process's
  * event loop stalls (a burst of connections, a GC, a busy core), the overdue timer runs
@@ -21,9 +33,10 @@ export interface LateReply {
  * which runs after the next poll phase: a reply already received is read first and wins
  * (even one that arrived while a long poll phase was still running other callbacks, just
  * before the timer was due). A store that really did not answer (dead, SIGSTOPped, slow)
- * loses one loop turn after the deadline. onLate hears of calls that answered after losing.
+ * loses one loop turn after the deadline; a store that is alive behind a late loop
+ * (lateLoop) gets a bounded grace.
  */
-export function withDeadline<T>(p: Promise<T>, ms: number, what: string, onLate?: (late: LateReply) => void): Promise<T> {
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string, o: DeadlineOptions<T> = {}): Promise<T> {
   const started = performance.now();
   return new Promise<T>((resolve, reject) => {
     let settled = false;
@@ -33,12 +46,22 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string, onLate?
       settled = true;
       reject(new DeadlineExceeded(what, ms, lagMs));
     };
-    const timer = setTimeout(() => {
+    // Runs after the poll phase that follows a late timer, so replies that were waiting
+    // have been read: whether the store answered others since this call is known.
+    const judge = (): void => {
+      const g = o.lateLoop!;
+      const elapsed = performance.now() - started;
+      if (!settled && g.answeredSince(started) && elapsed < ms + g.graceMs) timer = setTimeout(expire, ms + g.graceMs - elapsed);
+      else expire();
+    };
+    const due = (): void => {
       lagMs = Math.max(0, performance.now() - started - ms);
-      setImmediate(expire);
-    }, ms);
+      const late = o.lateLoop !== undefined && lagMs > o.lateLoop.thresholdMs;
+      setImmediate(late ? judge : expire);
+    };
+    let timer = setTimeout(due, ms);
     p.then((v) => {
-      if (settled) { onLate?.({ waitedMs: performance.now() - started, lagMs }); return; }
+      if (settled) { o.onLate?.({ waitedMs: performance.now() - started, lagMs }, v); return; }
       settled = true;
       clearTimeout(timer);
       resolve(v);

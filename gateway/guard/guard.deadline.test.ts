@@ -50,7 +50,7 @@ describe('the store deadline', () => {
     const reported = new Promise<void>((resolve) => {
       redis.signal('SIGSTOP');
       const started = performance.now();
-      withDeadline(client.ping(), 50, 'ping', (l) => { late = l; resolve(); }).then(
+      withDeadline(client.ping(), 50, 'ping', { onLate: (l) => { late = l; resolve(); } }).then(
         () => assert.fail('a stopped server cannot answer'),
         (err: unknown) => {
           assert.ok(err instanceof DeadlineExceeded, String(err));
@@ -62,6 +62,34 @@ describe('the store deadline', () => {
     });
     await reported;
     assert.ok(late !== undefined && late.waitedMs >= 50, `late answer after ${late?.waitedMs} ms`);
+  });
+
+  it('a late timer, with the store known to be answering, gives the call the grace; without it the call loses', async () => {
+    // Redis paused: its answer can only come once it is resumed, 150 ms in, after the deadline.
+    redis.signal('SIGSTOP');
+    const graced = withDeadline(client.ping(), 50, 'ping', { lateLoop: { thresholdMs: 10, graceMs: 400, answeredSince: () => true } });
+    const bare = withDeadline(client.ping(), 50, 'ping').then(() => 'answered', (e: unknown) => e);
+    // The loop is held past the deadline: both timers run late, which is what the grace is for.
+    busyFor(100);
+    setTimeout(() => redis.signal('SIGCONT'), 50);
+    assert.equal(await graced, 'PONG', 'answered inside the grace');
+    assert.ok((await bare) instanceof DeadlineExceeded, 'the same call without a grace loses at the deadline');
+  });
+
+  it('no grace for a timer on time, nor for a late one while the store answers nothing (stopped, cut)', async () => {
+    redis.signal('SIGSTOP');
+    try {
+      let started = performance.now();
+      await assert.rejects(withDeadline(client.ping(), 50, 'ping', { lateLoop: { thresholdMs: 10, graceMs: 5000, answeredSince: () => true } }), DeadlineExceeded);
+      assert.ok(performance.now() - started < 2000, 'the grace applies only when the timer itself was late');
+      started = performance.now();
+      const silent = withDeadline(client.ping(), 50, 'ping', { lateLoop: { thresholdMs: 10, graceMs: 5000, answeredSince: () => false } });
+      busyFor(100);
+      await assert.rejects(silent, DeadlineExceeded);
+      assert.ok(performance.now() - started < 2000, 'a store that answered nothing since the call gets no grace');
+    } finally {
+      redis.signal('SIGCONT');
+    }
   });
 
   it('a failing call fails at once with its own error', async () => {

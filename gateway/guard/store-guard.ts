@@ -36,13 +36,22 @@ export class StoreGuard {
   readonly fleet: Fleet;
   private readonly lateLoggedAt = new Map<GuardedOp, { at: number; suppressed: number }>();
   private readonly lagThreshold: number;
+  private readonly lateLoop: { readonly thresholdMs: number; readonly graceMs: number; answeredSince(t: number): boolean } | undefined;
+  /** When the store last answered a call (performance.now()): the late-loop grace needs it alive. */
+  private lastAnswerAt = -Infinity;
+  /** While the breaker is open: probes on a timer, so a healed store is found without waiting for a request. */
+  private prober: NodeJS.Timeout | undefined;
 
-  constructor(private readonly cfg: StoreConfig, store: Store, private readonly metrics: Metrics, private readonly log: Log) {
+  constructor(private readonly cfg: StoreConfig, private readonly store: Store, private readonly metrics: Metrics, private readonly log: Log) {
     this.lagThreshold = lagThresholdMs(cfg.timeout_ms);
+    this.lateLoop = cfg.late_grace_ms > 0
+      ? { thresholdMs: this.lagThreshold, graceMs: cfg.late_grace_ms, answeredSince: (t) => this.lastAnswerAt >= t }
+      : undefined;
     this.breaker = new Breaker(cfg.breaker, cfg.probe_interval_ms, (open, reason) => {
       metrics.storeBreakerOpen.set(open ? 1 : 0);
       if (open) log.error({ reason }, 'store breaker open: limits follow the failure policy');
       else log.info({ reason }, 'store breaker closed: limits enforced by the store again');
+      this.probeWhileOpen(open);
     });
     this.fleet = new Fleet(store, cfg.fleet_floor, cfg.timeout_ms, (live, divisor) => {
       metrics.storeInstances.set(live);
@@ -52,13 +61,21 @@ export class StoreGuard {
 
   /**
    * `call` on the store under the deadline and the breaker. `abandon` runs when a call
-   * was given up on but may still reach the store, to undo what it would take.
+   * was given up on but may still reach the store, to undo what it would take; `undo`
+   * gets the answer of a call that came after the failure policy had decided, to give
+   * back what it took (the request was decided without it).
    */
-  run<R>(op: GuardedOp, failure: FailurePolicy, call: () => Promise<R>, fallback: (fleet: number) => R, abandon?: () => void): Guarded<R> | Promise<Guarded<R>> {
+  run<R>(op: GuardedOp, failure: FailurePolicy, call: () => Promise<R>, fallback: (fleet: number) => R, abandon?: () => void, undo?: (late: R) => void): Guarded<R> | Promise<Guarded<R>> {
     const admission = this.breaker.admit();
     if (admission === 'skip') return this.decideLocally(failure, fallback);
-    return withDeadline(call(), this.cfg.timeout_ms, `store ${op}`, (late) => this.late(op, late)).then(
+    // A probe gets no grace: the breaker is open because the store, not this loop, failed.
+    const lateLoop = admission === 'call' ? this.lateLoop : undefined;
+    return withDeadline(call(), this.cfg.timeout_ms, `store ${op}`, {
+      lateLoop,
+      onLate: (late, value) => { this.lastAnswerAt = performance.now(); this.late(op, late); if (undo !== undefined) { this.metrics.storeLateUndone.inc({ op }); undo(value); } },
+    }).then(
       (value): Guarded<R> => {
+        this.lastAnswerAt = performance.now();
         this.breaker.record(true, admission, '');
         return { source: 'store', value };
       },
@@ -95,11 +112,32 @@ export class StoreGuard {
     this.lateLoggedAt.set(op, { at: now, suppressed: 0 });
   }
 
+  /**
+   * An open breaker probes the store on its own, one ping per probe interval, so a heal
+   * closes it even when no request comes (a quiet subject, or a gateway that only serves
+   * public routes). Requests still probe too; the breaker lets one probe run at a time.
+   */
+  private probeWhileOpen(open: boolean): void {
+    clearInterval(this.prober);
+    this.prober = undefined;
+    if (!open) return;
+    this.prober = setInterval(() => {
+      const admission = this.breaker.admit();
+      if (admission !== 'probe') return;
+      withDeadline(this.store.ping(), this.cfg.timeout_ms, 'store ping').then(
+        () => this.breaker.record(true, admission, ''),
+        (err: unknown) => this.breaker.record(false, admission, (err as Error).message),
+      );
+    }, this.cfg.probe_interval_ms);
+    this.prober.unref();
+  }
+
   start(): Promise<void> {
     return this.fleet.start();
   }
 
   stop(): void {
     this.fleet.stop();
+    clearInterval(this.prober);
   }
 }

@@ -2,6 +2,7 @@ import type { FailurePolicy } from '../config/types.js';
 import type { LeaseConfig } from '../config/types.js';
 import type { Guarded, StoreGuard } from '../guard/store-guard.js';
 import type { Metrics } from '../observe/metrics.js';
+import { countedIn } from '../store/calendar.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { Decision, LimitPolicy, Store } from '../store/types.js';
 import { TokenLeases, type TakeOutcome } from './token-leases.js';
@@ -78,7 +79,15 @@ export class GuardedLimiter {
       // A call given up on may still run (a paused Redis works through its backlog when it
       // resumes) and take a lease nobody would release until it expires, minutes later.
       // Queue the release behind it on the same connection.
-      policy.maxInflight > 0 ? () => this.release(subject, leaseId, 'store') : undefined));
+      policy.maxInflight > 0 ? () => this.release(subject, leaseId, 'store') : undefined,
+      // A late answer that admitted took a unit for a request the failure policy decided: give it back.
+      (d) => { if (d.allowed) this.giveBack(subject, policy, 1, d); }));
+  }
+
+  /** Gives `units` back to the store, in the day and month `d` counted them in. */
+  private giveBack(subject: string, policy: LimitPolicy, units: number, d: Decision): void {
+    const { day, month } = countedIn(d.dayResetMs);
+    this.store.giveBack(subject, policy, units, day, month).catch(() => this.metrics.storeErrors.inc({ op: 'late_return', kind: 'error' }));
   }
 
   /** One store call for a batch of `n` units; the subject's other requests wait for it (TokenLeases.use). */
@@ -89,7 +98,11 @@ export class GuardedLimiter {
         if (grant.taken > 1) this.metrics.leaseGrants.inc();
         return leases.hold(subject, policy, grant);
       }),
-      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs));
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs),
+      undefined,
+      // A late batch is held as a lease all the same (its units serve later requests); the
+      // one unit it took for this request, which the failure policy decided, goes back.
+      (d) => { if (d.allowed) this.giveBack(subject, policy, 1, d); });
     // The waiters hear what the guard decided, so none waits longer than this request did.
     leases.takingFor(subject, outcomeOf(g));
     return this.decided(subject, started, g);

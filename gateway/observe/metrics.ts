@@ -137,6 +137,11 @@ export class Metrics {
     help: 'Store calls that answered after the deadline had handed the request to the failure policy, by operation and cause (loop_lag: this gateway\'s timers ran late; store_slow: they did not).',
     labelNames: ['op', 'cause'] as const, registers: [this.registry],
   });
+  readonly storeLateUndone = new Counter({
+    name: 'sluice_store_late_undone_total',
+    help: 'Late store answers that had taken units for a request the failure policy had already decided, given back (reconciled), by operation.',
+    labelNames: ['op'] as const, registers: [this.registry],
+  });
   /** The shed stage takes one child per plan when it is built, so a shed request only increments. */
   readonly shedRequests = new Counter({
     name: 'sluice_shed_total',
@@ -186,9 +191,10 @@ export class Metrics {
   private readonly storeAdmitDuration: HistogramChild;
   private readonly decisionWaitStore: HistogramChild;
 
-  constructor(storeTimeoutMs: number) {
+  /** Buckets fall on the store timeout (and timeout + late grace) plus a little, so "within the deadline" is one bucket. */
+  constructor(storeTimeoutMs: number, lateGraceMs = 0) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sluice_process_' });
-    const aroundTimeout = [0, 5, 10, 20, 50].map((extra) => (storeTimeoutMs + extra) / 1000);
+    const aroundTimeout = [0, 5, 10, 20, 50, lateGraceMs, lateGraceMs + 20].map((extra) => (storeTimeoutMs + extra) / 1000);
     this.decisionWait = new Histogram({
       name: 'sluice_limit_decision_seconds',
       help: 'Time a request waited on the store for its limit decision, timeouts included, by source (store, fallback, closed).',

@@ -20,3 +20,13 @@ export function periodsAt(nowMs: number): Periods {
     monthEndMs: Date.UTC(y, m + 1, 1),
   };
 }
+
+/**
+ * The UTC day and month a store decision counted its units in, from its day_reset_ms
+ * (Redis's clock): the next UTC midnight is that far away, so the local clock only has
+ * to be within 12 h of Redis's.
+ */
+export function countedIn(dayResetMs: number, nowMs = Date.now()): { day: number; month: number } {
+  const day = Math.round((nowMs + dayResetMs) / DAY_MS) - 1;
+  return { day, month: periodsAt(day * DAY_MS).month };
+}

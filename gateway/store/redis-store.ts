@@ -2,7 +2,8 @@ import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
 import { withDeadline } from '../guard/deadline.js';
-import { DAY_MS, periodsAt } from './calendar.js';
+import { countedIn, periodsAt } from './calendar.js';
+import { monotonicMs, RedisClock } from './redis-clock.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import {
@@ -28,7 +29,19 @@ interface ScriptCommands {
   sluicePublish(channel: string, message: string): Promise<number>;
 }
 
+/** admit.lua's reason 5: the call reached Redis after its expires_at and took nothing. */
+const REASON_EXPIRED = 5;
+
+/**
+ * A store call that reached Redis after the moment this gateway had stopped waiting for it
+ * (admit.lua's expires_at): nothing was taken. The guard treats it as a failed call.
+ */
+export class StoreCallExpired extends Error {
+  constructor() { super('the store call reached Redis after its deadline and took nothing'); }
+}
+
 function decisionOf(r: AdmitReply): Decision {
+  if (r[1] === REASON_EXPIRED) throw new StoreCallExpired();
   return {
     allowed: r[0] === 1,
     reason: REASON_BY_CODE[r[1]],
@@ -79,10 +92,15 @@ export class RedisStore implements Store {
   private readonly cfg: StoreConfig;
   private readonly k: KeySchema;
   private readonly timeoutMs: number;
+  /** Offset to Redis's clock, sampled with every heartbeat: calls carry their expiry in it. */
+  private readonly clock = new RedisClock();
+  /** How long after a call the guard may still take its answer: timeout_ms, plus late_grace_ms when its loop was late. */
+  private readonly answerWithinMs: number;
 
   constructor(cfg: StoreConfig) {
     this.k = keySchema(cfg.prefix);
     this.timeoutMs = cfg.timeout_ms;
+    this.answerWithinMs = cfg.timeout_ms + cfg.late_grace_ms;
     this.cfg = cfg;
     this.redis = createRedisClient(cfg, CONNECTION) as RedisClient & ScriptCommands;
     this.redis.defineCommand('sluiceAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
@@ -107,19 +125,26 @@ export class RedisStore implements Store {
   async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
     return decisionOf(await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
-      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs,
+      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs, 0, this.expiresAt(),
     ));
   }
 
   async take(subject: string, p: LimitPolicy, max: number): Promise<Grant> {
     const r = await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
-      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, 0, '', 0, max,
+      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, 0, '', 0, max, this.expiresAt(),
     );
-    // The day the units were counted in, on Redis's clock: its next UTC midnight is
-    // day_reset_ms away (the local clock only has to be within 12 h of it).
-    const day = Math.round((Date.now() + r[8]) / DAY_MS) - 1;
-    return { decision: decisionOf(r), taken: r[10], day, month: periodsAt(day * DAY_MS).month };
+    const decision = decisionOf(r);
+    return { decision, taken: r[10], ...countedIn(r[8]) };
+  }
+
+  /**
+   * When the guard stops waiting for a call made now, on Redis's clock (admit.lua's
+   * expires_at): a call still queued then (a cut link, a paused Redis) takes nothing when
+   * it arrives. 0 until the first heartbeat has measured the offset.
+   */
+  private expiresAt(): number {
+    return this.clock.redisTimeIn(this.answerWithinMs);
   }
 
   async giveBack(subject: string, p: LimitPolicy, unused: number, day: number, month: number): Promise<void> {
@@ -247,12 +272,12 @@ export class RedisStore implements Store {
    * Redis keeps the connection up, so without a deadline a request would wait for as
    * long as the pause lasts. The caller decides what a failed lookup means.
    */
-  private withDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+  private withinTimeout<T>(p: Promise<T>, what: string): Promise<T> {
     return withDeadline(p, this.timeoutMs, `store ${what}`);
   }
 
   findKey(digest: string): Promise<KeyRecord | undefined> {
-    return this.withDeadline(this.readKey(digest), 'key lookup');
+    return this.withinTimeout(this.readKey(digest), 'key lookup');
   }
 
   private async readKey(digest: string): Promise<KeyRecord | undefined> {
@@ -311,7 +336,7 @@ export class RedisStore implements Store {
   }
 
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {
-    const h = await this.withDeadline(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
+    const h = await this.withinTimeout(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
     if (h.plan === undefined && h.overrides === undefined) return undefined;
     return { id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, number> : {} };
   }
@@ -320,8 +345,12 @@ export class RedisStore implements Store {
     await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides) });
   }
 
-  heartbeat(instanceId: string, ttlMs: number): Promise<number> {
-    return this.redis.sluiceInstances(this.k.instances, instanceId, ttlMs);
+  /** Registers this gateway and, in the same round trip, samples the offset to Redis's clock. */
+  async heartbeat(instanceId: string, ttlMs: number): Promise<number> {
+    const sent = monotonicMs();
+    const [n, time] = await Promise.all([this.redis.sluiceInstances(this.k.instances, instanceId, ttlMs), this.redis.time()]);
+    this.clock.sample(sent, monotonicMs(), Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000));
+    return n;
   }
 
   async publish(msg: Invalidation): Promise<void> {

@@ -40,6 +40,8 @@ export interface LineOptions {
   readonly yLabel: string;
   /** Labels the x axis with these values instead of even ticks (the spectrum's percentiles). */
   readonly xTicks?: readonly { readonly at: number; readonly label: string }[];
+  /** Shaded spans of x behind the series, each labelled (the fault harness's faults). */
+  readonly bands?: readonly { readonly from: number; readonly to: number; readonly label: string }[];
 }
 
 export function lineChart(o: LineOptions, series: readonly Series[]): string {
@@ -65,6 +67,12 @@ export function lineChart(o: LineOptions, series: readonly Series[]): string {
     return out;
   })();
   for (const t of xt) parts.push(`<text x="${x(t.at).toFixed(1)}" y="${M.top + ph + 16}" font-size="11" text-anchor="middle">${esc(t.label)}</text>`);
+  (o.bands ?? []).forEach((b, i) => {
+    const x0 = x(Math.max(xMin, b.from));
+    const x1 = x(Math.min(xMax, b.to));
+    parts.push(`<rect class="band" data-label="${esc(b.label)}" x="${x0.toFixed(1)}" y="${M.top}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${ph}" fill="#fca5a5" fill-opacity="0.3"/>`
+      + `<text x="${(x0 + 3).toFixed(1)}" y="${M.top + 12 + 12 * i}" font-size="10" fill="#991b1b">${esc(b.label)}</text>`);
+  });
   series.forEach((s, i) => {
     if (s.points.length === 0) return;
     const d = s.points.map((p, k) => `${k === 0 ? 'M' : 'L'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join('');

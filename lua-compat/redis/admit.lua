@@ -9,10 +9,16 @@
 --       quota_month (0 = none), max_inflight (0 = none), lease id, lease ttl ms,
 --       and optionally max_cost: take up to this many (at least cost, at most a
 --       tenth of what each limit has left), as one gateway's batch of tokens (a
---       token lease: gateway/limits/token-leases.ts; only without max_inflight)
+--       token lease: gateway/limits/token-leases.ts; only without max_inflight),
+--       and optionally expires_at (ARGV[10], ms on Redis's clock; absent or 0 =
+--       none): a call that runs after it decides nothing and writes nothing, and
+--       answers reason 5. Sluice sets it to when its deadline gives up on the call,
+--       so a call abandoned during a cut cannot charge when the link heals.
+--       (ARGV[11] and later are reserved for cost and usage.)
 -- Reply: {allowed, reason, remaining, retry_after_ms, full_in_ms,
 --         day_used, month_used, inflight, day_reset_ms, month_reset_ms, taken}
---   reason: 0 ok, 1 rate, 2 day quota, 3 month quota, 4 in-flight
+--   reason: 0 ok, 1 rate, 2 day quota, 3 month quota, 4 in-flight,
+--           5 expired (arrived after expires_at; every other element 0)
 --   A denial reports the state as it is (tokens, usage, leases), so the
 --   RateLimit header of a 429 tells the truth about every policy.
 --
@@ -21,6 +27,12 @@
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- The caller has already decided this request without us: take nothing.
+local expires_at = tonumber(ARGV[10])
+if expires_at ~= nil and expires_at > 0 and now > expires_at then
+  return {0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+end
 
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])

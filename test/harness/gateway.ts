@@ -26,16 +26,27 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** Where a gateway runs other than this machine's loopback: a fault-harness host (load-tests/faults/netns.ts). */
+export interface GatewayPlace {
+  /** The network namespace it runs in (`ip netns exec`, which execs it: the child is the gateway). */
+  readonly netns: string;
+  /** The address its listeners bind (the config must listen there), for url and adminUrl. */
+  readonly host: string;
+  /** How long to wait for it to listen (a fleet of gateways with their workers starting at once on a busy host is slow). */
+  readonly listenTimeoutMs?: number;
+}
+
 /**
  * Writes `config` (an object, as YAML) to a temp file and runs `sluice --config` on it as a
  * child process. One worker unless args say otherwise: tests see one process's caches and
  * counters, whatever the machine's core count.
  */
-export async function spawnGateway(config: object | string, env: NodeJS.ProcessEnv = {}, args: readonly string[] = ['--workers', '1']): Promise<GatewayProcess> {
+export async function spawnGateway(config: object | string, env: NodeJS.ProcessEnv = {}, args: readonly string[] = ['--workers', '1'], place?: GatewayPlace): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const file = join(dir, 'sluice.yaml');
   writeFileSync(file, typeof config === 'string' ? config : stringify(config));
-  const child = spawn(process.execPath, [CLI, '--config', file, ...args], {
+  const argv = [CLI, '--config', file, ...args];
+  const child = spawn(place === undefined ? process.execPath : 'ip', place === undefined ? argv : ['netns', 'exec', place.netns, process.execPath, ...argv], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -63,15 +74,15 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', 15_000);
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 15_000);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {
     pid: child.pid!,
     port,
     adminPort,
-    url: `http://127.0.0.1:${port}`,
-    adminUrl: `http://127.0.0.1:${adminPort}`,
+    url: `http://${place?.host ?? '127.0.0.1'}:${port}`,
+    adminUrl: `http://${place?.host ?? '127.0.0.1'}:${adminPort}`,
     lines,
     stderr,
     child,

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { reportTable, writeReport } from './report.js';
+import { Fleet } from './fleet.js';
+import { latency, loss, partition } from './links.js';
+import { cannotBuildHosts } from './netns.js';
+import { failOpenBound, runScenario, type ScenarioResult } from './scenario.js';
+import { webhookFailover } from './webhooks.js';
+import type { ExpectedPlan } from '../loadtest/scenario.js';
+import { pollUntil } from '../../test/harness/poll.js';
+
+// Issue 22: the limits across hosts whose network fails. One fleet on network-namespace
+// hosts (load-tests/faults/fleet.ts: Redis master + 2 replicas and 3 sentinels on r1..r3,
+// 3 gateways running the shipped redis.yaml in Sentinel mode with their default workers,
+// the echo upstream, the client on a host of its own), shared by the scenarios in turn;
+// each scenario uses a customer of its own. Every answer is judged by the loadtest's
+// oracle, and each scenario checks the bound docs/faults.md states for its fault.
+
+/** The shipped plan `free`. */
+const FREE: ExpectedPlan = { rate: 5, burst: 10, quotaDay: 1000, quotaMonth: 0, maxInflight: 5 };
+const RATE = 60;
+/**
+ * min-replicas-to-write 1, min-replicas-max-lag 1 on every data node: a master cut from
+ * both replicas stops taking writes within about 2 s, so what a deposed master admits
+ * (and loses at failover) is bounded by that, not by how long the partition lasts.
+ * docs/faults.md has the measurements with and without.
+ */
+const MIN_REPLICAS = { n: 1, lagS: 1 };
+const reason = await cannotBuildHosts();
+const results: ScenarioResult[] = [];
+
+describe('faults across hosts (network namespaces)', { skip: reason }, () => {
+  let fleet: Fleet;
+  before(async () => { fleet = await Fleet.start({ gateways: 3, minReplicas: MIN_REPLICAS }); process.stdout.write(`fleet started: ${JSON.stringify(fleet.startMs)}\n`); });
+  after(async () => {
+    await fleet?.stop();
+    if (results.length > 0) {
+      process.stdout.write(`${reportTable(results)}\n`);
+      if (process.env.SLUICE_FAULTS_REPORT !== undefined) writeReport(process.env.SLUICE_FAULTS_REPORT, results);
+    }
+  });
+
+  /** Worker processes in the fleet (each counts itself in the heartbeat set). */
+  const processes = async (): Promise<number> => {
+    const m = (await fleet.cli((await fleet.masterIp())!, 6379, 'zcard', 'sluice:instances')).trim();
+    return Number(m);
+  };
+  /** Seconds from the first fault to the last heal, as they happened (a busy host is slow to run iptables). */
+  const span = (r: ScenarioResult): number => Math.max(...r.faults.map((f) => f.endS)) - Math.min(...r.faults.map((f) => f.startS));
+  const statusesOnly = (r: ScenarioResult, allowed: readonly string[]): string[] => Object.keys(r.statuses).filter((s) => !allowed.includes(s));
+
+  it('a gateway host cut from the master only follows its failure policy; the fleet stays within the fail-open bound, the store counts exactly what it decided', async (t: TestContext) => {
+    const g1 = fleet.gatewayHosts()[0]!;
+    const d = await processes();
+    const r = await runScenario(fleet, {
+      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 7000,
+      faults: [{ atMs: 2000, forMs: 3000, inject: async (f) => partition(f.hosts, [g1], [f.redisOn((await f.masterIp())!).host]) }],
+    });
+    results.push(r);
+    const perHost = d / fleet.gateways.length;
+    const bound = failOpenBound(FREE, perHost, d, span(r) + 0.5);
+    t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
+    assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
+    assert.ok(r.fallbackAdmitted >= 1, 'the cut host decided by its failure policy (open)');
+    // 503 unavailable: a worker that had not yet looked up the new key cannot while cut (docs/api.md).
+    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'open policy: only 200 and 429 (and an unknown key while cut)');
+    assert.equal(r.storeCounted, r.storeAdmitted, 'the store counts what it admitted: no abandoned call charged after the heal');
+    assert.ok(Number.isFinite(r.recoverMs) && r.recoverMs < 2000, `breaker closed ${r.recoverMs} ms after the heal, on its own probes`);
+  });
+
+  it('200 ms of latency, then 10% loss, between one gateway host and Redis: within the bound, no 5xx, the store exact', async (t: TestContext) => {
+    const g1 = fleet.gatewayHosts()[0]!;
+    const d = await processes();
+    const r = await runScenario(fleet, {
+      name: 'latency-loss', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 9000,
+      faults: [
+        { atMs: 1500, forMs: 3000, inject: (f) => latency(f.hosts, [g1], f.redisHosts(), 200) },
+        { atMs: 5000, forMs: 3000, inject: (f) => loss(f.hosts, [g1], f.redisHosts(), 0.1) },
+      ],
+    });
+    results.push(r);
+    const bound = failOpenBound(FREE, d / fleet.gateways.length, d, span(r) + 0.5);
+    t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
+    assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
+    assert.deepEqual(statusesOnly(r, ['200', '429']), [], 'open policy: no 5xx, no lost answer');
+    assert.equal(r.storeCounted, r.storeAdmitted, 'late answers given back, expired calls took nothing');
+  });
+
+  it('the master cut from the sentinel majority is failed over while gateways on both sides send; every gateway ends on the new master', async (t: TestContext) => {
+    const [g1, g2, g3] = fleet.gatewayHosts();
+    const oldMaster = fleet.redisOn((await fleet.masterIp())!);
+    const rest = fleet.redisHosts().filter((h) => h !== oldMaster.host);
+    let switchedAt = NaN;
+    const r = await runScenario(fleet, {
+      name: 'failover', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 10_000,
+      faults: [{ atMs: 1500, forMs: 5000, inject: (f) => partition(f.hosts, [oldMaster.host, g1!], [...rest, g2!, g3!]) }],
+      during: async (f, start) => {
+        // Time until every gateway host holds a connection to the new master and none to the old one.
+        const healAt = start + 6500;
+        const all = await pollUntil(async () => {
+          const now = await f.masterIp();
+          if (now === undefined || now === oldMaster.host.ip || Date.now() < healAt) return undefined;
+          const onNew = await f.connectedGatewayHosts(now);
+          const onOld = await f.connectedGatewayHosts(oldMaster.host.ip);
+          return onNew.size === f.gateways.length && onOld.size === 0 ? Date.now() : undefined;
+        }, 20_000, 100);
+        switchedAt = all.value ?? NaN;
+        return { allOnNewMasterAfterHealMs: switchedAt - healAt };
+      },
+    });
+    results.push(r);
+    const lost = r.storeAdmitted - r.storeCounted;
+    const d = fleet.gateways.length * 2;
+    // The deposed master's side admits from its own copy of the bucket until it stops
+    // taking writes (max-lag + 1 s for the replicas' acks to age): burst + rate x that,
+    // counted there and lost. Meanwhile every process may fail open for the partition.
+    const deposed = FREE.burst + FREE.rate * (MIN_REPLICAS.lagS + 1);
+    const bound = deposed + failOpenBound(FREE, d, d, span(r) + 0.5);
+    t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} lost ${lost} (bound ${deposed}), over-admission bound ${bound.toFixed(1)}`);
+    assert.ok(Number.isFinite(switchedAt), 'every gateway uses the new master after the heal');
+    assert.notEqual(await fleet.masterIp(), oldMaster.host.ip, 'the sentinels failed over');
+    assert.ok(lost <= deposed, `lost ${lost} admissions at failover, bound ${deposed}`);
+    assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
+    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'only the plan, or an unknown key while no store answers');
+  });
+
+  it('the webhook queue\'s master killed (kill -9) while deliveries wait for retry: none lost, none sent under a new id', async (t: TestContext) => {
+    const w = await webhookFailover(fleet, 20);
+    t.diagnostic(JSON.stringify(w));
+    results.push({
+      name: 'webhook-failover', faults: [], sent: w.enqueued, admitted: w.enqueued - w.lost, allowed: w.enqueued, overAdmitted: 0, overAdmittedBy: {},
+      wronglyRefused: 0, storeAdmitted: 0, fallbackAdmitted: 0, storeCounted: 0, statuses: {}, timeline: [], detectMs: NaN, recoverMs: NaN,
+      extra: { lost: w.lost, newIds: w.newIds, deliveries: w.deliveries, duplicates: w.duplicates, failoverMs: w.failoverMs, allDeliveredAfterFailoverMs: w.allDeliveredAfterFailoverMs },
+      samples: w.deliveries,
+    });
+    assert.equal(w.lost, 0, 'every webhook delivered');
+    assert.equal(w.newIds, 0, 'every attempt of a webhook carries its one webhook-id');
+  });
+
+  it('a gateway host killed (kill -9) mid-burst: the quota units lost are at most what its token leases and requests in flight held', async (t: TestContext) => {
+    const g3 = fleet.gatewayHosts()[2]!;
+    // No in-flight limit, so token leases are taken (the shipped plans all have one).
+    const plan: ExpectedPlan = { rate: 200, burst: 400, quotaDay: 100_000, quotaMonth: 0, maxInflight: 0 };
+    const r = await runScenario(fleet, {
+      name: 'kill-gateway', plan, planName: 'free', overrides: { rate: 200, burst: 400, quota_day: 100_000, max_inflight: 0 }, ratePerS: 150, durationMs: 5000,
+      faults: [{ atMs: 2500, forMs: 0, inject: async (f) => { await f.killHost(g3); return { label: 'kill -9 g3', heal: async () => {} }; } }],
+    });
+    results.push(r);
+    // Units the store counted that no client got: what g3's workers held in leases (each
+    // at most max_share x burst = 40, fewer at this pace) plus its requests in flight.
+    const unanswered = Object.entries(r.statuses).filter(([k]) => k.startsWith('no answer')).reduce((a, [, v]) => a + v, 0);
+    const lostUnits = r.storeCounted - r.admitted;
+    const bound = 2 * 0.1 * plan.burst + unanswered;
+    t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} units lost ${lostUnits}, bound ${bound}`);
+    // g3's own fallback decisions die with it (its metrics cannot be read): only a lower bound of what it did not count.
+    assert.ok(lostUnits >= -Math.max(0, r.fallbackAdmitted) - 2 * 0.1 * plan.burst, 'the store counts every admission it decided');
+    assert.ok(lostUnits <= bound, `${lostUnits} quota units lost > bound ${bound}`);
+    assert.equal(r.overAdmitted, 0, 'a dead gateway over-admits nothing');
+  });
+});
+
+export { results };

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
+import { Oracle } from '../loadtest/oracle.js';
+import type { Sample } from '../loadtest/samples.js';
+import type { ExpectedPlan, Group } from '../loadtest/scenario.js';
+import type { ClientJob, ClientLine } from './client.js';
+import type { Fleet } from './fleet.js';
+import type { Fault } from './links.js';
+import type { Host } from './netns.js';
+
+// One scenario on a running fleet: a fresh customer key, the client on its own host
+// sending an open-loop load to the gateways, faults injected and healed on a schedule
+// (relative to the load's start), and every answer judged by the loadtest's per-key
+// oracle. Also measured from the fleet itself: what the store counted (the customer's
+// day counter on the master the sentinels name) against what the gateways say the store
+// admitted (sluice_limit_decisions_total{result="allowed"}): the difference is what the
+// store lost (failover) or charged for requests it did not decide (abandoned calls).
+
+const CLIENT = fileURLToPath(new URL('./client.js', import.meta.url));
+const PREFIX = 'sluice:';
+
+export interface ScheduledFault {
+  /** ms after the load starts. */
+  readonly atMs: number;
+  /** How long it lasts before its heal (the heal of a kill is nothing). */
+  readonly forMs: number;
+  inject(fleet: Fleet): Promise<Fault>;
+}
+
+export interface ScenarioSpec {
+  readonly name: string;
+  /** The plan the key gets ('free' from the shipped config unless overrides say otherwise). */
+  readonly plan: ExpectedPlan;
+  readonly planName: string;
+  /** Customer overrides written with the key (cust:{C} overrides), or none. */
+  readonly overrides?: Readonly<Record<string, number>>;
+  readonly ratePerS: number;
+  readonly durationMs: number;
+  /** Gateway hosts the client sends to (default: all). */
+  readonly targets?: readonly Host[];
+  readonly faults: readonly ScheduledFault[];
+  /** Called while the load runs, after the faults are scheduled (measurements of its own). */
+  readonly during?: (fleet: Fleet, startEpochMs: number) => Promise<Record<string, number>>;
+}
+
+export interface FaultWindow { readonly label: string; readonly startS: number; readonly endS: number }
+
+export interface ScenarioResult {
+  readonly name: string;
+  readonly faults: FaultWindow[];
+  readonly sent: number;
+  readonly admitted: number;
+  /** Most the plan allows over the load's span (burst + rate x span, capped by quotas). */
+  readonly allowed: number;
+  readonly overAdmitted: number;
+  readonly overAdmittedBy: Record<string, number>;
+  readonly wronglyRefused: number;
+  /** Admissions the gateways say the store decided. */
+  readonly storeAdmitted: number;
+  /** Decided by the fallback (fail open). */
+  readonly fallbackAdmitted: number;
+  /** The customer's day counter on the master at the end. */
+  readonly storeCounted: number;
+  /** status (or "no answer: code") -> count */
+  readonly statuses: Record<string, number>;
+  /** Per second of the load: admitted, refused, errors. */
+  readonly timeline: { t: number; admitted: number; refused: number; errors: number }[];
+  /** First breaker open after a fault started, and first close after its heal, ms (NaN: none). */
+  readonly detectMs: number;
+  readonly recoverMs: number;
+  readonly extra: Record<string, number>;
+  readonly samples: number;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/** A key of its own for the scenario's customer, written on the master (replicated like any admin write). */
+async function provision(fleet: Fleet, spec: ScenarioSpec): Promise<string> {
+  const key = `faults-${spec.name}-${Date.now().toString(36)}`;
+  const customer = `c-${spec.name}-${Date.now().toString(36)}`;
+  const master = (await fleet.masterIp())!;
+  await fleet.cli(master, 6379, 'hset', `${PREFIX}key:${sha256(key)}`, 'customer', customer, 'plan', spec.planName, 'label', 'faults', 'created', String(Date.now()));
+  if (spec.overrides !== undefined) await fleet.cli(master, 6379, 'hset', `${PREFIX}cust:{${customer}}`, 'plan', spec.planName, 'overrides', JSON.stringify(spec.overrides));
+  return key;
+}
+
+async function fleetSum(fleet: Fleet, name: string, labels: Record<string, string>): Promise<number> {
+  let sum = 0;
+  for (const g of fleet.gateways) {
+    if (g.gw.child.exitCode !== null || g.gw.child.signalCode !== null) continue;
+    sum += metricValue(await scrapeMetrics(g.gw.adminUrl).catch(() => ''), name, labels);
+  }
+  return sum;
+}
+
+function logTime(l: Record<string, unknown>): number {
+  return typeof l.time === 'string' ? Date.parse(l.time) : NaN;
+}
+
+/**
+ * Waits (up to 20 s) for a healed fleet: the master the sentinels name is a master with
+ * both replicas attached (after a failover or an AOF restart a write to a node about to be
+ * demoted would be lost, and the scenario's key with it), and no live gateway's breaker is open.
+ */
+async function healed(fleet: Fleet): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  const settled = async (): Promise<boolean> => {
+    const m = await fleet.masterIp();
+    if (m === undefined) return false;
+    const info = await fleet.cli(m, 6379, 'info', 'replication');
+    if (!info.includes('role:master') || !info.includes('connected_slaves:2')) return false;
+    return (await fleetSum(fleet, 'sluice_store_breaker_open', {})) === 0;
+  };
+  while (Date.now() < deadline && !(await settled())) await new Promise((r) => setTimeout(r, 100));
+}
+
+export async function runScenario(fleet: Fleet, spec: ScenarioSpec): Promise<ScenarioResult> {
+  await healed(fleet);
+  const key = await provision(fleet, spec);
+  const keyDigest = sha256(key);
+  const storeBefore = await fleetSum(fleet, 'sluice_limit_decisions_total', { result: 'allowed' });
+  const fallbackBefore = await fleetSum(fleet, 'sluice_limit_decisions_total', { result: 'fallback_open' });
+  const logsBefore = new Map(fleet.gateways.map((g) => [g.host.name, g.gw.lines.length]));
+  const targets = (spec.targets ?? fleet.gatewayHosts()).map((h) => `http://${h.ip}:8080`);
+  const job: ClientJob = { targets, path: '/v1/faults', keys: [key], ratePerS: spec.ratePerS, durationMs: spec.durationMs, connections: 16, timeoutMs: 5000 };
+  const child = fleet.hosts.spawn(fleet.client, process.execPath, [CLIENT, JSON.stringify(job)]);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const samples: Sample[] = [];
+  let startEpoch = NaN;
+  let started!: () => void;
+  const startedP = new Promise<void>((r) => { started = r; });
+  const done = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const l = JSON.parse(text) as ClientLine;
+      if ('start' in l) { startEpoch = l.start; started(); } else if ('done' in l) resolve();
+      else samples.push(l);
+    });
+    child.once('exit', (code) => { if (code !== 0) reject(new Error(`client exited ${code}: ${stderr}`)); else resolve(); });
+  });
+  await startedP;
+  const windows: FaultWindow[] = [];
+  const faults = spec.faults.map(async (f) => {
+    await sleepUntil(startEpoch + f.atMs);
+    const injectedAt = Date.now();
+    const fault = await f.inject(fleet);
+    await sleepUntil(injectedAt + f.forMs);
+    await fault.heal();
+    windows.push({ label: fault.label, startS: (injectedAt - startEpoch) / 1000, endS: (Date.now() - startEpoch) / 1000 });
+  });
+  const extra = spec.during === undefined ? {} : await spec.during(fleet, startEpoch);
+  await Promise.all([done, ...faults]);
+
+  // Let late answers and give-backs land before the store is read.
+  await new Promise((r) => setTimeout(r, 500));
+  const storeAdmitted = (await fleetSum(fleet, 'sluice_limit_decisions_total', { result: 'allowed' })) - storeBefore;
+  const fallbackAdmitted = (await fleetSum(fleet, 'sluice_limit_decisions_total', { result: 'fallback_open' })) - fallbackBefore;
+  const master = (await fleet.masterIp())!;
+  const customer = (await fleet.cli(master, 6379, 'hget', `${PREFIX}key:${keyDigest}`, 'customer')).trim();
+  const storeCounted = Number((await fleet.cli(master, 6379, 'hget', `${PREFIX}rl:{${customer}}:q`, 'dn')).trim() || 0);
+
+  const group: Group = {
+    name: spec.name, kind: 'normal', weight: 1, keys: { kind: 'file', file: '' }, plan: spec.plan, choice: 'uniform', zipfS: 1,
+    request: { method: 'GET', path: job.path, bodyFiles: [], headers: {} },
+  };
+  const oracle = new Oracle([group], { toleranceMs: 5, decisionWindowMs: 1000 }, () => 0, () => 0, startEpoch);
+  oracle.add(samples, Infinity);
+  oracle.finish();
+  const g = oracle.groups[0]!;
+  const statuses: Record<string, number> = {};
+  const timeline: ScenarioResult['timeline'] = [];
+  for (const s of samples) {
+    const tag = s.status === 0 ? `no answer: ${s.error}` : s.status >= 500 ? `${s.status} ${s.code ?? ''}`.trim() : String(s.status);
+    statuses[tag] = (statuses[tag] ?? 0) + 1;
+    const sec = Math.floor(s.end / 1000);
+    while (timeline.length <= sec) timeline.push({ t: timeline.length, admitted: 0, refused: 0, errors: 0 });
+    const b = timeline[sec]!;
+    if (s.status >= 200 && s.status < 300) b.admitted++; else if (s.status === 429) b.refused++; else b.errors++;
+  }
+  const { detectMs, recoverMs } = breakerTimes(fleet, logsBefore, windows, startEpoch);
+  return {
+    name: spec.name, faults: windows.sort((a, b) => a.startS - b.startS), sent: g.sent, admitted: g.admitted, allowed: g.allowed,
+    overAdmitted: g.overAdmitted, overAdmittedBy: g.overAdmittedBy, wronglyRefused: g.wronglyRefused,
+    storeAdmitted, fallbackAdmitted, storeCounted, statuses, timeline, detectMs, recoverMs, extra, samples: samples.length,
+  };
+}
+
+/** From the gateways' logs: the first breaker open after the first fault began, and the first close after the last heal. */
+function breakerTimes(fleet: Fleet, logsBefore: ReadonlyMap<string, number>, windows: readonly FaultWindow[], startEpoch: number): { detectMs: number; recoverMs: number } {
+  if (windows.length === 0) return { detectMs: NaN, recoverMs: NaN };
+  const faultAt = startEpoch + Math.min(...windows.map((w) => w.startS)) * 1000;
+  const healAt = startEpoch + Math.max(...windows.map((w) => w.endS)) * 1000;
+  let open = Infinity;
+  let closed = Infinity;
+  for (const g of fleet.gateways) {
+    for (const l of g.gw.lines.slice(logsBefore.get(g.host.name) ?? 0)) {
+      const t = logTime(l);
+      if (l.msg === 'store breaker open: limits follow the failure policy' && t >= faultAt - 5) open = Math.min(open, t);
+      if (l.msg === 'store breaker closed: limits enforced by the store again' && t >= healAt - 5) closed = Math.min(closed, t);
+    }
+  }
+  return { detectMs: Number.isFinite(open) ? open - faultAt : NaN, recoverMs: Number.isFinite(closed) ? closed - healAt : NaN };
+}
+
+function sleepUntil(epochMs: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, epochMs - Date.now())));
+}
+
+/**
+ * The fail-open bound: over `faultS` seconds, `k` gateway processes deciding alone, each
+ * with divisor `d` (its counted fleet), admit at most k x (max(1, burst/d) + rate x
+ * faultS / d) beyond what the store admits; +1 per process for a request in flight at
+ * either edge of the fault. docs/faults.md states it per fault.
+ */
+export function failOpenBound(p: ExpectedPlan, k: number, d: number, faultS: number): number {
+  return k * (Math.max(1, p.burst / d) + p.rate * faultS / d + 1);
+}
