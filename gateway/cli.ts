@@ -16,7 +16,7 @@ import { parseConfig } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
 import { ADMIN_USAGE, runAdmin } from './admin-cli/main.js';
 import { IMPORT_USAGE, runImportNginx } from './import-nginx/import.js';
-import { LOADTEST_USAGE } from '../load-tests/loadtest/usage.js';
+import { LOADTEST_USAGE } from './loadtest/usage.js';
 import { chooseWorkers, rereadConfig } from './lifecycle/config-file.js';
 import { startPrimary } from './lifecycle/primary.js';
 import { runWorker } from './lifecycle/worker.js';
@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
     return new Promise<number>(() => {});
   }
   if (argv[0] === 'import-nginx') return runImportNginx(argv.slice(1));
-  if (argv[0] === 'loadtest') return (await import('../load-tests/loadtest/cli.js')).runLoadtestCli(argv.slice(1));
+  if (argv[0] === 'loadtest') return (await import('./loadtest/cli.js')).runLoadtestCli(argv.slice(1));
   if (argv[0] === 'admin') return runAdmin(argv.slice(1));
   if (argv[0] === 'config') return runConfigCommand(argv.slice(1));
   const args = parseGatewayArgs(argv);
@@ -123,7 +123,7 @@ async function run(file: string, text: string, cfg: SluiceConfig, workers: numbe
     // The gateway drains first: its in-flight requests still need the backends.
     await gateway.stop();
     for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, 'exit')));
     // Results live an hour at most, and never past the stack that made them.
     if (resultsDir !== undefined && process.env.SLUICE_BACKEND_RESULTS_DIR === undefined) rmSync(resultsDir, { recursive: true, force: true });
     log.info('stopped');

@@ -5,7 +5,7 @@
 // kill to the second arrival (same webhook-id) printed.
 //   RUNS=3 ARGS='--lock-ms 2000 --stalled-interval-ms 1000' npm run bench:webhook-redelivery
 import { pino } from 'pino';
-import { createWebhookEnqueuer } from '../backends/webhooks/queue.js';
+import { createWebhookEnqueuer } from '../backends/net/webhook-queue.js';
 import { startRedis } from '../test/harness/redis.js';
 import { newSecret, spawnWebhooks, startReceiver, urlStore } from '../test/harness/webhooks.js';
 

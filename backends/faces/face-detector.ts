@@ -111,7 +111,7 @@ export async function createFaceDetector(opts: FaceDetectorOptions = {}): Promis
   const started = await Promise.allSettled(Array.from({ length: workers }, () => startWorker(init, startTimeoutMs)));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
-    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.worker.terminate() : undefined)));
+    await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.worker.terminate()] : [])));
     throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
   }
   const ready = started.map((s) => (s as PromiseFulfilledResult<{ worker: Worker; ready: Ready }>).value);

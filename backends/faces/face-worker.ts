@@ -45,7 +45,9 @@ export type WorkerReply =
       readonly height: number;
       readonly inferMs: number;
     }
-  | { readonly type: 'error'; readonly id: number; readonly status: 422 | 500; readonly code: string; readonly message: string };
+  // 422: the client's image (an ImageError); 500: the detector's own failure (never shown to a client).
+  | { readonly type: 'error'; readonly id: number; readonly status: 422; readonly code: 'unprocessable_image'; readonly message: string }
+  | { readonly type: 'error'; readonly id: number; readonly status: 500; readonly code: 'detector_failed'; readonly message: string };
 
 // The slice of the tfjs / Human surface we touch: the bundle ships no usable types for
 // a file-path import, and pulling its full .d.ts tree in would couple us to it.
@@ -270,33 +272,34 @@ async function main(): Promise<void> {
   } satisfies WorkerReply);
 
   // The pool sends one job at a time per worker, so no queue lives here.
-  port.on('message', async (msg: WorkerRequest) => {
+  const answer = async (msg: WorkerRequest): Promise<WorkerReply> => {
     const { id } = msg;
     let decoded: Awaited<ReturnType<typeof decode>>;
     try {
       decoded = await decode(msg.image, init);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      port.postMessage({ type: 'error', id, status: 422, code: 'unprocessable_image', message: `cannot decode image: ${message}` } satisfies WorkerReply);
-      return;
+      return { type: 'error', id, status: 422, code: 'unprocessable_image', message: `cannot decode image: ${message}` };
     }
+    const t1 = performance.now();
+    const { data, w, h, width, height } = decoded;
+    const tensor = human.tf.tensor3d(new Uint8Array(data.buffer, data.byteOffset, data.length), [h, w, 3], 'int32');
+    let result: Awaited<ReturnType<HumanInstance['detect']>>;
     try {
-      const t1 = performance.now();
-      const { data, w, h, width, height } = decoded;
-      const tensor = human.tf.tensor3d(new Uint8Array(data.buffer, data.byteOffset, data.length), [h, w, 3], 'int32');
-      let result: Awaited<ReturnType<HumanInstance['detect']>>;
-      try {
-        result = await human.detect(tensor);
-      } finally {
-        tensor.dispose();
-      }
-      if (result.error) throw new Error(result.error);
-      const faces = toFaces(result.face, width / w, height / h, width, height, init.minScore);
-      port.postMessage({ type: 'result', id, faces, width, height, inferMs: performance.now() - t1 } satisfies WorkerReply);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      port.postMessage({ type: 'error', id, status: 500, code: 'detector_failed', message } satisfies WorkerReply);
+      result = await human.detect(tensor);
+    } finally {
+      tensor.dispose();
     }
+    if (result.error) throw new Error(result.error);
+    const faces = toFaces(result.face, width / w, height / h, width, height, init.minScore);
+    return { type: 'result', id, faces, width, height, inferMs: performance.now() - t1 };
+  };
+  // An event handler's promise is nobody's: every outcome, a failure included, becomes a reply.
+  port.on('message', (msg: WorkerRequest) => {
+    answer(msg).then((reply) => port.postMessage(reply), (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      port.postMessage({ type: 'error', id: msg.id, status: 500, code: 'detector_failed', message } satisfies WorkerReply);
+    });
   });
 }
 

@@ -4,7 +4,7 @@
 // the one pipeline), so the CPU is bounded by the sum of at most three encodes and the
 // latency by the slowest (AVIF's).
 import type { Sharp } from 'sharp';
-import { CONTENT_TYPE, encode, smallestLosslessPng, type Encoded } from './encode.js';
+import { CONTENT_TYPE, encode, smallestLosslessPng, type Encoded, type EncodedImage } from './encode.js';
 import type { ImageOptions, OptimizeLevel, OutputFormat } from './types.js';
 
 /**
@@ -47,11 +47,6 @@ export function autoCandidates(a: AutoInput): OutputFormat[] {
   return a.accepted.has('png') ? ['png'] : preferred;
 }
 
-export interface AutoResult extends Encoded {
-  readonly format: OutputFormat;
-  readonly contentType: string;
-}
-
 /**
  * Encodes each candidate from a clone of `pipe` (the same decoded pixels; libvips decodes
  * per clone, which costs a few ms beside an encode) and returns the smallest.
@@ -59,9 +54,9 @@ export interface AutoResult extends Encoded {
  */
 export async function encodeSmallest(
   pipe: Sharp, candidates: readonly OutputFormat[], opts: ImageOptions, paletteInput: boolean, pngSearch: boolean, timeoutSeconds: number,
-): Promise<AutoResult> {
+): Promise<EncodedImage> {
   const level = opts.optimize ?? 'none';
-  const one = async (format: OutputFormat): Promise<AutoResult> => {
+  const one = async (format: OutputFormat): Promise<EncodedImage> => {
     let out: Encoded;
     if (format === 'png' && pngSearch) {
       out = await smallestLosslessPng(pipe.clone(), false, timeoutSeconds);

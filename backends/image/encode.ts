@@ -99,6 +99,12 @@ export interface Encoded {
   readonly info: OutputInfo;
 }
 
+/** An encoded output and its format. */
+export interface EncodedImage extends Encoded {
+  readonly format: OutputFormat;
+  readonly contentType: string;
+}
+
 /** PNG at these options keeps every pixel and is worth a search (the level-less default is the fast zlib 6). */
 export function searchesLosslessPng(opts: ImageOptions): boolean {
   const level = opts.optimize;

@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { DEFAULT_LIMITS, type ImageLimits } from './types.js';
+import { prepareJob, type Job, type JobEnv, type Step } from './job.js';
+import { parseOptions } from './options.js';
+import { openDecoder } from './steps/decode.js';
+import { DEFAULT_LIMITS, ImageError, type ImageLimits } from './types.js';
 
 export const PHOTO_PATH = 'node_modules/@vladmandic/face-api/demo/sample1.jpg';
 export const photo = (): Buffer => readFileSync(PHOTO_PATH);
@@ -113,3 +116,37 @@ export async function pixel(img: Buffer, x: number, y: number): Promise<[number,
 
 export const isRed = ([r, g, b]: [number, number, number]): boolean => r > 180 && g < 80 && b < 80;
 export const isBlue = ([r, g, b]: [number, number, number]): boolean => b > 180 && r < 80 && g < 80;
+
+/** A job for `img` with options as a client writes them, for the steps' own tests. */
+export function jobFor(img: Buffer, options: object = {}, env: Partial<JobEnv> = {}, over: Partial<ImageLimits> = {}): Promise<Job> {
+  return prepareJob(img, parseOptions(options), limits(over), { detectFaces: undefined, watermarks: undefined, accepted: undefined, ...env });
+}
+
+/** Runs the checks of `steps` in order on a job, as the pipeline does. */
+export async function checked(job: Job, ...steps: Step[]): Promise<Job> {
+  for (const s of steps) await s.check?.(job);
+  return job;
+}
+
+/** The job's input decoded, `steps` applied in order, as a lossless PNG. */
+export async function applied(job: Job, ...steps: Step[]): Promise<Buffer> {
+  let pipe = openDecoder(job);
+  for (const s of steps) if (s.apply !== undefined) pipe = await s.apply(pipe, job);
+  return pipe.png().toBuffer();
+}
+
+/** RGBA of pixel (x, y) of an encoded image. */
+export async function rgba(img: Buffer, x: number, y: number): Promise<[number, number, number, number]> {
+  const { data, info } = await sharp(img).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const i = (y * info.width + x) * 4;
+  return [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
+}
+
+/** A width × height PNG of one colour. */
+export function solid(width: number, height: number, r: number, g: number, b: number): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).png().toBuffer();
+}
+
+/** ImageError with this status and field. */
+export const refused = (status: number, field?: string) => (e: unknown): boolean =>
+  e instanceof ImageError && e.status === status && (field === undefined || e.field === field);

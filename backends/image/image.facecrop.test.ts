@@ -20,7 +20,7 @@ async function cropOf(faces: Detection['faces']) {
 }
 
 test('face crop output is exactly the region around the injected faces', async () => {
-  const { faceCropRegion } = await import('../faces/face-crop.js');
+  const { faceCropRegion } = await import('./face-crop.js');
   const faces = [
     { box: { x: 100, y: 300, width: 120, height: 140 }, score: 0.9 },
     { box: { x: 520, y: 400, width: 100, height: 110 }, score: 0.8 },
@@ -42,7 +42,7 @@ test('face crop output is exactly the region around the injected faces', async (
 });
 
 test('face crop region contains the boxes: checked against the region the pipeline used', async () => {
-  const { faceCropRegion } = await import('../faces/face-crop.js');
+  const { faceCropRegion } = await import('./face-crop.js');
   const faces = [
     { box: { x: 1500, y: 100, width: 200, height: 220 }, score: 0.9 },
     { box: { x: 1700, y: 900, width: 150, height: 160 }, score: 0.7 },

@@ -2,25 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { parseOptions } from './options.js';
-import { JP2_SUPPORTED, processImage } from './process.js';
+import { processImage } from './process.js';
+import { JP2_SUPPORTED } from './steps/encode.js';
 import { ImageError, type Detection, type WatermarkSource } from './types.js';
-import { halves, isBlue, isRed, limits, photo, pixel } from './fixtures.js';
+import { halves, isBlue, isRed, limits, photo, pixel, rgba, solid } from './fixtures.js';
 
 // The modelled API's operations on real images: every test checks the output size and
 // the pixels, not only that something came back.
 
 const run = (img: Buffer, o: object, wm?: WatermarkSource, faces?: Detection) =>
   processImage(img, parseOptions(o), limits(), faces === undefined ? undefined : async () => faces, wm);
-
-async function rgba(img: Buffer, x: number, y: number): Promise<[number, number, number, number]> {
-  const { data, info } = await sharp(img).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  const i = (y * info.width + x) * 4;
-  return [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
-}
-
-async function solid(width: number, height: number, r: number, g: number, b: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).png().toBuffer();
-}
 
 test('scale: {percent} scales both sides, above 100 enlarges', async () => {
   const half = await run(await halves(40, 20), { scale: { percent: 50 }, format: 'png' });

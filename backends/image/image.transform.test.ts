@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { parseOptions } from './options.js';
-import { mapRect, processImage } from './process.js';
+import { mapRect } from './geometry.js';
+import { processImage } from './process.js';
 import { exifRotated, halves, isBlue, isRed, limits, photo, pixel } from './fixtures.js';
 
 const png = (o: object) => parseOptions({ ...o, format: 'png' });

@@ -2,6 +2,7 @@
 // what processing hands back, and the errors a client can see. Plain data, validated
 // once at the edge of the service (options.ts), trusted inside.
 
+import type { ErrorCode, StatusAndCode } from '../../common/error-codes.js';
 import { HttpError } from '../../common/errors.js';
 import type { COMPASS, CROP_MODES, FITS, FORMATS, GRAVITIES, OPTIMIZE_LEVELS } from './options-schema.js';
 
@@ -221,9 +222,19 @@ export type FaceDetector = (image: Buffer) => Promise<Detection>;
 
 /** A client-visible failure of the image work: an HttpError with only the statuses processing may answer. */
 export class ImageError extends HttpError {
-  declare readonly status: 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504;
+  declare readonly status: ImageStatus;
 
-  constructor(status: ImageError['status'], code: string, message: string, field: string | undefined = undefined) {
-    super(status, code, message, field);
+  constructor(...args: [...ImageStatusAndCode, message: string, field?: string | undefined]) {
+    super(...args);
+  }
+
+  /** The same failure (status and code), told as `message` about `field`. */
+  static restated(e: ImageError, message: string, field: string | undefined): ImageError {
+    // e was built from a pair of the table, so its status and code still are one.
+    return new ImageError(...([e.status, e.code] as unknown as ImageStatusAndCode), message, field);
   }
 }
+
+type ImageStatusAndCode = Extract<StatusAndCode, readonly [ImageStatus, ErrorCode]>;
+
+type ImageStatus = 400 | 404 | 413 | 415 | 422 | 502 | 503 | 504;

@@ -51,7 +51,7 @@ export async function putToCustomerBucket(target: CustomerStore, data: Buffer, c
 function bucketError(err: unknown): ImageError {
   if (err instanceof ImageError) {
     // The guard's verdict on the endpoint (forbidden_destination, could not resolve).
-    return new ImageError(err.status, err.code, `store.endpoint: ${err.message}`, 'store.endpoint');
+    return ImageError.restated(err, `store.endpoint: ${err.message}`, 'store.endpoint');
   }
   const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
   if (e.cause instanceof ImageError) return bucketError(e.cause);

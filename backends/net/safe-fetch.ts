@@ -262,7 +262,7 @@ function tooLarge(maxBytes: number): ImageError {
 /**
  * Runs `work` with an AbortSignal that fires after timeoutMs, and maps what fails into the
  * client-facing ImageErrors (504 on the deadline, 422 otherwise). Not the gateway's store
- * deadline (gateway/guard/deadline.ts): that one races a promise it cannot cancel; this
+ * deadline (common/deadline.ts): that one races a promise it cannot cancel; this
  * one cancels the work.
  */
 export async function fetchWithin<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import sharp from 'sharp';
 import type { Tuning } from './tuning.js';
+import { logOptions } from '../../common/log.js';
 import { Registration } from '../../common/registry.js';
 import type { BackendConfig, RegisterConfig } from './config.js';
 import { createBackend } from './wire.js';
@@ -15,7 +16,7 @@ export async function runBackend(cfg: BackendConfig, tune: Tuning): Promise<void
   // The operation cache only helps when the same input is processed again, which an
   // upload API almost never does; it would just hold memory.
   sharp.cache(cfg.sharpCacheMb > 0 ? { memory: cfg.sharpCacheMb, files: 0, items: 100 } : false);
-  const log = pino({ level: cfg.logLevel, base: { pid: process.pid, component: 'backend' } });
+  const log = pino(logOptions(cfg.logLevel, 'backend'));
   const svc = await createBackend(cfg, log);
   const port = await svc.listen(cfg.port, cfg.host);
   log.info({

@@ -1,4 +1,4 @@
-import { ErrorEnvelope } from '../../common/errors.js';
+import { errorEnvelope } from '../../common/errors.js';
 import { publishSchemas } from '../../common/openapi.js';
 import { Colour, FetchRequest, Gravity, ImageOptions, WATERMARK_ID_PATTERN } from '../image/options-schema.js';
 
@@ -319,7 +319,7 @@ export function backendOpenApi(): Record<string, unknown> {
     components: {
       parameters,
       headers,
-      schemas: { ...answers, ...publishSchemas({ Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour }) },
+      schemas: { ...answers, ...publishSchemas({ Error: errorEnvelope('backend'), ImageOptions, FetchRequest, Gravity, Colour }) },
     },
   };
 }

@@ -6,7 +6,8 @@ import { request } from 'undici';
 import { formBody } from '../../test/harness/multipart.js';
 import { parseFetchRequest, parseOptionsHeader } from '../image/options.js';
 import { DEFAULT_LIMITS, ImageError, type ProcessResult } from '../image/types.js';
-import { createImageService, type ImageService, type ServiceDeps } from './server.js';
+import type { ServiceDeps } from './context.js';
+import { createImageService, type ImageService } from './server.js';
 
 // The HTTP layer with stand-ins for processing, so admission, errors and headers are
 // tested deterministically (the real pipeline is in service.e2e.test.ts).

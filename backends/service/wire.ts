@@ -5,7 +5,7 @@ import { sniff } from '../image/sniff.js';
 import { putToCustomerBucket } from '../net/customer-bucket.js';
 import { safeFetch } from '../net/safe-fetch.js';
 import { createWebhookSender } from '../net/webhooks.js';
-import { createWebhookEnqueuer } from '../webhooks/queue.js';
+import { createWebhookEnqueuer } from '../net/webhook-queue.js';
 import type { BackendConfig } from './config.js';
 import { createImageService, type ImageService } from './server.js';
 

@@ -18,7 +18,7 @@ import { requestIdFrom } from '../../common/request-id.js';
 import { sendJson } from '../service/http.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { WebhookMetrics } from './metrics.js';
-import type { WebhookJobData } from './queue.js';
+import type { WebhookJobData } from '../net/webhook-queue.js';
 import { origin } from './worker.js';
 
 export interface AdminDeps {

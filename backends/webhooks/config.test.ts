@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../common/errors.js';
 import { FLAGS, parseWebhooksConfig, usage } from './config.js';
-import { queuePrefix } from './queue.js';
+import { queuePrefix } from '../net/webhook-queue.js';
 import { DEFAULT_SCHEDULE_MS } from './schedule.js';
 
 const SECRET = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;

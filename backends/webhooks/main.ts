@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import { logOptions } from '../../common/log.js';
 import { describeStore } from '../../common/redis-client.js';
 import { createWebhookAdmin } from './admin.js';
 import type { WebhooksConfig } from './config.js';
 import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
-import { queueConnection, queuePrefix } from './queue.js';
+import { queueConnection, queuePrefix } from '../net/webhook-queue.js';
 import { startDeliveryWorker } from './worker.js';
 
 // Dead letters past their TTL are removed by BullMQ only when another job fails; this
@@ -15,7 +16,7 @@ const SWEEP_BATCH = 1000;
 
 /** Runs sluice-webhooks until SIGINT/SIGTERM, which drains: deliveries in flight finish, the rest stay queued. */
 export async function runWebhooks(cfg: WebhooksConfig): Promise<void> {
-  const log = pino({ level: cfg.logLevel, base: { pid: process.pid, component: 'webhooks' } });
+  const log = pino(logOptions(cfg.logLevel, 'webhooks'));
   const connection = queueConnection(cfg.store);
   connection.on('error', () => {});
   const prefix = queuePrefix(cfg.store);

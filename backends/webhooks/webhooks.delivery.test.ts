@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { newSecret, urlStore, spawnWebhooks, startReceiver, type Delivery, type Receiver, type WebhooksProcess } from '../../test/harness/webhooks.js';
-import { createWebhookEnqueuer, type WebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer, type WebhookEnqueuer } from '../net/webhook-queue.js';
 
 const SECRET = newSecret();
 const OLD_SECRET = newSecret();

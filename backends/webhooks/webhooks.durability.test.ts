@@ -14,7 +14,7 @@ import { request } from 'undici';
 import { photo } from '../image/fixtures.js';
 import { redisCli, startRedis, startRedisOnPort } from '../../test/harness/redis.js';
 import { newSecret, urlStore, spawnImageBackend, spawnWebhooks, startReceiver, type Delivery, type Receiver } from '../../test/harness/webhooks.js';
-import { createWebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer } from '../net/webhook-queue.js';
 
 const SECRET = newSecret();
 const ENV = { SLUICE_WEBHOOK_SECRET: SECRET };

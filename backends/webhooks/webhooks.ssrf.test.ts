@@ -13,7 +13,7 @@ import { loopbackOnlyConnect, tableResolver, type ConnectCall } from '../net/net
 import { parseWebhookSecret } from '../net/webhook-signing.js';
 import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
-import { createWebhookEnqueuer, queueConnection, queuePrefix, type WebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer, queueConnection, queuePrefix, type WebhookEnqueuer } from '../net/webhook-queue.js';
 import { startDeliveryWorker, type DeliveryWorker } from './worker.js';
 import type { RedisClient } from '../../common/redis-client.js';
 

@@ -13,7 +13,7 @@ import { Webhook } from 'standardwebhooks';
 import { parseStoreSection } from '../../common/store-config.js';
 import { redisCli, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
 import { newSecret, spawnWebhooks, startReceiver } from '../../test/harness/webhooks.js';
-import { createWebhookEnqueuer } from './queue.js';
+import { createWebhookEnqueuer } from '../net/webhook-queue.js';
 
 test('sluice-webhooks --store on a Redis Cluster delivers what a --webhook-store enqueuer queued; every queue key is in one slot', { timeout: 120_000 }, async () => {
   const cluster = await startRedisCluster();

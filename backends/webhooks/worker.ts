@@ -15,7 +15,7 @@ import type { RedisClient } from '../../common/redis-client.js';
 import { attemptWebhook, type AttemptOptions } from '../net/webhook-attempt.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { QueueCounts, WebhookMetrics } from './metrics.js';
-import { QUEUE_NAME, type WebhookJobData } from './queue.js';
+import { QUEUE_NAME, type WebhookJobData } from '../net/webhook-queue.js';
 import { maxAttempts, retryDelayMs } from './schedule.js';
 
 export interface DeliveryOptions extends AttemptOptions {

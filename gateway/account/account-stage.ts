@@ -1,4 +1,4 @@
-import { withDeadline } from '../guard/deadline.js';
+import { withDeadline } from '../../common/deadline.js';
 import { sendError } from '../http/errors.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { periodsAt } from '../store/calendar.js';

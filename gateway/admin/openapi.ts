@@ -1,12 +1,12 @@
 import type { TSchema } from '@sinclair/typebox';
 import { documentSchema } from '../../common/schema-check.js';
-import { ErrorEnvelope } from '../../common/errors.js';
+import { errorEnvelope } from '../../common/errors.js';
 import { Customer, CustomerId, CustomerPut, Digest, KeyCreate, KeyCreated, KeyList, Readiness, Status, Usage } from './admin-schemas.js';
 
 // The admin API's OpenAPI 3.1 document, built when the gateway starts from the schemas
 // admin-server.ts validates with, so the two cannot drift; served at /admin/openapi.json.
 
-const SCHEMAS = { Error: ErrorEnvelope, Status, Readiness, KeyCreate, KeyCreated, KeyList, CustomerPut, Customer, Usage };
+const SCHEMAS = { Error: errorEnvelope('admin'), Status, Readiness, KeyCreate, KeyCreated, KeyList, CustomerPut, Customer, Usage };
 type Name = keyof typeof SCHEMAS;
 
 const ref = (name: Name) => ({ $ref: `#/components/schemas/${name}` });

@@ -41,7 +41,7 @@ function walk(node: Node, path: string, rows: FieldRow[]): void {
 
 function visit(node: Node, path: string, rows: FieldRow[]): void {
   if (!rows.some((r) => r.path === path)) {
-    rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
+    rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(typeof node.description === 'string' ? node.description : '') });
   }
   walk(node, path, rows);
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../store/types.js';
-import { withDeadline } from './deadline.js';
+import { withDeadline } from '../../common/deadline.js';
 
 /** How often a gateway tells the shared store it is alive; 3 missed beats and it no longer counts. */
 export const HEARTBEAT_MS = 1000;

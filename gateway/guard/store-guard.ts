@@ -2,7 +2,7 @@ import type { FailurePolicy, StoreConfig } from '../config/types.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { Store } from '../store/types.js';
 import { Breaker } from './breaker.js';
-import { DeadlineExceeded, withDeadline, type LateReply } from './deadline.js';
+import { DeadlineExceeded, withDeadline, type LateReply } from '../../common/deadline.js';
 import { Fleet } from './fleet.js';
 
 /** The store operations that decide a request. */

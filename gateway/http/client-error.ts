@@ -3,9 +3,10 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from '../observe/metrics.js';
+import type { ErrorCode } from '../../common/error-codes.js';
 import { errorBody } from '../../common/errors.js';
 
-export type RawAnswer = (socket: Socket, status: number, reason: string, code: string, message: string) => void;
+export type RawAnswer = (socket: Socket, status: number, reason: string, code: ErrorCode, message: string) => void;
 
 /**
  * Answers for requests that never reach the chain, because Node's parser refused them
@@ -32,9 +33,9 @@ export function answerClientError(answer: RawAnswer, err: NodeJS.ErrnoException,
     return;
   }
   const [status, reason, code, message] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'header_too_large', 'request headers are too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'request was not received in time']
-        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? [413, 'Payload Too Large', 'payload_too_large', 'chunk extensions are too large']
-          : [400, 'Bad Request', 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'header_too_large', 'request headers are too large'] as const
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'request_timeout', 'request was not received in time'] as const
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? [413, 'Payload Too Large', 'payload_too_large', 'chunk extensions are too large'] as const
+          : [400, 'Bad Request', 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`] as const;
   answer(socket, status, reason, code, message);
 }

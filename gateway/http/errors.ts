@@ -2,16 +2,14 @@ import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
 import { lingerClose } from './linger.js';
 import { bodyPending } from '../../common/request-body.js';
+import type { ErrorCode, StatusAndCode } from '../../common/error-codes.js';
 import { errorBody } from '../../common/errors.js';
 
-/** Every error code a client can see (DESIGN.md, "Client-facing contract"). */
-export type ErrorCode =
-  | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'request_timeout' | 'payload_too_large'
-  | 'header_too_large' | 'unsupported_media_type' | 'expectation_failed' | 'rate_limited' | 'quota_exceeded' | 'concurrency_limited'
-  | 'internal_error' | 'bad_gateway' | 'unavailable' | 'overloaded' | 'upstream_timeout';
-
-/** Answer a request with the JSON error body; safe to call once headers are gone (it then just ends). */
-export function sendError(ctx: RequestContext, status: number, code: ErrorCode, message: string, extra: readonly string[] = []): false {
+/**
+ * Answer a request with the JSON error body; safe to call once headers are gone (it then
+ * just ends). The status and code are a pair from common/error-codes.ts.
+ */
+export function sendError(ctx: RequestContext, ...[status, code, message, extra = []]: [...StatusAndCode, message: string, extra?: readonly string[]]): false {
   ctx.errorCode = code;
   // Added, not assigned: when the response had already started, what went out still counts.
   ctx.bytesOut += writeError(ctx.res, status, code, message, ctx.requestId, [...ctx.limitHeaders, ...extra]);
@@ -19,7 +17,7 @@ export function sendError(ctx: RequestContext, status: number, code: ErrorCode, 
 }
 
 /** Returns the body's size in bytes (0 when it was too late to send one). */
-export function writeError(res: ServerResponse, status: number, code: ErrorCode | string, message: string, requestId: string, extra: readonly string[] = []): number {
+export function writeError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra: readonly string[] = []): number {
   if (res.headersSent) {
     // Too late for a clean error: cut the connection so the client sees a broken body, not a short one.
     res.destroy();

@@ -21,7 +21,7 @@ import type { GatewayProcess } from '../../test/harness/gateway.js';
 import { sendOwn } from '../../test/harness/held-request.js';
 import type { NginxProcess } from '../../test/harness/nginx.js';
 import { within } from '../../test/harness/wait.js';
-import { startPair, type ReplayPair } from './replay-support.js';
+import { startPair, type ReplayPair } from '../../test/harness/nginx-replay.js';
 
 const HELD_MS = 1000;
 const ADDRESSES = ['10.0.0.1:8080', '10.0.0.2:8080', '10.0.0.3:8080', 'app1.internal:9000', 'app2.internal:9000'];

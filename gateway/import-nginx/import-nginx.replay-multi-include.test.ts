@@ -21,7 +21,7 @@ import type { GatewayProcess } from '../../test/harness/gateway.js';
 import { Holder, holdingAcross, sendOwn } from '../../test/harness/held-request.js';
 import type { NginxProcess } from '../../test/harness/nginx.js';
 import type { TestBackend } from '../../test/harness/test-backend.js';
-import { startPair, type ReplayPair } from './replay-support.js';
+import { startPair, type ReplayPair } from '../../test/harness/nginx-replay.js';
 
 const DELAY_TOLERANCE_MS = 40;
 const DELAYED_MS = 40;

@@ -18,7 +18,7 @@ import type { GatewayProcess } from '../../test/harness/gateway.js';
 import { Holder, holdingAcross, sendOwn } from '../../test/harness/held-request.js';
 import type { NginxProcess } from '../../test/harness/nginx.js';
 import type { TestBackend } from '../../test/harness/test-backend.js';
-import { startPair, type ReplayPair } from './replay-support.js';
+import { startPair, type ReplayPair } from '../../test/harness/nginx-replay.js';
 
 /** One step of the trace: a pause before it, then sequential requests with one key (or none). */
 interface Step { readonly pauseMs: number; readonly key: string | undefined; readonly count: number; readonly path: string }

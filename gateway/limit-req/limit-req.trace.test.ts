@@ -7,7 +7,7 @@ import { nginxMain, startNginx } from '../../test/harness/nginx.js';
 import { startRedis } from '../../test/harness/redis.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
 import type { LimitReqCheck } from '../store/types.js';
-import { delayFor, excessAt, type ZoneState } from './limit-req-math.js';
+import { delayFor, excessAt, type ZoneState } from '../store/limit-req-math.js';
 
 // Issue 4, item 4: one scripted request trace (timestamps and keys) replayed against a
 // real nginx running limit_req and against Sluice (memory store, then Redis store); every

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../auth/identity.js';
 import { labelChildren, type Metrics } from '../observe/metrics.js';
+import type { Limited } from './limited.js';
 import type { Decision } from '../store/types.js';
 
 /** Below this share of a limit left, a subject counts as near it. */
@@ -26,7 +26,7 @@ export class NearLimit {
   }
 
   /** An admitted request's decision. */
-  observe(id: Identity, d: Decision): void {
+  observe(id: Limited, d: Decision): void {
     const p = id.policy;
     let near = false;
     if (p.rate > 0 && d.remaining < p.burst * NEAR_SHARE) near = this.count(id, 'rate');
@@ -36,7 +36,7 @@ export class NearLimit {
     if (near) this.recent.set(id.subject, { plan: id.plan.name, at: Date.now() });
   }
 
-  private count(id: Identity, limit: Limit): true {
+  private count(id: Limited, limit: Limit): true {
     this.child(id.plan.name, limit).inc();
     return true;
   }

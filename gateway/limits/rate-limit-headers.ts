@@ -1,4 +1,4 @@
-import type { Identity } from '../auth/identity.js';
+import type { Limited } from './limited.js';
 import type { Decision, LimitPolicy } from '../store/types.js';
 
 // The fields of draft-ietf-httpapi-ratelimit-headers-10, both Structured Field Lists
@@ -56,7 +56,7 @@ function bucketResetSeconds(p: LimitPolicy, d: Decision): number | undefined {
 }
 
 /** RateLimit: one item per policy named in RateLimit-Policy, for this decision. */
-export function rateLimitValue(id: Identity, d: Decision): string {
+export function rateLimitValue(id: Limited, d: Decision): string {
   const p = id.policy;
   const name = id.plan.name;
   const parts: string[] = [];
@@ -78,7 +78,7 @@ export function retryAfterSeconds(d: Decision): number {
   return Math.max(1, Math.ceil(d.retryAfterMs / 1000));
 }
 
-export function denyMessage(id: Identity, d: Decision): string {
+export function denyMessage(id: Limited, d: Decision): string {
   const p = id.policy;
   switch (d.reason) {
     case 'rate_limited':

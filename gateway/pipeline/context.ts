@@ -3,6 +3,7 @@ import type { Identity } from '../auth/identity.js';
 import type { RouteConfig } from '../config/types.js';
 import type { Decision } from '../store/types.js';
 import type { Target } from '../upstream/pool-set.js';
+import type { ErrorCode } from '../../common/error-codes.js';
 
 /** What a request carries from stage to stage; plain data, filled in as it goes. */
 export class RequestContext {
@@ -18,7 +19,7 @@ export class RequestContext {
   readonly limitHeaders: string[] = [];
   bytesIn = 0;
   bytesOut = 0;
-  errorCode: string | undefined = undefined;
+  errorCode: ErrorCode | undefined = undefined;
   /**
    * The upstream attempt, once there is one: cancel() stops it when the gateway answers
    * the client itself or the client leaves (a no-op once the attempt is over). An object

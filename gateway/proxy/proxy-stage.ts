@@ -10,7 +10,7 @@ import type { PoolSet } from '../upstream/pool-set.js';
 import type { Attempt, Target } from '../upstream/target.js';
 import { NO_BODY, RequestBody, type BodySource } from './body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { failureReason, RetryBudget, Retrier, statusReason } from './retry.js';
+import { RetryBudget, Retrier, statusReason, type RetryReason } from './retry.js';
 import { ClientClosed, mapUpstreamError } from './upstream-errors.js';
 
 export interface ProxyOptions {
@@ -88,7 +88,7 @@ class Exchange {
    * The next target after a failure, when the failure allows one: never once the client
    * has had a byte of the response, and never after the client left.
    */
-  retryTarget(reason: ReturnType<typeof failureReason>): Target | undefined {
+  retryTarget(reason: RetryReason | undefined): Target | undefined {
     const res = this.ctx.res;
     if (reason === undefined || res.headersSent || res.destroyed) return undefined;
     return this.retrier.next(reason, this.body.replayable());
@@ -176,7 +176,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (ctx.res.destroyed || ctx.res.writableEnded) return; // the client left, or has its answer; nothing to tell
     if (upstreamFault) {
       this.metrics.upstreamErrors.inc({ upstream: ctx.target!.upstream.name, kind: m.kind });
-      const next = this.exchange.retryTarget(failureReason(err));
+      const next = this.exchange.retryTarget(m.retry);
       if (next !== undefined) {
         this.superseded = true;
         this.exchange.send(next);
@@ -184,7 +184,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       }
     }
     // sendError closes the connection when the request body was not read to its end.
-    sendError(ctx, m.status, m.code, m.message);
+    sendError(ctx, ...m.answer, m.message);
   }
 
   // The rejected answer's connection is cut rather than its body read: a 502/503 body is

@@ -8,31 +8,6 @@ export type RetryReason = 'connect' | 'reset' | 'status_502' | 'status_503';
 // RFC 9110 9.2.2: sending these twice has the effect of sending them once.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
-/**
- * What an undici failure says about whether the upstream may have seen the request.
- * `connect`: no connection was made, so not a byte of the request left (undici writes
- * only on a connected socket). `reset`: the connection died with the request written
- * (undici re-sends a request that had not been written when a reused keep-alive socket
- * closed, on a new connection, so one that fails here was on the wire): the upstream may
- * have acted on it. Anything else (timeouts waiting for the answer, protocol errors)
- * means the upstream had the request long enough to be doing the work: never retried.
- */
-export function failureReason(err: unknown): RetryReason | undefined {
-  switch ((err as { code?: string }).code) {
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect';
-    case 'UND_ERR_SOCKET':
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return 'reset';
-    default:
-      return undefined;
-  }
-}
-
 /** A 502/503 answer head: the upstream (or a proxy in front of it) refused the work. */
 export function statusReason(status: number): RetryReason | undefined {
   return status === 502 ? 'status_502' : status === 503 ? 'status_503' : undefined;

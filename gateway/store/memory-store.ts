@@ -1,4 +1,4 @@
-import { decideLimitReq, drainedAt, type ZoneState } from '../limit-req/limit-req-math.js';
+import { decideLimitReq, drainedAt, type ZoneState } from './limit-req-math.js';
 import { periodsAt } from './calendar.js';
 import type {
   CustomerRecord, Decision, DenyReason, Grant, Invalidation, KeyRecord, LimitConnCheck, LimitConnResult, LimitPolicy, LimitReqCheck, LimitReqResult,

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { storeConfigOf } from '../config/load.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { RedisStore } from './redis-store.js';
-import { MAX_ZONES_PER_ROUTE, type LimitPolicy } from './types.js';
+import { MAX_ZONES_PER_ROUTE } from '../config/schema/routes.js';
+import type { LimitPolicy } from './types.js';
 
 // ioredis's auto-pipelines copy the client's script commands when they are created. A
 // command defined later and sent while such a pipeline waits for its turn was missing

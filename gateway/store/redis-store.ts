@@ -1,13 +1,14 @@
 import { Cluster, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { StoreConfig } from '../config/types.js';
-import { withDeadline } from '../guard/deadline.js';
+import { withDeadline } from '../../common/deadline.js';
+import { MAX_ZONES_PER_ROUTE } from '../config/schema/routes.js';
 import { countedIn, periodsAt } from './calendar.js';
 import { monotonicMs, RedisClock } from './redis-clock.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import {
-  MAX_ZONES_PER_ROUTE, REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');

@@ -106,9 +106,6 @@ export interface Usage {
 /** Cache invalidations broadcast to every gateway sharing the store. */
 export type Invalidation = { readonly kind: 'key'; readonly digest: string } | { readonly kind: 'customer'; readonly id: string };
 
-/** The most limit_req (and, separately, limit_conn) zones one route may use: the Redis store defines one script command per count up front. */
-export const MAX_ZONES_PER_ROUTE = 8;
-
 export interface Store {
   readonly kind: 'memory' | 'redis';
   /** Decide and commit every limit of one request at once; a denial consumes nothing. */

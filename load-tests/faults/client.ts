@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import type { Sample } from '../loadtest/samples.js';
+import type { Sample } from '../../gateway/loadtest/samples.js';
 
 // The fault harness's load generator, run on a host of its own:
 //   node dist/load-tests/faults/client.js '<json ClientJob>'

@@ -6,7 +6,7 @@ import { latency, loss, partition } from './links.js';
 import { cannotBuildHosts } from './netns.js';
 import { failOpenBound, runScenario, type ScenarioResult } from './scenario.js';
 import { webhookFailover } from './webhooks.js';
-import type { ExpectedPlan } from '../loadtest/scenario.js';
+import type { ExpectedPlan } from '../../gateway/loadtest/scenario.js';
 import { pollUntil } from '../../test/harness/poll.js';
 
 // Issue 22: the limits across hosts whose network fails. One fleet on network-namespace

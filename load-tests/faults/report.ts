@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fmtMs } from '../loadtest/report-html.js';
-import { esc, lineChart } from '../loadtest/svg.js';
+import { fmtMs } from '../../gateway/loadtest/report-html.js';
+import { esc, lineChart } from '../../gateway/loadtest/svg.js';
 import type { ScenarioResult } from './scenario.js';
 
 // The fault harness's report: a table per scenario for the terminal (and docs/faults.md),

@@ -4,7 +4,7 @@ import { latency, loss, partition, type Fault } from './links.js';
 import { cannotBuildHosts } from './netns.js';
 import { reportTable, writeReport } from './report.js';
 import { failOpenBound, runScenario, type ScenarioResult } from './scenario.js';
-import type { ExpectedPlan } from '../loadtest/scenario.js';
+import type { ExpectedPlan } from '../../gateway/loadtest/scenario.js';
 
 // npm run bench:faults [-- --minutes 10 --report DIR --seed N]: random faults on the
 // namespace fleet for a while (10 minutes by default), one every ~15 s, each judged by

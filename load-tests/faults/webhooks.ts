@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parseStoreSection } from '../../common/store-config.js';
-import { createWebhookEnqueuer } from '../../backends/webhooks/queue.js';
+import { createWebhookEnqueuer } from '../../backends/net/webhook-queue.js';
 import { newSecret } from '../../test/harness/webhooks.js';
 import { pollUntil } from '../../test/harness/poll.js';
 import { sentinelConfig, type Fleet } from './fleet.js';

@@ -18,7 +18,7 @@ import { startNginx, type NginxProcess } from '../../test/harness/nginx.js';
 import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { waitUntil } from '../../test/harness/test-backend.js';
-import { nginxModuleConfig } from './export-config.js';
+import { nginxModuleConfig } from '../../gateway/config/nginx-module-config.js';
 
 // A migration runs both edges on one Redis. Here: one real redis-server, one real nginx
 // (2 workers) running lua-compat/nginx/sluice.lua from the nginx.conf.example this

@@ -1,6 +1,6 @@
 -- nginx limit_req over every zone of one request, atomically (gateway/limit-req).
 -- Mirrors ngx_http_limit_req_module (lookup + account) and, line for line,
--- gateway/limit-req/limit-req-math.ts; change both together.
+-- gateway/store/limit-req-math.ts; change both together.
 --
 -- KEYS[i]  state of zone i for this request's key: hash {e = excess (milli-requests),
 --          l = last (ms, Redis clock)}; zones in the route's order, empty keys left out

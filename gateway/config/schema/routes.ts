@@ -1,8 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
-import { MAX_ZONES_PER_ROUTE } from '../../store/types.js';
 
 // Routes, and the nginx limit_req / limit_conn zones they use (gateway/limit-req/CONFIG.md).
+
+/** The most limit_req (and, separately, limit_conn) zones one route may use: the Redis store defines one script command per count up front. */
+export const MAX_ZONES_PER_ROUTE = 8;
 
 const Status = Type.Integer({ minimum: 400, maximum: 599, default: 503, description: "What a rejected request gets (nginx's default is 503)." });
 
