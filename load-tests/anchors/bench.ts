@@ -11,6 +11,8 @@
 //   PIN=0 npm run bench:anchors                  unpinned (everything shares the 2 cores)
 //   WAIT_QUIET=300 npm run bench:anchors         wait up to 300 s for the machine to be quiet first
 //   SLUICE_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" ROWS=sluice-redis npm run bench:anchors
+//   HEAP=1 ROWS=bare-dispatch,sluice-redis npm run bench:anchors    what outlives a scavenge, by
+//                                                allocation site (load-tests/PROFILE.md)
 //
 // PIN=1 (the default): the target under load alone on CPU SUT_CPU=0; wrk, the upstream,
 // Redis and the idle targets on AUX_CPU=1. A proxy's req/s then is what one core of it
@@ -225,8 +227,9 @@ async function main(): Promise<void> {
       const m: Measured = { target: t.name, round, wrk: w, cpuUsPerRequest: cpu, gc, scriptCallsPerRequest: calls, otherPct: otherPct(snap) };
       results.push(m);
       appendFileSync(jsonl, `${JSON.stringify(m)}\n`);
+      if (env.HEAP === '1' && t.kind === 'node') keepHeapProfile(probeDir, st.pid, join(opts.resultsDir, `anchors-${stamp}-${t.name}-r${round}.heapprofile`), w.requests);
       const rps = w.requests / (w.duration_us / 1e6);
-      console.log(`   r${round} ${t.name.padEnd(24)} ${rps.toFixed(0).padStart(6)} req/s  p99 ${(w.p99_us / 1000).toFixed(2)} ms  p99.9 ${(w.p999_us / 1000).toFixed(2)} ms  CPU ${cpu.toFixed(1)} µs/req${gc === undefined ? '' : `  ${(gc.allocatedBytes / w.requests / 1024).toFixed(1)} KiB/req  GC ${(gc.gcMs / gc.seconds).toFixed(1)} ms/s`}  other CPU ${m.otherPct}%`);
+      console.log(`   r${round} ${t.name.padEnd(24)} ${rps.toFixed(0).padStart(6)} req/s  p99 ${(w.p99_us / 1000).toFixed(2)} ms  p99.9 ${(w.p999_us / 1000).toFixed(2)} ms  CPU ${cpu.toFixed(1)} µs/req${gc === undefined ? '' : `  ${(gc.allocatedBytes / w.requests / 1024).toFixed(1)} KiB/req  ${(gc.survivedBytes / w.requests).toFixed(0)} B/req survive  GC ${(gc.gcMs / gc.seconds).toFixed(1)} ms/s`}  other CPU ${m.otherPct}%`);
     }
   }
 
@@ -243,6 +246,16 @@ async function main(): Promise<void> {
   console.log(`\n${table}\n\nappended to ${md}`);
 }
 
+/** The probe writes the heap profile a moment after the window closes. */
+function keepHeapProfile(probeDir: string, pid: number, to: string, requests: number): void {
+  const from = join(probeDir, `${pid}.heapprofile`);
+  for (let i = 0; i < 100 && !existsSync(from); i++) execFileSync('sleep', ['0.05']);
+  if (!existsSync(from)) return;
+  cpSync(from, to);
+  rmSync(from);
+  console.log(`      heap profile: node dist/load-tests/heap-summary.js ${to} 30 ${requests}`);
+}
+
 function renderTable(rows: readonly Target[], results: readonly Measured[], warmed: ReadonlyMap<string, WarmUp>): string {
   const byName = new Map(rows.map((t) => [t.name, results.filter((r) => r.target === t.name)]));
   const rps = (r: Measured): number => r.wrk.requests / (r.wrk.duration_us / 1e6);
@@ -253,8 +266,8 @@ function renderTable(rows: readonly Target[], results: readonly Measured[], warm
   const base = (t: Target): string => (t.spread ? 'nginx-lua-1000-keys' : 'nginx-lua');
   const fmt = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : '—');
   const lines = [
-    '| target | req/s | × nginx+Lua | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | × bare dispatch | KiB alloc/req | GC ms/s | longest scavenge ms | old space MB (first → last GC) | script calls/req | warm-up s | other CPU % |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| target | req/s | × nginx+Lua | p50 ms | p90 ms | p99 ms | p99.9 ms | CPU µs/req | × bare dispatch | KiB alloc/req | B/req outliving a scavenge | GC ms/s | longest scavenge ms | old space MB (first → last GC) | script calls/req | warm-up s | other CPU % |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const bareCpu = med('bare-dispatch', (r) => r.cpuUsPerRequest);
   for (const t of rows) {
@@ -265,7 +278,7 @@ function renderTable(rows: readonly Target[], results: readonly Measured[], warm
     const w = warmed.get(n);
     lines.push(`| ${n} | ${fmt(r, 0)} | ${fmt(r / med(base(t), rps), 2)} | ${fmt(med(n, (x) => x.wrk.p50_us / 1000), 2)} | ${fmt(med(n, (x) => x.wrk.p90_us / 1000), 2)} | `
       + `${fmt(med(n, (x) => x.wrk.p99_us / 1000), 2)} | ${fmt(med(n, (x) => x.wrk.p999_us / 1000), 2)} | ${fmt(cpu)} | ${n.startsWith('sluice') ? fmt(cpu / bareCpu, 2) : '—'} | `
-      + `${fmt(gc((g, x) => g.allocatedBytes / x.wrk.requests / 1024))} | ${fmt(gc((g) => g.gcMs / g.seconds))} | ${fmt(gc((g) => g.scavengeMaxMs), 2)} | `
+      + `${fmt(gc((g, x) => g.allocatedBytes / x.wrk.requests / 1024))} | ${fmt(gc((g, x) => g.survivedBytes / x.wrk.requests), 0)} | ${fmt(gc((g) => g.gcMs / g.seconds))} | ${fmt(gc((g) => g.scavengeMaxMs), 2)} | `
       + `${t.kind === 'node' ? `${fmt(gc((g) => g.oldFirstBytes / 2 ** 20))} → ${fmt(gc((g) => g.oldLastBytes / 2 ** 20))}` : '—'} | `
       + `${t.redis ? fmt(med(n, (x) => x.scriptCallsPerRequest), 3) : '—'} | ${w === undefined ? '—' : `${w.seconds}${w.steady ? '' : '+'}`} | ${(byName.get(n) ?? []).map((x) => x.otherPct).join('/')} |`);
   }

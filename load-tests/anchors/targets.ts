@@ -53,7 +53,7 @@ function launch(s: Setup, name: string, cmd: string, args: readonly string[], en
 }
 
 const probe = (s: Setup): string[] => ['--import', join(s.root, 'dist/load-tests/anchors/node-probe.js')];
-const probeEnv = (s: Setup): NodeJS.ProcessEnv => ({ NODE_PROBE_DIR: s.probeDir });
+const probeEnv = (s: Setup): NodeJS.ProcessEnv => ({ NODE_PROBE_DIR: s.probeDir, NODE_PROBE_HEAP: process.env.HEAP === '1' ? '1' : '0' });
 
 async function nginxLua(s: Setup, name: string): Promise<Started> {
   const port = await s.freePort();
