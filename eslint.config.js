@@ -33,6 +33,8 @@ export default tseslint.config(
       // A statement that computes and drops a value: usually a missing call, return or assignment.
       '@typescript-eslint/no-unused-expressions': 'error',
       'no-async-promise-executor': 'error',
+      // A control character in a regex is usually a typo for an escape.
+      'no-control-regex': 'error',
       'no-self-compare': 'error',
       'no-unsafe-finally': 'error',
       'no-cond-assign': 'error',

@@ -58,8 +58,9 @@ test('each code is listed for every listener whose source answers with it (so it
     if (who === undefined) continue;
     const listed = new Set<string>(codesAnsweredBy(who));
     const text = readFileSync(join(ROOT, file), 'utf8');
-    // A code as a call site writes it: new HttpError(404, 'not_found', …), sendError(ctx, 503, 'overloaded', …), [502, 'bad_gateway'].
-    for (const [, code] of text.matchAll(/\b[45]\d\d,\s*'([a-z_]+)'/g)) {
+    // A code as a call site writes it: new HttpError(404, 'not_found', …), sendError(ctx, 503, 'overloaded', …),
+    // [502, 'bad_gateway'], or a table from status to code ({ 410: 'gone' }).
+    for (const [, code] of text.matchAll(/\b[45]\d\d[,:]\s*'([a-z_]+)'/g)) {
       if (code! in ERROR_CODES && !listed.has(code!)) missing.push(`${file}: ${code} (add '${who}' to its by)`);
     }
   }

@@ -17,14 +17,16 @@ export interface ErrorCodeEntry {
 
 export const ERROR_CODES = {
   bad_request: { status: 400, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'Malformed request (HTTP syntax, target, framing) or bad options or body; `field` names the first one at fault, the message every problem.' },
-  unauthorized: { status: 401, by: ['gateway', 'admin', 'webhooks'], meaning: 'Missing, unknown, revoked or expired credential (the gateway adds `WWW-Authenticate`), or a wrong admin token.' },
-  forbidden: { status: 403, by: ['gateway', 'admin', 'webhooks'], meaning: 'The credential is valid but its plan does not include the route, or the admin API is disabled.' },
+  unauthorized: { status: 401, by: ['gateway', 'admin', 'webhooks'], meaning: 'Missing, unknown, revoked, expired or rotated-out credential, or a key whose checksum is wrong (the gateway adds `WWW-Authenticate`); or a wrong admin token.' },
+  forbidden: { status: 403, by: ['gateway', 'admin', 'webhooks'], meaning: 'The credential is valid but its plan does not include the route, or the key is used from outside its allowlist; or the admin API is disabled.' },
   not_found: { status: 404, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'No route or endpoint for the path, or no such resource (a result unknown or expired, a watermark, key, customer or dead letter).' },
-  method_not_allowed: { status: 405, by: ['gateway', 'backend', 'webhooks'], meaning: 'The endpoint does not take this method; `Allow` lists those it does.' },
+  method_not_allowed: { status: 405, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'The endpoint does not take this method; `Allow` lists those it does.' },
   request_timeout: { status: 408, by: ['gateway', 'backend'], meaning: 'The request head or body did not arrive in time, or the body arrived slower than the minimum body rate.' },
   conflict: { status: 409, by: ['admin', 'webhooks'], meaning: 'The change conflicts with the current state (a key defined in the config file, a job that is no longer a dead letter).' },
+  idempotency_in_progress: { status: 409, by: ['gateway'], meaning: 'A request with this `Idempotency-Key` is still being processed; retry when it has finished (`Retry-After`).' },
+  gone: { status: 410, by: ['gateway'], meaning: 'A route answers that the path is gone (a `return` of status 410 without a code of its own).' },
   payload_too_large: { status: 413, by: ['gateway', 'admin', 'backend'], meaning: 'The body is over the route\'s, plan\'s or endpoint\'s limit (refused before it is read when declared); for images also too many pixels or frames, or a fetched body over the limit.' },
-  unsupported_media_type: { status: 415, by: ['backend'], meaning: 'The bytes are not an image type the backend accepts (unknown, off the allow-list, SVG while disabled, polyglots), or the request body is not the type the endpoint takes.' },
+  unsupported_media_type: { status: 415, by: ['gateway', 'backend'], meaning: 'The bytes are not an image type the backend accepts (unknown, off the allow-list, SVG while disabled, polyglots), or the request body is not the type the endpoint takes.' },
   expectation_failed: { status: 417, by: ['gateway'], meaning: 'An `Expect` other than `100-continue`.' },
   unprocessable_image: { status: 422, by: ['backend'], meaning: 'An accepted image type the decoder cannot read (truncated, corrupt, its header disagreeing with its magic number).' },
   forbidden_destination: { status: 422, by: ['backend'], meaning: 'A URL to fetch or write to resolves to a loopback, private or link-local address.' },
@@ -32,14 +34,17 @@ export const ERROR_CODES = {
   too_many_redirects: { status: 422, by: ['backend'], meaning: 'A fetched URL redirected more times than the backend follows.' },
   fetch_failed: { status: 422, by: ['backend'], meaning: 'A URL to fetch did not resolve, could not be reached, or answered with an error status.' },
   store_rejected: { status: 422, by: ['backend'], meaning: 'The customer\'s bucket (the `store` option) refused the write: credentials, permissions, no such bucket.' },
-  rate_limited: { status: 429, configurable: true, by: ['gateway'], meaning: 'A request-rate limit (the plan\'s token bucket, or a `limit_req` zone, whose status the config may set) was hit; `Retry-After` says when to try again.' },
+  idempotency_key_reused: { status: 422, by: ['gateway'], meaning: 'This `Idempotency-Key` was used for a different request (method, path, Content-Type, options or body); use a new key.' },
+  rate_limited: { status: 429, configurable: true, by: ['gateway', 'admin', 'webhooks'], meaning: 'A request-rate limit (the plan\'s token bucket, or a `limit_req` zone, whose status the config may set) was hit, or too many wrong admin tokens came from one address; `Retry-After` says when to try again.' },
   quota_exceeded: { status: 429, by: ['gateway'], meaning: 'The plan\'s daily or monthly quota is used up; `Retry-After` says when it resets.' },
   concurrency_limited: { status: 429, configurable: true, by: ['gateway'], meaning: 'Too many requests in flight for the customer (the plan) or a `limit_conn` zone (whose status the config may set).' },
   header_too_large: { status: 431, by: ['gateway'], meaning: 'The request head is over the maximum header bytes.' },
   internal_error: { status: 500, by: ['gateway', 'admin', 'backend', 'webhooks'], meaning: 'A fault of ours; the request id finds it in the logs.' },
+  not_implemented: { status: 501, by: ['gateway'], meaning: 'A route answers that this is not implemented (a `return` of status 501 without a code of its own).' },
+  not_migrated: { status: 501, by: ['gateway'], meaning: 'The nginx location this path fell under was not translated by `sluice import-nginx`: the imported route answers exactly its paths instead of changing what they do.' },
   bad_gateway: { status: 502, by: ['gateway'], meaning: 'The upstream refused or reset the connection, or sent something that is not HTTP.' },
   store_unavailable: { status: 502, by: ['backend'], meaning: 'The customer\'s bucket (the `store` option) could not be reached.' },
-  unavailable: { status: 503, by: ['gateway', 'backend'], meaning: 'No healthy target in the upstream, the credential or limit store is down and the plan fails closed, or face detection is off or failed.' },
+  unavailable: { status: 503, by: ['gateway', 'admin', 'backend'], meaning: 'No healthy target in the upstream, the credential or limit store is down and the plan fails closed, or face detection is off or failed.' },
   overloaded: { status: 503, by: ['gateway', 'backend'], meaning: 'Load shed: the gateway is serving higher priorities first, or every slot and queue place of the backend is taken; `Retry-After` says when to try again.' },
   upstream_timeout: { status: 504, by: ['gateway', 'backend'], meaning: 'The upstream (or a URL the backend fetches) did not connect, answer or finish its body in time.' },
   processing_timeout: { status: 504, by: ['backend'], meaning: 'Processing the image took longer than the backend\'s timeout (its own work, not an upstream\'s).' },
@@ -57,6 +62,16 @@ export type StatusOf<C extends ErrorCode> = Entry<C> extends { readonly configur
 export type StatusAndCode = { [C in ErrorCode]: readonly [status: StatusOf<C>, code: C] }[ErrorCode];
 
 export const ERROR_CODE_NAMES = Object.keys(ERROR_CODES) as readonly ErrorCode[];
+
+/**
+ * A code the operator's config names (a route's `return: {status, error: {code}}`),
+ * which the table cannot know: the envelope carries it as written.
+ */
+export type ConfiguredCode = string & { readonly configured: unique symbol };
+
+export function configuredCode(code: string): ConfiguredCode {
+  return code as ConfiguredCode;
+}
 
 /** The codes `who` answers with, in the table's order. */
 export function codesAnsweredBy(who: Answerer): ErrorCode[] {
@@ -106,6 +121,11 @@ form field at fault. The OpenAPI documents (\`GET /v1/openapi.json\`, the backen
 ${rows.join('\n')}
 
 \\* The default: the route's \`limit_req\`/\`limit_conn\` zone may set another (nginx's \`limit_req_status\`).
+
+A route that answers itself (\`return: {status, error: {code, message}}\`) may name a code
+of its own; the envelope carries it as written. A \`return\` of an error status without a
+code gets the table's code for that status (\`gone\`, \`not_implemented\`, ...), or
+\`http_<status>\` for a status the table has none for.
 
 ## Adding a code
 

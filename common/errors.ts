@@ -1,5 +1,5 @@
 import { Type, type TObject } from '@sinclair/typebox';
-import { ERROR_CODES, codesAnsweredBy, type Answerer, type ErrorCode, type StatusAndCode } from './error-codes.js';
+import { ERROR_CODES, codesAnsweredBy, type Answerer, type ConfiguredCode, type ErrorCode, type StatusAndCode } from './error-codes.js';
 
 // The errors both sides raise and the one JSON shape a client sees for them
 // (DESIGN.md, "Client-facing contract"): the gateway, its admin API, the image
@@ -31,9 +31,9 @@ export class ConfigError extends Error {
   }
 }
 
-/** What errorBody() writes, for the OpenAPI document of `who`: its code is one of those `who` answers with. */
-export function errorEnvelope(who: Answerer): TObject {
-  const codes = codesAnsweredBy(who);
+/** What errorBody() writes, for the OpenAPI document of `who`: its code is one of those they answer with. */
+export function errorEnvelope(...who: readonly Answerer[]): TObject {
+  const codes = [...new Set(who.flatMap(codesAnsweredBy))];
   return Type.Object({
     error: Type.Object({
       code: Type.Union(codes.map((c) => Type.Literal(c)), {
@@ -47,7 +47,7 @@ export function errorEnvelope(who: Answerer): TObject {
 }
 
 /** The error body; `field` names the bad option or form field when there is one. */
-export function errorBody(e: { readonly code: ErrorCode; readonly message: string; readonly field?: string | undefined }, requestId: string): string {
+export function errorBody(e: { readonly code: ErrorCode | ConfiguredCode; readonly message: string; readonly field?: string | undefined }, requestId: string): string {
   const error: Record<string, string> = { code: e.code, message: e.message, request_id: requestId };
   if (e.field !== undefined) error.field = e.field;
   return JSON.stringify({ error });

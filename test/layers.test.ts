@@ -28,11 +28,19 @@ test('the import rules of .dependency-cruiser.cjs hold', async () => {
 });
 
 /**
+ * The config's data (its schema and the types derived from it), which every component
+ * reads, is a component below the config's loader (load.ts, semantics.ts), which calls
+ * into route/ and listen/ to check and resolve what they own.
+ */
+const CONFIG_DATA = /^gateway\/config\/(types\.ts|schema\.ts|schema\/)/;
+
+/**
  * A component is a folder directly under gateway/ or backends/, with its subfolders (a
  * list in image/ and its entries in image/steps/ are one component); a file directly
  * in gateway/ or backends/ is one of its own; elsewhere, the top folder.
  */
 function componentOf(path: string): string {
+  if (CONFIG_DATA.test(path)) return 'gateway/config (data)';
   const parts = path.split('/');
   if ((parts[0] === 'gateway' || parts[0] === 'backends') && parts.length > 2) return `${parts[0]}/${parts[1]}`;
   return parts.length === 2 && (parts[0] === 'gateway' || parts[0] === 'backends') ? path : parts[0]!;
@@ -70,6 +78,8 @@ test('no cycle between components (type-only imports count, but for the request 
 test('componentOf: a folder under gateway/ or backends/ with its subfolders, a file directly in them on its own', () => {
   assert.equal(componentOf('backends/image/steps/crop.ts'), 'backends/image');
   assert.equal(componentOf('gateway/store/types.ts'), 'gateway/store');
+  assert.equal(componentOf('gateway/config/load.ts'), 'gateway/config');
+  assert.equal(componentOf('gateway/config/schema/routes.ts'), 'gateway/config (data)');
   assert.equal(componentOf('gateway/server.ts'), 'gateway/server.ts');
   assert.equal(componentOf('common/errors.ts'), 'common');
   assert.equal(componentOf('test/harness/redis.ts'), 'test');

@@ -31,7 +31,7 @@ export interface ServiceDeps {
   readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
   /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
-  readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
+  readonly webhooks: { send(customer: string, url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -66,6 +66,8 @@ export interface ServiceContext {
   readonly openapi: Buffer;
   /** The Retry-After of a 503 overloaded. */
   readonly retryAfter: string;
+  /** `webhook` jobs answered 202 whose outcome is not yet handed to the sender; close waits for them. */
+  readonly sending: Set<Promise<void>>;
 }
 
 /** One request and its answer. */

@@ -101,7 +101,7 @@ function acceptAsync(ctx: ServiceContext, ex: Exchange, slot: Reservation, endpo
   const target = request.options.webhook!;
   const id = ctx.store.newId();
   finish(ctx, ex, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
-  void (async () => {
+  const task = (async () => {
     let payload: object;
     try {
       const result = await runProcess(ctx, ex, slot, endpoint, request);
@@ -117,8 +117,10 @@ function acceptAsync(ctx: ServiceContext, ex: Exchange, slot: Reservation, endpo
     } finally {
       slot.release();
     }
-    webhooks.send(target.url, payload, target.delaySeconds * 1000);
+    webhooks.send(customerOf(ex.req), target.url, payload, target.delaySeconds * 1000);
   })();
+  ctx.sending.add(task);
+  void task.finally(() => ctx.sending.delete(task));
 }
 
 /**
@@ -130,6 +132,8 @@ export async function processAndAnswer(ctx: ServiceContext, ex: Exchange, ticket
   if (options.store !== undefined && ctx.deps.storeOutput === undefined) throw new HttpError(400, 'bad_request', 'store is not enabled on this backend', 'store');
   if (options.webhook !== undefined) {
     if (ctx.deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
+    // Signed with the customer's own key: a request with no customer (not through the gateway) has none.
+    if (customerOf(ex.req) === '') throw new HttpError(400, 'bad_request', 'webhooks are signed with the customer\'s own key: send the request through the gateway', 'webhook');
     // From here the background job owns the reservation and releases it when done.
     ticket.detached = true;
     acceptAsync(ctx, ex, ticket.slot, endpoint, request);

@@ -83,6 +83,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     deps, log, pool, metrics, store, watermarks, limits, openapi,
     bodyRate: opts.bodyRate ?? DEFAULT_BODY_RATE,
     retryAfter: String(opts.retryAfterSeconds),
+    sending: new Set<Promise<void>>(),
   };
 
   const server = createServer(onRequest);
@@ -134,6 +135,9 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
           // In-flight requests get no grace here; the CLI drains before calling close.
           server.closeAllConnections();
         });
+        // A job that finished its processing may still be storing its result: its webhook
+        // must be handed to the sender (or queue) before that closes.
+        await Promise.all([...ctx.sending]);
         await deps.webhooks?.close();
         await store.close();
         await watermarks.close();

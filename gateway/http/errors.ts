@@ -2,14 +2,23 @@ import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
 import { lingerClose } from './linger.js';
 import { bodyPending } from '../../common/request-body.js';
-import type { ErrorCode, StatusAndCode } from '../../common/error-codes.js';
-import { errorBody } from '../../common/errors.js';
+import type { ConfiguredCode, ErrorCode, StatusAndCode } from '../../common/error-codes.js';
+import { errorBody, type HttpError } from '../../common/errors.js';
 
 /**
  * Answer a request with the JSON error body; safe to call once headers are gone (it then
  * just ends). The status and code are a pair from common/error-codes.ts.
  */
 export function sendError(ctx: RequestContext, ...[status, code, message, extra = []]: [...StatusAndCode, message: string, extra?: readonly string[]]): false {
+  return answer(ctx, status, code, message, extra);
+}
+
+/** Answer with an HttpError something threw (its status and code are a pair of the table, its headers go too). */
+export function sendHttpError(ctx: RequestContext, e: HttpError): false {
+  return answer(ctx, e.status, e.code, e.message, Object.entries(e.headers).flat());
+}
+
+function answer(ctx: RequestContext, status: number, code: ErrorCode, message: string, extra: readonly string[]): false {
   ctx.errorCode = code;
   // Added, not assigned: when the response had already started, what went out still counts.
   ctx.bytesOut += writeError(ctx.res, status, code, message, ctx.requestId, [...ctx.limitHeaders, ...extra]);
@@ -17,7 +26,7 @@ export function sendError(ctx: RequestContext, ...[status, code, message, extra 
 }
 
 /** Returns the body's size in bytes (0 when it was too late to send one). */
-export function writeError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra: readonly string[] = []): number {
+export function writeError(res: ServerResponse, status: number, code: ErrorCode | ConfiguredCode, message: string, requestId: string, extra: readonly string[] = []): number {
   if (res.headersSent) {
     // Too late for a clean error: cut the connection so the client sees a broken body, not a short one.
     res.destroy();

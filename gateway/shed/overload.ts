@@ -49,7 +49,9 @@ export function loopDelayMonitor(): LoopDelayMonitor {
   return {
     read() {
       const c = h.count;
-      const s = h.mean * c;
+      // An empty histogram's mean is NaN: kept as the running sum, it would make every
+      // later read NaN, and the loop-delay signal would never shed again.
+      const s = c === 0 ? 0 : h.mean * c;
       // Each recorded value is the time between two timer firings, so an idle loop
       // records about the resolution itself; what exceeds it is the delay.
       const mean = c > count ? (s - sumNs) / (c - count) / 1e6 - RESOLUTION_MS : 0;

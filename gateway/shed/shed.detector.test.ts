@@ -122,9 +122,12 @@ describe('shed: overload detector', () => {
     assert.equal(r.d.level, 0);
   });
 
-  it('measures a blocked event loop with the real perf_hooks monitor', async () => {
+  it('measures a blocked event loop with the real perf_hooks monitor, even after a read that came before its first sample', async () => {
     const m = loopDelayMonitor();
     try {
+      // At once, before the histogram has a sample (on a busy host the first can come late):
+      // this read once left NaN in the running sum, and every read after it NaN.
+      assert.equal(m.read(), 0);
       // Let the histogram's timer run a few times on an idle loop.
       await new Promise((resolve) => setTimeout(resolve, 60));
       const idle = m.read();

@@ -74,7 +74,9 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 15_000);
+  // By default longer than the 30 s the gateway itself gives spawned backends (sharp and
+  // the face model load first), which a default-stack test on a busy 2-core host can need.
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 45_000);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {
