@@ -16,6 +16,10 @@ import { webhookKeyStage } from './webhook-keys/webhook-key-stage.js';
 import { openApiStage } from './contract/openapi-stage.js';
 import { Authenticator } from './auth/authenticator.js';
 import { accountStage } from './account/account-stage.js';
+import { CreditMetrics } from './credits/credit-metrics.js';
+import { Credits } from './credits/credits.js';
+import { idempotencyStage } from './credits/idempotency.js';
+import { DenyCache } from './limits/deny-cache.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
@@ -108,13 +112,14 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   const master = masterKeysFromEnv(process.env);
   if (master === undefined) log.warn('SLUICE_MASTER_KEY is not set: GET /v1/webhooks/key and deliveries signed with customers\' keys answer 503 until it is');
   const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
+  const creditMetrics = new CreditMetrics(metrics);
   const drain = new Drain();
   // One subscription per store (a Redis one is a connection), delivered to whichever
   // generation is current.
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, drain, await openStore(cfg, log, metrics, onInvalidation, master));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, creditMetrics, drain, await openStore(cfg, log, metrics, onInvalidation, master));
   built = true;
 
   const listeners = await Listeners.start(cfg, {
@@ -156,7 +161,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       // By value, not by text: the checked config keeps the file's field order.
       const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
       const opened = sameStore ? old.opened : await openStore(next, log, metrics, onInvalidation, master);
-      gen = await buildGeneration(next, log, metrics, drain, opened);
+      gen = await buildGeneration(next, log, metrics, creditMetrics, drain, opened);
       listeners.reloadTls(next);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
@@ -213,7 +218,7 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, drain: Drain, opened: OpenedStore,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, creditMetrics: CreditMetrics, drain: Drain, opened: OpenedStore,
 ): Promise<Generation> {
   const { store, guard } = opened;
   const auth = new Authenticator(cfg, store);
@@ -234,6 +239,8 @@ async function buildGeneration(
   const limitReq = limitReqStages(cfg, zoneDeps);
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
+  const credits = new Credits(cfg, store, creditMetrics, log);
+  const denials = new DenyCache();
   const stages = [
     // The public contract is open to all, whatever the routes say.
     openApiStage(),
@@ -251,9 +258,11 @@ async function buildGeneration(
     shed.stage,
     limitReq.postAuth,
     limitConn.postAuth,
-    limitsStage(limiter, metrics, leaseTtlMs),
+    // A repeated Idempotency-Key is answered from the kept response here, before the limits: it is not charged again.
+    idempotencyStage(credits.keeper, cfg.billing.idempotency, leaseTtlMs, creditMetrics),
+    limitsStage(limiter, metrics, leaseTtlMs, denials, credits.warnings),
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
-    accountStage(store, cfg.store.timeout_ms),
+    accountStage(store, cfg.store.timeout_ms, cfg.billing.usage.retention_days),
     webhookKeyStage(opened.webhookKeys, cfg.webhooks.rotation_overlap_s, cfg.store.timeout_ms, log),
     balanceStage(pools, metrics),
   ];
@@ -261,7 +270,7 @@ async function buildGeneration(
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
   };
-  const proxy = proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools });
+  const proxy = proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools, onResponseHead: credits.atResponseHead });
   const chain = makeChain([...stages, proxy], onError);
   // An Upgrade request runs the same stages (it counts as a request); its last step makes the tunnel.
   const upgrades = upgradeRoutes(cfg, metrics, proxy);
@@ -277,6 +286,7 @@ async function buildGeneration(
     // The client left before its answer was complete: stop the upstream attempt too.
     if (!this.writableFinished) ctx.upstream?.cancel();
     if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
+    credits.finish(ctx);
     recordRequest(ctx, accessLog, metrics);
     if (--open === 0) idle?.();
   };
@@ -326,7 +336,12 @@ async function buildGeneration(
   return {
     cfg, store, guard, opened, audit: opened.audit, webhookKeys: opened.webhookKeys, onRequest, answerRaw,
     shouldUpgrade: upgrades.accepts,
-    invalidate: (msg) => auth.invalidate(msg),
+    invalidate: (msg) => {
+      if (msg.kind === 'denial') { denials.invalidate(msg.subject); return; }
+      // A reconnected channel may have missed denial invalidations too.
+      if (msg.kind === 'customer' && msg.id === '*') denials.clear();
+      auth.invalidate(msg);
+    },
     async retire(maxWaitMs, closeStore) {
       if (open > 0) {
         let t: NodeJS.Timeout | undefined;
@@ -337,6 +352,7 @@ async function buildGeneration(
       shed.stop();
       limiter.stop();
       await lastUsed.stop();
+      await credits.stop();
       await pools.close();
       if (closeStore) {
         guard.stop();

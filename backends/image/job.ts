@@ -30,6 +30,8 @@ export interface Job {
   readonly format: OutputFormat;
   /** Every frame is decoded and encoded. */
   readonly animated: boolean;
+  /** Pixels the decoder will produce (every frame of an animated output): what the limit and the work report count. */
+  readonly decodedPixels: number;
   /** The input as displayed (EXIF orientation applied), before the client's rotate: the frame crop rectangles and face boxes use. */
   readonly oriented: Size;
   // ---- the plan, filled in by the checks ----
@@ -40,6 +42,8 @@ export interface Job {
   size: Size;
   /** A compositing step runs: the output may have transparent pixels, and carries no metadata. */
   composited: boolean;
+  /** The face detector ran (a face crop), for the work report. */
+  facesDetected: boolean;
 }
 
 /**
@@ -76,16 +80,19 @@ export async function prepareJob(input: Buffer, opts: ImageOptions, limits: Imag
   const frames = ANIMATABLE.has(sniffed.format) ? Math.max(1, meta.pages ?? 1) : 1;
   const pageHeight = frames > 1 ? (meta.pageHeight ?? meta.height) : meta.height;
   const format: OutputFormat = opts.format === undefined || opts.format === 'auto' ? resolveAutoFormat(sniffed, frames, env.accepted) : opts.format;
+  const animated = frames > 1 && ANIMATABLE.has(format);
   const swapExif = (meta.orientation ?? 1) >= 5;
   const oriented = swapExif ? { width: pageHeight, height: meta.width } : { width: meta.width, height: pageHeight };
   return {
     input, opts, limits, env, sniffed, frames, pageHeight, format,
-    animated: frames > 1 && ANIMATABLE.has(format),
+    animated,
+    decodedPixels: meta.width * pageHeight * (animated ? frames : 1),
     oriented,
     extract: undefined,
     resize: undefined,
     size: oriented,
     composited: false,
+    facesDetected: false,
   };
 }
 

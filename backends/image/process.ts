@@ -22,7 +22,7 @@ import { blur } from './steps/blur.js';
 import { border } from './steps/border.js';
 import { crop } from './steps/crop.js';
 import { decode, openDecoder } from './steps/decode.js';
-import { encode, encodeOutput } from './steps/encode.js';
+import { encode, encodeOutput, searchesFormat } from './steps/encode.js';
 import { enhance } from './steps/enhance.js';
 import { filter } from './steps/filter.js';
 import { flatten } from './steps/flatten.js';
@@ -114,5 +114,7 @@ async function run(input: Buffer, opts: ImageOptions, limits: ImageLimits, env: 
     input: { format: job.sniffed.format, width: job.oriented.width, height: job.oriented.height, bytes: input.length },
     output: { format: out.format, width: info.width, height: job.animated ? (info.pageHeight ?? info.height) : info.height, bytes: data.length },
     contentType: out.contentType,
+    // What the work took, for the gateway to price (common/work-report.ts).
+    work: { pixels: job.decodedPixels, encodes: out.encodes, auto: searchesFormat(job), detect: job.facesDetected },
   };
 }

@@ -3,6 +3,7 @@
 // once at the edge of the service (options.ts), trusted inside.
 
 import type { ErrorCode, StatusAndCode } from '../../common/error-codes.js';
+import type { WorkReport } from '../../common/work-report.js';
 import { HttpError } from '../../common/errors.js';
 import type { COMPASS, CROP_MODES, FITS, FORMATS, GRAVITIES, OPTIMIZE_LEVELS } from './options-schema.js';
 
@@ -196,6 +197,8 @@ export interface ProcessResult {
   readonly output: ImageInfo;
   /** MIME type of data. */
   readonly contentType: string;
+  /** What the work took (pixels decoded, encoders run), reported to the gateway to settle its price. */
+  readonly work?: WorkReport;
 }
 
 export interface FaceBox {

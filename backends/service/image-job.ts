@@ -3,6 +3,7 @@
 // customer's bucket) and the answer (JSON or the bytes), or, with `webhook`, 202 now
 // and the outcome POSTed later.
 import { HttpError } from '../../common/errors.js';
+import { formatWork, WORK_HEADER } from '../../common/work-report.js';
 import type { ImageOptions, ProcessResult, WatermarkSource } from '../image/types.js';
 import { customerOf, type Exchange, type ServiceContext, type Ticket } from './context.js';
 import { acceptedFormats, asHttpError, wantsImage } from './http.js';
@@ -81,6 +82,8 @@ async function answerResult(
   const stored = performance.now();
   const dur = (a: number, b: number): string => Math.max(0, b - a).toFixed(2);
   ex.res.setHeader('server-timing', `upload;dur=${dur(timing.arrived, timing.read)}, queue;dur=${dur(timing.read, timing.started)}, process;dur=${dur(timing.started, timing.processed)}, store;dur=${dur(timing.processed, stored)}`);
+  // What the work took, for the gateway to price (it removes the header before the client sees it).
+  if (result.work !== undefined) ex.res.setHeader(WORK_HEADER, formatWork(result.work));
   if (wantsImage(ex.req.headers.accept)) {
     finish(ctx, ex, 200, {
       'content-type': result.contentType,

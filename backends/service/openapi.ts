@@ -14,6 +14,13 @@ const STANDARD_HEADERS = {
   "X-Backend-Load": { $ref: '#/components/headers/BackendLoad' },
 };
 
+const WORK = {
+  "X-Sluice-Work": {
+    description: 'What the work took, for the gateway to settle its price (`pixels=N, encodes=N[, auto][, detect]`, an RFC 9651 Dictionary; common/work-report.ts). The gateway removes it: clients never see it.',
+    schema: { type: 'string' },
+  },
+};
+
 /** A JSON answer with the headers every answer carries. */
 function answer(description: string, schema: string, headers: Record<string, unknown> = {}) {
   return { description, headers: { ...STANDARD_HEADERS, ...headers }, content: { "application/json": { schema: ref(schema) } } };
@@ -44,6 +51,7 @@ const PROCESSED = {
       ...STANDARD_HEADERS,
       "X-Image-Result": { description: 'With image bytes only: the same JSON as the metadata body.', schema: { type: 'string' } },
       "Content-Location": { description: 'With image bytes only: the result URL.', schema: { type: 'string' } },
+      ...WORK,
     },
     content: {
       "application/json": { schema: ref('ImageResult') },
@@ -150,7 +158,7 @@ const paths = {
         },
       },
       responses: {
-        "200": answer('Detections.', 'Detection'),
+        "200": answer('Detections.', 'Detection', WORK),
         "400": BAD_BODY,
         "413": TOO_LARGE,
         ...UNDECODABLE,

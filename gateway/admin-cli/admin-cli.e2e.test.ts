@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
@@ -7,22 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { startBackend } from '../../test/harness/backend.js';
 import { ADMIN_TOKEN, testConfig } from '../../test/harness/config.js';
-import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { adminCli } from '../../test/harness/admin.js';
 import { freePort } from '../../test/harness/ports.js';
 
-interface Run { readonly code: number | null; readonly stdout: string; readonly stderr: string }
 interface Seen { readonly method: string; readonly url: string; readonly body: unknown; readonly status: number; readonly answer: unknown }
 
-/** `sluice admin ARGS` as a child process, as an operator would run it. */
-async function cli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, 'admin', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = adminCli;
 
 /** Forwards to the gateway's admin port and keeps every request and answer the CLI exchanged. */
 async function recordingProxy(target: string, seen: Seen[]): Promise<{ server: Server; url: string }> {
@@ -202,6 +192,15 @@ describe('sluice admin, end to end against a running gateway', () => {
     assert.equal(rewrap.code, 0, rewrap.stderr);
     assert.deepEqual(Object.keys(JSON.parse(rewrap.stdout) as object).sort(), ['current', 'master_key', 'rewrapped']);
     ({ key, digest } = r);
+  });
+
+  it('lists daily usage and sets a webhook URL (the SSRF policy refuses a loopback one)', async () => {
+    const days = await cli(['usage', 'daily', '--customer', 'acme', '--json'], env);
+    assert.equal(days.code, 0, days.stderr);
+    assert.ok(Array.isArray((JSON.parse(days.stdout) as { days: unknown[] }).days));
+    const refused = await cli(['customers', 'set', 'acme', '--plan', 'test', '--webhook-url', 'http://127.0.0.1:9/hook'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /400 bad_request: webhook_url: 127\.0\.0\.1 is a loopback, private or special address/);
   });
 
   it('revokes the key: the gateway refuses it, a second revoke is "not found"', async () => {

@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import type { AdminRequest } from './client.js';
-import { record, show, table } from './table.js';
+import { csv, record, show, table } from './table.js';
+import type { UsageDay, UsageReport } from '../credits/usage-report.js';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -13,11 +15,13 @@ export interface Command {
   readonly positionals: readonly string[];
   /** This command's own options (strings); the shared ones are in main.ts. */
   readonly options: readonly string[];
+  /** This command's own switches (no value). */
+  readonly switches?: readonly string[];
   readonly required: readonly string[];
   readonly help: string;
   request(args: Readonly<Record<string, string>>, opts: Values): AdminRequest;
   /** The text shown on success; the same data is printed as JSON under --json. */
-  render(body: unknown, args: Readonly<Record<string, string>>): { json: unknown; text: string };
+  render(body: unknown, args: Readonly<Record<string, string>>, opts: Values): { json: unknown; text: string };
 }
 
 const seg = encodeURIComponent;
@@ -65,8 +69,39 @@ function allowList(v: string | boolean | undefined): string[] | null | undefined
 const when = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : new Date(ms).toISOString());
 
 function customerRecord(body: unknown): string {
-  const c = body as { id: string; plan?: string; overrides?: Record<string, unknown> };
-  return record([['id', c.id], ['plan', c.plan], ...Object.entries(c.overrides ?? {}).map(([k, v]) => [`overrides.${k}`, v] as const)]);
+  const c = body as { id: string; plan?: string; overrides?: Record<string, unknown>; webhook_url?: string };
+  return record([['id', c.id], ['plan', c.plan], ...Object.entries(c.overrides ?? {}).map(([k, v]) => [`overrides.${k}`, v] as const), ['webhook_url', c.webhook_url]]);
+}
+
+/** The query of GET /admin/usage from --from, --to and --customer. */
+function usageQuery(o: Values): string {
+  const q = new URLSearchParams();
+  for (const name of ['from', 'to', 'customer'] as const) if (typeof o[name] === 'string') q.set(name, o[name]);
+  const text = q.toString();
+  return `/admin/usage${text === '' ? '' : `?${text}`}`;
+}
+
+const USAGE_COLUMNS = ['date', 'customer', 'requests', 'refused', 'replayed', 'units', 'refunded', 'net', 'bytes_in', 'bytes_out', 'megapixels',
+  'image', 'fetch', 'detect', 'account', 'other', 'auto', 'face'] as const;
+
+function usageCells(d: UsageDay): string[] {
+  return [d.date, d.customer, ...[d.requests, d.refused, d.replayed, d.units_charged, d.units_refunded, d.units_net, d.bytes_in, d.bytes_out, d.megapixels,
+    d.classes.image ?? 0, d.classes.fetch ?? 0, d.classes.detect ?? 0, d.classes.account ?? 0, d.classes.other ?? 0, d.features.auto, d.features.face].map(String)];
+}
+
+/**
+ * Stripe's meter events (POST /v1/billing/meter_events), one JSON object a line: a
+ * customer's net units of one UTC day, stamped at that day's start, with an identifier
+ * that makes a re-sent day a duplicate Stripe drops. `stripe_customer_id` is the
+ * Sluice customer id: map it to Stripe's where they differ.
+ */
+export function meterEvents(report: UsageReport, eventName: string): string {
+  return report.days.filter((d) => d.units_net > 0).map((d) => JSON.stringify({
+    event_name: eventName,
+    timestamp: Math.floor(Date.parse(`${d.date}T00:00:00Z`) / 1000),
+    identifier: `${eventName}:${d.customer}:${d.date}`,
+    payload: { stripe_customer_id: d.customer, value: String(d.units_net) },
+  })).map((l) => `${l}\n`).join('');
 }
 
 const asIs = (body: unknown): { json: unknown; text: string } => ({ json: body, text: record(Object.entries(body as object)) });
@@ -141,12 +176,16 @@ export const COMMANDS: readonly Command[] = [
     render: (body) => ({ json: body, text: customerRecord(body) }),
   },
   {
-    words: 'customers set', positionals: ['id'], options: ['plan', ...LIMIT_FLAGS], required: [],
+    words: 'customers set', positionals: ['id'], options: ['plan', ...LIMIT_FLAGS, 'webhook-url'], required: [],
     help: 'customers set ID [--plan P] [--rate N] [--burst N] [--quota-day N] [--quota-month N]\n'
-      + '                 [--max-inflight N] [--max-body-bytes N]   replace plan and overrides (unset ones are cleared)',
+      + '                 [--max-inflight N] [--max-body-bytes N] [--webhook-url URL]\n'
+      + '                 replace plan, overrides and webhook URL (unset ones are cleared)',
     request: (a, o) => ({
       method: 'PUT', path: `/admin/customers/${seg(a.id!)}`,
-      body: { ...(o.plan === undefined ? {} : { plan: o.plan }), overrides: overridesFrom(o) },
+      body: {
+        ...(o.plan === undefined ? {} : { plan: o.plan }), overrides: overridesFrom(o),
+        ...(o['webhook-url'] === undefined ? {} : { webhook_url: o['webhook-url'] }),
+      },
     }),
     render: (body) => ({ json: body, text: customerRecord(body) }),
   },
@@ -169,6 +208,28 @@ export const COMMANDS: readonly Command[] = [
     help: "webhook-keys rewrap                                    re-encrypt customers' webhook keys under the current SLUICE_MASTER_KEY",
     request: () => ({ method: 'POST', path: '/admin/webhook-keys/rewrap' }),
     render: asIs,
+  },
+  {
+    words: 'usage daily', positionals: [], options: ['customer', 'from', 'to'], switches: ['csv'], required: [],
+    help: 'usage daily [--customer ID] [--from DATE] [--to DATE] [--csv]\n'
+      + '                 usage per customer per UTC day (default: the last 30 days; every customer without --customer)',
+    request: (_a, o) => ({ method: 'GET', path: usageQuery(o) }),
+    render: (body, _a, o) => {
+      const rows = (body as UsageReport).days.map(usageCells);
+      return { json: body, text: o.csv === true ? csv(USAGE_COLUMNS, rows) : table(USAGE_COLUMNS, rows) };
+    },
+  },
+  {
+    words: 'usage export', positionals: [], options: ['customer', 'from', 'to', 'out', 'event-name'], required: ['out'],
+    help: 'usage export --out FILE [--customer ID] [--from DATE] [--to DATE] [--event-name NAME]\n'
+      + '                 write Stripe meter events (one JSON line per customer-day of net units; default event name sluice_units)',
+    request: (_a, o) => ({ method: 'GET', path: usageQuery(o) }),
+    render: (body, _a, o) => {
+      const text = meterEvents(body as UsageReport, typeof o['event-name'] === 'string' ? o['event-name'] : 'sluice_units');
+      writeFileSync(String(o.out), text);
+      const events = text === '' ? 0 : text.split('\n').length - 1;
+      return { json: { out: o.out, events }, text: `wrote ${events} meter events to ${String(o.out)}\n` };
+    },
   },
   {
     words: 'usage', positionals: ['customer'], options: [], required: [],

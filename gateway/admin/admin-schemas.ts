@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../common/schema-types.js';
 import { CidrList } from '../config/schema/auth.js';
-import { LimitOverrides } from '../config/schema/limits.js';
+import { LimitOverrides, WebhookUrl } from '../config/schema/limits.js';
 
 // The admin API's bodies, once: the routes (routes/*.ts) validate requests with them and
 // openapi.ts describes the API with them. The overrides are the config file's own
@@ -34,6 +34,7 @@ export const KeyRotate = Section({
 export const CustomerPut = Section({
   plan: Type.Optional(Text()),
   overrides: LimitOverrides,
+  webhook_url: Type.Optional(WebhookUrl),
 });
 
 const KeyFields = {
@@ -70,6 +71,7 @@ export const Customer = Type.Object({
   id: Type.String(),
   plan: Type.Optional(Type.String()),
   overrides: LimitOverrides,
+  webhook_url: Type.Optional(WebhookUrl),
 });
 
 export const Usage = Type.Object({

@@ -180,6 +180,8 @@ describe('admin port security', { timeout: 120_000 }, () => {
     assert.equal((await call(a, 'GET', '/admin/customers/contract')).status, 200);
     assert.equal((await call(a, 'GET', '/admin/customers/nobody')).status, 404);
     assert.equal((await call(a, 'GET', '/admin/customers/contract/usage')).status, 200);
+    assert.equal((await call(a, 'GET', '/admin/usage?customer=contract')).status, 200);
+    assert.equal((await call(a, 'GET', '/admin/usage?from=2026-02-30')).status, 400);
     assert.equal((await call(a, 'GET', '/admin/audit?limit=3')).status, 200);
     assert.equal((await call(a, 'GET', '/admin/audit?limit=x')).status, 400);
     assert.equal((await call(a, 'POST', '/admin/webhook-keys/rewrap')).status, 503, 'this gateway has no master key');

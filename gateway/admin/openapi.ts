@@ -2,6 +2,7 @@ import { errorEnvelope } from '../../common/errors.js';
 import { AuditEntrySchema, AuditList } from '../../common/admin/audit-route.js';
 import type { AdminRoute } from '../../common/admin/router.js';
 import { adminPaths, openApiDocument } from '../../common/openapi.js';
+import { UsageReport } from '../credits/usage-report.js';
 import type { AdminDeps } from './admin-deps.js';
 import {
   Customer, CustomerPut, Key, KeyCreate, KeyCreated, KeyList, KeyPatch, KeyRotate, KeyRotated, Readiness, Rewrapped, Status, Usage,
@@ -12,7 +13,7 @@ import {
 
 const SCHEMAS = {
   Error: errorEnvelope('admin'), Status, Readiness, KeyCreate, KeyCreated, KeyPatch, KeyRotate, KeyRotated, Key, KeyList, CustomerPut, Customer, Usage,
-  AuditEntry: AuditEntrySchema, AuditList, Rewrapped,
+  AuditEntry: AuditEntrySchema, AuditList, Rewrapped, UsageReport,
 };
 
 export const GUARDED = {

@@ -5,6 +5,7 @@ import { adminOpenApi } from './openapi.js';
 import { getCustomer, getUsage, putCustomer } from './routes/customers.js';
 import { healthz, metrics, readyz } from './routes/health.js';
 import { createKey, listKeys, patchKey, revokeKey, rotateKey } from './routes/keys.js';
+import { usageHistory } from './routes/usage.js';
 import { rewrapWebhookKeys } from './routes/webhook-keys.js';
 
 // Every endpoint of the gateway's admin port, in the order the document lists them.
@@ -25,6 +26,7 @@ export const ADMIN_ROUTES: readonly AdminRoute<AdminDeps>[] = [
   getCustomer,
   putCustomer,
   getUsage,
+  usageHistory,
   auditRoute<AdminDeps>(),
   rewrapWebhookKeys,
 ];

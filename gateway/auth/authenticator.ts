@@ -97,6 +97,7 @@ export class Authenticator {
   }
 
   invalidate(msg: Invalidation): void {
+    if (msg.kind === 'denial') return;
     this.generation++;
     if (msg.kind === 'key') this.cache.delete(`k${msg.digest}`);
     else if (msg.id === '*') this.markAllStale();

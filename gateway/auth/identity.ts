@@ -1,5 +1,6 @@
 import type { BlockList } from 'node:net';
-import type { CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import type { CostOverridesConfig, CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import { compilePricing, type Pricing } from '../credits/pricing.js';
 import { rateLimitPolicyValue } from '../limits/rate-limit-headers.js';
 import type { CustomerRecord, LimitPolicy } from '../store/types.js';
 
@@ -16,6 +17,10 @@ export interface Identity {
   readonly policyHeader: string;
   /** For an API key: what is checked on each request with it. Undefined for a JWT. */
   readonly key: KeyTerms | undefined;
+  /** What requests cost in units; undefined: one unit each (no costs configured). */
+  readonly pricing: Pricing | undefined;
+  /** The customer's endpoint for account events (quota.threshold), if it registered one. */
+  readonly webhookUrl: string | undefined;
 }
 
 /** An API key's own terms, worked out once when its record is loaded. */
@@ -50,7 +55,7 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
   if (planName === undefined) return undefined;
   const plan = plans.get(planName);
   if (plan === undefined) return undefined;
-  const o: LimitOverrides & Record<string, number | undefined> = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
+  const o: LimitOverrides = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
   const rate = o.rate ?? plan.rate;
   const burst = o.burst ?? (plan.burst > 0 ? plan.burst : rate);
   const policy: LimitPolicy = {
@@ -70,5 +75,7 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
     failurePolicy: plan.failure_policy ?? globalPolicy,
     policyHeader: rateLimitPolicyValue(plan.name, policy),
     key: input.key,
+    pricing: compilePricing(plan.costs, o.costs as CostOverridesConfig | undefined),
+    webhookUrl: input.storedCustomer?.webhookUrl ?? input.configCustomer?.webhook_url,
   });
 }

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Section } from '../../common/schema-types.js';
 import { StoreSchema } from '../../common/store-config.js';
 import { Auth } from './schema/auth.js';
+import { Billing } from './schema/credits.js';
 import { Customer, Plan } from './schema/limits.js';
 import { Listeners } from './schema/listeners.js';
 import { LimitConnZone, LimitReqZone, Route, RouteRef, VirtualHost } from './schema/routes.js';
@@ -31,6 +32,7 @@ export const SluiceConfigSchema = Section({
   spawn_backends: Type.Array(SpawnBackend, { default: [], description: 'Backends this process starts and stops with itself (the demo stack).' }),
   shed: Shed,
   webhooks: Webhooks,
+  billing: Billing,
   log: Log,
 }, {
   title: 'Sluice gateway config',

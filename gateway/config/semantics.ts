@@ -3,6 +3,8 @@ import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
 import { cidrProblem } from '../auth/allowlist.js';
+import { parseCidr } from '../../backends/net/address-policy.js';
+import { webhookUrlProblem } from '../credits/webhook-url.js';
 import type { ConfigDoc } from './schema.js';
 import type { RouteDoc } from './schema/routes.js';
 import { routeProblems } from '../route/route-problems.js';
@@ -40,7 +42,14 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
   for (const [name, p] of entries(c.plans)) {
     if (sound('plans', name) && p.rate > 0 && (p.burst ?? p.rate) < 1) out.push(`plans.${name}.burst: must be >= 1 when rate is set`);
   }
-  for (const [id, customer] of entries(c.customers)) ref(`customers.${id}.plan`, customer.plan, plans, 'plan');
+  const allow = clean('/billing') ? c.billing.quota_warnings.allow.filter((a, i) => {
+    try { parseCidr(a); return true; } catch (err) { out.push(`billing.quota_warnings.allow[${i}]: ${(err as Error).message}`); return false; }
+  }) : [];
+  for (const [id, customer] of entries(c.customers)) {
+    ref(`customers.${id}.plan`, customer.plan, plans, 'plan');
+    const problem = typeof customer.webhook_url === 'string' ? webhookUrlProblem(customer.webhook_url, allow) : undefined;
+    if (problem !== undefined) out.push(`customers.${id}.webhook_url: ${problem}`);
+  }
   list(c.auth?.keys).forEach((k, i) => ref(`auth.keys[${i}].plan`, k.plan, plans, 'plan'));
   if (c.auth?.jwt !== undefined && clean('/auth/jwt')) out.push(...jwtProblems(c.auth.jwt, 'auth.jwt'));
   for (const [name, u] of entries(c.upstreams)) {

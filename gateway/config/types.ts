@@ -1,5 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { Auth, Jwt, JwtKey, StaticKey } from './schema/auth.js';
+import type { Billing, CostOverrides, Costs } from './schema/credits.js';
 import type { LimitOverrides, Plan } from './schema/limits.js';
 import type { LimitConnZone, LimitReqZone, RealIp, RouteFields, VirtualHost } from './schema/routes.js';
 import type { Admin, Log, Server, Shed, SpawnBackend } from './schema/server.js';
@@ -31,7 +32,15 @@ export type PlanConfig = Frozen<Omit<Static<typeof Plan>, 'burst'> & {
 }>;
 export type LimitScope = PlanConfig['scope'];
 
-export type CustomerConfig = { readonly id: string; readonly plan: string | undefined; readonly overrides: Frozen<LimitOverrides> };
+export type CustomerConfig = {
+  readonly id: string;
+  readonly plan: string | undefined;
+  readonly overrides: Frozen<LimitOverrides>;
+  readonly webhook_url: string | undefined;
+};
+export type CostsConfig = Frozen<Static<typeof Costs>>;
+export type CostOverridesConfig = Frozen<Static<typeof CostOverrides>>;
+export type BillingConfig = Frozen<Static<typeof Billing>>;
 
 /** `digest` without its optional `sha256:` prefix. */
 export type StaticKeyConfig = Frozen<Static<typeof StaticKey>>;
@@ -132,6 +141,7 @@ export interface SluiceConfig {
   readonly spawn_backends: readonly SpawnBackendConfig[];
   readonly shed: ShedConfig;
   readonly webhooks: WebhooksConfig;
+  readonly billing: BillingConfig;
   readonly log: LogConfig;
 }
 

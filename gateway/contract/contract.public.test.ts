@@ -54,7 +54,7 @@ describe('the public OpenAPI document describes what the gateway answers', { tim
     assert.equal(doc.openapi, '3.1.0');
     assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['apiKey', 'basic', 'bearer']);
     assert.deepEqual(Object.keys(doc.paths).sort(), [
-      '/v1/account', '/v1/detect', '/v1/images', '/v1/images/fetch', '/v1/openapi.json', '/v1/results/{id}', '/v1/watermarks/{id}', '/v1/webhooks/key', '/v1/webhooks/key/rotate',
+      '/v1/account', '/v1/account/usage', '/v1/detect', '/v1/images', '/v1/images/fetch', '/v1/openapi.json', '/v1/results/{id}', '/v1/watermarks/{id}', '/v1/webhooks/key', '/v1/webhooks/key/rotate',
     ]);
     for (const internal of ['/healthz', '/metrics', '/openapi.json']) assert.equal(doc.paths[internal], undefined, `${internal} is not reachable through the gateway`);
     for (const status of ['401', '403', '429']) assert.ok(doc.paths['/v1/images'].post.responses[status], `POST /v1/images documents ${status}`);
@@ -97,6 +97,19 @@ describe('the public OpenAPI document describes what the gateway answers', { tim
     assert.equal((await call('POST', '/v1/webhooks/key/rotate', pro)).status, 200);
     assert.equal((await call('GET', '/v1/webhooks/key/rotate', pro)).status, 405);
     assert.equal((await call('GET', '/v1/account', { authorization: 'Bearer sluice_live_000000000000000000000000000000000000' })).status, 401);
+    assert.equal((await call('GET', '/v1/account/usage?from=2026-01-01&to=2026-01-31', pro)).status, 200);
+    assert.equal((await call('GET', '/v1/account/usage?from=yesterday', pro)).status, 400);
+  });
+
+  it('Idempotency-Key: a repeat is the kept response (Idempotent-Replayed), another body under the key is 422', async () => {
+    const headers = { ...pro, 'idempotency-key': `contract-${process.pid}`, 'x-options': '{"format":"webp","resize":{"width":64}}' };
+    const first = await call('POST', '/v1/images', headers, PHOTO);
+    assert.equal(first.status, 200);
+    const again = await call('POST', '/v1/images', headers, PHOTO);
+    assert.equal(again.status, 200);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(json(again), json(first));
+    assert.equal((await call('POST', '/v1/images', { ...headers, 'x-options': '{"format":"png"}' }, PHOTO)).status, 422);
   });
 
   it('keys with terms: an allowlist refusal (403), and a rotated key in its grace (Deprecation, Sunset)', async () => {

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import type { ResponseDoc } from '../../common/admin/router.js';
+import type { ParameterDoc, ResponseDoc } from '../../common/admin/router.js';
+import { UsageReport } from '../credits/usage-report.js';
 import { WebhookKey, WebhookKeyRotate } from '../webhook-keys/schema.js';
 
 // The public API as customers see it through the gateway, one entry per operation: the
@@ -16,6 +17,8 @@ export interface PublicOperation {
   readonly limited: boolean;
   /** Proxied to the image backends: the operation is the one in backends/service/openapi.json. */
   readonly backend?: true;
+  /** Takes Idempotency-Key (gateway/credits/idempotency.ts): a repeat is answered from the kept response. */
+  readonly idempotent?: true;
   /** Answered by the gateway. */
   readonly doc?: {
     readonly operationId: string;
@@ -23,6 +26,7 @@ export interface PublicOperation {
     readonly description?: string;
     /** Component name of an optional JSON body. */
     readonly body?: string;
+    readonly parameters?: readonly ParameterDoc[];
     readonly responses: Readonly<Record<number, ResponseDoc>>;
   };
 }
@@ -48,14 +52,16 @@ export const Account = Type.Object({
 }, { additionalProperties: false });
 
 /** Schemas the gateway's own operations use, published as components. */
-export const GATEWAY_SCHEMAS = { Account, WebhookKey, WebhookKeyRotate };
+export const GATEWAY_SCHEMAS = { Account, UsageReport, WebhookKey, WebhookKeyRotate };
+
+const Day = (description: string) => Type.String({ format: 'date', description });
 
 const unavailable = (what: string): ResponseDoc => ({ description: `\`unavailable\`: ${what} did not answer; retry later.`, schema: 'Error' });
 
 export const PUBLIC_OPERATIONS: readonly PublicOperation[] = [
-  { path: '/v1/images', method: 'post', auth: 'key', limited: true, backend: true },
+  { path: '/v1/images', method: 'post', auth: 'key', limited: true, backend: true, idempotent: true },
   { path: '/v1/images/fetch', method: 'post', auth: 'key', limited: true, backend: true },
-  { path: '/v1/detect', method: 'post', auth: 'key', limited: true, backend: true },
+  { path: '/v1/detect', method: 'post', auth: 'key', limited: true, backend: true, idempotent: true },
   { path: '/v1/results/{id}', method: 'get', auth: 'none', limited: false, backend: true },
   { path: '/v1/watermarks/{id}', method: 'put', auth: 'key', limited: true, backend: true },
   { path: '/v1/watermarks/{id}', method: 'delete', auth: 'key', limited: true, backend: true },
@@ -65,6 +71,24 @@ export const PUBLIC_OPERATIONS: readonly PublicOperation[] = [
       operationId: 'getAccount', summary: "The caller's plan, limits and usage",
       description: 'Answered by the gateway after the limits: limited and counted like any call (its own call shows in the usage).',
       responses: { 200: { description: 'The account.', schema: 'Account' }, 405: { description: '`method_not_allowed`: only GET and HEAD.', schema: 'Error' }, 503: unavailable('the usage store') },
+    },
+  },
+  {
+    path: '/v1/account/usage', method: 'get', auth: 'key', limited: true,
+    doc: {
+      operationId: 'getAccountUsage', summary: "The caller's daily usage, for billing",
+      description: 'Per UTC day: requests, units charged and refunded, bytes, counts per operation class (docs/credits.md). Counts reach the store in batches '
+        + '(billing.usage.flush_ms), so the last second may not show yet.',
+      parameters: [
+        { name: 'from', in: 'query', required: false, schema: Day('First day, yyyy-mm-dd (default: 29 days before `to`).') },
+        { name: 'to', in: 'query', required: false, schema: Day('Last day, yyyy-mm-dd (default: today, UTC).') },
+      ],
+      responses: {
+        200: { description: 'Days with usage, oldest first.', schema: 'UsageReport' },
+        400: { description: '`bad_request`: a bad date, from after to, or more days than are kept.', schema: 'Error' },
+        405: { description: '`method_not_allowed`: only GET and HEAD.', schema: 'Error' },
+        503: unavailable('the usage store'),
+      },
     },
   },
   {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ResponseDoc } from '../../common/admin/router.js';
 import { errorEnvelope } from '../../common/errors.js';
-import { openApiDocument, responseObject, schemaRef } from '../../common/openapi.js';
+import { openApiDocument, publishSchema, responseObject, schemaRef } from '../../common/openapi.js';
 import { GATEWAY_SCHEMAS, PUBLIC_OPERATIONS, type PublicOperation } from './operations.js';
 
 // The public contract: one OpenAPI 3.1 document of the API as customers meet it through
@@ -25,6 +25,7 @@ interface ResponseJson {
 
 interface OperationJson {
   readonly responses: Readonly<Record<string, ResponseJson>>;
+  readonly parameters?: readonly unknown[];
   readonly [field: string]: unknown;
 }
 
@@ -45,6 +46,14 @@ const HEADERS = {
   Deprecation: header('The API key used was rotated at this moment (RFC 9745, `@<unix seconds>`); switch to its replacement.'),
   Sunset: header('When the rotated API key stops working (RFC 8594, an HTTP date).'),
   Allow: header('The methods this path takes.'),
+  IdempotentReplayed: header('`true`: this is the kept response to an earlier request with the same Idempotency-Key; it was not processed or charged again.'),
+};
+
+/** The request header of an idempotent operation (draft-ietf-httpapi-idempotency-key-header). */
+const IDEMPOTENCY_KEY = {
+  name: 'Idempotency-Key', in: 'header', required: false,
+  description: 'Makes a retry safe: a repeat with the same key and the same request (for 24 h, per customer) gets the first response back, not processed or charged again.',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
 };
 const ref = (name: keyof typeof HEADERS | 'RequestId') => ({ $ref: `#/components/headers/${name}` });
 /** A header every answer of that status carries (a reference cannot say so). */
@@ -56,6 +65,7 @@ function commonHeaders(op: PublicOperation): Json {
     'X-Request-Id': ref('RequestId'),
     ...(op.limited ? { 'RateLimit-Policy': ref('RateLimitPolicy'), RateLimit: ref('RateLimit') } : {}),
     ...(op.auth === 'key' ? { Deprecation: ref('Deprecation'), Sunset: ref('Sunset') } : {}),
+    ...(op.idempotent === true ? { 'Idempotent-Replayed': ref('IdempotentReplayed') } : {}),
   };
 }
 
@@ -77,6 +87,11 @@ function gatewayResponses(op: PublicOperation): Record<number, ResponseDoc> {
     out[429] = error('`rate_limited`, `quota_exceeded` or `concurrency_limited`: which limit was hit.', {
       'Retry-After': required('RetryAfter'), 'RateLimit-Policy': required('RateLimitPolicy'), RateLimit: required('RateLimit'),
     });
+  }
+  if (op.idempotent === true) {
+    out[303] = { description: 'A repeat of an Idempotency-Key whose response was too large to keep: See Other, the result.', headers: { Location: header('The result.'), 'Idempotent-Replayed': required('IdempotentReplayed') } };
+    out[409] = error('`idempotency_in_progress`: a request with this Idempotency-Key is still running; retry after it.', { 'Retry-After': ref('RetryAfter') });
+    out[422] = error('`idempotency_key_reused`: this Idempotency-Key was used for a different request.');
   }
   if (op.backend === true) {
     out[413] = error('`payload_too_large` (gateway): the body is over the plan\'s limit, refused before it is read when declared.');
@@ -102,6 +117,12 @@ function operation(op: PublicOperation, backend: BackendDocument): Json {
     const d = op.doc!;
     base = {
       operationId: d.operationId, summary: d.summary, ...(d.description === undefined ? {} : { description: d.description }),
+      ...(d.parameters === undefined ? {} : {
+        parameters: d.parameters.map((p) => ({
+          name: p.name, in: p.in, required: p.in === 'path' ? true : p.required === true,
+          ...(p.description === undefined ? {} : { description: p.description }), schema: publishSchema(p.schema),
+        })),
+      }),
       ...(d.body === undefined ? {} : { requestBody: { required: false, content: { 'application/json': { schema: schemaRef(d.body) } } } }),
       responses: Object.fromEntries(Object.entries(d.responses).map(([s, r]) => [s, responseObject(r)])),
     };
@@ -111,6 +132,7 @@ function operation(op: PublicOperation, backend: BackendDocument): Json {
   const headers = commonHeaders(op);
   return {
     ...base,
+    ...(op.idempotent === true ? { parameters: [...(base.parameters ?? []), IDEMPOTENCY_KEY] } : {}),
     security: op.auth === 'key' ? [{ apiKey: [] }, { bearer: [] }, { basic: [] }] : [],
     responses: Object.fromEntries(statuses.map((s) => [s, merge(base.responses[s], extra[s], headers)])),
   };

@@ -10,4 +10,6 @@ export interface Limited {
   readonly subject: string;
   readonly plan: { readonly name: string };
   readonly policy: LimitPolicy;
+  /** Costs in units (credits/pricing.ts); undefined when the plan counts requests. */
+  readonly pricing: object | undefined;
 }

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { operationOf } from '../credits/operation.js';
+import { estimateUnits } from '../credits/pricing.js';
+import type { QuotaWatch } from '../credits/quota-warnings.js';
 import { sendError } from '../http/errors.js';
 import { labelChildren, type Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
-import { DenyCache, type CachedVerdict } from './deny-cache.js';
+import type { DenyCache, CachedVerdict } from './deny-cache.js';
 import type { GuardedLimiter, Verdict } from './guarded-limiter.js';
+import type { Identity } from '../auth/identity.js';
 import { NearLimit } from './near-limit.js';
 import { denyMessage, rateLimitValue, retryAfterSeconds } from './rate-limit-headers.js';
 
@@ -18,13 +22,17 @@ export function leaseIds(): () => string {
   return () => `${prefix}:${++seq}`;
 }
 
-export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlMs: number): Stage {
+/**
+ * `denials`: the process's deny cache (server.ts hands it the fleet's `denial`
+ * invalidations). `quota`: told of every admission the store decided, to send quota
+ * warnings.
+ */
+export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlMs: number, denials: DenyCache, quota: QuotaWatch | undefined): Stage {
   const nextLeaseId = leaseIds();
-  const denials = new DenyCache();
   const near = new NearLimit(metrics);
   const shadowChild = labelChildren((...v: string[]) => metrics.limitShadowRejections.labels(...v));
   const shadowRejected = (plan: string, reason: string): void => shadowChild(plan, reason).inc();
-  const settle = (ctx: RequestContext, v: CachedVerdict, leaseId: string): boolean => {
+  const settle = (ctx: RequestContext, v: CachedVerdict, leaseId: string, cost: number): boolean => {
     const id = ctx.identity!;
     if (v.source === 'closed') {
       ctx.limitResult = 'store_closed';
@@ -48,9 +56,14 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
       }
       ctx.limitResult = reason;
       metrics.limitDecision(reason);
-      return sendError(ctx, 429, reason, denyMessage(id, d), ['retry-after', String(retryAfterSeconds(d))]);
+      return sendError(ctx, 429, reason, denyMessage(id, d, cost), ['retry-after', String(retryAfterSeconds(d))]);
     }
-    if (v.source === 'store') near.observe(id, d);
+    ctx.charged = cost;
+    ctx.decidedAt = Date.now();
+    if (v.source === 'store') {
+      near.observe(id, d);
+      quota?.admitted(id, d, cost);
+    }
     ctx.limitResult = v.source === 'fallback' ? 'fallback_open' : 'allowed';
     metrics.limitDecision(ctx.limitResult);
     if (id.policy.maxInflight > 0) {
@@ -63,16 +76,29 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
   // One function for every request, its arguments passed along: no closure per request.
   const admit = (ctx: RequestContext, leaseId: string): Verdict | Promise<Verdict> => {
     const id = ctx.identity!;
-    return limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy);
+    return limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy, costOf(id, ctx.estimate));
   };
   return (ctx) => {
     const id = ctx.identity;
     if (id === undefined) return true;
     // Only an in-flight limit holds a lease; the others need no id.
     const leaseId = id.policy.maxInflight > 0 ? nextLeaseId() : '';
+    const op = operationOf(ctx.req, ctx.path);
+    ctx.operation = op;
+    ctx.estimate = id.pricing === undefined ? 1 : estimateUnits(id.pricing, ctx.route!.name, op);
+    const cost = costOf(id, ctx.estimate);
     // Only a remote store makes a denial worth remembering: the memory store decides as cheaply as the cache would.
-    const v = limiter.remote ? denials.decide(id.subject, id.policy, id.plan.deny_cache_ms, admit, ctx, leaseId) : admit(ctx, leaseId);
-    if (!(v instanceof Promise)) return settle(ctx, v, leaseId);
-    return v.then((res) => settle(ctx, res, leaseId));
+    const v = limiter.remote ? denials.decide(id.subject, id.policy, cost, id.plan.deny_cache_ms, admit, ctx, leaseId) : admit(ctx, leaseId);
+    if (!(v instanceof Promise)) return settle(ctx, v, leaseId, cost);
+    return v.then((res) => settle(ctx, res, leaseId, cost));
   };
+}
+
+/**
+ * The units a request takes at admission: its estimate, but never more than the burst,
+ * which a bucket never holds; a dearer request is admitted at burst and settled at its
+ * price after the response (docs/limits.md).
+ */
+function costOf(id: Identity, estimate: number): number {
+  return id.policy.rate > 0 ? Math.min(estimate, Math.floor(id.policy.burst)) : estimate;
 }

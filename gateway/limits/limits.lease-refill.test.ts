@@ -30,10 +30,10 @@ function rig(): Rig {
   const r: Rig = {
     store, returned, now: 1_000_000,
     leases: new TokenLeases(LEASE, (u) => returned.push(u), () => r.now),
-    use: () => r.leases.use('s', P),
+    use: () => r.leases.use('s', P, 1),
     takeFirst: async (n) => {
       const g = await store.take('s', P, n);
-      r.leases.hold('s', P, g);
+      r.leases.hold('s', P, g, 1);
       return g;
     },
   };
@@ -43,7 +43,7 @@ function rig(): Rig {
 /** A pace of 3,000 requests a second: a batch of 100 ms of it is 300, capped by max_share at 200. */
 function warm(r: Rig): void {
   for (let w = 0; w < 5; w++) {
-    for (let i = 0; i < 300; i++) r.leases.use('s', P);
+    for (let i = 0; i < 300; i++) r.leases.use('s', P, 1);
     r.now += 100;
   }
 }

@@ -8,8 +8,10 @@ import { monotonicMs, RedisClock } from './redis-clock.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
 import { scanAll } from '../../common/redis-scan.js';
+import { RedisCredits } from './redis-credits.js';
 import {
-  REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
+  REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type IdempotencyState, type Invalidation, type KeyRecord, type LimitPolicy,
+  type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Settled, type Settlement, type Store, type StoredResponse, type Usage, type UsageRow,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
@@ -17,6 +19,7 @@ const ADMIT_LUA = luaScript('admit.lua');
 const USAGE_LUA = luaScript('usage.lua');
 const INSTANCES_LUA = luaScript('instances.lua');
 const LEASE_RETURN_LUA = luaScript('lease_return.lua');
+const SETTLE_LUA = luaScript('settle.lua');
 const LIMIT_REQ_LUA = luaScript('limit_req.lua');
 const LIMIT_CONN_LUA = luaScript('limit_conn.lua');
 
@@ -28,6 +31,7 @@ interface ScriptCommands {
   sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
   sluiceLeaseReturn(bucket: string, counters: string, ...argv: (string | number)[]): Promise<number>;
+  sluiceSettle(bucket: string, counters: string, ...argv: (string | number)[]): Promise<[number, number, number, number, number]>;
   sluicePublish(channel: string, message: string): Promise<number>;
   sluiceTouchKey(key: string, at: number): Promise<number>;
 }
@@ -104,6 +108,7 @@ export class RedisStore implements Store {
   private readonly cfg: StoreConfig;
   private readonly k: KeySchema;
   private readonly timeoutMs: number;
+  private readonly credits: RedisCredits;
   /** Offset to Redis's clock, sampled with every heartbeat: calls carry their expiry in it. */
   private readonly clock = new RedisClock();
   /** How long after a call the guard may still take its answer: timeout_ms, plus late_grace_ms when its loop was late. */
@@ -121,7 +126,9 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceLeaseReturn', { numberOfKeys: 2, lua: LEASE_RETURN_LUA });
     this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
     this.redis.defineCommand('sluiceTouchKey', { numberOfKeys: 1, lua: TOUCH_KEY_LUA });
+    this.redis.defineCommand('sluiceSettle', { numberOfKeys: 2, lua: SETTLE_LUA });
     this.defineZoneScripts();
+    this.credits = new RedisCredits(this.redis, this.k);
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
   }
@@ -143,17 +150,17 @@ export class RedisStore implements Store {
     });
   }
 
-  async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
+  async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number, cost = 1): Promise<Decision> {
     return decisionOf(await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
-      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs, 0, this.expiresAt(),
+      p.rate, p.burst, cost, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs, 0, this.expiresAt(),
     ));
   }
 
-  async take(subject: string, p: LimitPolicy, max: number): Promise<Grant> {
+  async take(subject: string, p: LimitPolicy, max: number, cost = 1): Promise<Grant> {
     const r = await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
-      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, 0, '', 0, max, this.expiresAt(),
+      p.rate, p.burst, cost, p.quotaDay, p.quotaMonth, 0, '', 0, max, this.expiresAt(),
     );
     const decision = decisionOf(r);
     return { decision, taken: r[10], ...countedIn(r[8]) };
@@ -170,6 +177,37 @@ export class RedisStore implements Store {
 
   async giveBack(subject: string, p: LimitPolicy, unused: number, day: number, month: number): Promise<void> {
     await this.redis.sluiceLeaseReturn(this.k.bucket(subject), this.k.counters(subject), p.rate, p.burst, unused, day, month);
+  }
+
+  async settle(subject: string, p: LimitPolicy, s: Settlement): Promise<Settled> {
+    const [lifted, day, dayUsed, month, monthUsed] = await this.redis.sluiceSettle(this.k.bucket(subject), this.k.counters(subject),
+      p.rate, p.burst, s.tokens, s.quota, s.day, s.month, p.quotaDay, p.quotaMonth, s.floor);
+    return { lifted: lifted === 1, day, dayUsed, month, monthUsed };
+  }
+
+  addUsage(rows: readonly UsageRow[], retentionDays: number): Promise<void> {
+    return this.credits.addUsage(rows, retentionDays);
+  }
+
+  readUsage(customer: string | undefined, fromDay: number, toDay: number): Promise<UsageRow[]> {
+    return this.credits.readUsage(customer, fromDay, toDay);
+  }
+
+  markThreshold(subject: string, period: string, percent: number, ttlMs: number): Promise<boolean> {
+    return this.credits.markThreshold(subject, period, percent, ttlMs);
+  }
+
+  /** On the request path: bounded by the store timeout like a key lookup. */
+  idempotencyBegin(customer: string, key: string, fingerprint: string, token: string, lockMs: number): Promise<IdempotencyState> {
+    return this.withinTimeout(this.credits.idempotencyBegin(customer, key, fingerprint, token, lockMs), 'idempotency lookup');
+  }
+
+  idempotencyFinish(customer: string, key: string, token: string, response: StoredResponse, ttlMs: number): Promise<void> {
+    return this.credits.idempotencyFinish(customer, key, token, response, ttlMs);
+  }
+
+  idempotencyAbandon(customer: string, key: string, token: string): Promise<void> {
+    return this.credits.idempotencyAbandon(customer, key, token);
   }
 
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
@@ -363,11 +401,13 @@ export class RedisStore implements Store {
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {
     const h = await this.withinTimeout(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
     if (h.plan === undefined && h.overrides === undefined) return undefined;
-    return { id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, number> : {} };
+    return {
+      id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, unknown> : {}, ...(h.webhook_url ? { webhookUrl: h.webhook_url } : {}),
+    };
   }
 
   async saveCustomer(rec: CustomerRecord): Promise<void> {
-    await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides) });
+    await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides), webhook_url: rec.webhookUrl ?? '' });
   }
 
   /** Registers this gateway and, in the same round trip, samples the offset to Redis's clock. */

@@ -161,9 +161,9 @@ export async function runScenario(fleet: Fleet, spec: ScenarioSpec): Promise<Sce
   const customer = (await fleet.cli(master, 6379, 'hget', `${PREFIX}key:${keyDigest}`, 'customer')).trim();
   const storeCounted = Number((await fleet.cli(master, 6379, 'hget', `${PREFIX}rl:{${customer}}:q`, 'dn')).trim() || 0);
 
+  const request = { method: 'GET', path: job.path, bodyFiles: [], headers: {}, cost: 1 };
   const group: Group = {
-    name: spec.name, kind: 'normal', weight: 1, keys: { kind: 'file', file: '' }, plan: spec.plan, choice: 'uniform', zipfS: 1,
-    request: { method: 'GET', path: job.path, bodyFiles: [], headers: {} },
+    name: spec.name, kind: 'normal', weight: 1, keys: { kind: 'file', file: '' }, plan: spec.plan, choice: 'uniform', zipfS: 1, request, mix: [{ weight: 1, request }],
   };
   const oracle = new Oracle([group], { toleranceMs: 5, decisionWindowMs: 1000 }, () => 0, () => 0, startEpoch);
   oracle.add(samples, Infinity);

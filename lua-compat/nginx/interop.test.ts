@@ -93,6 +93,8 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
         inflight: { max_inflight: 3 },
         slow: { rate: 0.01, burst: 1 },
         open: { rate: 1000, burst: 1000 },
+        // Sluice charges this plan's costs in units; the nginx module, which has none, one unit a request.
+        priced: { quota_day: 40, costs: { base: 1, format_auto: 4 } },
       },
       keys: [
         { digest: sha256('k-bucket'), customer: 'c-bucket', plan: 'bucket' },
@@ -101,6 +103,7 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
         { digest: sha256('k-busy'), customer: 'c-busy', plan: 'busy' },
         { digest: sha256('k-inflight'), customer: 'c-inflight', plan: 'inflight' },
         { digest: sha256('k-slow'), customer: 'c-slow', plan: 'slow' },
+        { digest: sha256('k-priced'), customer: 'c-priced', plan: 'priced' },
       ],
       auth: { cache_ttl_ms: CACHE_TTL_MS, negative_cache_ttl_ms: CACHE_TTL_MS },
       log: { access: false },
@@ -221,6 +224,24 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
     assert.equal(Number(await client.hget(k.counters('c-quota2'), 'dn')), 30);
     const later = await Promise.all([send('nginx', { 'x-api-key': 'k-quota2' }), send('sluice', { 'x-api-key': 'k-quota2' })]);
     assert.deepEqual(later.map((r) => r.code), ['quota_exceeded', 'quota_exceeded']);
+    await assertBothHealthy();
+  });
+
+  it('a plan priced in units: Sluice charges 5 for format: auto, nginx 1 a request, from one quota of 40 on the same keys', async () => {
+    const auto = async (): Promise<number> => {
+      const res = await pools.sluice.request({ method: 'POST', path: '/v1/images', headers: { 'x-api-key': 'k-priced', 'x-options': '{"format":"auto"}' }, body: '' });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    for (let i = 0; i < 5; i++) assert.equal(await auto(), 200);
+    assert.equal(Number(await client.hget(k.counters('c-priced'), 'dn')), 25);
+    // nginx, at cost 1, gets exactly the 15 units left.
+    const viaNginx: number[] = [];
+    for (let i = 0; i < 20; i++) viaNginx.push((await send('nginx', { 'x-api-key': 'k-priced' })).status);
+    assert.deepEqual(viaNginx, [...Array(15).fill(200), ...Array(5).fill(429)]);
+    assert.equal(Number(await client.hget(k.counters('c-priced'), 'dn')), 40);
+    assert.equal(await auto(), 429);
+    assert.equal((await send('sluice', { 'x-api-key': 'k-priced' })).code, 'quota_exceeded');
     await assertBothHealthy();
   });
 

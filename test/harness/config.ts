@@ -24,6 +24,7 @@ export interface TestConfigOptions {
   /** Merged into the admin section (tokens, auth_failures, ...). */
   readonly admin?: object;
   readonly webhooks?: object;
+  readonly billing?: object;
 }
 
 export function testConfig(o: TestConfigOptions): Record<string, unknown> {
@@ -34,6 +35,7 @@ export function testConfig(o: TestConfigOptions): Record<string, unknown> {
     plans: o.plans ?? { test: { rate: 1000, burst: 1000 } },
     auth: { keys: o.keys ?? [], ...o.auth },
     ...(o.customers === undefined ? {} : { customers: o.customers }),
+    ...(o.billing === undefined ? {} : { billing: o.billing }),
     upstreams: { main: { targets: o.upstreams, ...o.upstream } },
     routes: o.routes ?? [{ name: 'all', prefix: '/', upstream: 'main' }],
     ...(o.webhooks === undefined ? {} : { webhooks: o.webhooks }),

@@ -7,8 +7,7 @@ export const decode: Step = {
   check(job) {
     const { frames, limits } = job;
     if (frames > limits.maxFrames) tooLarge(`input has ${frames} frames; the limit is ${limits.maxFrames}`);
-    const decodedPixels = job.sniffed.metadata.width * job.pageHeight * (job.animated ? frames : 1);
-    if (decodedPixels > limits.maxInputPixels) tooLarge(`input decodes to ${decodedPixels} pixels; the limit is ${limits.maxInputPixels}`);
+    if (job.decodedPixels > limits.maxInputPixels) tooLarge(`input decodes to ${job.decodedPixels} pixels; the limit is ${limits.maxInputPixels}`);
   },
 };
 

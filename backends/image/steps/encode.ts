@@ -25,23 +25,36 @@ export const encode: Step = {
   },
 };
 
+/** An output and how many encodes it took (format: auto runs one per candidate, the lossless PNG search two). */
+export interface Output extends EncodedImage {
+  readonly encodes: number;
+}
+
+/** A still format: auto searches formats; anything else is encoded as asked. */
+export function searchesFormat(job: Job): boolean {
+  return job.opts.format === 'auto' && !job.animated;
+}
+
 /** The end of the pipeline: the pixels encoded. */
-export async function encodeOutput(pipe: Sharp, job: Job): Promise<EncodedImage> {
+export async function encodeOutput(pipe: Sharp, job: Job): Promise<Output> {
   const { opts } = job;
   const meta = job.sniffed.metadata;
   const paletteInput = meta.isPalette === true;
   const seconds = timeoutSeconds(job);
   // The PNG search renders 8-bit pixels and drops metadata: only when that loses nothing.
   const pngSearchable = opts.strip && (meta.depth === undefined || meta.depth === 'uchar');
-  if (opts.format === 'auto' && !job.animated) {
+  if (searchesFormat(job)) {
     const lossless = opts.lossless || (paletteInput && opts.quality === undefined);
     const alpha = meta.hasAlpha || job.composited || job.resize?.fit === 'contain';
     const candidates = autoCandidates({ accepted: job.env.accepted, alpha, lossless });
-    return encodeSmallest(pipe, candidates, opts, paletteInput, pngSearchable && (lossless || searchesLosslessPng(opts)), seconds);
+    const smallest = await encodeSmallest(pipe, candidates, opts, paletteInput, pngSearchable && (lossless || searchesLosslessPng(opts)), seconds);
+    return { ...smallest, encodes: candidates.length };
   }
   const format = job.format;
-  const encoded = format === 'png' && pngSearchable && searchesLosslessPng(opts)
+  const search = format === 'png' && pngSearchable && searchesLosslessPng(opts);
+  const encoded = search
     ? await smallestLosslessPng(pipe, opts.output.encoding === 'progressive', seconds)
     : await encodeAs(pipe, format, opts, paletteInput).toBuffer({ resolveWithObject: true });
-  return { ...encoded, format, contentType: CONTENT_TYPE[format] };
+  // The lossless PNG search encodes twice (encode.ts).
+  return { ...encoded, format, contentType: CONTENT_TYPE[format], encodes: search ? 2 : 1 };
 }

@@ -42,6 +42,7 @@ export const smartCrop: Step = {
     let region: Rect | undefined;
     const detect = job.env.detectFaces;
     if (mode === 'face' && detect) {
+      job.facesDetected = true;
       const quarter = turnsQuarter(job);
       region = await faceRegion(job.input, detect, job.oriented, quarter ? th : tw, quarter ? tw : th, gravity === 'face');
       if (region) {

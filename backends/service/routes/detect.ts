@@ -1,5 +1,6 @@
 // POST /v1/detect: the faces in the image, with boxes and scores.
 import { HttpError } from '../../../common/errors.js';
+import { formatWork, WORK_HEADER } from '../../../common/work-report.js';
 import type { Detection } from '../../image/types.js';
 import type { AdmittedRoute } from '../context.js';
 import { timed } from '../image-job.js';
@@ -27,6 +28,7 @@ export const detect: AdmittedRoute = {
       width: detection.width,
       height: detection.height,
     };
+    ex.res.setHeader(WORK_HEADER, formatWork({ pixels: detection.width * detection.height, encodes: 0, auto: false, detect: true }));
     finish(ctx, ex, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(body));
   },
 };

@@ -2,6 +2,7 @@ import { HttpError } from '../../../common/errors.js';
 import { readJsonBody } from '../../../common/admin/body.js';
 import type { AdminRoute } from '../../../common/admin/router.js';
 import { schemaChecker } from '../../../common/schema-check.js';
+import { checkWebhookUrl } from '../../credits/webhook-url.js';
 import { CustomerId, CustomerPut } from '../admin-schemas.js';
 import { invalidateEverywhere, type AdminDeps } from '../admin-deps.js';
 
@@ -27,7 +28,11 @@ export const getCustomer: AdminRoute<AdminDeps> = {
     const rec = await d.store.findCustomer(id);
     const fromConfig = d.cfg.customers.get(id);
     if (rec === undefined && fromConfig === undefined) throw new HttpError(404, 'not_found', `no customer ${id}`);
-    return { status: 200, body: { id, plan: rec?.plan ?? fromConfig?.plan, overrides: { ...fromConfig?.overrides, ...rec?.overrides } } };
+    const webhookUrl = rec?.webhookUrl ?? fromConfig?.webhook_url;
+    return {
+      status: 200,
+      body: { id, plan: rec?.plan ?? fromConfig?.plan, overrides: { ...fromConfig?.overrides, ...rec?.overrides }, ...(webhookUrl === undefined ? {} : { webhook_url: webhookUrl }) },
+    };
   },
 };
 
@@ -38,17 +43,24 @@ export const putCustomer: AdminRoute<AdminDeps> = {
     operationId: 'putCustomer',
     summary: "Set a customer's plan and overrides. Replaces what the store held for this customer: overrides not given are cleared.",
     body: 'CustomerPut', parameters: idPath,
-    responses: { 200: { description: 'Saved.', schema: 'Customer' }, 400: { description: 'Bad id, field or value (`bad_request`).', schema: 'Error' } },
+    responses: {
+      200: { description: 'Saved.', schema: 'Customer' },
+      400: { description: 'Bad id, field or value, or a webhook_url the SSRF address policy refuses (`bad_request`).', schema: 'Error' },
+    },
   },
   async handle(call, d) {
     const id = customerId(call.params.id!);
-    const { plan, overrides } = await readJsonBody(call.req, checkPut);
+    const { plan, overrides, webhook_url: webhookUrl } = await readJsonBody(call.req, checkPut);
     if (plan !== undefined && !d.cfg.plans.has(plan)) throw new HttpError(400, 'bad_request', `plan: unknown plan ${plan}`);
-    await d.store.saveCustomer({ id, plan, overrides });
+    const problem = webhookUrl === undefined ? undefined : await checkWebhookUrl(webhookUrl, d.cfg.billing.quota_warnings.allow);
+    if (problem !== undefined) throw new HttpError(400, 'bad_request', `webhook_url: ${problem}`);
+    await d.store.saveCustomer({ id, plan, overrides, webhookUrl });
     await invalidateEverywhere(d, { kind: 'customer', id });
-    await call.audit({ action: 'customer.put', target: id, details: { plan, overrides } });
-    d.log.info({ customer: id, plan, overrides }, 'customer updated');
-    return { status: 200, body: { id, plan, overrides } };
+    // The URL may carry the customer's token: recorded by its origin only.
+    const webhook = webhookUrl === undefined ? undefined : new URL(webhookUrl).origin;
+    await call.audit({ action: 'customer.put', target: id, details: { plan, overrides, webhook } });
+    d.log.info({ customer: id, plan, overrides, webhook }, 'customer updated');
+    return { status: 200, body: { id, plan, overrides, ...(webhookUrl === undefined ? {} : { webhook_url: webhookUrl }) } };
   },
 };
 
