@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -24,7 +24,9 @@ import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
 import { watchBodyRate, type BodyRate } from '../common/body-rate.js';
+import { bodyPending } from '../common/request-body.js';
 import { sendError, writeError } from './http/errors.js';
+import type { GatewayResponse } from './http/gateway-response.js';
 import { requestIdFrom } from '../common/request-id.js';
 import { checkRequest } from './http/request-check.js';
 import { withDeadline } from '../common/deadline.js';
@@ -111,30 +113,20 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   if (master === undefined) log.warn('SLUICE_MASTER_KEY is not set: GET /v1/webhooks/key and deliveries signed with customers\' keys answer 503 until it is');
   const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
   const creditMetrics = new CreditMetrics(metrics);
-  // The response each connection is currently answering, so a late client error (a
-  // request timeout while the body still trickles in) never writes into one already started.
-  const inFlight = new WeakMap<Socket, ServerResponse>();
   const drain = new Drain();
   // One subscription per store (a Redis one is a connection), delivered to whichever
   // generation is current.
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, creditMetrics, inFlight, await openStore(cfg, log, metrics, onInvalidation, master));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, creditMetrics, drain, await openStore(cfg, log, metrics, onInvalidation, master));
   built = true;
 
   const listeners = await Listeners.start(cfg, {
-    request(req, res, listener) {
-      drain.track(res);
-      gen.onRequest(req, res, listener);
-    },
-    upgrade(req, socket, head, listener) {
-      const res = upgradeResponse(req, socket);
-      drain.track(res);
-      gen.onRequest(req, res, listener, head);
-    },
+    request: (req, res, listener) => gen.onRequest(req, res, listener),
+    upgrade: (req, socket, head, listener) => gen.onRequest(req, upgradeResponse(req, socket), listener, head),
     shouldUpgrade: (req) => gen.shouldUpgrade(req),
-    clientError: (err, socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)),
+    clientError: (err, socket) => answerClientError(gen.answerRaw, err, socket, drain.on(socket)),
     tlsError: (err, listener) => metrics.tlsHandshakeErrors.inc({ listener, reason: err.code ?? 'unknown' }),
     connect(_req, socket) {
       socket.on('error', () => socket.destroy());
@@ -169,7 +161,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       // By value, not by text: the checked config keeps the file's field order.
       const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
       const opened = sameStore ? old.opened : await openStore(next, log, metrics, onInvalidation, master);
-      gen = await buildGeneration(next, log, metrics, creditMetrics, inFlight, opened);
+      gen = await buildGeneration(next, log, metrics, creditMetrics, drain, opened);
       listeners.reloadTls(next);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
@@ -226,7 +218,7 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, creditMetrics: CreditMetrics, inFlight: WeakMap<Socket, ServerResponse>, opened: OpenedStore,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, creditMetrics: CreditMetrics, drain: Drain, opened: OpenedStore,
 ): Promise<Generation> {
   const { store, guard } = opened;
   const auth = new Authenticator(cfg, store);
@@ -286,10 +278,17 @@ async function buildGeneration(
 
   const accessLog = cfg.log.access ? log : undefined;
   const answerRaw = rawAnswerer(accessLog, metrics);
-  const finish = (ctx: RequestContext): void => {
+  // The one end-of-request hook, shared by every request of this generation (its `this`
+  // is the response): whatever a request holds is given back here, and nowhere else.
+  const ended = function (this: GatewayResponse): void {
+    const ctx = this.ctx!;
+    drain.untrack(this.slot);
+    // The client left before its answer was complete: stop the upstream attempt too.
+    if (!this.writableFinished) ctx.upstream?.cancel();
     if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
     credits.finish(ctx);
     recordRequest(ctx, accessLog, metrics);
+    if (--open === 0) idle?.();
   };
 
   const bodyRate: BodyRate = { bytesPerSecond: cfg.server.min_body_rate, windowMs: cfg.server.body_rate_window_ms };
@@ -297,12 +296,13 @@ async function buildGeneration(
     log.warn({ request_id: ctx.requestId, bytes: got, ms: Math.round(ms), min_body_rate: bodyRate.bytesPerSecond }, 'request body too slow: cut with 408');
     sendError(ctx, 408, 'request_timeout', `request body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under server.min_body_rate (${bodyRate.bytesPerSecond})`);
     // After the answer, so the aborted attempt finds the client answered and adds nothing.
-    ctx.cancelUpstream?.();
+    ctx.upstream?.cancel();
   };
 
   const clientAddress = clientAddressResolver(cfg.server);
-  const onRequest = (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer): void => {
-    requests.start();
+  const onRequest = (req: IncomingMessage, response: ServerResponse, listener: string, head?: Buffer): void => {
+    open++;
+    const res = response as GatewayResponse;
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const target = checkRequest(req);
     const path = target.ok ? target.path : '(invalid)';
@@ -316,13 +316,11 @@ async function buildGeneration(
       ctx.query = target.query;
       ctx.forwardPath = target.forward;
     }
-    inFlight.set(req.socket, res);
-    res.once('close', () => {
-      if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
-      finish(ctx);
-      requests.end();
-    });
-    watchBodyRate(req, bodyRate, (got, ms) => slowBody(ctx, got, ms));
+    res.ctx = ctx;
+    res.slot = drain.track(res);
+    res.on('close', ended);
+    // Only a body still to come can be slow; the rest cost no closure.
+    if (bodyPending(req)) watchBodyRate(req, bodyRate, (got, ms) => slowBody(ctx, got, ms));
     if (!target.ok) {
       res.shouldKeepAlive = false;
       const [status, code] = 'status' in target ? [target.status, 'expectation_failed' as const] : [400, 'bad_request' as const];
@@ -335,10 +333,6 @@ async function buildGeneration(
 
   let open = 0;
   let idle: (() => void) | undefined;
-  const requests = {
-    start: () => { open++; },
-    end: () => { if (--open === 0) idle?.(); },
-  };
   return {
     cfg, store, guard, opened, audit: opened.audit, webhookKeys: opened.webhookKeys, onRequest, answerRaw,
     shouldUpgrade: upgrades.accepts,

@@ -1,4 +1,9 @@
 #!/usr/bin/env bash
+# The headline comparison is `npm run bench:anchors` (load-tests/anchors/bench.ts: every
+# row pinned in one run, with CPU, allocations and GC per target, the 1,000-key plan
+# included). This script is for the variants built on the shared harness's run.sh: TLS,
+# 200 routes, W=2 (`npm run bench:anchors-harness`, or run it directly).
+#
 # Sluice in the same table as the edge it replaces: copies ../shared/anchors (nginx+Lua,
 # plain nginx, naive Node proxies) to a temp dir, starts Sluice with
 # load-tests/configs/anchors.yaml (Redis 127.0.0.1:6390 and upstream 127.0.0.1:18080,
@@ -9,9 +14,6 @@
 #   SLUICE_LEASES=false load-tests/anchors-compare.sh    (token leases off: one EVALSHA per request)
 #   TARGETS=gateway COMMANDSTATS=1 load-tests/anchors-compare.sh
 #       (Sluice alone; Redis commands per request from INFO commandstats before and after)
-#   SPREAD=1 TARGETS="nginx-lua gateway" load-tests/anchors-compare.sh
-#       (a plan that binds: every target's requests rotate over the harness's 1,000 seeded
-#       keys, each at a rate its plan allows; load-tests/anchors-spread.ts)
 #   TLS=1 PIN=1 load-tests/anchors-compare.sh
 #       (what TLS costs: nginx+Lua and Sluice each plain and over TLS, in one run; the copy
 #       gets load-tests/anchors-tls/: an nginx-lua-tls target and gateway-tls, wrk over https,
@@ -79,15 +81,6 @@ if [ -n "${ROUTES:-}" ]; then
   CONFIG=$WORK/sluice-routes.yaml
   GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:${SLUICE_PORT:-8080}$(node "$ROOT/dist/load-tests/routes-config.js" --path)}
   GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}-${ROUTES}-routes}
-fi
-if [ "${SPREAD:-0}" = 1 ]; then
-  node seed.js list > keys.csv
-  node "$ROOT/dist/load-tests/anchors-spread.js" keys.csv "$CONFIG" .
-  mv wrk-spread.lua wrk-report.lua
-  CONFIG=$PWD/sluice.yaml
-  # The smoke check and warm-ups send one header: a seeded key on the unbounded plan.
-  GATEWAY_HEADERS=${GATEWAY_HEADERS:-'X-API-Key: @KEY_HUGE@'}
-  GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}-1000-keys}
 fi
 export SLUICE_PORT=${SLUICE_PORT:-8080} SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-9090}
 # SLUICE_NODE_FLAGS: e.g. "--cpu-prof --cpu-prof-dir=DIR" (load-tests/PROFILE.md).

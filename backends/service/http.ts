@@ -16,17 +16,28 @@ export function asHttpError(err: unknown): HttpError | undefined {
  * Content-Length over the limit is refused before a byte is read, and an undeclared
  * (chunked) one is cut off at the first chunk past the limit. A body arriving slower
  * than `rate` is cut with 408.
+ *
+ * A declared body is copied into one buffer of its size as it arrives, taken when its
+ * first bytes do (a request that declares and sends nothing holds nothing): no list of
+ * the socket's 64 KB reads held until the end, and no concatenation into a second copy.
+ * That copy was half of the memory outside the JavaScript heap each upload churned
+ * through, and that memory is what starts V8's full collections in an image backend
+ * (load-tests/PROFILE.md). Admission comes before the body (server.ts), so the buffers
+ * live at once are bounded by the pool, as the chunks were.
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, max: number, rate: BodyRate): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > max) {
     return Promise.reject(tooLarge(max));
   }
+  // Node's parser holds the body to its Content-Length, so a declared one never outgrows its buffer.
+  const size = declared === undefined || req.headers['transfer-encoding'] !== undefined ? -1 : Number(declared);
   // The server handles `Expect: 100-continue` itself (checkContinue): only a request
   // that was admitted and is within the limits is invited to send its body.
   if (/100-continue/i.test(req.headers.expect ?? '') && !res.headersSent) res.writeContinue();
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let whole: Buffer | undefined;
     let total = 0;
     let done = false;
     const stopWatch = watchBodyRate(req, rate, (got, ms) => {
@@ -34,6 +45,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number,
       done = true;
       cleanup();
       chunks.length = 0;
+      whole = undefined;
       req.pause();
       reject(new HttpError(408, 'request_timeout', `the body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under --min-body-rate (${rate.bytesPerSecond})`));
     });
@@ -50,14 +62,25 @@ export function readBody(req: IncomingMessage, res: ServerResponse, max: number,
         done = true;
         cleanup();
         chunks.length = 0;
+        whole = undefined;
         // Stop reading: the rest of the body is never buffered; the answer closes the connection.
         req.pause();
         reject(tooLarge(max));
         return;
       }
-      chunks.push(chunk);
+      if (size < 0) {
+        chunks.push(chunk);
+        return;
+      }
+      whole ??= Buffer.allocUnsafe(size);
+      chunk.copy(whole, total - chunk.length);
     };
-    const onEnd = (): void => { done = true; cleanup(); resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)); };
+    const onEnd = (): void => {
+      done = true;
+      cleanup();
+      if (size >= 0) resolve(whole === undefined ? Buffer.alloc(0) : whole.subarray(0, total));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    };
     const onError = (): void => { if (!done) { done = true; cleanup(); reject(new ClientGone()); } };
     const onClose = (): void => { if (!done) { done = true; cleanup(); reject(new ClientGone()); } };
     req.on('data', onData);

@@ -50,11 +50,14 @@ export class DenyCache {
     this.entries = new LRUCache({ max: maxSubjects });
   }
 
-  /** `cost`: the units the request would take. */
-  decide(subject: string, policy: LimitPolicy, cost: number, maxMs: number, call: () => Verdict | Promise<Verdict>, waits = 0): CachedVerdict | Promise<CachedVerdict> {
-    if (maxMs <= 0) return call();
+  /**
+   * `cost`: the units the request would take. `call(a, b)` asks the store; its arguments
+   * come separately so a caller needs no closure per request.
+   */
+  decide<A, B>(subject: string, policy: LimitPolicy, cost: number, maxMs: number, call: (a: A, b: B) => Verdict | Promise<Verdict>, a: A, b: B, waits = 0): CachedVerdict | Promise<CachedVerdict> {
+    if (maxMs <= 0) return call(a, b);
     const e = this.entries.get(subject);
-    if (e === undefined || e.policy !== policy) return this.learnFrom(subject, policy, maxMs, call);
+    if (e === undefined || e.policy !== policy) return this.learnFrom(subject, policy, maxMs, call, a, b);
     const now = Date.now();
     if (now < e.until) {
       const d = denialAt(policy, e.decision, cost, now - e.at);
@@ -64,8 +67,8 @@ export class DenyCache {
     // The probe's own denial may be over before its answer is read (an entry is timed from
     // before the call, so it ends early by the call's latency): the waiters then follow the
     // next probe rather than all asking the store at once. A few waits at most, then the store.
-    if (probe !== undefined && waits < MAX_PROBE_WAITS) return probe.then(() => this.decide(subject, policy, cost, maxMs, call, waits + 1));
-    const v = this.learnFrom(subject, policy, maxMs, call);
+    if (probe !== undefined && waits < MAX_PROBE_WAITS) return probe.then(() => this.decide(subject, policy, cost, maxMs, call, a, b, waits + 1));
+    const v = this.learnFrom(subject, policy, maxMs, call, a, b);
     if (v instanceof Promise && probe === undefined) {
       const done = v.then(() => undefined, () => undefined).finally(() => this.probes.delete(subject));
       this.probes.set(subject, done);
@@ -83,10 +86,10 @@ export class DenyCache {
     this.entries.clear();
   }
 
-  private learnFrom(subject: string, policy: LimitPolicy, maxMs: number, call: () => Verdict | Promise<Verdict>): Verdict | Promise<Verdict> {
+  private learnFrom<A, B>(subject: string, policy: LimitPolicy, maxMs: number, call: (a: A, b: B) => Verdict | Promise<Verdict>, a: A, b: B): Verdict | Promise<Verdict> {
     // The store decided after this instant, so timing the entry from here can only end it early, never late.
     const at = Date.now();
-    const v = call();
+    const v = call(a, b);
     if (v instanceof Promise) return v.then((res) => { this.learn(subject, policy, maxMs, res, at); return res; });
     this.learn(subject, policy, maxMs, v, at);
     return v;

@@ -59,7 +59,8 @@ export class GuardedLimiter {
     if (this.leases !== undefined && TokenLeases.leasable(policy)) {
       const lease = this.leases.use(subject, policy, cost, waited);
       if ('decision' in lease) {
-        this.metrics.leaseHits.inc();
+        this.metrics.leaseHit();
+        if (lease.refill > 0) this.refill(subject, policy, lease.refill);
         return { source: 'store', decision: lease.decision };
       }
       if ('wait' in lease) {
@@ -105,11 +106,28 @@ export class GuardedLimiter {
       // units it took for this request, which the failure policy decided, go back.
       (d) => { if (d.allowed) this.giveBack(subject, policy, cost, d); });
     // The waiters hear what the guard decided, so none waits longer than this request did.
-    leases.takingFor(subject, Promise.resolve(g).then((r): TakeOutcome => {
-      if (r.source !== 'store') return 'failed';
-      return r.value.allowed ? 'retry' : { refused: r.value, cost };
-    }));
+    leases.takingFor(subject, outcomeOf(g, cost));
     return this.decided(subject, started, g);
+  }
+
+  /**
+   * The next batch for a lease that is half spent, taken while its other half is still
+   * being spent: no request waits for it (a request finding the lease spent before it
+   * arrives waits for it, as for any batch being taken). Not a decision for any request,
+   * so a failure decides nothing here: the requests that come to need it follow the
+   * failure policy themselves. A late answer's units join the lease all the same.
+   */
+  private refill(subject: string, policy: LimitPolicy, n: number): void {
+    const leases = this.leases!;
+    const g = this.guard.run('admit', 'closed',
+      () => this.store.take(subject, policy, n).then((grant) => {
+        if (grant.taken > 1) this.metrics.leaseGrants.inc();
+        leases.add(subject, policy, grant);
+        return grant.decision;
+      }),
+      () => undefined as never);
+    // Refused at one unit: every waiter, whatever it costs, would be refused too.
+    leases.takingFor(subject, outcomeOf(g, 1));
   }
 
   private decided(subject: string, started: number, g: Guarded<Decision> | Promise<Guarded<Decision>>): Verdict | Promise<Verdict> {
@@ -134,6 +152,14 @@ export class GuardedLimiter {
     }
     this.store.release(subject, leaseId).catch(() => this.metrics.storeErrors.inc({ op: 'release', kind: 'error' }));
   }
+}
+
+/** What a batch being taken means to the requests waiting for it (TakeOutcome); `cost`: the units it was asked at least. */
+function outcomeOf(g: Guarded<Decision> | Promise<Guarded<Decision>>, cost: number): Promise<TakeOutcome> {
+  return Promise.resolve(g).then((r): TakeOutcome => {
+    if (r.source !== 'store') return 'failed';
+    return r.value.allowed ? 'retry' : { refused: r.value, cost };
+  });
 }
 
 function verdictOf(g: Guarded<Decision>): Verdict {

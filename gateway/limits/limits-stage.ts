@@ -6,7 +6,8 @@ import { sendError } from '../http/errors.js';
 import { labelChildren, type Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import type { DenyCache, CachedVerdict } from './deny-cache.js';
-import type { GuardedLimiter } from './guarded-limiter.js';
+import type { GuardedLimiter, Verdict } from './guarded-limiter.js';
+import type { Identity } from '../auth/identity.js';
 import { NearLimit } from './near-limit.js';
 import { denyMessage, rateLimitValue, retryAfterSeconds } from './rate-limit-headers.js';
 
@@ -72,21 +73,32 @@ export function limitsStage(limiter: GuardedLimiter, metrics: Metrics, leaseTtlM
     return true;
   };
 
+  // One function for every request, its arguments passed along: no closure per request.
+  const admit = (ctx: RequestContext, leaseId: string): Verdict | Promise<Verdict> => {
+    const id = ctx.identity!;
+    return limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy, costOf(id, ctx.estimate));
+  };
   return (ctx) => {
     const id = ctx.identity;
     if (id === undefined) return true;
-    const leaseId = nextLeaseId();
+    // Only an in-flight limit holds a lease; the others need no id.
+    const leaseId = id.policy.maxInflight > 0 ? nextLeaseId() : '';
     const op = operationOf(ctx.req, ctx.path);
     ctx.operation = op;
-    const full = id.pricing === undefined ? 1 : estimateUnits(id.pricing, ctx.route!.name, op);
-    ctx.estimate = full;
-    // A bucket never holds more than burst: a dearer request is admitted at burst, and
-    // settled at its price after the response (docs/limits.md).
-    const cost = id.policy.rate > 0 ? Math.min(full, Math.floor(id.policy.burst)) : full;
-    const admit = () => limiter.admit(id.subject, id.policy, leaseId, leaseTtlMs, id.failurePolicy, cost);
+    ctx.estimate = id.pricing === undefined ? 1 : estimateUnits(id.pricing, ctx.route!.name, op);
+    const cost = costOf(id, ctx.estimate);
     // Only a remote store makes a denial worth remembering: the memory store decides as cheaply as the cache would.
-    const v = limiter.remote ? denials.decide(id.subject, id.policy, cost, id.plan.deny_cache_ms, admit) : admit();
+    const v = limiter.remote ? denials.decide(id.subject, id.policy, cost, id.plan.deny_cache_ms, admit, ctx, leaseId) : admit(ctx, leaseId);
     if (!(v instanceof Promise)) return settle(ctx, v, leaseId, cost);
     return v.then((res) => settle(ctx, res, leaseId, cost));
   };
+}
+
+/**
+ * The units a request takes at admission: its estimate, but never more than the burst,
+ * which a bucket never holds; a dearer request is admitted at burst and settled at its
+ * price after the response (docs/limits.md).
+ */
+function costOf(id: Identity, estimate: number): number {
+  return id.policy.rate > 0 ? Math.min(estimate, Math.floor(id.policy.burst)) : estimate;
 }

@@ -5,13 +5,15 @@ import type { Decision, Grant, LimitPolicy } from '../store/types.js';
 /** Units of a lease this gateway holds for one subject. */
 interface Held {
   readonly policy: LimitPolicy;
-  /** The store's decision when the batch was taken. */
-  readonly decision: Decision;
-  readonly takenAt: number;
-  readonly expiresAt: number;
+  /** The store's decision when the last batch was taken. */
+  decision: Decision;
+  takenAt: number;
+  expiresAt: number;
   readonly day: number;
   readonly month: number;
   left: number;
+  /** Units held right after the last batch: at half of it, the next batch is taken. */
+  size: number;
 }
 
 /** This gateway's rate of units (requests weighted by their cost) for one subject: a count per window and a smoothed rate. */
@@ -59,6 +61,13 @@ export interface Unused {
  * What leases cost is under-admission: units sitting in one gateway's batch while another
  * gateway is refused. They are given back, not lost, when the lease expires (twice
  * target_ms after it was taken).
+ *
+ * No request waits for a busy subject's next batch: once half of a lease is spent, the
+ * request that spent it asks for a refill (use() says how many units) without waiting
+ * for it, and the others go on spending the other half meanwhile. The refill brings the
+ * lease back to one batch, never more, so the most a gateway holds is what it held
+ * without refills. Only a lease spent before its refill arrived makes requests wait,
+ * on that one call.
  */
 export class TokenLeases {
   private readonly held = new Map<string, Held>();
@@ -94,14 +103,14 @@ export class TokenLeases {
    * admits it from a lease this gateway holds (the decision it answers with), or says how
    * many units to take from the store for it (`cost` or less: ask for this request alone).
    */
-  use(subject: string, policy: LimitPolicy, cost: number, counted = false): { decision: Decision } | { take: number } | { wait: Promise<TakeOutcome> } {
+  use(subject: string, policy: LimitPolicy, cost: number, counted = false): { decision: Decision; refill: number } | { take: number } | { wait: Promise<TakeOutcome> } {
     const now = this.now();
     const perSecond = counted ? this.pace.get(subject)?.perSecond ?? 0 : this.tick(subject, now, cost);
     const h = this.held.get(subject);
     if (h !== undefined) {
       if (h.policy === policy && now < h.expiresAt && h.left >= cost) {
         h.left -= cost;
-        return { decision: fromLease(h, now) };
+        return { decision: fromLease(h, now), refill: this.refillFor(subject, h, perSecond) };
       }
       this.release(subject, h);
     }
@@ -120,11 +129,43 @@ export class TokenLeases {
   hold(subject: string, policy: LimitPolicy, g: Grant, cost: number): Decision {
     if (g.taken <= cost) return g.decision;
     const now = this.now();
+    const h = this.keep(subject, policy, g, g.taken - cost, now);
+    return fromLease(h, now);
+  }
+
+  /**
+   * A refill arrived (use() asked for it): its units join the lease, which lives on from
+   * now. A refused refill adds nothing; the lease runs out as it is.
+   */
+  add(subject: string, policy: LimitPolicy, g: Grant): void {
+    if (g.taken === 0) return;
+    const now = this.now();
+    const h = this.held.get(subject);
+    // Units of another day or month, or of a policy an admin change replaced, are kept apart.
+    if (h === undefined || h.policy !== policy || h.day !== g.day || h.month !== g.month || now >= h.expiresAt) {
+      this.keep(subject, policy, g, g.taken, now);
+      return;
+    }
+    h.left += g.taken;
+    h.size = h.left;
+    h.decision = g.decision;
+    h.takenAt = now;
+    h.expiresAt = now + this.ttlMs;
+  }
+
+  private keep(subject: string, policy: LimitPolicy, g: Grant, units: number, now: number): Held {
     const before = this.held.get(subject);
     if (before !== undefined) this.release(subject, before);
-    const h: Held = { policy, decision: g.decision, takenAt: now, expiresAt: now + this.ttlMs, day: g.day, month: g.month, left: g.taken - cost };
+    const h: Held = { policy, decision: g.decision, takenAt: now, expiresAt: now + this.ttlMs, day: g.day, month: g.month, left: units, size: units };
     this.held.set(subject, h);
-    return fromLease(h, now);
+    return h;
+  }
+
+  /** Units to take now so the lease is one batch again (0: not yet, or one is on its way). */
+  private refillFor(subject: string, h: Held, perSecond: number): number {
+    if (h.left * 2 > h.size || this.taking.has(subject)) return 0;
+    const n = this.batch(h.policy, perSecond) - h.left;
+    return n >= 2 ? n : 0;
   }
 
   /** Units held in leases right now, for the gauge. */

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ServerConfig, SluiceConfig } from '../config/types.js';
+import { GatewayResponse } from '../http/gateway-response.js';
 import { DEFAULT_LISTENER } from '../route/route-table.js';
 import type { ListenerConfig } from '../config/types.js';
 import { tlsContexts, type TlsContexts } from './sni.js';
@@ -89,6 +90,8 @@ function startOne(l: ListenerConfig, s: ServerConfig, h: ListenerHandlers): Prom
     // Checked in checkRequest instead, so the 400 has the JSON body (Node's has none).
     requireHostHeader: false,
     shouldUpgradeCallback: (req) => h.shouldUpgrade(req),
+    // Carries the request's context for the one end-of-request hook (server.ts).
+    ServerResponse: GatewayResponse,
   };
   const name = l.name;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => h.request(req, res, name);

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TallyCounter, TallyHistogram, type CounterSlot, type HistogramSeries } from './tally.js';
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
 type HistogramChild = ReturnType<Histogram<string>['labels']>;
 
 /**
@@ -20,26 +20,36 @@ export function labelChildren<C>(make: (...values: string[]) => C): (...values: 
   };
 }
 
+/** Per route: its duration series and, per plan, a requests_total slot per status code. */
+interface RouteTally {
+  readonly duration: HistogramSeries;
+  readonly byPlan: Map<string, CounterSlot[]>;
+}
+
 /**
- * Every metric Sluice exports, in one registry per process. The per-request ones are
- * reached through cached label children: prom-client hashes a label object on every
- * call, which is measurable at tens of thousands of requests a second.
+ * Every metric Sluice exports, in one registry per process. Those counted for every
+ * request are plain numbers (tally.ts) that prom-client reads when scraped: prom-client
+ * hashes a label object on every call, which is measurable at tens of thousands of
+ * requests a second.
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
+  private readonly requests: TallyCounter<'route' | 'status' | 'plan'> = new TallyCounter(new Counter({
     name: 'sluice_requests_total', help: 'Requests answered, by route, status and plan.',
     labelNames: ['route', 'status', 'plan'] as const, registers: [this.registry],
-  });
-  readonly duration = new Histogram({
-    name: 'sluice_request_duration_seconds', help: 'Time from request to the end of the response, by route.',
-    labelNames: ['route'] as const, registers: [this.registry],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-  });
-  readonly limitDecisions = new Counter({
+    collect: () => this.requests.export(),
+  }), ['route', 'status', 'plan']);
+  private readonly duration = new TallyHistogram(
+    'sluice_request_duration_seconds', 'Time from request to the end of the response, by route.', ['route'],
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], this.registry,
+  );
+  private readonly answered = new Map<string, RouteTally>();
+  private readonly limitDecisions: TallyCounter<'result'> = new TallyCounter(new Counter({
     name: 'sluice_limit_decisions_total', help: 'Limits-stage decisions by result (allowed, rate_limited, quota_exceeded, concurrency_limited, fallback_open, store_closed, shadow).',
     labelNames: ['result'] as const, registers: [this.registry],
-  });
+    collect: () => this.limitDecisions.export(),
+  }), ['result']);
+  private readonly decisionSlots = new Map<string, CounterSlot>();
   readonly storeDuration = new Histogram({
     name: 'sluice_store_duration_seconds', help: 'Store call latency by operation (calls that answered).',
     labelNames: ['op'] as const, registers: [this.registry],
@@ -98,11 +108,13 @@ export class Metrics {
     aggregator: 'max',
     registers: [this.registry],
   });
-  readonly leaseHits = new Counter({
+  private readonly leaseHits: TallyCounter<never> = new TallyCounter(new Counter({
     name: 'sluice_limit_lease_hits_total',
     help: 'Requests admitted from a token lease this gateway held, without a store call.',
     registers: [this.registry],
-  });
+    collect: () => this.leaseHits.export(),
+  }), []);
+  private readonly leaseHitSlot = this.leaseHits.slot();
   readonly leaseGrants = new Counter({
     name: 'sluice_limit_lease_grants_total',
     help: 'Token leases taken: store calls that took a batch of more than one unit.',
@@ -192,9 +204,6 @@ export class Metrics {
    */
   readonly decisionWait: Histogram<'source'>;
 
-  private readonly requestChild = labelChildren((...v): CounterChild => this.requests.labels(...v));
-  private readonly durationChild = labelChildren((...v): HistogramChild => this.duration.labels(...v));
-  private readonly decisionChild = labelChildren((...v): CounterChild => this.limitDecisions.labels(...v));
   private readonly storeAdmitDuration: HistogramChild;
   private readonly decisionWaitStore: HistogramChild;
 
@@ -213,9 +222,19 @@ export class Metrics {
     this.decisionWaitStore = this.decisionWait.labels('store');
   }
 
+  /** Every answered request, once: two lookups by name and a few additions, no allocation. */
   requestDone(route: string, status: number, plan: string, seconds: number): void {
-    this.requestChild(route, String(status), plan).inc();
-    this.durationChild(route).observe(seconds);
+    let r = this.answered.get(route);
+    if (r === undefined) this.answered.set(route, r = { duration: this.duration.series(route), byPlan: new Map() });
+    let byStatus = r.byPlan.get(plan);
+    if (byStatus === undefined) r.byPlan.set(plan, byStatus = []);
+    (byStatus[status] ??= this.requests.slot(route, String(status), plan)).value++;
+    this.duration.observe(r.duration, seconds);
+  }
+
+  /** A request admitted from a token lease. */
+  leaseHit(): void {
+    this.leaseHitSlot.value++;
   }
 
   breakerRejected(upstream: string): void {
@@ -238,7 +257,9 @@ export class Metrics {
   }
 
   limitDecision(result: string): void {
-    this.decisionChild(result).inc();
+    let slot = this.decisionSlots.get(result);
+    if (slot === undefined) this.decisionSlots.set(result, slot = this.limitDecisions.slot(result));
+    slot.value++;
   }
 
   /** A limit decision the store answered in time. */

@@ -60,8 +60,12 @@ export class RequestContext {
   bytesIn = 0;
   bytesOut = 0;
   errorCode: ErrorCode | ConfiguredCode | undefined = undefined;
-  /** While an upstream attempt is in flight: aborts it, for when the gateway answers the client itself. */
-  cancelUpstream: (() => void) | undefined = undefined;
+  /**
+   * The upstream attempt, once there is one: cancel() stops it when the gateway answers
+   * the client itself or the client leaves (a no-op once the attempt is over). An object
+   * with a method, not a closure: see load-tests/PROFILE.md on closures in properties.
+   */
+  upstream: { cancel(): void } | undefined = undefined;
 
   constructor(
     readonly req: IncomingMessage,

@@ -112,21 +112,25 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   private clientGone = false;
   /** Aborted for a retry: undici's callbacks for this attempt are no longer ours to act on. */
   private superseded = false;
-  private readonly onDrain = (): void => this.controller?.resume();
   private connectTimer: NodeJS.Timeout | undefined;
 
   /** The balancer hears how each exchange went: latency, status, advertised load, failures. */
   constructor(private readonly ctx: RequestContext, private readonly metrics: Metrics, private readonly attempt: Attempt, private readonly exchange: Exchange) {
-    // A client that goes away aborts the upstream request instead of leaving it to finish.
-    // A request still queued for a pool connection has no controller yet: it is aborted
-    // the moment it gets one, rather than sent and its answer written nowhere. The client
-    // may also have left while an earlier stage waited (a store lookup): no 'close' then.
+    // The client may have left while an earlier stage waited (a store lookup): its
+    // response closed before there was an attempt to cancel.
     this.clientGone = ctx.res.destroyed;
-    ctx.res.once('close', () => {
-      if (ctx.res.writableFinished) return;
-      this.clientGone = true;
-      this.controller?.abort(new ClientClosed());
-    });
+    ctx.upstream = this;
+  }
+
+  /**
+   * The client went away, or the gateway answered it itself (server.ts): abort the
+   * upstream request instead of leaving it to finish. One still queued for a pool
+   * connection has no controller yet: it is aborted the moment it gets one, rather than
+   * sent and its answer written nowhere.
+   */
+  cancel(): void {
+    this.clientGone = true;
+    this.controller?.abort(new ClientClosed());
   }
 
   /**
@@ -152,7 +156,6 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.controller = controller;
-    this.ctx.cancelUpstream = () => controller.abort(new ClientClosed());
     if (this.clientGone) controller.abort(new ClientClosed());
   }
 
@@ -189,7 +192,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.ctx.idempotency?.data(chunk);
     if (!res.write(chunk)) {
       controller.pause();
-      res.once('drain', this.onDrain);
+      res.once('drain', resumer(controller));
     }
   }
 
@@ -234,6 +237,11 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.attempt.end();
     controller.abort(new RetriedElsewhere());
   }
+}
+
+/** Built here, outside the handler's methods, so the closure exists only when the client pushes back. */
+function resumer(controller: Dispatcher.DispatchController): () => void {
+  return () => controller.resume();
 }
 
 class ConnectTimeout extends Error {

@@ -68,7 +68,10 @@ const admitting = (t: Target): boolean => t.admits();
 
 /** The available ones of `ts` (that also pass `also`); `ts` itself when all are (the usual case allocates nothing). */
 function usable(ts: readonly Target[], now: number, also?: (t: Target) => boolean): readonly Target[] | undefined {
-  return those(ts, also === undefined ? (t) => t.available(now) : (t) => t.available(now) && also(t));
+  let n = 0;
+  for (const t of ts) if (t.available(now) && (also === undefined || also(t))) n++;
+  if (n === 0) return undefined;
+  return n === ts.length ? ts : ts.filter((t) => t.available(now) && (also === undefined || also(t)));
 }
 
 function those(ts: readonly Target[], ok: (t: Target) => boolean): readonly Target[] | undefined {
