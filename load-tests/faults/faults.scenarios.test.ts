@@ -48,12 +48,26 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
   /** Seconds from the first fault to the last heal, as they happened (a busy host is slow to run iptables). */
   const span = (r: ScenarioResult): number => Math.max(...r.faults.map((f) => f.endS)) - Math.min(...r.faults.map((f) => f.startS));
   const statusesOnly = (r: ScenarioResult, allowed: readonly string[]): string[] => Object.keys(r.statuses).filter((s) => !allowed.includes(s));
+  /**
+   * Each scenario's customer has a fresh key, in Redis only. A gateway process that had
+   * not looked it up before its store became unreachable cannot authenticate it, and
+   * answers 503 unavailable (docs/limits.md: only config keys and identities it already
+   * held are served while the store cannot be asked). A 503 from a process that had
+   * authenticated the key is a bug: that is checked, by each answer's process (its
+   * access log, joined on the request id).
+   */
+  const onlyPlanAnswers = (r: ScenarioResult): void => {
+    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'open policy: only the plan\'s 200 and 429, or 503 for a key not yet looked up');
+    assert.equal(r.unavailable.seen, 0, `${r.unavailable.seen} answers 503 unavailable from a process that had authenticated the key before`);
+    assert.equal(r.unavailable.unseen, r.statuses['503 unavailable'] ?? 0, 'every 503 was found in its process\'s access log');
+  };
 
   it('a gateway host cut from the master only follows its failure policy; the fleet stays within the fail-open bound, the store counts exactly what it decided', async (t: TestContext) => {
     const g1 = fleet.gatewayHosts()[0]!;
     const d = await processes();
     const r = await runScenario(fleet, {
-      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 7000,
+      // The load ends (4.5 s) before the heal (5 s): the cut host's breakers can only close on their own probes.
+      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 4500,
       faults: [{ atMs: 2000, forMs: 3000, inject: async (f) => partition(f.hosts, [g1], [f.redisOn((await f.masterIp())!).host]) }],
     });
     results.push(r);
@@ -62,10 +76,10 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
     assert.ok(r.fallbackAdmitted >= 1, 'the cut host decided by its failure policy (open)');
-    // 503 unavailable: a worker that had not yet looked up the new key cannot while cut (docs/api.md).
-    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'open policy: only 200 and 429 (and an unknown key while cut)');
+    onlyPlanAnswers(r);
     assert.equal(r.storeCounted, r.storeAdmitted, 'the store counts what it admitted: no abandoned call charged after the heal');
-    assert.ok(Number.isFinite(r.recoverMs) && r.recoverMs < 2000, `breaker closed ${r.recoverMs} ms after the heal, on its own probes`);
+    assert.equal(r.startedAfterHeal[g1.name] ?? 0, 0, 'no request reached the cut host after its heal began');
+    assert.ok(Number.isFinite(r.recoverMs), 'the cut host\'s breaker closed after the heal with no request coming: on its own probes');
   });
 
   it('200 ms of latency, then 10% loss, between one gateway host and Redis: within the bound, no 5xx, the store exact', async (t: TestContext) => {
@@ -82,7 +96,7 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const bound = failOpenBound(FREE, d / fleet.gateways.length, d, span(r) + 0.5);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
-    assert.deepEqual(statusesOnly(r, ['200', '429']), [], 'open policy: no 5xx, no lost answer');
+    onlyPlanAnswers(r);
     assert.equal(r.storeCounted, r.storeAdmitted, 'late answers given back, expired calls took nothing');
   });
 
@@ -94,12 +108,12 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const r = await runScenario(fleet, {
       name: 'failover', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 10_000,
       faults: [{ atMs: 1500, forMs: 5000, inject: (f) => partition(f.hosts, [oldMaster.host, g1!], [...rest, g2!, g3!]) }],
-      during: async (f, start) => {
-        // Time until every gateway host holds a connection to the new master and none to the old one.
-        const healAt = start + 6500;
+      during: async (f, _start, healed) => {
+        // Time from the heal until every gateway host holds a connection to the new master and none to the old one.
+        const healAt = await healed;
         const all = await pollUntil(async () => {
           const now = await f.masterIp();
-          if (now === undefined || now === oldMaster.host.ip || Date.now() < healAt) return undefined;
+          if (now === undefined || now === oldMaster.host.ip) return undefined;
           const onNew = await f.connectedGatewayHosts(now);
           const onOld = await f.connectedGatewayHosts(oldMaster.host.ip);
           return onNew.size === f.gateways.length && onOld.size === 0 ? Date.now() : undefined;
@@ -121,15 +135,17 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     assert.notEqual(await fleet.masterIp(), oldMaster.host.ip, 'the sentinels failed over');
     assert.ok(lost <= deposed, `lost ${lost} admissions at failover, bound ${deposed}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
-    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'only the plan, or an unknown key while no store answers');
+    onlyPlanAnswers(r);
   });
 
   it('the webhook queue\'s master killed (kill -9) while deliveries wait for retry: none lost, none sent under a new id', async (t: TestContext) => {
     const w = await webhookFailover(fleet, 20);
-    t.diagnostic(JSON.stringify(w));
+    t.diagnostic(JSON.stringify({ ...w, workerLog: undefined }));
+    if (w.workerLog !== '') t.diagnostic(`sluice-webhooks log:\n${w.workerLog}`);
     results.push({
       name: 'webhook-failover', faults: [], sent: w.enqueued, admitted: w.enqueued - w.lost, allowed: w.enqueued, overAdmitted: 0, overAdmittedBy: {},
       wronglyRefused: 0, storeAdmitted: 0, fallbackAdmitted: 0, storeCounted: 0, statuses: {}, timeline: [], detectMs: NaN, recoverMs: NaN,
+      unavailable: { unseen: 0, seen: 0 }, startedAfterHeal: {},
       extra: { lost: w.lost, newIds: w.newIds, deliveries: w.deliveries, duplicates: w.duplicates, failoverMs: w.failoverMs, allDeliveredAfterFailoverMs: w.allDeliveredAfterFailoverMs },
       samples: w.deliveries,
     });
