@@ -66,9 +66,9 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const g1 = fleet.gatewayHosts()[0]!;
     const d = await processes();
     const r = await runScenario(fleet, {
-      // The load ends (4.5 s) before the heal (5 s): the cut host's breakers can only close on their own probes.
-      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 4500,
-      faults: [{ atMs: 2000, forMs: 3000, inject: async (f) => partition(f.hosts, [g1], [f.redisOn((await f.masterIp())!).host]) }],
+      // Healed once the load's last answer is back: the cut host's breakers can then only close on their own probes.
+      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 5000,
+      faults: [{ atMs: 2000, forMs: 'load', inject: async (f) => partition(f.hosts, [g1], [f.redisOn((await f.masterIp())!).host]) }],
     });
     results.push(r);
     const perHost = d / fleet.gateways.length;
@@ -78,7 +78,6 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     assert.ok(r.fallbackAdmitted >= 1, 'the cut host decided by its failure policy (open)');
     onlyPlanAnswers(r);
     assert.equal(r.storeCounted, r.storeAdmitted, 'the store counts what it admitted: no abandoned call charged after the heal');
-    assert.equal(r.startedAfterHeal[g1.name] ?? 0, 0, 'no request reached the cut host after its heal began');
     assert.ok(Number.isFinite(r.recoverMs), 'the cut host\'s breaker closed after the heal with no request coming: on its own probes');
   });
 
@@ -144,8 +143,8 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     if (w.workerLog !== '') t.diagnostic(`sluice-webhooks log:\n${w.workerLog}`);
     results.push({
       name: 'webhook-failover', faults: [], sent: w.enqueued, admitted: w.enqueued - w.lost, allowed: w.enqueued, overAdmitted: 0, overAdmittedBy: {},
-      wronglyRefused: 0, storeAdmitted: 0, fallbackAdmitted: 0, storeCounted: 0, statuses: {}, timeline: [], detectMs: NaN, recoverMs: NaN,
-      unavailable: { unseen: 0, seen: 0 }, startedAfterHeal: {},
+      wronglyRefused: 0, storeAdmitted: 0, fallbackAdmitted: 0, storeCounted: 0, unlogged: 0, statuses: {}, timeline: [], detectMs: NaN, recoverMs: NaN,
+      unavailable: { unseen: 0, seen: 0 },
       extra: { lost: w.lost, newIds: w.newIds, deliveries: w.deliveries, duplicates: w.duplicates, failoverMs: w.failoverMs, allDeliveredAfterFailoverMs: w.allDeliveredAfterFailoverMs },
       samples: w.deliveries,
     });
@@ -162,14 +161,15 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
       faults: [{ atMs: 2500, forMs: 0, inject: async (f) => { await f.killHost(g3); return { label: 'kill -9 g3', heal: async () => {} }; } }],
     });
     results.push(r);
-    // Units the store counted that no client got: what g3's workers held in leases (each
-    // at most max_share x burst = 40, fewer at this pace) plus its requests in flight.
+    // Units the store counted for admissions no gateway logged: what g3's workers held in
+    // token leases when they died (each at most max_share x burst = 40, fewer at this
+    // pace), its requests in flight (admitted, never answered), and answers whose access
+    // line g3 had not written yet. The live gateways' leases are given back by then.
     const unanswered = Object.entries(r.statuses).filter(([k]) => k.startsWith('no answer')).reduce((a, [, v]) => a + v, 0);
-    const lostUnits = r.storeCounted - r.admitted;
-    const bound = 2 * 0.1 * plan.burst + unanswered;
+    const lostUnits = r.storeCounted - r.storeAdmitted;
+    const bound = 2 * 0.1 * plan.burst + unanswered + r.unlogged;
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} units lost ${lostUnits}, bound ${bound}`);
-    // g3's own fallback decisions die with it (its metrics cannot be read): only a lower bound of what it did not count.
-    assert.ok(lostUnits >= -Math.max(0, r.fallbackAdmitted) - 2 * 0.1 * plan.burst, 'the store counts every admission it decided');
+    assert.ok(lostUnits >= 0, `the store counted ${r.storeCounted}, fewer than the ${r.storeAdmitted} admissions it decided`);
     assert.ok(lostUnits <= bound, `${lostUnits} quota units lost > bound ${bound}`);
     assert.equal(r.overAdmitted, 0, 'a dead gateway over-admits nothing');
   });
