@@ -15,7 +15,7 @@ const result: ScenarioResult = {
   name: 'cut-master',
   faults: [{ label: 'partition g1 <-> r1', startS: 2, healS: 5, endS: 5.2 }],
   sent: 300, admitted: 40, allowed: 35, overAdmitted: 3, overAdmittedBy: { rate: 3 }, wronglyRefused: 0,
-  storeAdmitted: 30, fallbackAdmitted: 10, storeCounted: 29, unlogged: 0, statuses: { 200: 40, 429: 258, '503 unavailable': 2 },
+  storeAdmitted: 30, fallbackAdmitted: 10, fallbackBy: [{ process: 'g1 pid 42', admitted: 10, firstS: 2.1, lastS: 4.9 }], storeCounted: 29, unlogged: 0, statuses: { 200: 40, 429: 258, '503 unavailable': 2 },
   timeline: [{ t: 0, admitted: 10, refused: 50, errors: 0 }, { t: 1, admitted: 5, refused: 55, errors: 2 }],
   detectMs: 480, recoverMs: 210, unavailable: { unseen: 2, seen: 0 },
   slowest: { clientMs: 900, sentMs: 2100, status: 200, gatewayMs: 120, answeredBy: 'g1 pid 42' },
