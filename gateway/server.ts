@@ -3,9 +3,23 @@ import type { AddressInfo, Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryAuditLog, RedisAuditLog, type AuditLog } from '../common/admin/audit-log.js';
+import { masterKeysFromEnv, type MasterKeys } from '../common/webhook-keys/master-key.js';
+import { WebhookKeyring } from '../common/webhook-keys/keyring.js';
+import { DirKeyringStorage, RedisKeyringStorage, type KeyringStorage } from '../common/webhook-keys/storage.js';
 import { createAdminServer } from './admin/admin-server.js';
+import { LastUsed } from './auth/last-used.js';
+import { webhookKeyStage } from './webhook-keys/webhook-key-stage.js';
+import { openApiStage } from './contract/openapi-stage.js';
 import { Authenticator } from './auth/authenticator.js';
 import { accountStage } from './account/account-stage.js';
+import { CreditMetrics } from './credits/credit-metrics.js';
+import { Credits } from './credits/credits.js';
+import { idempotencyStage } from './credits/idempotency.js';
+import { DenyCache } from './limits/deny-cache.js';
 import { authStage } from './auth/auth-stage.js';
 import type { SluiceConfig } from './config/types.js';
 import { answerClientError, rawAnswerer } from './http/client-error.js';
@@ -77,6 +91,9 @@ interface Generation {
   readonly cfg: SluiceConfig;
   readonly store: Store;
   readonly guard: StoreGuard;
+  readonly opened: OpenedStore;
+  readonly audit: AuditLog;
+  readonly webhookKeys: WebhookKeyring | undefined;
   /** head: the bytes after an Upgrade request's head (the request is then a tunnel candidate). */
   readonly onRequest: (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer) => void;
   readonly shouldUpgrade: (req: IncomingMessage) => boolean;
@@ -89,7 +106,11 @@ interface Generation {
 /** Builds the stores, the stage chain and both servers from one validated config. */
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
+  // Read once: a malformed key stops the start here, naming the variable (never the key).
+  const master = masterKeysFromEnv(process.env);
+  if (master === undefined) log.warn('SLUICE_MASTER_KEY is not set: GET /v1/webhooks/key and deliveries signed with customers\' keys answer 503 until it is');
   const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
+  const creditMetrics = new CreditMetrics(metrics);
   // The response each connection is currently answering, so a late client error (a
   // request timeout while the body still trickles in) never writes into one already started.
   const inFlight = new WeakMap<Socket, ServerResponse>();
@@ -99,7 +120,7 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, metrics, onInvalidation));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, creditMetrics, inFlight, await openStore(cfg, log, metrics, onInvalidation, master));
   built = true;
 
   const listeners = await Listeners.start(cfg, {
@@ -124,10 +145,12 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   const admin = createAdminServer({
     get cfg() { return gen.cfg; },
     get store() { return gen.store; },
+    get audit() { return gen.audit; },
+    get webhookKeys() { return gen.webhookKeys; },
     metrics, log,
     invalidate: (msg) => gen.invalidate(msg),
     storeReady: () => withDeadline(gen.store.ping(), Math.max(200, gen.cfg.store.timeout_ms * 4), 'store ping'),
-  });
+  }, { behindPrimary: opts.worker === true });
 
   const bound = listeners.bound.map(({ name, port, tls }) => ({ name, port, tls }));
   const port = bound[0]!.port;
@@ -145,8 +168,8 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       const old = gen;
       // By value, not by text: the checked config keeps the file's field order.
       const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
-      const opened = sameStore ? { store: old.store, guard: old.guard } : await openStore(next, log, metrics, onInvalidation);
-      gen = await buildGeneration(next, log, metrics, inFlight, opened);
+      const opened = sameStore ? old.opened : await openStore(next, log, metrics, onInvalidation, master);
+      gen = await buildGeneration(next, log, metrics, creditMetrics, inFlight, opened);
       listeners.reloadTls(next);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
@@ -166,10 +189,31 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
 interface OpenedStore {
   readonly store: Store;
   readonly guard: StoreGuard;
+  /** Kept beside the limits: in Redis for a fleet, in this process for the memory store. */
+  readonly audit: AuditLog;
+  /** Undefined without a master key. */
+  readonly webhookKeys: WebhookKeyring | undefined;
 }
 
-async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInvalidation: (msg: Invalidation) => void): Promise<OpenedStore> {
+/**
+ * Where webhook keys live: in Redis beside the limits, or for the memory store in a
+ * directory the backends this stack started share (SLUICE_WEBHOOK_KEYS_DIR, set by `sluice`).
+ */
+function keyringStorage(cfg: SluiceConfig, store: Store, log: Logger): KeyringStorage {
+  if (store instanceof RedisStore) return new RedisKeyringStorage(store.client, cfg.store.prefix);
+  let dir = cfg.webhooks.keys_dir ?? process.env.SLUICE_WEBHOOK_KEYS_DIR;
+  if (dir === undefined) {
+    dir = mkdtempSync(join(tmpdir(), 'sluice-webhook-keys-'));
+    log.info({ dir }, 'webhook keys kept in a directory of this process only (no backend shares it)');
+  }
+  return new DirKeyringStorage(dir);
+}
+
+async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInvalidation: (msg: Invalidation) => void, master: MasterKeys | undefined): Promise<OpenedStore> {
   const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
+  const retentionMs = cfg.admin.audit_retention_days * 86_400_000;
+  const audit = store instanceof RedisStore ? new RedisAuditLog(store.client, `${cfg.store.prefix}audit`, retentionMs) : new MemoryAuditLog(retentionMs);
+  const webhookKeys = master === undefined ? undefined : new WebhookKeyring(keyringStorage(cfg, store, log), master);
   if (store instanceof RedisStore) {
     await store.ready(2000).catch(() => log.warn({ store: describeStore(cfg.store) }, 'redis not reachable yet; limits follow the failure policy until it is'));
   }
@@ -178,13 +222,15 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
   const guard = new StoreGuard(cfg.store, store, metrics, log);
   // Registered in the fleet before listening, so peers count this gateway from its first request.
   await guard.start();
-  return { store, guard };
+  return { store, guard, audit, webhookKeys };
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, creditMetrics: CreditMetrics, inFlight: WeakMap<Socket, ServerResponse>, opened: OpenedStore,
 ): Promise<Generation> {
+  const { store, guard } = opened;
   const auth = new Authenticator(cfg, store);
+  const lastUsed = new LastUsed(store, cfg.auth.last_used_flush_ms, (err) => log.warn({ err: err.message }, 'last-used times not written; kept for the next batch'));
   const limiter = new GuardedLimiter(store, guard, metrics, cfg.store.lease);
   const pools = new PoolSet(cfg.upstreams, { metrics, log });
   const discovered = [...cfg.upstreams.values()].filter((u) => u.discover !== undefined);
@@ -201,7 +247,11 @@ async function buildGeneration(
   const limitReq = limitReqStages(cfg, zoneDeps);
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
+  const credits = new Credits(cfg, store, creditMetrics, log);
+  const denials = new DenyCache();
   const stages = [
+    // The public contract is open to all, whatever the routes say.
+    openApiStage(),
     routeStage(cfg),
     // A route's own answers, before limits and auth: allow/deny (a refused probe costs no
     // store call), then a local answer (return).
@@ -211,21 +261,24 @@ async function buildGeneration(
     // customer-keyed zone are decided after auth.
     limitReq.preAuth,
     limitConn.preAuth,
-    authStage(auth, log),
+    authStage(auth, lastUsed, log),
     // Priority comes from the plan auth found; every stage below may call the store, which a shed request skips.
     shed.stage,
     limitReq.postAuth,
     limitConn.postAuth,
-    limitsStage(limiter, metrics, leaseTtlMs),
+    // A repeated Idempotency-Key is answered from the kept response here, before the limits: it is not charged again.
+    idempotencyStage(credits.keeper, cfg.billing.idempotency, leaseTtlMs, creditMetrics),
+    limitsStage(limiter, metrics, leaseTtlMs, denials, credits.warnings),
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
-    accountStage(store, cfg.store.timeout_ms),
+    accountStage(store, cfg.store.timeout_ms, cfg.billing.usage.retention_days),
+    webhookKeyStage(opened.webhookKeys, cfg.webhooks.rotation_overlap_s, cfg.store.timeout_ms, log),
     balanceStage(pools, metrics),
   ];
   const onError = (ctx: RequestContext, err: unknown): void => {
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
   };
-  const proxy = proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools });
+  const proxy = proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools, onResponseHead: credits.atResponseHead });
   const chain = makeChain([...stages, proxy], onError);
   // An Upgrade request runs the same stages (it counts as a request); its last step makes the tunnel.
   const upgrades = upgradeRoutes(cfg, metrics, proxy);
@@ -235,6 +288,7 @@ async function buildGeneration(
   const answerRaw = rawAnswerer(accessLog, metrics);
   const finish = (ctx: RequestContext): void => {
     if (ctx.leaseId !== undefined) limiter.release(ctx.identity!.subject, ctx.leaseId, ctx.leaseSource);
+    credits.finish(ctx);
     recordRequest(ctx, accessLog, metrics);
   };
 
@@ -286,9 +340,14 @@ async function buildGeneration(
     end: () => { if (--open === 0) idle?.(); },
   };
   return {
-    cfg, store, guard, onRequest, answerRaw,
+    cfg, store, guard, opened, audit: opened.audit, webhookKeys: opened.webhookKeys, onRequest, answerRaw,
     shouldUpgrade: upgrades.accepts,
-    invalidate: (msg) => auth.invalidate(msg),
+    invalidate: (msg) => {
+      if (msg.kind === 'denial') { denials.invalidate(msg.subject); return; }
+      // A reconnected channel may have missed denial invalidations too.
+      if (msg.kind === 'customer' && msg.id === '*') denials.clear();
+      auth.invalidate(msg);
+    },
     async retire(maxWaitMs, closeStore) {
       if (open > 0) {
         let t: NodeJS.Timeout | undefined;
@@ -298,6 +357,8 @@ async function buildGeneration(
       discovery?.close();
       shed.stop();
       limiter.stop();
+      await lastUsed.stop();
+      await credits.stop();
       await pools.close();
       if (closeStore) {
         guard.stop();
@@ -315,6 +376,11 @@ function restartOnly(a: SluiceConfig, b: SluiceConfig): string[] {
   }
   if (a.admin.host !== b.admin.host || a.admin.port !== b.admin.port) out.push('admin.host/port');
   if (JSON.stringify(a.spawn_backends) !== JSON.stringify(b.spawn_backends)) out.push('spawn_backends');
+  // The admin throttle outlives reloads (a reload must not forgive a flood); the audit log
+  // and the webhook key directory are opened with the store, kept while it is.
+  if (JSON.stringify(a.admin.auth_failures) !== JSON.stringify(b.admin.auth_failures)) out.push('admin.auth_failures');
+  if (a.admin.audit_retention_days !== b.admin.audit_retention_days) out.push('admin.audit_retention_days');
+  if (a.webhooks.keys_dir !== b.webhooks.keys_dir) out.push('webhooks.keys_dir');
   return out;
 }
 

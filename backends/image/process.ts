@@ -216,6 +216,7 @@ async function run(
 
   let extract: Rect | undefined;
   let resize: ResizeOptions | undefined;
+  let detected = false;
   let base = { width: FW, height: FH };
 
   const crop = opts.crop;
@@ -256,6 +257,7 @@ async function run(
     }
     let region: Rect | undefined;
     if (mode === 'face' && detectFaces) {
+      detected = true;
       region = await faceRegion(input, detectFaces, W, H, quarter ? th : tw, quarter ? tw : th, gravity === 'face');
       if (region) {
         extract = toFinal(region);
@@ -336,14 +338,19 @@ async function run(
   const pngSearchable = opts.strip && (meta.depth === undefined || meta.depth === 'uchar');
 
   let result: Encoded & { format: OutputFormat; contentType: string };
+  let encodes = 1;
   try {
     if (searchAuto) {
       const lossless = opts.lossless || (paletteInput && opts.quality === undefined);
       const alpha = meta.hasAlpha || framed !== undefined || resize?.fit === 'contain';
       const candidates = autoCandidates({ accepted, alpha, lossless });
+      encodes = candidates.length;
       result = await encodeSmallest(pipe, candidates, opts, paletteInput, pngSearchable && (lossless || searchesLosslessPng(opts)), timeoutSeconds);
     } else {
-      const encoded = format === 'png' && pngSearchable && searchesLosslessPng(opts)
+      const search = format === 'png' && pngSearchable && searchesLosslessPng(opts);
+      // The lossless PNG search encodes twice (encode.ts).
+      if (search) encodes = 2;
+      const encoded = search
         ? await smallestLosslessPng(pipe, opts.output.encoding === 'progressive', timeoutSeconds)
         : await encode(pipe, format, opts, paletteInput).toBuffer({ resolveWithObject: true });
       result = { ...encoded, format, contentType: CONTENT_TYPE[format] };
@@ -357,6 +364,7 @@ async function run(
     input: { format: sniffed.format, width: W, height: H, bytes: input.length },
     output: { format: result.format, width: info.width, height: animated ? (info.pageHeight ?? info.height) : info.height, bytes: data.length },
     contentType: result.contentType,
+    work: { pixels: decodedPixels, encodes, auto: searchAuto, detect: detected },
   };
 }
 

@@ -2,6 +2,7 @@
 // what processing hands back, and the errors a client can see. Plain data, validated
 // once at the edge of the service (options.ts), trusted inside.
 
+import type { WorkReport } from '../../common/work-report.js';
 import { HttpError } from '../../common/errors.js';
 import type { COMPASS, CROP_MODES, FITS, FORMATS, GRAVITIES, OPTIMIZE_LEVELS } from './options-schema.js';
 
@@ -195,6 +196,8 @@ export interface ProcessResult {
   readonly output: ImageInfo;
   /** MIME type of data. */
   readonly contentType: string;
+  /** What the work took (pixels decoded, encoders run), reported to the gateway to settle its price. */
+  readonly work?: WorkReport;
 }
 
 export interface FaceBox {

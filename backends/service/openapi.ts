@@ -1,5 +1,5 @@
 import { ErrorEnvelope } from '../../common/errors.js';
-import { publishSchemas } from '../../common/openapi.js';
+import { openApiDocument } from '../../common/openapi.js';
 import { Colour, FetchRequest, Gravity, ImageOptions, WATERMARK_ID_PATTERN } from '../image/options-schema.js';
 
 // The backend's OpenAPI 3.1 document. The request schemas are the validators' own
@@ -12,6 +12,13 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const STANDARD_HEADERS = {
   "X-Request-Id": { $ref: '#/components/headers/RequestId' },
   "X-Backend-Load": { $ref: '#/components/headers/BackendLoad' },
+};
+
+const WORK = {
+  "X-Sluice-Work": {
+    description: 'What the work took, for the gateway to settle its price (`pixels=N, encodes=N[, auto][, detect]`, an RFC 9651 Dictionary; common/work-report.ts). The gateway removes it: clients never see it.',
+    schema: { type: 'string' },
+  },
 };
 
 /** A JSON answer with the headers every answer carries. */
@@ -44,6 +51,7 @@ const PROCESSED = {
       ...STANDARD_HEADERS,
       "X-Image-Result": { description: 'With image bytes only: the same JSON as the metadata body.', schema: { type: 'string' } },
       "Content-Location": { description: 'With image bytes only: the result URL.', schema: { type: 'string' } },
+      ...WORK,
     },
     content: {
       "application/json": { schema: ref('ImageResult') },
@@ -150,7 +158,7 @@ const paths = {
         },
       },
       responses: {
-        "200": answer('Detections.', 'Detection'),
+        "200": answer('Detections.', 'Detection', WORK),
         "400": BAD_BODY,
         "413": TOO_LARGE,
         ...UNDECODABLE,
@@ -199,6 +207,7 @@ const paths = {
       responses: {
         "201": {
           description: 'Stored.',
+          headers: { ...STANDARD_HEADERS },
           content: {
             "application/json": {
               schema: {
@@ -220,7 +229,7 @@ const paths = {
       operationId: 'deleteWatermark',
       summary: 'Delete one of the caller\'s watermarks',
       parameters: WATERMARK_PARAMETERS,
-      responses: { "204": { description: 'Deleted.' }, "404": failure('`not_found`: the caller has no watermark by that id.') },
+      responses: { "204": { description: 'Deleted.', headers: { ...STANDARD_HEADERS } }, "404": failure('`not_found`: the caller has no watermark by that id.') },
     },
   },
 };
@@ -306,22 +315,18 @@ const answers = {
 
 /** The document served at GET /openapi.json. */
 export function backendOpenApi(): Record<string, unknown> {
-  return {
-    openapi: '3.1.0',
-    info: {
-      title: 'Sluice image backend',
-      version: '0.1.0',
-      description: 'Image processing API served by `sluice-backend` and reached through the Sluice gateway. Every error is `{"error":{"code","message","request_id"}}` '
-        + '(plus `field` when one option or form field is at fault). Every response carries `X-Request-Id` and `X-Backend-Load`.',
-    },
-    servers: [{ url: 'http://127.0.0.1:7001' }],
+  return openApiDocument({
+    title: 'Sluice image backend',
+    version: '0.1.0',
+    description: 'Image processing API served by `sluice-backend` and reached through the Sluice gateway. Every error is `{"error":{"code","message","request_id"}}` '
+      + '(plus `field` when one option or form field is at fault). Every response carries `X-Request-Id` and `X-Backend-Load`.',
+    servers: ['http://127.0.0.1:7001'],
     paths,
-    components: {
-      parameters,
-      headers,
-      schemas: { ...answers, ...publishSchemas({ Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour }) },
-    },
-  };
+    parameters,
+    headers,
+    plainSchemas: answers,
+    schemas: { Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour },
+  });
 }
 
 /** Where the document is kept in the source tree (server.ts serves it from there). */

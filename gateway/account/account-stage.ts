@@ -1,10 +1,13 @@
+import { usageDay, usageRange } from '../credits/usage-report.js';
 import { withDeadline } from '../guard/deadline.js';
 import { sendError } from '../http/errors.js';
+import { answerJson } from '../http/json-answer.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
-import { periodsAt } from '../store/calendar.js';
+import { isoDate as isoDateOf, periodsAt } from '../store/calendar.js';
 import type { Store, Usage } from '../store/types.js';
 
 export const ACCOUNT_PATH = '/v1/account';
+export const ACCOUNT_USAGE_PATH = '/v1/account/usage';
 
 /** One quota period in the answer; limit and remaining are null when the plan sets none. */
 interface Period {
@@ -61,7 +64,8 @@ export function accountBody(ctx: RequestContext, usage: Usage, nowMs: number): A
       day: period(usage.dayUsed, p.quotaDay, nowMs + periods.dayResetMs),
       month: period(usage.monthUsed, p.quotaMonth, periods.monthEndMs),
       inflight: usage.inflight,
-      burst_remaining: p.rate > 0 && ctx.decision !== undefined ? ctx.decision.remaining : null,
+      // A settlement may have left the bucket in debt: nothing would be admitted, not a negative count.
+      burst_remaining: p.rate > 0 && ctx.decision !== undefined ? Math.max(0, ctx.decision.remaining) : null,
     },
   };
 }
@@ -71,27 +75,32 @@ export function accountBody(ctx: RequestContext, usage: Usage, nowMs: number): A
  * and this month's usage read from the store the limits count in. Runs after the limits
  * stage, so the call itself is limited and counted like any other (and shows in the
  * usage it returns). The store read is bounded by store.timeout_ms; past it, 503.
+ *
+ * `GET /v1/account/usage?from=yyyy-mm-dd&to=yyyy-mm-dd`: the customer's daily usage for
+ * billing (gateway/credits/usage-report.ts), the last 30 days by default, at most
+ * `maxDays` (billing.usage.retention_days) at once. Counts reach the store in batches
+ * (billing.usage.flush_ms), so the last moments may not show yet.
  */
-export function accountStage(store: Store, timeoutMs: number): Stage {
-  const answer = (ctx: RequestContext, body: AccountBody): false => {
-    const text = JSON.stringify(body);
-    ctx.bytesOut += Buffer.byteLength(text);
-    ctx.res.writeHead(200, [
-      'content-type', 'application/json; charset=utf-8',
-      'content-length', String(Buffer.byteLength(text)),
-      'cache-control', 'no-store',
-      'x-request-id', ctx.requestId,
-      ...ctx.limitHeaders,
-    ]);
-    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
-    return false;
+export function accountStage(store: Store, timeoutMs: number, maxDays: number): Stage {
+  const history = (ctx: RequestContext): boolean | Promise<boolean> => {
+    const q = new URL(ctx.req.url!, 'http://x').searchParams;
+    const range = usageRange(q.get('from'), q.get('to'), maxDays);
+    if (typeof range === 'string') return sendError(ctx, 400, 'bad_request', range);
+    const id = ctx.identity!;
+    return withDeadline(store.readUsage(id.customer, range.fromDay, range.toDay), timeoutMs * 4, 'usage history').then(
+      (rows) => answerJson(ctx, 200, {
+        from: isoDateOf(range.fromDay), to: isoDateOf(range.toDay), unit: id.pricing === undefined ? 'requests' : 'units', days: rows.map(usageDay),
+      }),
+      () => sendError(ctx, 503, 'unavailable', 'the usage store did not answer; retry later', ['retry-after', '1']),
+    );
   };
   return (ctx) => {
-    if (ctx.path !== ACCOUNT_PATH || ctx.identity === undefined) return true;
+    if ((ctx.path !== ACCOUNT_PATH && ctx.path !== ACCOUNT_USAGE_PATH) || ctx.identity === undefined) return true;
     const method = ctx.req.method;
     if (method !== 'GET' && method !== 'HEAD') return sendError(ctx, 405, 'method_not_allowed', 'use GET', ['allow', 'GET, HEAD']);
+    if (ctx.path === ACCOUNT_USAGE_PATH) return history(ctx);
     return withDeadline(store.usage(ctx.identity.subject), timeoutMs, 'usage').then(
-      (usage) => answer(ctx, accountBody(ctx, usage, Date.now())),
+      (usage) => answerJson(ctx, 200, accountBody(ctx, usage, Date.now())),
       () => sendError(ctx, 503, 'unavailable', 'the usage store did not answer; retry later', ['retry-after', '1']),
     );
   };

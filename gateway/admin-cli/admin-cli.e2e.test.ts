@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
@@ -7,22 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { startBackend } from '../../test/harness/backend.js';
 import { ADMIN_TOKEN, testConfig } from '../../test/harness/config.js';
-import { CLI, spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
+import { adminCli } from '../../test/harness/admin.js';
 import { freePort } from '../../test/harness/ports.js';
 
-interface Run { readonly code: number | null; readonly stdout: string; readonly stderr: string }
 interface Seen { readonly method: string; readonly url: string; readonly body: unknown; readonly status: number; readonly answer: unknown }
 
-/** `sluice admin ARGS` as a child process, as an operator would run it. */
-async function cli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, 'admin', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = adminCli;
 
 /** Forwards to the gateway's admin port and keeps every request and answer the CLI exchanged. */
 async function recordingProxy(target: string, seen: Seen[]): Promise<{ server: Server; url: string }> {
@@ -134,7 +124,7 @@ describe('sluice admin, end to end against a running gateway', () => {
     const created = await cli(['keys', 'create', '--customer', 'acme', '--label', 'ci', '--json'], env);
     assert.equal(created.code, 0, created.stderr);
     const body = JSON.parse(created.stdout) as { key: string; digest: string; customer: string; label: string };
-    assert.match(body.key, /^sk_/);
+    assert.match(body.key, /^sluice_live_/);
     assert.match(body.digest, /^[0-9a-f]{64}$/);
     assert.equal(body.customer, 'acme');
     assert.equal(body.label, 'ci');
@@ -149,7 +139,7 @@ describe('sluice admin, end to end against a running gateway', () => {
     const list = await cli(['keys', 'list', '--customer', 'acme'], env);
     assert.equal(list.code, 0, list.stderr);
     const lines = list.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^DIGEST\s+CUSTOMER\s+PLAN\s+LABEL\s+CREATED$/);
+    assert.match(lines[0]!, /^DIGEST\s+CUSTOMER\s+PLAN\s+LABEL\s+CREATED\s+STATUS\s+EXPIRES\s+LAST-USED$/);
     assert.equal(lines.length, 3);
     assert.ok(lines.some((l) => new RegExp(`^${digest}\\s+acme\\s+-\\s+ci\\s+\\d{4}-\\d\\d-\\d\\dT`).test(l)), list.stdout);
     assert.ok(lines.some((l) => /^[0-9a-f]{64}\s+acme\s+gold\s+-\s+\d{4}-/.test(l)), list.stdout);
@@ -163,6 +153,54 @@ describe('sluice admin, end to end against a running gateway', () => {
     const table = await cli(['usage', 'acme', '--url', proxy.url], { ...env, SLUICE_ADMIN_URL: `http://127.0.0.1:${await freePort()}` });
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^customer\s+acme$/m);
+  });
+
+  it('updates a key (allowlist, expiry), rotates one, lists the audit log and rewraps webhook keys', async () => {
+    const elsewhere = await cli(['keys', 'update', digest, '--allow', '10.0.0.0/8', '--expires', '30d', '--json'], env);
+    assert.equal(elsewhere.code, 0, elsewhere.stderr);
+    const updated = JSON.parse(elsewhere.stdout) as { allow: string[]; expires_at: number };
+    assert.deepEqual(updated.allow, ['10.0.0.0/8']);
+    assert.ok(updated.expires_at > Date.now() + 29 * 86_400_000);
+    assert.equal(await use(key), 403, 'this test runs from 127.0.0.1, outside the allowlist');
+    assert.equal((await cli(['keys', 'update', digest, '--allow', 'any', '--expires', 'never'], env)).code, 0);
+    assert.equal(await use(key), 200);
+    assert.equal((await cli(['keys', 'update', digest, '--expires', 'soon'], env)).code, 2, 'a bad --expires is refused before sending');
+
+    const rotated = await cli(['keys', 'rotate', digest, '--grace', '1h', '--json'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const r = JSON.parse(rotated.stdout) as { key: string; digest: string; replaces: { digest: string; grace_until: number } };
+    assert.equal(r.replaces.digest, digest);
+    assert.ok(Math.abs(r.replaces.grace_until - (Date.now() + 3_600_000)) < 60_000);
+    assert.equal(await use(r.key), 200);
+    const old = await request(`${gw.url}/v1/echo`, { headers: { 'x-api-key': key } });
+    await old.body.dump();
+    assert.equal(old.statusCode, 200, 'the old key works through its grace');
+    assert.match(String(old.headers.deprecation), /^@\d+$/);
+    assert.equal(old.headers.sunset, new Date(r.replaces.grace_until).toUTCString());
+
+    const audit = await cli(['audit', '--limit', '5', '--json'], env);
+    assert.equal(audit.code, 0, audit.stderr);
+    const entries = (JSON.parse(audit.stdout) as { entries: { actor: string; action: string; target: string }[] }).entries;
+    assert.deepEqual(entries.slice(0, 3).map((e) => [e.actor, e.action, e.target]), [
+      ['admin', 'key.rotate', digest.slice(0, 12)], ['admin', 'key.update', digest.slice(0, 12)], ['admin', 'key.update', digest.slice(0, 12)],
+    ]);
+    const table = await cli(['audit', '--action', 'customer.put'], env);
+    assert.match(table.stdout, /^AT\s+ACTOR\s+SOURCE\s+ACTION\s+TARGET\s+DETAILS$/m);
+    assert.match(table.stdout, /\sadmin\s+gateway\s+customer\.put\s+acme\s/);
+
+    const rewrap = await cli(['webhook-keys', 'rewrap', '--json'], env);
+    assert.equal(rewrap.code, 0, rewrap.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(rewrap.stdout) as object).sort(), ['current', 'master_key', 'rewrapped']);
+    ({ key, digest } = r);
+  });
+
+  it('lists daily usage and sets a webhook URL (the SSRF policy refuses a loopback one)', async () => {
+    const days = await cli(['usage', 'daily', '--customer', 'acme', '--json'], env);
+    assert.equal(days.code, 0, days.stderr);
+    assert.ok(Array.isArray((JSON.parse(days.stdout) as { days: unknown[] }).days));
+    const refused = await cli(['customers', 'set', 'acme', '--plan', 'test', '--webhook-url', 'http://127.0.0.1:9/hook'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /400 bad_request: webhook_url: 127\.0\.0\.1 is a loopback, private or special address/);
   });
 
   it('revokes the key: the gateway refuses it, a second revoke is "not found"', async () => {

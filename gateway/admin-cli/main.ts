@@ -59,7 +59,7 @@ export async function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv =
   try {
     const answer = await send(parsed.client, parsed.request);
     if (answer.status >= 200 && answer.status < 300) {
-      const shown = cmd.render(answer.body, parsed.args);
+      const shown = cmd.render(answer.body, parsed.args, parsed.values);
       io.out(parsed.json ? `${JSON.stringify(shown.json, null, 2)}\n` : shown.text);
       return EXIT.ok;
     }
@@ -76,6 +76,7 @@ export async function runAdmin(argv: readonly string[], env: NodeJS.ProcessEnv =
 
 interface Parsed {
   readonly json: boolean;
+  readonly values: Readonly<Record<string, string | boolean | undefined>>;
   readonly args: Readonly<Record<string, string>>;
   readonly request: AdminRequest;
   readonly client: ClientOptions;
@@ -86,6 +87,7 @@ function parse(cmd: Command, rest: readonly string[], env: NodeJS.ProcessEnv): P
     url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
     ...Object.fromEntries(cmd.options.map((o) => [o, { type: 'string' }])),
+    ...Object.fromEntries((cmd.switches ?? []).map((o) => [o, { type: 'boolean' }])),
   } as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
   const { values, positionals } = parseArgs({ args: [...rest], options, allowPositionals: true, strict: true });
   const v = values as Record<string, string | boolean | undefined>;
@@ -107,6 +109,7 @@ function parse(cmd: Command, rest: readonly string[], env: NodeJS.ProcessEnv): P
   const args = Object.fromEntries(cmd.positionals.map((p, i) => [p, positionals[i]!]));
   return {
     json: v.json === true,
+    values: v,
     args,
     request: cmd.request(args, v),
     client: { baseUrl: base.href, token, timeoutMs: Math.round(timeoutS * 1000) },

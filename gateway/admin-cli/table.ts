@@ -14,3 +14,9 @@ export function show(v: unknown): string {
   if (v === undefined || v === null) return '-';
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
+
+/** RFC 4180 CSV: a header row, then one line per row; cells with a comma, quote or line break are quoted. */
+export function csv(columns: readonly string[], rows: readonly (readonly string[])[]): string {
+  const cell = (v: string): string => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+  return [columns, ...rows].map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
+}

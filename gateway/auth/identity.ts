@@ -1,4 +1,6 @@
-import type { CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import type { BlockList } from 'node:net';
+import type { CostOverridesConfig, CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
+import { compilePricing, type Pricing } from '../credits/pricing.js';
 import { rateLimitPolicyValue } from '../limits/rate-limit-headers.js';
 import type { CustomerRecord, LimitPolicy } from '../store/types.js';
 
@@ -13,6 +15,25 @@ export interface Identity {
   readonly failurePolicy: FailurePolicy;
   /** Precomputed RateLimit-Policy value (IETF httpapi draft-10). */
   readonly policyHeader: string;
+  /** For an API key: what is checked on each request with it. Undefined for a JWT. */
+  readonly key: KeyTerms | undefined;
+  /** What requests cost in units; undefined: one unit each (no costs configured). */
+  readonly pricing: Pricing | undefined;
+  /** The customer's endpoint for account events (quota.threshold), if it registered one. */
+  readonly webhookUrl: string | undefined;
+}
+
+/** An API key's own terms, worked out once when its record is loaded. */
+export interface KeyTerms {
+  readonly digest: string;
+  /** Unix ms from which the key is refused (its expiry, or the end of its rotation grace); Infinity: never. */
+  readonly validUntil: number;
+  /** The 401's message once validUntil has passed. */
+  readonly endMessage: string;
+  /** For a rotated key, Deprecation (RFC 9745) and Sunset (RFC 8594), as [name, value, ...]; else empty. */
+  readonly headers: readonly string[];
+  /** Client addresses it may be used from; undefined: anywhere. */
+  readonly allow: BlockList | undefined;
 }
 
 export interface IdentityInput {
@@ -22,6 +43,7 @@ export interface IdentityInput {
   readonly keyDigest: string | undefined;
   readonly configCustomer: CustomerConfig | undefined;
   readonly storedCustomer: CustomerRecord | undefined;
+  readonly key?: KeyTerms | undefined;
 }
 
 /**
@@ -33,7 +55,7 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
   if (planName === undefined) return undefined;
   const plan = plans.get(planName);
   if (plan === undefined) return undefined;
-  const o: LimitOverrides & Record<string, number | undefined> = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
+  const o: LimitOverrides = { ...input.configCustomer?.overrides, ...input.storedCustomer?.overrides };
   const rate = o.rate ?? plan.rate;
   const burst = o.burst ?? (plan.burst > 0 ? plan.burst : rate);
   const policy: LimitPolicy = {
@@ -52,5 +74,8 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
     maxBodyBytes: o.max_body_bytes ?? plan.max_body_bytes,
     failurePolicy: plan.failure_policy ?? globalPolicy,
     policyHeader: rateLimitPolicyValue(plan.name, policy),
+    key: input.key,
+    pricing: compilePricing(plan.costs, o.costs as CostOverridesConfig | undefined),
+    webhookUrl: input.storedCustomer?.webhookUrl ?? input.configCustomer?.webhook_url,
   });
 }

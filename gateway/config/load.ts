@@ -43,7 +43,7 @@ function build(c: ConfigDoc): Omit<SluiceConfig, 'listeners'> {
     store: toStoreConfig(c.store),
     auth: { ...c.auth, keys: c.auth.keys.map((k) => ({ ...k, digest: k.digest.replace(/^sha256:/, '') })) },
     plans: byName(c.plans, (p, name) => ({ ...p, name, burst: p.burst ?? p.rate })),
-    customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides })),
+    customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides, webhook_url: cu.webhook_url })),
     upstreams: byName(c.upstreams, upstream),
     routes,
     virtual_hosts: virtualHosts(c.virtual_hosts.map((v, i) => ({ ...v, routes: resolveRoutes(v.routes, `virtual_hosts[${i}].routes`) })), routes),
@@ -51,6 +51,8 @@ function build(c: ConfigDoc): Omit<SluiceConfig, 'listeners'> {
     limit_conn_zones: byName(c.limit_conn_zones, (z, name): LimitConnZoneConfig => ({ name, key: zoneKey(z.key), size: z.size })),
     spawn_backends: c.spawn_backends,
     shed: c.shed,
+    webhooks: c.webhooks,
+    billing: c.billing,
     log: c.log,
   };
 }

@@ -2,11 +2,13 @@ import { Type } from '@sinclair/typebox';
 import { Section } from '../../common/schema-types.js';
 import { StoreSchema } from '../../common/store-config.js';
 import { Auth } from './schema/auth.js';
+import { Billing } from './schema/credits.js';
 import { Customer, Plan } from './schema/limits.js';
 import { Listeners } from './schema/listeners.js';
 import { LimitConnZone, LimitReqZone, Route, RouteRef, VirtualHost } from './schema/routes.js';
 import { Admin, Log, Server, Shed, SpawnBackend } from './schema/server.js';
 import { Upstream } from './schema/upstreams.js';
+import { Webhooks } from './schema/webhooks.js';
 
 /**
  * The gateway config file, once: the loader validates with it (filling defaults), the
@@ -29,6 +31,8 @@ export const SluiceConfigSchema = Section({
   limit_conn_zones: Type.Record(Type.String(), LimitConnZone, { default: {}, description: 'nginx limit_conn_zone, by zone name.' }),
   spawn_backends: Type.Array(SpawnBackend, { default: [], description: 'Backends this process starts and stops with itself (the demo stack).' }),
   shed: Shed,
+  webhooks: Webhooks,
+  billing: Billing,
   log: Log,
 }, {
   title: 'Sluice gateway config',

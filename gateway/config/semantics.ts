@@ -3,6 +3,9 @@ import type { Static } from '@sinclair/typebox';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
+import { cidrProblem } from '../auth/allowlist.js';
+import { parseCidr } from '../../backends/net/address-policy.js';
+import { webhookUrlProblem } from '../credits/webhook-url.js';
 import type { SluiceConfigSchema } from './schema.js';
 import type { RouteDoc } from './schema/routes.js';
 import { routeProblems } from '../route/route-problems.js';
@@ -28,10 +31,28 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
   };
 
   out.push(...storeProblems(c.store));
+  if (c.webhooks?.keys_dir !== undefined && c.store?.kind === 'redis') out.push('webhooks.keys_dir: only for the memory store (on Redis the keys are kept there)');
+  list(c.auth?.keys).forEach((k, i) => list(k.allow).forEach((cidr, j) => {
+    const p = typeof cidr === 'string' ? cidrProblem(cidr) : undefined;
+    if (p !== undefined) out.push(`auth.keys[${i}].allow[${j}]: ${p}`);
+  }));
+  const labels = new Set(c.admin?.token_digest === undefined ? [] : ['admin']);
+  list(c.admin?.tokens).forEach((t, i) => {
+    if (typeof t.label !== 'string') return;
+    if (labels.has(t.label)) out.push(`admin.tokens[${i}].label: ${JSON.stringify(t.label)} is used twice (admin.token_digest is labelled "admin"); the audit log must tell tokens apart`);
+    labels.add(t.label);
+  });
   for (const [name, p] of entries(c.plans)) {
     if (sound('plans', name) && p.rate > 0 && (p.burst ?? p.rate) < 1) out.push(`plans.${name}.burst: must be >= 1 when rate is set`);
   }
-  for (const [id, customer] of entries(c.customers)) ref(`customers.${id}.plan`, customer.plan, plans, 'plan');
+  const allow = clean('/billing') ? c.billing.quota_warnings.allow.filter((a, i) => {
+    try { parseCidr(a); return true; } catch (err) { out.push(`billing.quota_warnings.allow[${i}]: ${(err as Error).message}`); return false; }
+  }) : [];
+  for (const [id, customer] of entries(c.customers)) {
+    ref(`customers.${id}.plan`, customer.plan, plans, 'plan');
+    const problem = typeof customer.webhook_url === 'string' ? webhookUrlProblem(customer.webhook_url, allow) : undefined;
+    if (problem !== undefined) out.push(`customers.${id}.webhook_url: ${problem}`);
+  }
   list(c.auth?.keys).forEach((k, i) => ref(`auth.keys[${i}].plan`, k.plan, plans, 'plan'));
   if (c.auth?.jwt !== undefined && clean('/auth/jwt')) out.push(...jwtProblems(c.auth.jwt, 'auth.jwt'));
   for (const [name, u] of entries(c.upstreams)) {

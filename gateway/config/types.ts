@@ -1,8 +1,10 @@
 import type { Static } from '@sinclair/typebox';
 import type { Auth, Jwt, JwtKey, StaticKey } from './schema/auth.js';
+import type { Billing, CostOverrides, Costs } from './schema/credits.js';
 import type { LimitOverrides, Plan } from './schema/limits.js';
 import type { LimitConnZone, LimitReqZone, RealIp, RouteFields, VirtualHost } from './schema/routes.js';
 import type { Admin, Log, Server, Shed, SpawnBackend } from './schema/server.js';
+import type { Webhooks } from './schema/webhooks.js';
 import type { Circuit, Discover, Health, Outlier, Retry, Target, Upstream } from './schema/upstreams.js';
 import type { Frozen } from '../../common/config-text.js';
 import type { StoreConfig } from '../../common/store-config.js';
@@ -22,6 +24,7 @@ export type ServerConfig = Frozen<Static<typeof Server>>;
 export type AdminConfig = Frozen<Static<typeof Admin>>;
 export type ShedConfig = Frozen<Static<typeof Shed>>;
 export type LogConfig = Frozen<Static<typeof Log>>;
+export type WebhooksConfig = Frozen<Static<typeof Webhooks>>;
 export type SpawnBackendConfig = Frozen<Static<typeof SpawnBackend>>;
 
 export type PlanConfig = Frozen<Omit<Static<typeof Plan>, 'burst'> & {
@@ -31,7 +34,15 @@ export type PlanConfig = Frozen<Omit<Static<typeof Plan>, 'burst'> & {
 }>;
 export type LimitScope = PlanConfig['scope'];
 
-export type CustomerConfig = { readonly id: string; readonly plan: string | undefined; readonly overrides: Frozen<LimitOverrides> };
+export type CustomerConfig = {
+  readonly id: string;
+  readonly plan: string | undefined;
+  readonly overrides: Frozen<LimitOverrides>;
+  readonly webhook_url: string | undefined;
+};
+export type CostsConfig = Frozen<Static<typeof Costs>>;
+export type CostOverridesConfig = Frozen<Static<typeof CostOverrides>>;
+export type BillingConfig = Frozen<Static<typeof Billing>>;
 
 /** `digest` without its optional `sha256:` prefix. */
 export type StaticKeyConfig = Frozen<Static<typeof StaticKey>>;
@@ -131,5 +142,7 @@ export interface SluiceConfig {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   readonly spawn_backends: readonly SpawnBackendConfig[];
   readonly shed: ShedConfig;
+  readonly webhooks: WebhooksConfig;
+  readonly billing: BillingConfig;
   readonly log: LogConfig;
 }

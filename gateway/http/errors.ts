@@ -8,7 +8,8 @@ import { errorBody } from '../../common/errors.js';
 export type ErrorCode =
   | 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'method_not_allowed' | 'request_timeout' | 'payload_too_large'
   | 'header_too_large' | 'unsupported_media_type' | 'expectation_failed' | 'rate_limited' | 'quota_exceeded' | 'concurrency_limited'
-  | 'internal_error' | 'bad_gateway' | 'unavailable' | 'overloaded' | 'upstream_timeout';
+  | 'internal_error' | 'bad_gateway' | 'unavailable' | 'overloaded' | 'upstream_timeout'
+  | 'idempotency_in_progress' | 'idempotency_key_reused';
 
 /** Answer a request with the JSON error body; safe to call once headers are gone (it then just ends). */
 export function sendError(ctx: RequestContext, status: number, code: ErrorCode, message: string, extra: readonly string[] = []): false {

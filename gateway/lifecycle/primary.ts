@@ -242,7 +242,10 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
 }
 
 function proxyTo(port: number, req: IncomingMessage, res: ServerResponse): void {
-  const up = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+  // The worker's admin throttle counts wrong tokens per client: it is told the client's address (the client's own header is replaced).
+  const peer = req.socket.remoteAddress ?? '';
+  const headers = { ...req.headers, 'x-forwarded-for': peer.startsWith('::ffff:') ? peer.slice(7) : peer };
+  const up = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, (r) => {
     res.writeHead(r.statusCode ?? 502, r.headers);
     r.pipe(res);
   });

@@ -24,15 +24,23 @@ const MAX_PROBE_WAITS = 4;
  * tokens and quota, never give them back. So "no token until t" and "quota used up
  * until the period ends" remain true whatever the fleet does meanwhile. In-flight
  * denials are never remembered: any of the subject's requests ending, on any gateway,
- * frees a slot at a moment nobody can predict.
+ * frees a slot at a moment nobody can predict. The one way units come back early is a
+ * settlement's give-back or a refund (gateway/credits/settlement.ts): when it lands
+ * where a request could have been refused, the gateway that gave it back publishes a
+ * `denial` invalidation and every gateway drops its entry (invalidate()); the bound is
+ * in docs/limits.md.
+ *
+ * With costs, a request of many units may be refused where a cheaper one passes: an
+ * entry keeps the state the store reported (tokens, day and month used) and refuses
+ * only a request that state surely refuses; any other asks the store.
  *
  * An admitted request that left the bucket empty (or a quota used up) proves the same
  * thing about the next request, so it is remembered as the denial the store would give:
  * that makes it one store call per token returned rather than two.
  *
- * When an entry expires, one request (the probe) asks the store; requests of the same
- * subject arriving meanwhile wait for its answer instead of racing it to the store,
- * which for a client with N requests in flight would be N calls per window.
+ * When an entry no longer refuses, one request (the probe) asks the store; requests of
+ * the same subject arriving meanwhile wait for its answer instead of racing it to the
+ * store, which for a client with N requests in flight would be N calls per window.
  */
 export class DenyCache {
   private readonly entries: LRUCache<string, Entry>;
@@ -42,23 +50,37 @@ export class DenyCache {
     this.entries = new LRUCache({ max: maxSubjects });
   }
 
-  decide(subject: string, policy: LimitPolicy, maxMs: number, call: () => Verdict | Promise<Verdict>, waits = 0): CachedVerdict | Promise<CachedVerdict> {
+  /** `cost`: the units the request would take. */
+  decide(subject: string, policy: LimitPolicy, cost: number, maxMs: number, call: () => Verdict | Promise<Verdict>, waits = 0): CachedVerdict | Promise<CachedVerdict> {
     if (maxMs <= 0) return call();
     const e = this.entries.get(subject);
     if (e === undefined || e.policy !== policy) return this.learnFrom(subject, policy, maxMs, call);
     const now = Date.now();
-    if (now < e.until) return { source: 'cache', decision: retimed(e, now) };
+    if (now < e.until) {
+      const d = denialAt(policy, e.decision, cost, now - e.at);
+      if (d !== undefined) return { source: 'cache', decision: d };
+    }
     const probe = this.probes.get(subject);
     // The probe's own denial may be over before its answer is read (an entry is timed from
     // before the call, so it ends early by the call's latency): the waiters then follow the
     // next probe rather than all asking the store at once. A few waits at most, then the store.
-    if (probe !== undefined && waits < MAX_PROBE_WAITS) return probe.then(() => this.decide(subject, policy, maxMs, call, waits + 1));
+    if (probe !== undefined && waits < MAX_PROBE_WAITS) return probe.then(() => this.decide(subject, policy, cost, maxMs, call, waits + 1));
     const v = this.learnFrom(subject, policy, maxMs, call);
     if (v instanceof Promise && probe === undefined) {
       const done = v.then(() => undefined, () => undefined).finally(() => this.probes.delete(subject));
       this.probes.set(subject, done);
     }
     return v;
+  }
+
+  /** A give-back may have made this subject's entry untrue (a `denial` invalidation). */
+  invalidate(subject: string): void {
+    this.entries.delete(subject);
+  }
+
+  /** Messages may have been missed (the invalidation channel reconnected): forget everything. */
+  clear(): void {
+    this.entries.clear();
   }
 
   private learnFrom(subject: string, policy: LimitPolicy, maxMs: number, call: () => Verdict | Promise<Verdict>): Verdict | Promise<Verdict> {
@@ -72,41 +94,49 @@ export class DenyCache {
 
   private learn(subject: string, policy: LimitPolicy, maxMs: number, v: Verdict, at: number): void {
     // Fallback buckets are this process's guess, not the fleet's state.
-    const denial = v.source === 'store' ? denialAhead(policy, v.decision) : undefined;
-    if (denial === undefined || denial.retryAfterMs <= 0) {
+    if (v.source !== 'store' || !refusesSomething(policy, v.decision)) {
       this.entries.delete(subject);
       return;
     }
-    this.entries.set(subject, { policy, at, until: at + Math.min(maxMs, denial.retryAfterMs), decision: denial });
+    this.entries.set(subject, { policy, at, until: at + maxMs, decision: v.decision });
   }
 }
 
-/** The denial in force after decision d, or that the next request would certainly get. */
-export function denialAhead(p: LimitPolicy, d: Decision): Decision | undefined {
-  if (!d.allowed) return d.reason === 'rate_limited' || d.reason === 'quota_exceeded' ? d : undefined;
-  // The store's own order of checks, in-flight aside (see the class comment).
-  const deny = (reason: DenyReason, retryAfterMs: number): Decision => ({ ...d, allowed: false, reason, retryAfterMs });
-  if (p.quotaDay > 0 && d.dayUsed >= p.quotaDay) return deny('quota_exceeded', d.dayResetMs);
-  if (p.quotaMonth > 0 && d.monthUsed >= p.quotaMonth) return deny('quota_exceeded', d.monthResetMs);
-  // Fewer than one token left: the next comes when the bucket is (burst - 1) tokens from full.
-  if (p.rate > 0 && d.remaining === 0) return deny('rate_limited', Math.ceil(d.fullInMs - (p.burst - 1) * 1000 / p.rate));
-  return undefined;
+/** Worth remembering: the store refused a rate or quota (for this request's cost), or the next one-unit request would be refused. */
+function refusesSomething(p: LimitPolicy, d: Decision): boolean {
+  if (!d.allowed) return d.reason === 'rate_limited' || d.reason === 'quota_exceeded';
+  return denialAhead(p, d) !== undefined;
 }
 
-/** The remembered denial as the store would answer it now: clocks run down, tokens refill. */
-function retimed(e: Entry, now: number): Decision {
-  const d = e.decision;
-  const elapsed = now - e.at;
+/** The denial in force after decision d for a request of `cost` units, or undefined. */
+export function denialAhead(p: LimitPolicy, d: Decision, cost = 1): Decision | undefined {
+  return d.reason === 'concurrency_limited' ? undefined : denialAt(p, d, cost, 0);
+}
+
+/**
+ * The denial a request of `cost` units surely gets `elapsed` ms after decision d, from
+ * d's state alone: quotas only fill until their period ends, and the bucket only refills
+ * (other gateways can only take). The store's own order of checks, in-flight aside.
+ */
+function denialAt(p: LimitPolicy, d: Decision, cost: number, elapsed: number): Decision | undefined {
+  const dayResetMs = d.dayResetMs - elapsed;
+  const monthResetMs = d.monthResetMs - elapsed;
   const fullInMs = Math.max(0, d.fullInMs - elapsed);
-  return {
+  const tokens = p.burst - fullInMs * p.rate / 1000;
+  const deny = (reason: DenyReason, retryAfterMs: number): Decision => ({
     ...d,
-    // The real wait, not the entry's life: maxMs only bounds how long this process trusts it.
-    retryAfterMs: Math.max(1, d.retryAfterMs - elapsed),
+    allowed: false,
+    reason,
+    retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)),
     fullInMs,
     // Nobody can take tokens while a quota refuses everything, and under a rate denial
-    // this stays below 1 until `until`: either way it is what the store would report.
-    remaining: e.policy.rate > 0 ? Math.max(0, Math.floor(e.policy.burst - fullInMs * e.policy.rate / 1000)) : d.remaining,
-    dayResetMs: Math.max(0, d.dayResetMs - elapsed),
-    monthResetMs: Math.max(0, d.monthResetMs - elapsed),
-  };
+    // this stays below the cost until then: either way it is what the store would report.
+    remaining: p.rate > 0 ? Math.max(0, Math.floor(tokens)) : d.remaining,
+    dayResetMs: Math.max(0, dayResetMs),
+    monthResetMs: Math.max(0, monthResetMs),
+  });
+  if (p.quotaDay > 0 && d.dayUsed + cost > p.quotaDay && dayResetMs > 0) return deny('quota_exceeded', dayResetMs);
+  if (p.quotaMonth > 0 && d.monthUsed + cost > p.quotaMonth && monthResetMs > 0) return deny('quota_exceeded', monthResetMs);
+  if (p.rate > 0 && tokens < cost) return deny('rate_limited', (cost - tokens) * 1000 / p.rate);
+  return undefined;
 }

@@ -50,13 +50,14 @@ export class GuardedLimiter {
     return this.store.kind !== 'memory';
   }
 
-  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, waited = false): Verdict | Promise<Verdict> {
+  /** `cost`: the units the request takes from the bucket and each quota. */
+  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, cost = 1, waited = false): Verdict | Promise<Verdict> {
     if (this.store.kind === 'memory') {
-      return { source: 'store', decision: (this.store as MemoryStore).admitSync(subject, policy, leaseId, leaseTtlMs) };
+      return { source: 'store', decision: (this.store as MemoryStore).admitSync(subject, policy, leaseId, leaseTtlMs, cost) };
     }
     const started = performance.now();
     if (this.leases !== undefined && TokenLeases.leasable(policy)) {
-      const lease = this.leases.use(subject, policy, waited);
+      const lease = this.leases.use(subject, policy, cost, waited);
       if ('decision' in lease) {
         this.metrics.leaseHits.inc();
         return { source: 'store', decision: lease.decision };
@@ -65,22 +66,23 @@ export class GuardedLimiter {
         // Another request of this subject is taking a batch: use it, share its refusal, or
         // follow the failure policy with it (never a second wait on a store that failed).
         return lease.wait.then((o): Verdict | Promise<Verdict> => {
-          if (o === 'retry') return this.admit(subject, policy, leaseId, leaseTtlMs, failure, true);
-          if (o !== 'failed') return { source: 'store', decision: o.refused };
-          return verdictOf(this.guard.decideLocally(failure, (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs)));
+          if (o === 'retry') return this.admit(subject, policy, leaseId, leaseTtlMs, failure, cost, true);
+          // A refusal of a batch taker is this request's too only when it costs no less.
+          if (o !== 'failed') return o.cost <= cost ? { source: 'store', decision: o.refused } : this.admit(subject, policy, leaseId, leaseTtlMs, failure, cost, true);
+          return verdictOf(this.guard.decideLocally(failure, (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs, cost)));
         });
       }
-      if (lease.take > 1) return this.takeBatch(subject, policy, lease.take, leaseId, leaseTtlMs, failure, started);
+      if (lease.take > cost) return this.takeBatch(subject, policy, lease.take, leaseId, leaseTtlMs, failure, started, cost);
     }
     return this.decided(subject, started, this.guard.run('admit', failure,
-      () => this.store.admit(subject, policy, leaseId, leaseTtlMs),
-      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs),
+      () => this.store.admit(subject, policy, leaseId, leaseTtlMs, cost),
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs, cost),
       // A call given up on may still run (a paused Redis works through its backlog when it
       // resumes) and take a lease nobody would release until it expires, minutes later.
       // Queue the release behind it on the same connection.
       policy.maxInflight > 0 ? () => this.release(subject, leaseId, 'store') : undefined,
-      // A late answer that admitted took a unit for a request the failure policy decided: give it back.
-      (d) => { if (d.allowed) this.giveBack(subject, policy, 1, d); }));
+      // A late answer that admitted took units for a request the failure policy decided: give them back.
+      (d) => { if (d.allowed) this.giveBack(subject, policy, cost, d); }));
   }
 
   /** Gives `units` back to the store, in the day and month `d` counted them in. */
@@ -90,22 +92,22 @@ export class GuardedLimiter {
   }
 
   /** One store call for a batch of `n` units; the subject's other requests wait for it (TokenLeases.use). */
-  private takeBatch(subject: string, policy: LimitPolicy, n: number, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, started: number): Verdict | Promise<Verdict> {
+  private takeBatch(subject: string, policy: LimitPolicy, n: number, leaseId: string, leaseTtlMs: number, failure: FailurePolicy, started: number, cost: number): Verdict | Promise<Verdict> {
     const leases = this.leases!;
     const g = this.guard.run('admit', failure,
-      () => this.store.take(subject, policy, n).then((grant) => {
-        if (grant.taken > 1) this.metrics.leaseGrants.inc();
-        return leases.hold(subject, policy, grant);
+      () => this.store.take(subject, policy, n, cost).then((grant) => {
+        if (grant.taken > cost) this.metrics.leaseGrants.inc();
+        return leases.hold(subject, policy, grant, cost);
       }),
-      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs),
+      (fleet) => this.local.admitSync(subject, shareOf(policy, fleet), leaseId, leaseTtlMs, cost),
       undefined,
       // A late batch is held as a lease all the same (its units serve later requests); the
-      // one unit it took for this request, which the failure policy decided, goes back.
-      (d) => { if (d.allowed) this.giveBack(subject, policy, 1, d); });
+      // units it took for this request, which the failure policy decided, go back.
+      (d) => { if (d.allowed) this.giveBack(subject, policy, cost, d); });
     // The waiters hear what the guard decided, so none waits longer than this request did.
     leases.takingFor(subject, Promise.resolve(g).then((r): TakeOutcome => {
       if (r.source !== 'store') return 'failed';
-      return r.value.allowed ? 'retry' : { refused: r.value };
+      return r.value.allowed ? 'retry' : { refused: r.value, cost };
     }));
     return this.decided(subject, started, g);
   }

@@ -134,7 +134,15 @@ describe('limits: deny cache, shadow plans, near-limit metrics (real Redis)', ()
       dayUsed: 1, monthUsed: 1, inflight: 2, dayResetMs: 5000, monthResetMs: 9000 };
     const p = { rate: 10, burst: 10, quotaDay: 100, quotaMonth: 0, maxInflight: 2 };
     assert.equal(denialAhead(p, d), undefined);
-    assert.equal(denialAhead(p, { ...d, reason: 'rate_limited' })?.retryAfterMs, 1000);
+    // A refusal is remembered as the state the store reported: an empty bucket 1 s from full (10/s) has its next token in 100 ms.
+    assert.equal(denialAhead(p, { ...d, reason: 'rate_limited', remaining: 0, fullInMs: 1000 })?.retryAfterMs, 100);
+    // With costs: 3 tokens refuse a request of 5 units (for 200 ms) but not one of 1.
+    const three = { ...d, allowed: true, reason: undefined, remaining: 3, fullInMs: 700 };
+    assert.deepEqual([denialAhead(p, three, 5)?.reason, denialAhead(p, three, 5)?.retryAfterMs], ['rate_limited', 200]);
+    assert.equal(denialAhead(p, three, 1), undefined);
+    // A day quota with 2 left refuses 3 units until the day ends.
+    assert.equal(denialAhead(p, { ...three, dayUsed: 98 }, 3)?.retryAfterMs, 5000);
+    assert.equal(denialAhead(p, { ...three, dayUsed: 98 }, 2), undefined);
     // Admitted, bucket left with under one token: the next token is (burst - 1) tokens short of full.
     const next = denialAhead(p, { ...d, allowed: true, reason: undefined, remaining: 0, fullInMs: 950 });
     assert.deepEqual([next?.reason, next?.retryAfterMs], ['rate_limited', 50]);

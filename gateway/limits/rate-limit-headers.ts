@@ -78,15 +78,21 @@ export function retryAfterSeconds(d: Decision): number {
   return Math.max(1, Math.ceil(d.retryAfterMs / 1000));
 }
 
-export function denyMessage(id: Identity, d: Decision): string {
+/** `cost`: the units the refused request asked for (1 without costs, whose quotas count requests). */
+export function denyMessage(id: Identity, d: Decision, cost = 1): string {
   const p = id.policy;
   switch (d.reason) {
     case 'rate_limited':
-      return `rate limit of ${p.rate}/s with burst ${p.burst} exceeded for plan ${id.plan.name}`;
-    case 'quota_exceeded':
-      return p.quotaDay > 0 && d.dayUsed >= p.quotaDay
-        ? `daily quota of ${p.quotaDay} requests used up; it resets at 00:00 UTC`
-        : `monthly quota of ${p.quotaMonth} requests used up; it resets on the 1st at 00:00 UTC`;
+      return id.pricing === undefined
+        ? `rate limit of ${p.rate}/s with burst ${p.burst} exceeded for plan ${id.plan.name}`
+        : `rate limit of ${p.rate} units/s with burst ${p.burst} exceeded for plan ${id.plan.name}: this request costs ${cost} units`;
+    case 'quota_exceeded': {
+      const what = id.pricing === undefined ? 'requests' : 'units';
+      const left = id.pricing === undefined ? '' : ` (this request costs ${cost})`;
+      return p.quotaDay > 0 && d.dayUsed + cost > p.quotaDay
+        ? `daily quota of ${p.quotaDay} ${what} used up${left}; it resets at 00:00 UTC`
+        : `monthly quota of ${p.quotaMonth} ${what} used up${left}; it resets on the 1st at 00:00 UTC`;
+    }
     default:
       return `too many requests in flight (at most ${p.maxInflight} for plan ${id.plan.name})`;
   }

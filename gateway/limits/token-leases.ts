@@ -14,7 +14,7 @@ interface Held {
   left: number;
 }
 
-/** This gateway's request rate for one subject: a count per window and a smoothed rate. */
+/** This gateway's rate of units (requests weighted by their cost) for one subject: a count per window and a smoothed rate. */
 interface Pace {
   windowStart: number;
   count: number;
@@ -27,10 +27,11 @@ const TTL_FACTOR = 2;
 
 /**
  * How a batch another request was taking turned out, for the requests that waited on it:
- * its refusal (shared: they would get the same), `retry` (units were taken: look again),
+ * its refusal and the cost it was refused at (shared with those that cost as much or
+ * more: they would get the same), `retry` (units were taken: look again),
  * or `failed` (the guard gave up on the store: follow the failure policy, ask no one).
  */
-export type TakeOutcome = { readonly refused: Decision } | 'retry' | 'failed';
+export type TakeOutcome = { readonly refused: Decision; readonly cost: number } | 'retry' | 'failed';
 
 /** Unused units going back to the store: what a lease took and did not spend. */
 export interface Unused {
@@ -89,17 +90,17 @@ export class TokenLeases {
   }
 
   /**
-   * A request of a leasable policy: counts it for the pace, and admits it from a lease
-   * this gateway holds (the decision it answers with), or says how many units to take
-   * from the store for it (1: ask for this request alone).
+   * A request of a leasable policy, costing `cost` units: counts it for the pace, and
+   * admits it from a lease this gateway holds (the decision it answers with), or says how
+   * many units to take from the store for it (`cost` or less: ask for this request alone).
    */
-  use(subject: string, policy: LimitPolicy, counted = false): { decision: Decision } | { take: number } | { wait: Promise<TakeOutcome> } {
+  use(subject: string, policy: LimitPolicy, cost: number, counted = false): { decision: Decision } | { take: number } | { wait: Promise<TakeOutcome> } {
     const now = this.now();
-    const perSecond = counted ? this.pace.get(subject)?.perSecond ?? 0 : this.tick(subject, now);
+    const perSecond = counted ? this.pace.get(subject)?.perSecond ?? 0 : this.tick(subject, now, cost);
     const h = this.held.get(subject);
     if (h !== undefined) {
-      if (h.policy === policy && now < h.expiresAt && h.left > 0) {
-        h.left--;
+      if (h.policy === policy && now < h.expiresAt && h.left >= cost) {
+        h.left -= cost;
         return { decision: fromLease(h, now) };
       }
       this.release(subject, h);
@@ -115,13 +116,13 @@ export class TokenLeases {
     void outcome.finally(() => { if (this.taking.get(subject) === outcome) this.taking.delete(subject); });
   }
 
-  /** Keeps what a batch took beyond the request that asked for it; answers that request's decision. */
-  hold(subject: string, policy: LimitPolicy, g: Grant): Decision {
-    if (g.taken <= 1) return g.decision;
+  /** Keeps what a batch took beyond the request (of `cost` units) that asked for it; answers that request's decision. */
+  hold(subject: string, policy: LimitPolicy, g: Grant, cost: number): Decision {
+    if (g.taken <= cost) return g.decision;
     const now = this.now();
     const before = this.held.get(subject);
     if (before !== undefined) this.release(subject, before);
-    const h: Held = { policy, decision: g.decision, takenAt: now, expiresAt: now + this.ttlMs, day: g.day, month: g.month, left: g.taken - 1 };
+    const h: Held = { policy, decision: g.decision, takenAt: now, expiresAt: now + this.ttlMs, day: g.day, month: g.month, left: g.taken - cost };
     this.held.set(subject, h);
     return fromLease(h, now);
   }
@@ -142,7 +143,7 @@ export class TokenLeases {
     return n >= 2 ? n : 1;
   }
 
-  private tick(subject: string, now: number): number {
+  private tick(subject: string, now: number, units: number): number {
     let pace = this.pace.get(subject);
     if (pace === undefined) {
       pace = { windowStart: now, count: 0, perSecond: 0 };
@@ -156,7 +157,7 @@ export class TokenLeases {
       pace.windowStart = now;
       pace.count = 0;
     }
-    pace.count++;
+    pace.count += units;
     return pace.perSecond;
   }
 

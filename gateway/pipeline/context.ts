@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '../auth/identity.js';
 import type { RouteConfig } from '../config/types.js';
+import type { IdempotencyClaim } from '../credits/idempotency.js';
+import type { Operation } from '../credits/operation.js';
+import type { WorkReport } from '../../common/work-report.js';
 import type { CompiledRoute } from '../route/compiled-route.js';
 import type { Decision } from '../store/types.js';
 import type { Target } from '../upstream/pool-set.js';
@@ -33,7 +36,25 @@ export class RequestContext {
   leaseId: string | undefined = undefined;
   leaseSource: 'store' | 'fallback' = 'store';
   target: Target | undefined = undefined;
-  /** RateLimit-Policy / RateLimit / Retry-After as a flat [name, value, ...] list. */
+  /** What the request is, for its price and the customer's usage (gateway/credits/operation.ts). */
+  operation: Operation | undefined = undefined;
+  /** Its price before the work, in units (1 without costs). */
+  estimate = 0;
+  /** Units the limits stage took for it (0: it was not admitted, or admitted free). */
+  charged = 0;
+  /** When the limits stage admitted it (ms): which UTC day and month its units went to. */
+  decidedAt = 0;
+  /** What the backend reported it did (common/work-report.ts), to settle the price. */
+  work: WorkReport | undefined = undefined;
+  /** What settling it charged more or gave back (gateway/credits/settlement.ts); undefined until settled. */
+  settled: { readonly more: number; readonly back: number } | undefined = undefined;
+  /** The request body, already read whole (an Idempotency-Key request): the proxy sends this instead of streaming. */
+  body: Buffer | undefined = undefined;
+  /** The Idempotency-Key this request claimed; the proxy stage shows it the response. */
+  idempotency: IdempotencyClaim | undefined = undefined;
+  /** Answered with a kept response (a repeated Idempotency-Key). */
+  replayed = false;
+  /** Headers every answer to this request carries, as a flat [name, value, ...] list: RateLimit-Policy / RateLimit / Retry-After, a rotated key's Deprecation / Sunset. */
   readonly limitHeaders: string[] = [];
   bytesIn = 0;
   bytesOut = 0;

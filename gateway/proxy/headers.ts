@@ -13,6 +13,8 @@ const DROP_REQUEST = new Set([
 const DROP_RESPONSE = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authenticate', 'x-request-id',
+  // What the backend did, for the gateway's settlement (common/work-report.ts): not the client's business.
+  'x-sluice-work',
 ]);
 
 /** Headers named in Connection are hop-by-hop too. */

@@ -12,12 +12,15 @@ import { NO_BODY, RequestBody, type BodySource } from './body.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { failureReason, RetryBudget, Retrier, statusReason } from './retry.js';
 import { ClientClosed, mapUpstreamError } from './upstream-errors.js';
+import { parseWork, WORK_HEADER } from '../../common/work-report.js';
 
 export interface ProxyOptions {
   /** Body limit for routes without an identity (public routes) and no route limit. */
   readonly defaultMaxBodyBytes: number;
   /** Where a retry picks its next target. */
   readonly pools: PoolSet;
+  /** Told when the client's response head has gone out (the credits settle the request's price then). */
+  readonly onResponseHead?: (ctx: RequestContext) => void;
 }
 
 const CONTINUE = /(^|,)\s*100-continue\s*(,|$)/i;
@@ -45,7 +48,10 @@ export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
     const target = ctx.target!;
     const retry = target.upstream.retry;
     let body: BodySource = NO_BODY;
-    if (chunked || n > 0) {
+    const read = ctx.body;
+    // Read whole by an earlier stage (an Idempotency-Key request): sent, and replayed, from that copy.
+    if (read !== undefined) body = { next: () => read, replayable: () => true };
+    else if (chunked || n > 0) {
       body = new RequestBody(ctx, req, limit, retry.attempts > 0 ? retry.max_buffered_body_bytes : 0);
       // The server leaves 100 Continue to us (checkContinue), so a refused body is never invited.
       const expect = req.headers.expect;
@@ -53,7 +59,7 @@ export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
     }
     const upstream = opts.pools.get(target.upstream.name);
     const route = ctx.compiledRoute!;
-    const exchange = new Exchange(ctx, metrics, body, new Retrier(upstream, budgetOf(target.upstream), metrics, req.method!), {
+    const exchange = new Exchange(ctx, metrics, body, new Retrier(upstream, budgetOf(target.upstream), metrics, req.method!), opts.onResponseHead, {
       path: route.rewrite === undefined ? ctx.forwardPath : route.rewrite(ctx),
       method: req.method as Dispatcher.HttpMethod,
       headers: upstreamRequestHeaders(ctx),
@@ -77,6 +83,7 @@ class Exchange {
     private readonly metrics: Metrics,
     private readonly body: BodySource,
     private readonly retrier: Retrier,
+    readonly onResponseHead: ((ctx: RequestContext) => void) | undefined,
     private readonly request: { path: string; method: Dispatcher.HttpMethod; headers: string[]; headersTimeout: number | undefined; bodyTimeout: number | undefined },
   ) {}
 
@@ -152,7 +159,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.attempt.responded(statusCode, headers['x-backend-load']);
-    const next = this.exchange.retryTarget(statusReason(statusCode));
+    const next = this.exchange.retryTarget(statusReason(statusCode, this.ctx.target!.upstream.retry.statuses));
     if (next !== undefined) {
       this.supersede(controller);
       this.exchange.send(next);
@@ -164,7 +171,10 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       controller.abort(new ClientClosed());
       return;
     }
+    this.ctx.work = parseWork(headers[WORK_HEADER]);
     res.writeHead(statusCode, statusMessage ?? '', clientResponseHeaders(this.ctx, headers));
+    this.ctx.idempotency?.start(statusCode, headers);
+    this.exchange.onResponseHead?.(this.ctx);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -176,6 +186,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.ctx.bytesOut += chunk.length;
+    this.ctx.idempotency?.data(chunk);
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', this.onDrain);
@@ -187,8 +198,12 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     // An upstream that answered before it had the whole request body gets no more of it
     // (undici stops sending); the rest still comes over the client's connection.
     if (bodyPending(this.ctx.req)) lingerClose(this.ctx.res);
-    this.ctx.res.end();
     this.attempt.end();
+    const res = this.ctx.res;
+    // A response kept for Idempotency-Key repeats is kept before the client sees its end.
+    const kept = this.ctx.idempotency?.end();
+    if (kept === undefined) res.end();
+    else void kept.then(() => res.end());
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {

@@ -30,3 +30,16 @@ export function countedIn(dayResetMs: number, nowMs = Date.now()): { day: number
   const day = Math.round((nowMs + dayResetMs) / DAY_MS) - 1;
   return { day, month: periodsAt(day * DAY_MS).month };
 }
+
+/** yyyy-mm-dd of a UTC day number. */
+export function isoDate(day: number): string {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** The UTC day number of a yyyy-mm-dd date, or undefined when it is not a real date. */
+export function dayOf(date: string): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return undefined;
+  const ms = Date.parse(`${date}T00:00:00Z`);
+  if (!Number.isFinite(ms) || isoDate(ms / DAY_MS) !== date) return undefined;
+  return ms / DAY_MS;
+}

@@ -19,6 +19,14 @@ export interface KeySchema {
   readonly invalidations: string;
   /** Live gateways (heartbeats), for sizing fail-open fallback buckets. */
   readonly instances: string;
+  /** A customer's usage counters of one UTC day (`date`: yyyy-mm-dd). */
+  usage(customer: string, date: string): string;
+  /** The customers with usage on one UTC day. */
+  usageIndex(date: string): string;
+  /** Set once a subject crossed `percent` of a quota in a period (`period`: d<yyyy-mm-dd> or m<yyyy-mm>). */
+  quotaMark(subject: string, period: string, percent: number): string;
+  /** A customer's Idempotency-Key record (the key is hashed: it is the client's text). */
+  idempotency(customer: string, key: string): string;
 }
 
 export function keySchema(prefix: string): KeySchema {
@@ -33,6 +41,10 @@ export function keySchema(prefix: string): KeySchema {
     customer: (id) => `${prefix}cust:{${id}}`,
     invalidations: `${prefix}invalidate`,
     instances: `${prefix}instances`,
+    usage: (c, date) => `${prefix}usage:{${c}}:${date}`,
+    usageIndex: (date) => `${prefix}usage:idx:${date}`,
+    quotaMark: (s, period, percent) => `${prefix}qw:{${s}}:${period}:${percent}`,
+    idempotency: (c, key) => `${prefix}idem:{${c}}:${limitReqKeyHash(key)}`,
   };
 }
 

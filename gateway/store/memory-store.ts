@@ -1,8 +1,9 @@
 import { decideLimitReq, drainedAt, type ZoneState } from '../limit-req/limit-req-math.js';
 import { periodsAt } from './calendar.js';
+import { MemoryCredits } from './memory-credits.js';
 import type {
-  CustomerRecord, Decision, DenyReason, Grant, Invalidation, KeyRecord, LimitConnCheck, LimitConnResult, LimitPolicy, LimitReqCheck, LimitReqResult,
-  Store, Usage,
+  CustomerRecord, Decision, DenyReason, Grant, IdempotencyState, Invalidation, KeyRecord, LimitConnCheck, LimitConnResult, LimitPolicy, LimitReqCheck, LimitReqResult,
+  Settled, Settlement, Store, StoredResponse, Usage, UsageRow,
 } from './types.js';
 
 interface ReqZoneState extends ZoneState { drainedAt: number }
@@ -61,8 +62,11 @@ export class MemoryStore implements Store {
   private readonly listeners: ((msg: Invalidation) => void)[] = [];
 
   private nextSweepAt = 0;
+  private readonly credits: MemoryCredits;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    this.credits = new MemoryCredits(now);
+  }
 
   /** Subjects with any state kept (buckets, counters or leases), for tests and capacity checks. */
   trackedSubjects(): number {
@@ -82,25 +86,24 @@ export class MemoryStore implements Store {
     sweepLeases(this.leases, now);
   }
 
-  async admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
-    return this.admitSync(subject, policy, leaseId, leaseTtlMs);
+  async admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, cost = 1): Promise<Decision> {
+    return this.admitSync(subject, policy, leaseId, leaseTtlMs, cost);
   }
 
   /** Synchronous form, also used as the local fallback when a remote store fails. */
-  admitSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Decision {
-    return this.takeSync(subject, policy, leaseId, leaseTtlMs, 1).decision;
+  admitSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, cost = 1): Decision {
+    return this.takeSync(subject, policy, leaseId, leaseTtlMs, cost, cost).decision;
   }
 
-  async take(subject: string, policy: LimitPolicy, max: number): Promise<Grant> {
-    return this.takeSync(subject, { ...policy, maxInflight: 0 }, '', 0, max);
+  async take(subject: string, policy: LimitPolicy, max: number, cost = 1): Promise<Grant> {
+    return this.takeSync(subject, { ...policy, maxInflight: 0 }, '', 0, max, cost);
   }
 
-  /** admit.lua with its optional max_cost: up to `max` units, at most a tenth of what each limit has left, at least one. */
-  private takeSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, max: number): Grant {
+  /** admit.lua with its optional max_cost: up to `max` units, at most a tenth of what each limit has left, at least `cost`. */
+  private takeSync(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, max: number, cost: number): Grant {
     const now = this.now();
     const p = periodsAt(now);
     const monthResetMs = p.monthEndMs - now;
-    let cost = 1;
     if (now >= this.nextSweepAt) this.sweep(now, p.month);
 
     // Read everything first; nothing is written until every limit has passed.
@@ -172,6 +175,41 @@ export class MemoryStore implements Store {
     const c = this.counters.get(subject);
     if (c !== undefined && c.d === day) c.dn = Math.max(0, c.dn - unused);
     if (c !== undefined && c.m === month) c.mn = Math.max(0, c.mn - unused);
+  }
+
+  async settle(subject: string, policy: LimitPolicy, s: Settlement): Promise<Settled> {
+    return this.settleSync(subject, policy, s);
+  }
+
+  /** Mirrors lua-compat/redis/settle.lua. */
+  settleSync(subject: string, policy: LimitPolicy, s: Settlement): Settled {
+    const now = this.now();
+    let lifted = false;
+    if (policy.rate > 0 && s.tokens !== 0) {
+      const b = this.buckets.get(subject);
+      let tokens = b === undefined ? policy.burst : Math.min(policy.burst, b.tokens + Math.max(0, now - b.ts) * policy.rate / 1000);
+      if (s.tokens < 0 && tokens < s.floor) lifted = true;
+      if (s.tokens > 0 || b !== undefined) {
+        tokens = Math.min(policy.burst, tokens - s.tokens);
+        const fullAt = now + Math.ceil((policy.burst - tokens) * 1000 / policy.rate);
+        if (b === undefined) this.buckets.set(subject, { tokens, ts: now, fullAt });
+        else { b.tokens = tokens; b.ts = now; b.fullAt = fullAt; }
+      }
+    }
+    let c = this.counters.get(subject);
+    if (s.quota > 0) {
+      if (c === undefined) { c = { d: s.day, dn: 0, m: s.month, mn: 0 }; this.counters.set(subject, c); }
+      if (c.d < s.day) { c.d = s.day; c.dn = 0; }
+      if (c.m < s.month) { c.m = s.month; c.mn = 0; }
+      c.dn += s.quota;
+      c.mn += s.quota;
+    } else if (s.quota < 0 && c !== undefined) {
+      if ((policy.quotaDay > 0 && c.d === s.day && policy.quotaDay - c.dn < s.floor)
+        || (policy.quotaMonth > 0 && c.m === s.month && policy.quotaMonth - c.mn < s.floor)) lifted = true;
+      if (c.d === s.day) c.dn = Math.max(0, c.dn + s.quota);
+      if (c.m === s.month) c.mn = Math.max(0, c.mn + s.quota);
+    }
+    return { lifted, day: c?.d ?? 0, dayUsed: c?.dn ?? 0, month: c?.m ?? 0, monthUsed: c?.mn ?? 0 };
   }
 
   /**
@@ -280,13 +318,50 @@ export class MemoryStore implements Store {
   }
 
   async findKey(digest: string): Promise<KeyRecord | undefined> { return this.keys.get(digest); }
-  async saveKey(record: KeyRecord): Promise<void> { this.keys.set(record.digest, record); }
+  async saveKey(record: KeyRecord): Promise<void> {
+    // As on Redis, last-used times belong to touchKeys: a save keeps the one recorded.
+    const r = record;
+    this.keys.set(r.digest, {
+      digest: r.digest, customer: r.customer, plan: r.plan, label: r.label, createdAt: r.createdAt, expiresAt: r.expiresAt, rotatedAt: r.rotatedAt,
+      graceUntil: r.graceUntil, replacedBy: r.replacedBy, allow: r.allow, lastUsedAt: this.keys.get(r.digest)?.lastUsedAt,
+    });
+  }
   async revokeKey(digest: string): Promise<boolean> { return this.keys.delete(digest); }
   async listKeys(customer: string | undefined): Promise<KeyRecord[]> {
     return [...this.keys.values()].filter((k) => customer === undefined || k.customer === customer);
   }
+  async touchKeys(lastUsed: ReadonlyMap<string, number>): Promise<void> {
+    for (const [digest, at] of lastUsed) {
+      const k = this.keys.get(digest);
+      if (k !== undefined && (k.lastUsedAt ?? 0) < at) this.keys.set(digest, { ...k, lastUsedAt: at });
+    }
+  }
   async findCustomer(id: string): Promise<CustomerRecord | undefined> { return this.customers.get(id); }
   async saveCustomer(record: CustomerRecord): Promise<void> { this.customers.set(record.id, record); }
+
+  async addUsage(rows: readonly UsageRow[], retentionDays: number): Promise<void> {
+    this.credits.addUsage(rows, retentionDays);
+  }
+
+  async readUsage(customer: string | undefined, fromDay: number, toDay: number): Promise<UsageRow[]> {
+    return this.credits.readUsage(customer, fromDay, toDay);
+  }
+
+  async markThreshold(subject: string, period: string, percent: number, ttlMs: number): Promise<boolean> {
+    return this.credits.markOnce(`${subject}\0${period}\0${percent}`, ttlMs);
+  }
+
+  async idempotencyBegin(customer: string, key: string, fingerprint: string, token: string, lockMs: number): Promise<IdempotencyState> {
+    return this.credits.idempotencyBegin(`${customer}\0${key}`, fingerprint, token, lockMs);
+  }
+
+  async idempotencyFinish(customer: string, key: string, token: string, response: StoredResponse, ttlMs: number): Promise<void> {
+    this.credits.idempotencyFinish(`${customer}\0${key}`, token, response, ttlMs);
+  }
+
+  async idempotencyAbandon(customer: string, key: string, token: string): Promise<void> {
+    this.credits.idempotencyAbandon(`${customer}\0${key}`, token);
+  }
 
   async publish(msg: Invalidation): Promise<void> {
     for (const l of this.listeners) l(msg);

@@ -6,8 +6,11 @@ import { countedIn, periodsAt } from './calendar.js';
 import { monotonicMs, RedisClock } from './redis-clock.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
+import { scanAll } from '../../common/redis-scan.js';
+import { RedisCredits } from './redis-credits.js';
 import {
-  MAX_ZONES_PER_ROUTE, REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
+  MAX_ZONES_PER_ROUTE, REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type IdempotencyState, type Invalidation, type KeyRecord, type LimitPolicy,
+  type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Settled, type Settlement, type Store, type StoredResponse, type Usage, type UsageRow,
 } from './types.js';
 
 const luaScript = (name: string): string => readFileSync(new URL(`../../../lua-compat/redis/${name}`, import.meta.url), 'utf8');
@@ -15,6 +18,7 @@ const ADMIT_LUA = luaScript('admit.lua');
 const USAGE_LUA = luaScript('usage.lua');
 const INSTANCES_LUA = luaScript('instances.lua');
 const LEASE_RETURN_LUA = luaScript('lease_return.lua');
+const SETTLE_LUA = luaScript('settle.lua');
 const LIMIT_REQ_LUA = luaScript('limit_req.lua');
 const LIMIT_CONN_LUA = luaScript('limit_conn.lua');
 
@@ -26,7 +30,9 @@ interface ScriptCommands {
   sluiceUsage(bucket: string, counters: string, leases: string): Promise<UsageReply>;
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
   sluiceLeaseReturn(bucket: string, counters: string, ...argv: (string | number)[]): Promise<number>;
+  sluiceSettle(bucket: string, counters: string, ...argv: (string | number)[]): Promise<[number, number, number, number, number]>;
   sluicePublish(channel: string, message: string): Promise<number>;
+  sluiceTouchKey(key: string, at: number): Promise<number>;
 }
 
 /** admit.lua's reason 5: the call reached Redis after its expires_at and took nothing. */
@@ -67,6 +73,15 @@ function firstRefusal<T extends { passed: boolean; zone: number }>(results: read
 // nodes can reach a subscriber in either order (a revoke overtaking the save it undoes).
 // Sent from a script that names the channel as its key, every publish goes through the
 // channel's slot master, which forwards them in order; on a single server it is PUBLISH.
+// Only a key that still exists, and only forward in time.
+const TOUCH_KEY_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[1], 'last_used') or '0') or 0
+if old < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'last_used', ARGV[1]) end
+return 1
+`;
+/** How long a key record is kept once the key has expired or its rotation grace ended. */
+const DEAD_KEY_KEPT_MS = 7 * 86_400_000;
 const PUBLISH_LUA = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
 
 /** Per-connection behaviour the store relies on, in every deployment mode. */
@@ -92,6 +107,7 @@ export class RedisStore implements Store {
   private readonly cfg: StoreConfig;
   private readonly k: KeySchema;
   private readonly timeoutMs: number;
+  private readonly credits: RedisCredits;
   /** Offset to Redis's clock, sampled with every heartbeat: calls carry their expiry in it. */
   private readonly clock = new RedisClock();
   /** How long after a call the guard may still take its answer: timeout_ms, plus late_grace_ms when its loop was late. */
@@ -108,9 +124,20 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
     this.redis.defineCommand('sluiceLeaseReturn', { numberOfKeys: 2, lua: LEASE_RETURN_LUA });
     this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
+    this.redis.defineCommand('sluiceTouchKey', { numberOfKeys: 1, lua: TOUCH_KEY_LUA });
+    this.redis.defineCommand('sluiceSettle', { numberOfKeys: 2, lua: SETTLE_LUA });
     this.defineZoneScripts();
+    this.credits = new RedisCredits(this.redis, this.k);
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
+  }
+
+  /**
+   * The connection, for what the admin side keeps beside the limits in the same Redis
+   * (the audit log, the webhook signing keys): one client per process.
+   */
+  get client(): RedisClient {
+    return this.redis;
   }
 
   /** Resolves once connected (or rejects after timeoutMs); the gateway starts either way. */
@@ -122,17 +149,17 @@ export class RedisStore implements Store {
     });
   }
 
-  async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision> {
+  async admit(subject: string, p: LimitPolicy, leaseId: string, leaseTtlMs: number, cost = 1): Promise<Decision> {
     return decisionOf(await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
-      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs, 0, this.expiresAt(),
+      p.rate, p.burst, cost, p.quotaDay, p.quotaMonth, p.maxInflight, leaseId, leaseTtlMs, 0, this.expiresAt(),
     ));
   }
 
-  async take(subject: string, p: LimitPolicy, max: number): Promise<Grant> {
+  async take(subject: string, p: LimitPolicy, max: number, cost = 1): Promise<Grant> {
     const r = await this.redis.sluiceAdmit(
       this.k.bucket(subject), this.k.counters(subject), this.k.leases(subject),
-      p.rate, p.burst, 1, p.quotaDay, p.quotaMonth, 0, '', 0, max, this.expiresAt(),
+      p.rate, p.burst, cost, p.quotaDay, p.quotaMonth, 0, '', 0, max, this.expiresAt(),
     );
     const decision = decisionOf(r);
     return { decision, taken: r[10], ...countedIn(r[8]) };
@@ -149,6 +176,37 @@ export class RedisStore implements Store {
 
   async giveBack(subject: string, p: LimitPolicy, unused: number, day: number, month: number): Promise<void> {
     await this.redis.sluiceLeaseReturn(this.k.bucket(subject), this.k.counters(subject), p.rate, p.burst, unused, day, month);
+  }
+
+  async settle(subject: string, p: LimitPolicy, s: Settlement): Promise<Settled> {
+    const [lifted, day, dayUsed, month, monthUsed] = await this.redis.sluiceSettle(this.k.bucket(subject), this.k.counters(subject),
+      p.rate, p.burst, s.tokens, s.quota, s.day, s.month, p.quotaDay, p.quotaMonth, s.floor);
+    return { lifted: lifted === 1, day, dayUsed, month, monthUsed };
+  }
+
+  addUsage(rows: readonly UsageRow[], retentionDays: number): Promise<void> {
+    return this.credits.addUsage(rows, retentionDays);
+  }
+
+  readUsage(customer: string | undefined, fromDay: number, toDay: number): Promise<UsageRow[]> {
+    return this.credits.readUsage(customer, fromDay, toDay);
+  }
+
+  markThreshold(subject: string, period: string, percent: number, ttlMs: number): Promise<boolean> {
+    return this.credits.markThreshold(subject, period, percent, ttlMs);
+  }
+
+  /** On the request path: bounded by the store timeout like a key lookup. */
+  idempotencyBegin(customer: string, key: string, fingerprint: string, token: string, lockMs: number): Promise<IdempotencyState> {
+    return this.withinTimeout(this.credits.idempotencyBegin(customer, key, fingerprint, token, lockMs), 'idempotency lookup');
+  }
+
+  idempotencyFinish(customer: string, key: string, token: string, response: StoredResponse, ttlMs: number): Promise<void> {
+    return this.credits.idempotencyFinish(customer, key, token, response, ttlMs);
+  }
+
+  idempotencyAbandon(customer: string, key: string, token: string): Promise<void> {
+    return this.credits.idempotencyAbandon(customer, key, token);
   }
 
   async limitReq(checks: readonly LimitReqCheck[]): Promise<LimitReqResult> {
@@ -283,7 +341,12 @@ export class RedisStore implements Store {
   private async readKey(digest: string): Promise<KeyRecord | undefined> {
     const h = await this.redis.hgetall(this.k.key(digest));
     if (h.customer === undefined) return undefined;
-    return { digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0) };
+    const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+    return {
+      digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0),
+      expiresAt: num(h.expires), rotatedAt: num(h.rotated), graceUntil: num(h.grace_until), replacedBy: h.replaced_by || undefined,
+      allow: h.allow ? h.allow.split(',') : undefined, lastUsedAt: num(h.last_used),
+    };
   }
 
   // A key's record and its customer's index sit in different Cluster slots (the record is
@@ -293,7 +356,16 @@ export class RedisStore implements Store {
   async saveKey(rec: KeyRecord): Promise<void> {
     const previous = await this.redis.hget(this.k.key(rec.digest), 'customer');
     await this.redis.sadd(this.k.customerKeys(rec.customer), rec.digest);
-    await this.redis.hset(this.k.key(rec.digest), { customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt });
+    const key = this.k.key(rec.digest);
+    await this.redis.hset(key, {
+      customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt,
+      expires: rec.expiresAt ?? '', rotated: rec.rotatedAt ?? '', grace_until: rec.graceUntil ?? '', replaced_by: rec.replacedBy ?? '',
+      allow: rec.allow?.join(',') ?? '',
+    });
+    // A key that can no longer work is kept a while (so a request with it is told why), then forgotten.
+    const end = Math.min(rec.expiresAt ?? Infinity, rec.graceUntil ?? Infinity);
+    if (end === Infinity) await this.redis.persist(key);
+    else await this.redis.pexpireat(key, end + DEAD_KEY_KEPT_MS);
     // A key re-saved under another customer must leave the old customer's list.
     if (previous !== null && previous !== rec.customer) await this.redis.srem(this.k.customerKeys(previous), rec.digest);
   }
@@ -311,7 +383,7 @@ export class RedisStore implements Store {
     if (customer !== undefined) {
       digests = await this.redis.smembers(this.k.customerKeys(customer));
     } else {
-      const found = await this.scanKeys(this.k.key('*'));
+      const found = await scanAll(this.redis, this.k.key('*'));
       digests = found.map((key) => key.slice(this.k.key('').length));
     }
     // An admin listing, not the request path: no per-lookup deadline.
@@ -320,29 +392,21 @@ export class RedisStore implements Store {
     return records.filter((r): r is KeyRecord => r !== undefined && (customer === undefined || r.customer === customer));
   }
 
-  /** SCAN sees one server's keyspace: a Cluster spreads the keys over its masters, so each is scanned. */
-  private async scanKeys(match: string): Promise<string[]> {
-    const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
-    const out: string[] = [];
-    for (const server of servers) {
-      let cursor = '0';
-      do {
-        const [next, found] = await server.scan(cursor, 'MATCH', match, 'COUNT', 500);
-        cursor = next;
-        out.push(...found);
-      } while (cursor !== '0');
-    }
-    return out;
+  async touchKeys(lastUsed: ReadonlyMap<string, number>): Promise<void> {
+    // One script per key (each key sits in its own slot); auto-pipelining sends them together.
+    await Promise.all([...lastUsed].map(([digest, at]) => this.redis.sluiceTouchKey(this.k.key(digest), at)));
   }
 
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {
     const h = await this.withinTimeout(this.redis.hgetall(this.k.customer(id)), 'customer lookup');
     if (h.plan === undefined && h.overrides === undefined) return undefined;
-    return { id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, number> : {} };
+    return {
+      id, plan: h.plan || undefined, overrides: h.overrides ? JSON.parse(h.overrides) as Record<string, unknown> : {}, ...(h.webhook_url ? { webhookUrl: h.webhook_url } : {}),
+    };
   }
 
   async saveCustomer(rec: CustomerRecord): Promise<void> {
-    await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides) });
+    await this.redis.hset(this.k.customer(rec.id), { plan: rec.plan ?? '', overrides: JSON.stringify(rec.overrides), webhook_url: rec.webhookUrl ?? '' });
   }
 
   /** Registers this gateway and, in the same round trip, samples the offset to Redis's clock. */

@@ -16,7 +16,7 @@ export type DenyReason = 'rate_limited' | 'quota_exceeded' | 'concurrency_limite
 export interface Decision {
   readonly allowed: boolean;
   readonly reason: DenyReason | undefined;
-  /** Whole tokens left in the bucket after this request. */
+  /** Whole tokens left in the bucket after this request (below zero while a settlement's extra charge is being refilled). */
   readonly remaining: number;
   readonly retryAfterMs: number;
   /** Until the bucket is full again. */
@@ -87,13 +87,26 @@ export interface KeyRecord {
   readonly plan: string | undefined;
   readonly label: string | undefined;
   readonly createdAt: number;
+  /** Unix ms from which the key is refused; undefined: never. */
+  readonly expiresAt?: number | undefined;
+  /** Set by a rotation: when it happened, and until when this (old) key keeps working. */
+  readonly rotatedAt?: number | undefined;
+  readonly graceUntil?: number | undefined;
+  /** Digest of the key that replaced this one. */
+  readonly replacedBy?: string | undefined;
+  /** CIDRs the key may be used from; undefined: anywhere. */
+  readonly allow?: readonly string[] | undefined;
+  /** Last request with the key, as far as the gateways have reported it (touchKeys, batched). */
+  readonly lastUsedAt?: number | undefined;
 }
 
 export interface CustomerRecord {
   readonly id: string;
   readonly plan: string | undefined;
-  /** Limit fields (snake_case, as in the config) that win over the plan. */
-  readonly overrides: Readonly<Record<string, number>>;
+  /** Limit fields (snake_case, as in the config: numbers, and a `costs` object) that win over the plan. */
+  readonly overrides: Readonly<Record<string, unknown>>;
+  /** Where the customer's account events (quota.threshold) are POSTed. */
+  readonly webhookUrl?: string | undefined;
 }
 
 export interface Usage {
@@ -103,21 +116,81 @@ export interface Usage {
   readonly tokens: number;
 }
 
+/**
+ * After a response: units charged beyond the admission (positive) or given back
+ * (negative), in the keys admit() charged (lua-compat/redis/settle.lua).
+ */
+export interface Settlement {
+  /** Units more to take from the token bucket; negative: give back (never past burst). */
+  readonly tokens: number;
+  /** Units more to count in the day and month; negative: give back (never below zero). */
+  readonly quota: number;
+  /** The UTC day (days since 1970-01-01) and month (yyyymm) the request was admitted in: a give-back only reaches those. */
+  readonly day: number;
+  readonly month: number;
+  /** Report `lifted` when, before a give-back, a request of this many units would have been refused. */
+  readonly floor: number;
+}
+
+export interface Settled {
+  /** Units were given back while a cached denial of this subject may exist on some gateway. */
+  readonly lifted: boolean;
+  /** The counters afterwards: day and month ids (0: none) and their counts. */
+  readonly day: number;
+  readonly dayUsed: number;
+  readonly month: number;
+  readonly monthUsed: number;
+}
+
+/** One customer's usage on one UTC day: counters by name (requests, units, bytes_in, class:image, ...). */
+export interface UsageRow {
+  readonly customer: string;
+  /** Days since 1970-01-01 (UTC). */
+  readonly day: number;
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+/** A response kept for replay under an Idempotency-Key. */
+export interface StoredResponse {
+  readonly status: number;
+  /** Flat [name, value, ...]. */
+  readonly headers: readonly string[];
+  /** undefined: the body was over the size limit and was not kept. */
+  readonly body: Buffer | undefined;
+}
+
+/** What the store knows of an idempotency key when a request carrying it arrives. */
+export type IdempotencyState =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'running' }
+  | { readonly kind: 'mismatch' }
+  | { readonly kind: 'done'; readonly response: StoredResponse };
+
 /** Cache invalidations broadcast to every gateway sharing the store. */
-export type Invalidation = { readonly kind: 'key'; readonly digest: string } | { readonly kind: 'customer'; readonly id: string };
+export type Invalidation =
+  | { readonly kind: 'key'; readonly digest: string }
+  | { readonly kind: 'customer'; readonly id: string }
+  /** A refund made a cached denial of this limit subject untrue: drop it (gateway/limits/deny-cache.ts). */
+  | { readonly kind: 'denial'; readonly subject: string };
 
 /** The most limit_req (and, separately, limit_conn) zones one route may use: the Redis store defines one script command per count up front. */
 export const MAX_ZONES_PER_ROUTE = 8;
 
 export interface Store {
   readonly kind: 'memory' | 'redis';
-  /** Decide and commit every limit of one request at once; a denial consumes nothing. */
-  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number): Promise<Decision>;
   /**
-   * A token lease's batch: like admit, but takes up to `max` units at once (at least one)
-   * from the bucket and the quotas, as far as they have room. Never with maxInflight.
+   * Decide and commit every limit of one request at once; a denial consumes nothing.
+   * `cost`: the units the request takes from the bucket and each quota (default 1).
    */
-  take(subject: string, policy: LimitPolicy, max: number): Promise<Grant>;
+  admit(subject: string, policy: LimitPolicy, leaseId: string, leaseTtlMs: number, cost?: number): Promise<Decision>;
+  /**
+   * A token lease's batch: like admit, but takes up to `max` units at once (at least
+   * `cost`, the request's own) from the bucket and the quotas, as far as they have room.
+   * Never with maxInflight.
+   */
+  take(subject: string, policy: LimitPolicy, max: number, cost?: number): Promise<Grant>;
+  /** Charges or gives back the difference between what admit() took and what the request cost. */
+  settle(subject: string, policy: LimitPolicy, s: Settlement): Promise<Settled>;
   /** Gives back `unused` units of a grant taken in the given day and month. */
   giveBack(subject: string, policy: LimitPolicy, unused: number, day: number, month: number): Promise<void>;
   /** End an in-flight lease taken by admit (only when the policy had maxInflight). */
@@ -141,6 +214,11 @@ export interface Store {
   /** True when the key existed. */
   revokeKey(digest: string): Promise<boolean>;
   listKeys(customer: string | undefined): Promise<KeyRecord[]>;
+  /**
+   * Records when keys were last used (digest → Unix ms), one batch for many requests; a
+   * time older than the one stored, or a key that no longer exists, changes nothing.
+   */
+  touchKeys(lastUsed: ReadonlyMap<string, number>): Promise<void>;
   findCustomer(id: string): Promise<CustomerRecord | undefined>;
   saveCustomer(record: CustomerRecord): Promise<void>;
 
@@ -149,6 +227,26 @@ export interface Store {
    * are (itself included), so a gateway that fails open can size its local buckets.
    */
   heartbeat?(instanceId: string, ttlMs: number): Promise<number>;
+
+  /** Adds to customers' daily usage counters, kept retentionDays after their day. */
+  addUsage(rows: readonly UsageRow[], retentionDays: number): Promise<void>;
+  /** Daily usage from fromDay to toDay (inclusive), of one customer or (undefined) every customer with any; sorted by day, then customer. */
+  readUsage(customer: string | undefined, fromDay: number, toDay: number): Promise<UsageRow[]>;
+  /**
+   * Marks that a quota threshold was crossed in a period: true for the first caller only
+   * (fleet-wide, for ttlMs), so one event is sent however many gateways saw the crossing.
+   */
+  markThreshold(subject: string, period: string, percent: number, ttlMs: number): Promise<boolean>;
+
+  /**
+   * An Idempotency-Key arrives: claims it (new: the caller runs the request, holding the
+   * claim `token` for up to lockMs) or says what became of the request that claimed it.
+   */
+  idempotencyBegin(customer: string, key: string, fingerprint: string, token: string, lockMs: number): Promise<IdempotencyState>;
+  /** The claimed request's response, kept for ttlMs; only while `token` still holds the claim. */
+  idempotencyFinish(customer: string, key: string, token: string, response: StoredResponse, ttlMs: number): Promise<void>;
+  /** Gives the claim up (the request failed before or without a response worth keeping), so a retry runs again. */
+  idempotencyAbandon(customer: string, key: string, token: string): Promise<void>;
 
   publish(msg: Invalidation): Promise<void>;
   subscribe(onMessage: (msg: Invalidation) => void): Promise<void>;

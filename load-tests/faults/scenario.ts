@@ -204,9 +204,9 @@ export async function runScenario(fleet: Fleet, spec: ScenarioSpec): Promise<Sce
   extra['ms: settling before the load'] = settleMs;
   extra['ms: after the load'] = Date.now() - loadDoneAt;
 
+  const request = { method: 'GET', path: job.path, bodyFiles: [], headers: {}, cost: 1 };
   const group: Group = {
-    name: spec.name, kind: 'normal', weight: 1, keys: { kind: 'file', file: '' }, plan: spec.plan, choice: 'uniform', zipfS: 1,
-    request: { method: 'GET', path: job.path, bodyFiles: [], headers: {} },
+    name: spec.name, kind: 'normal', weight: 1, keys: { kind: 'file', file: '' }, plan: spec.plan, choice: 'uniform', zipfS: 1, request, mix: [{ weight: 1, request }],
   };
   const oracle = new Oracle([group], { toleranceMs: 5, decisionWindowMs: 1000 }, () => 0, () => 0, startEpoch);
   oracle.add(samples, Infinity);

@@ -13,7 +13,7 @@ function target(over: Partial<TargetResult> = {}): TargetResult {
     status: { s2xx: 9000, s3xx: 0, s4xx: 0, s401: 0, s429: 1000, s5xx: 5, noAnswer: 0 }, errorRate: 0.0005, errorExamples: [],
     latency: lat, latencyUncorrected: lat, spectrum: [], overAdmitted: 0, inflightJudged: true, refusalP99Ms: 3, wronglyRefused: 2, headerIssues: 0, headerIssueExamples: [],
     groups: [{
-      group: 'pro', kind: 'normal', sent: 4000, admitted: 4000, refused: 0, unauthorized: 0, ambiguous: 0, overAdmitted: 3, overAdmittedBy: { rate: 3 }, inflightOnly: 0,
+      group: 'pro', kind: 'normal', sent: 4000, admitted: 4000, units: 4000, refused: 0, unauthorized: 0, ambiguous: 0, overAdmitted: 3, overAdmittedBy: { rate: 3 }, inflightOnly: 0,
       wronglyRefused: 0, headerIssues: 0, allowed: 5000, authErrors: 0, plan: null, latency: { ...lat, p99: 70 }, errors: 4, worstKeys: [],
     }],
     timeline: [], backends: {}, ...over,

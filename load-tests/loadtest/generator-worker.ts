@@ -23,7 +23,7 @@ const pools = input.targets.map((t) => new Pool(t, {
   // undici's default idle keep-alive (4 s, or less when the server says so): holding an
   // idle connection longer than the server does races its close and fails the request.
 }));
-const bodies = input.groups.map((g) => g.bodyFiles.map((f) => readFileSync(f)));
+const bodies = input.groups.map((variants) => variants.map((g) => g.bodyFiles.map((f) => readFileSync(f))));
 const corrected = input.targets.map(newHistogram);
 const uncorrected = input.targets.map(newHistogram);
 const lateness = newHistogram();
@@ -48,9 +48,10 @@ function header(h: Record<string, string | string[] | undefined>, name: string):
 async function fire(j: number, target: number, now: number): Promise<void> {
   const i = input.idx[j]!;
   const gi = input.group[j]!;
-  const g = input.groups[gi]!;
+  const v = input.variant[j]!;
+  const g = input.groups[gi]![v]!;
   const headers: Record<string, string> = { ...g.headers, 'x-api-key': input.keys[target]![gi]![input.key[j]!]! };
-  const files = bodies[gi]!;
+  const files = bodies[gi]![v]!;
   const body = files.length === 0 ? undefined : files[i % files.length];
   const intended = input.at[j]!;
   const id = seq++;

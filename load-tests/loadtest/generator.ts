@@ -31,7 +31,8 @@ export interface GeneratorResult {
 export interface GeneratorRun {
   readonly targets: readonly string[];
   readonly schedule: Schedule;
-  readonly groups: readonly WorkerGroup[];
+  /** The requests of each group, by variant (Group.mix). */
+  readonly groups: readonly (readonly WorkerGroup[])[];
   readonly keys: readonly (readonly (readonly string[])[])[];
   readonly limits: GeneratorLimits;
   readonly backendHeader: string | undefined;
@@ -64,6 +65,7 @@ export async function runGenerator(run: GeneratorRun): Promise<GeneratorResult> 
       at: Float64Array.from(idx, (i) => run.schedule.at[i]!),
       group: Uint16Array.from(idx, (i) => run.schedule.group[i]!),
       key: Uint32Array.from(idx, (i) => run.schedule.key[i]!),
+      variant: Uint8Array.from(idx, (i) => run.schedule.variant[i]!),
       groups: run.groups, keys: run.keys, connections,
       timeoutMs: run.limits.timeoutMs, lateMs: run.limits.lateMs, backendHeader: run.backendHeader,
     };

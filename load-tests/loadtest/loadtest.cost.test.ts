@@ -30,6 +30,10 @@ test('--redis: commands per request split admitted / 429 / 401, Redis and gatewa
     store: { kind: 'redis', url: redis.url, timeout_ms: 5000 },
     plans: { roomy: { rate: 100, burst: 100 }, tight: { rate: 1, burst: 2 } },
     log: { access: false },
+    // Daily usage is written in batches, one script per customer-day each flush_ms
+    // (docs/credits.md), not per request: a flush in a short probe would be charged to
+    // its few requests. No flush while this test measures.
+    billing: { usage: { flush_ms: 60_000 } },
   }));
   t.after(async () => { await gw.stop(); backend.close(); await redis.stop(); });
   const scenario = parseScenario(stringify({

@@ -10,11 +10,12 @@ import type { ExpectedPlan, Group } from './scenario.js';
 const TOL = 5;
 
 function group(plan: Partial<ExpectedPlan>, kind: Group['kind'] = 'normal'): Group {
+  const request = { method: 'GET', path: '/', bodyFiles: [], headers: {}, cost: 1 };
   return {
     name: kind === 'invalid' ? 'invalid' : 'g', kind, weight: 1,
     keys: kind === 'invalid' ? { kind: 'invalid', count: 1 } : { kind: 'file', file: '/dev/null' },
     plan: kind === 'invalid' ? undefined : { rate: 0, burst: 0, quotaDay: 0, quotaMonth: 0, maxInflight: 0, ...plan },
-    choice: 'uniform', zipfS: 1, request: { method: 'GET', path: '/', bodyFiles: [], headers: {} },
+    choice: 'uniform', zipfS: 1, request, mix: [{ weight: 1, request }],
   };
 }
 
@@ -150,6 +151,54 @@ test('headers: a 429 without Retry-After, a policy that is not the plan, r above
   assert.equal(judge(group(plan), noRetry).headerIssues, 1);
   const tooLong = Array.from({ length: 6 }, (_, k) => (k < 5 ? s(k, k, 200) : s(k, k, 429, 1, { code: 'rate_limited', retryAfter: '30' })));
   assert.equal(judge(group(plan), tooLong).headerIssues, 1, 'a token comes within 1 s at 10/s');
+});
+
+/** Requests i of cost costs[i], judged in units. */
+function judgeUnits(g: Group, costs: number[], samples: Sample[]): Oracle['groups'][number] {
+  const o = new Oracle([g], { toleranceMs: TOL, decisionWindowMs: 50 }, () => 0, () => 0, Date.UTC(2026, 5, 1, 12), (i) => costs[i]!);
+  o.add(samples, Infinity);
+  o.finish();
+  return o.groups[0]!;
+}
+
+test('units: an exact bucket of units passes with cheap and dear requests mixed; one that counts requests is caught', () => {
+  // 10 units/s, burst 10; requests of 1 and 5 units alternating, 10 a second.
+  const times = Array.from({ length: 200 }, (_, k) => k * 100);
+  const costs = times.map((_, k) => (k % 2 === 0 ? 1 : 5));
+  let tokens = 10;
+  let last = 0;
+  const exact = times.map((t, i) => {
+    tokens = Math.min(10, tokens + ((t - last) * 10) / 1000);
+    last = t;
+    if (tokens >= costs[i]!) { tokens -= costs[i]!; return s(i, t, 200); }
+    return s(i, t, 429, 1, { code: 'rate_limited', retryAfter: '1' });
+  });
+  const ok = judgeUnits(group({ rate: 10, burst: 10 }), costs, exact);
+  assert.deepEqual([ok.overAdmitted, ok.wronglyRefused, ok.headerIssues], [0, 0, 0]);
+  assert.equal(ok.units, exact.reduce((a, x, i) => a + (x.status === 200 ? costs[i]! : 0), 0));
+  // A gateway that takes one token a request admits all of them: 3 units a second too many.
+  tokens = 10;
+  last = 0;
+  const perRequest = times.map((t, i) => {
+    tokens = Math.min(10, tokens + ((t - last) * 10) / 1000);
+    last = t;
+    if (tokens >= 1) { tokens -= 1; return s(i, t, 200); }
+    return s(i, t, 429, 1, { code: 'rate_limited', retryAfter: '1' });
+  });
+  const caught = judgeUnits(group({ rate: 10, burst: 10 }), costs, perRequest);
+  assert.equal(caught.admitted, 200);
+  assert.ok(caught.overAdmitted > 50, `over-admitted ${caught.overAdmitted}`);
+  assert.deepEqual(Object.keys(caught.overAdmittedBy), ['rate']);
+});
+
+test('units: a day quota of 10 units takes two requests of 5, and not a third of 1 after them', () => {
+  const plan = { quotaDay: 10 };
+  assert.equal(judgeUnits(group(plan), [5, 5, 1], [s(0, 0, 200), s(1, 10, 200), s(2, 20, 200)]).overAdmitted, 1);
+  assert.equal(judgeUnits(group(plan), [5, 4, 1], [s(0, 0, 200), s(1, 10, 200), s(2, 20, 200)]).overAdmitted, 0);
+  // A 429 for 6 units with 5 left is right; for 5 with 5 left it is wrong.
+  const q = (i: number, t: number): Sample => s(i, t, 429, 1, { code: 'quota_exceeded', retryAfter: '3600' });
+  assert.equal(judgeUnits(group(plan), [5, 6], [s(0, 0, 200), q(1, 10)]).wronglyRefused, 0);
+  assert.equal(judgeUnits(group(plan), [5, 5], [s(0, 0, 200), q(1, 10)]).wronglyRefused, 1);
 });
 
 test('RateLimit fields parse as structured field lists, and garbage does not', () => {

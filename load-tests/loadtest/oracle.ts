@@ -14,7 +14,11 @@ import type { ExpectedPlan, Group, OracleSettings } from './scenario.js';
 //    decided first). The real TAT is never above it, so a 429 while hi had a token at
 //    every moment it may have been decided is surely a wrong refusal. Refusals are judged
 //    once all requests sent before their answer are in: any of those may have come first.
-// Quotas count admissions in UTC days and months. In-flight counts use the stated
+// Everything is in units: a request of cost c (the scenario's `cost`, what the plan's
+// costs charge it; 1 without costs) needs c tokens (GCRA: TAT - t <= (burst - c) x T,
+// then TAT += c x T) and c units of each quota, so a plan that mixes cheap and dear
+// operations on one key is judged by what it charged, not by how many requests passed.
+// Quotas count admitted units in UTC days and months. In-flight counts use the stated
 // assumption that a request's limits are decided within decision_window_ms of its send;
 // the report checks it against how fast refusals came back (see result.ts).
 
@@ -35,13 +39,15 @@ export interface KeyVerdict {
   readonly key: number;
   sent: number;
   admitted: number;
+  /** Units of the admitted requests. */
+  units: number;
   refused: number;
   overAdmitted: number;
   /** Of those, the ones only the in-flight check found (it rests on the decision-window assumption). */
   inflightOnly: number;
   wronglyRefused: number;
   headerIssues: number;
-  /** Most the plan lets through over the span this key was active: burst + rate × span, capped by quotas. */
+  /** Most units the plan lets through over the span this key was active: burst + rate × span, capped by quotas. */
   allowed: number;
 }
 
@@ -50,6 +56,8 @@ export interface GroupVerdict {
   readonly kind: Group['kind'];
   sent: number;
   admitted: number;
+  /** Units of the admitted requests (= admitted when every request costs 1). */
+  units: number;
   refused: number;
   unauthorized: number;
   ambiguous: number;
@@ -69,7 +77,7 @@ const EPS_TOKENS = 1e-6;
 
 interface Flight { readonly sent: number; readonly decidedBy: number; readonly end: number; readonly legit: boolean }
 
-interface Taken { readonly sent: number; readonly end: number }
+interface Taken { readonly sent: number; readonly end: number; readonly units: number }
 
 class KeyModel {
   tatLo = -Infinity;
@@ -87,11 +95,11 @@ class KeyModel {
   lastEnd = -Infinity;
   readonly v: KeyVerdict;
   constructor(key: number) {
-    this.v = { key, sent: 0, admitted: 0, refused: 0, overAdmitted: 0, inflightOnly: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0 };
+    this.v = { key, sent: 0, admitted: 0, units: 0, refused: 0, overAdmitted: 0, inflightOnly: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0 };
   }
 }
 
-function bump(m: Map<string, number>, k: string): void { m.set(k, (m.get(k) ?? 0) + 1); }
+function bump(m: Map<string, number>, k: string, units: number): void { m.set(k, (m.get(k) ?? 0) + units); }
 
 interface SfItem { readonly name: string; readonly params: Readonly<Record<string, number>> }
 
@@ -121,8 +129,8 @@ export class Oracle {
   private buffer: Sample[] = [];
 
   /**
-   * `keyOf(i)` / `groupOf(i)`: the schedule's key and group of request i. `startEpochMs`
-   * turns run times into calendar dates for the quotas.
+   * `keyOf(i)` / `groupOf(i)`: the schedule's key and group of request i; `costOf(i)` its
+   * units (1 by default). `startEpochMs` turns run times into calendar dates for the quotas.
    */
   constructor(
     private readonly groupDefs: readonly Group[],
@@ -130,10 +138,14 @@ export class Oracle {
     private readonly groupOf: (i: number) => number,
     private readonly keyOf: (i: number) => number,
     private readonly startEpochMs: number,
+    private readonly costOf: (i: number) => number = () => 1,
   ) {
     this.groups = groupDefs.map((g) => {
       this.models.push(new Map());
-      return { group: g.name, kind: g.kind, sent: 0, admitted: 0, refused: 0, unauthorized: 0, ambiguous: 0, overAdmitted: 0, overAdmittedBy: {}, inflightOnly: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0, authErrors: 0 };
+      return {
+        group: g.name, kind: g.kind, sent: 0, admitted: 0, units: 0, refused: 0, unauthorized: 0, ambiguous: 0, overAdmitted: 0, overAdmittedBy: {},
+        inflightOnly: 0, wronglyRefused: 0, headerIssues: 0, allowed: 0, authErrors: 0,
+      };
     });
   }
 
@@ -187,11 +199,12 @@ export class Oracle {
     let m = this.models[gi]!.get(key);
     if (m === undefined) { m = new KeyModel(key); this.models[gi]!.set(key, m); }
     const out = outcomeOf(s.status);
+    const c = this.costOf(s.i);
     g.sent++;
     m.v.sent++;
     m.firstSent = Math.min(m.firstSent, s.sent);
     m.lastEnd = Math.max(m.lastEnd, s.end);
-    if (out === 'admitted') { g.admitted++; m.v.admitted++; }
+    if (out === 'admitted') { g.admitted++; m.v.admitted++; g.units += c; m.v.units += c; }
     if (out === 'refused') { g.refused++; m.v.refused++; }
     if (out === 'unauthorized') g.unauthorized++;
     if (out === 'ambiguous') g.ambiguous++;
@@ -210,7 +223,7 @@ export class Oracle {
     this.checkHeaders(gi, m, plan, s);
     const tol = this.settings.toleranceMs;
     const e = plan.rate > 0 ? 1000 / plan.rate : 0;
-    const tau = (plan.burst - 1) * e;
+    const tau = (plan.burst - c) * e;
     const decidedBy = Math.min(s.head, s.sent + this.settings.decisionWindowMs);
     if (out === 'refused') {
       m.pending.push(s);
@@ -219,8 +232,8 @@ export class Oracle {
     }
     const [day, month] = this.periods(s.sent);
     if (out === 'ambiguous') {
-      m.recentHi.push({ sent: s.sent, end: s.end });
-      bump(m.quotaAll, day); bump(m.quotaAll, month);
+      m.recentHi.push({ sent: s.sent, end: s.end, units: c });
+      bump(m.quotaAll, day, c); bump(m.quotaAll, month, c);
       if (plan.maxInflight > 0) m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
       return;
     }
@@ -228,15 +241,15 @@ export class Oracle {
     const latest = Math.max(s.end, m.maxLegitEnd) + tol;
     const reasons: string[] = [];
     if (plan.rate > 0 && m.tatLo - latest > tau + EPS_TOKENS * e) reasons.push('rate');
-    if (plan.quotaDay > 0 && (m.quotaLegit.get(day) ?? 0) >= plan.quotaDay) reasons.push('quota_day');
-    if (plan.quotaMonth > 0 && (m.quotaLegit.get(month) ?? 0) >= plan.quotaMonth) reasons.push('quota_month');
+    if (plan.quotaDay > 0 && (m.quotaLegit.get(day) ?? 0) + c > plan.quotaDay) reasons.push('quota_day');
+    if (plan.quotaMonth > 0 && (m.quotaLegit.get(month) ?? 0) + c > plan.quotaMonth) reasons.push('quota_month');
     if (plan.maxInflight > 0) {
       let sure = 0;
       for (const f of m.flights) if (f.legit && f.decidedBy <= s.sent && f.end - tol >= decidedBy) sure++;
       if (sure >= plan.maxInflight) reasons.push('inflight');
     }
-    m.recentHi.push({ sent: s.sent, end: s.end });
-    bump(m.quotaAll, day); bump(m.quotaAll, month);
+    m.recentHi.push({ sent: s.sent, end: s.end, units: c });
+    bump(m.quotaAll, day, c); bump(m.quotaAll, month, c);
     if (reasons.length > 0) {
       g.overAdmitted++;
       m.v.overAdmitted++;
@@ -245,9 +258,9 @@ export class Oracle {
       if (plan.maxInflight > 0) m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: false });
       return;
     }
-    if (plan.rate > 0) m.tatLo = Math.max(m.tatLo, s.sent - tol) + e;
+    if (plan.rate > 0) m.tatLo = Math.max(m.tatLo, s.sent - tol) + c * e;
     m.maxLegitEnd = Math.max(m.maxLegitEnd, s.end);
-    bump(m.quotaLegit, day); bump(m.quotaLegit, month);
+    bump(m.quotaLegit, day, c); bump(m.quotaLegit, month, c);
     if (plan.maxInflight > 0) m.flights.push({ sent: s.sent, decidedBy, end: s.end, legit: true });
   }
 
@@ -255,8 +268,9 @@ export class Oracle {
   private judgeRefusal(gi: number, m: KeyModel, s: Sample): void {
     const plan = this.groupDefs[gi]!.plan!;
     const tol = this.settings.toleranceMs;
+    const c = this.costOf(s.i);
     const e = plan.rate > 0 ? 1000 / plan.rate : 0;
-    const tau = (plan.burst - 1) * e;
+    const tau = (plan.burst - c) * e;
     const [day, month] = this.periods(s.sent);
     const decidedBy = Math.min(s.head, s.sent + this.settings.decisionWindowMs);
     let possible = false;
@@ -267,13 +281,13 @@ export class Oracle {
       const moments = [from, ...m.recentHi.map((j) => j.sent - tol).filter((t) => t > from && t <= s.end + tol)];
       for (const t of moments) {
         let tat = m.tatHi;
-        const times = m.recentHi.filter((j) => j.sent - tol <= t).map((j) => Math.min(j.end + tol, t)).sort((a, b) => a - b);
-        for (const x of times) tat = Math.max(tat, x) + e;
+        const taken = m.recentHi.filter((j) => j.sent - tol <= t).map((j) => ({ at: Math.min(j.end + tol, t), units: j.units })).sort((a, b) => a.at - b.at);
+        for (const x of taken) tat = Math.max(tat, x.at) + x.units * e;
         if (tat - t > tau) { possible = true; break; }
       }
     }
-    if (plan.quotaDay > 0 && (m.quotaAll.get(day) ?? 0) >= plan.quotaDay) possible = true;
-    if (plan.quotaMonth > 0 && (m.quotaAll.get(month) ?? 0) >= plan.quotaMonth) possible = true;
+    if (plan.quotaDay > 0 && (m.quotaAll.get(day) ?? 0) + c > plan.quotaDay) possible = true;
+    if (plan.quotaMonth > 0 && (m.quotaAll.get(month) ?? 0) + c > plan.quotaMonth) possible = true;
     if (plan.maxInflight > 0) {
       let maybe = 0;
       for (const f of m.flights) if (f.sent - tol <= decidedBy && f.end + tol >= s.sent) maybe++;
@@ -290,8 +304,8 @@ export class Oracle {
     if (s.status === 429) {
       const ra = s.retryAfter === undefined ? NaN : Number(s.retryAfter);
       if (!Number.isInteger(ra) || ra < 0) problems.push(`429 without a valid Retry-After (${s.retryAfter ?? 'none'})`);
-      else if (s.code === 'rate_limited' && plan.rate > 0 && ra > Math.ceil(1 / plan.rate) + 1) {
-        problems.push(`rate_limited Retry-After ${ra} s, but a token comes within ${Math.ceil(1 / plan.rate)} s`);
+      else if (s.code === 'rate_limited' && plan.rate > 0 && ra > Math.ceil(this.costOf(s.i) / plan.rate) + 1) {
+        problems.push(`rate_limited Retry-After ${ra} s, but the request's ${this.costOf(s.i)} tokens come within ${Math.ceil(this.costOf(s.i) / plan.rate)} s`);
       } else if (s.code === 'quota_exceeded') {
         const untilMidnight = Math.ceil((86_400_000 - ((this.startEpochMs + s.sent) % 86_400_000)) / 1000);
         if (plan.quotaMonth === 0 && ra > untilMidnight + 1) problems.push(`quota_exceeded Retry-After ${ra} s, past the end of the UTC day (${untilMidnight} s)`);
@@ -340,7 +354,7 @@ export class Oracle {
     m.recentHi = m.recentHi.filter((j) => j.end + tol > low - tol);
     if (plan.rate <= 0) return;
     const e = 1000 / plan.rate;
-    for (const j of done.sort((a, b) => a.end - b.end)) m.tatHi = Math.max(m.tatHi, j.end + tol) + e;
+    for (const j of done.sort((a, b) => a.end - b.end)) m.tatHi = Math.max(m.tatHi, j.end + tol) + j.units * e;
   }
 
   private periods(sent: number): [string, string] {

@@ -73,8 +73,8 @@ function throughput(t: TargetResult, i: number): string {
 
 function plans(t: TargetResult, i: number): string {
   const gs = t.groups.filter((g) => g.kind !== 'invalid');
-  const chart = barChart({ id: `plans-${i}`, title: 'Per group: sent, admitted, and the most the plan allows', yLabel: 'requests', categories: gs.map((g) => g.group) }, [
-    { name: 'sent', values: gs.map((g) => g.sent) }, { name: 'admitted', values: gs.map((g) => g.admitted) },
+  const chart = barChart({ id: `plans-${i}`, title: 'Per group: sent, admitted, and the most the plan allows (in units)', yLabel: 'requests; units admitted and allowed', categories: gs.map((g) => g.group) }, [
+    { name: 'sent', values: gs.map((g) => g.sent) }, { name: 'admitted units', values: gs.map((g) => g.units) },
     { name: 'allowed', values: gs.map((g) => g.allowed) }, { name: 'over-admitted', values: gs.map((g) => g.overAdmitted) },
   ]);
   const rows = t.groups.map((g, gi) => {
@@ -83,11 +83,12 @@ function plans(t: TargetResult, i: number): string {
     const worst = g.worstKeys.filter((w) => w.sent > 0).slice(0, 5).map((w) => `key ${w.key}: ${w.admitted}/${w.allowed} admitted/allowed${w.overAdmitted ? `, ${w.overAdmitted} over` : ''}${w.wronglyRefused ? `, ${w.wronglyRefused} wrongly refused` : ''}`).join('<br>');
     const by = Object.entries(g.overAdmittedBy).map(([r, n]) => `${r} ${n}`).join(', ');
     return `<tr><td>${esc(g.group)} (${g.kind})</td><td>${esc(plan)}</td>${cell(`${k}.sent`, g.sent, String(g.sent))}${cell(`${k}.admitted`, g.admitted, String(g.admitted))}`
+      + `${cell(`${k}.units`, g.units, String(g.units))}`
       + `${cell(`${k}.allowed`, g.allowed, g.plan === null ? '–' : String(g.allowed))}${cell(`${k}.refused`, g.refused, String(g.refused))}`
       + `${cell(`${k}.overAdmitted`, g.overAdmitted, `${g.overAdmitted}${by ? ` (${by})` : ''}`)}${cell(`${k}.wronglyRefused`, g.wronglyRefused, String(g.wronglyRefused))}`
       + `${cell(`${k}.p99`, g.latency.p99, fmtMs(g.latency.p99))}<td class="small">${worst}</td></tr>`;
   });
-  return `${chart}<table id="groups-${i}"><tr><th>group</th><th>expected plan</th><th>sent</th><th>admitted</th><th>allowed</th><th>429</th><th>over-admitted</th><th>wrongly refused</th><th>p99 ms</th><th>worst keys</th></tr>${rows.join('')}</table>`;
+  return `${chart}<table id="groups-${i}"><tr><th>group</th><th>expected plan</th><th>sent</th><th>admitted</th><th>units</th><th>allowed (units)</th><th>429</th><th>over-admitted</th><th>wrongly refused</th><th>p99 ms</th><th>worst keys</th></tr>${rows.join('')}</table>`;
 }
 
 function backends(t: TargetResult, i: number): string {

@@ -65,7 +65,8 @@ export async function runLoadtest(o: RunOptions): Promise<LoadtestResult> {
     .catch((err: unknown) => { throw new UsageError(`keys: ${(err as Error).message}`); });
   const schedule = buildSchedule(s, keys[0]!.map((k) => k.length));
   const startedAt = new Date();
-  const oracles = o.targets.map(() => new Oracle(s.groups, s.oracle, (i) => schedule.group[i]!, (i) => schedule.key[i]!, startedAt.getTime()));
+  const costOf = (i: number): number => s.groups[schedule.group[i]!]!.mix[schedule.variant[i]!]!.request.cost;
+  const oracles = o.targets.map(() => new Oracle(s.groups, s.oracle, (i) => schedule.group[i]!, (i) => schedule.key[i]!, startedAt.getTime(), costOf));
 
   const redis = o.redisUrl === undefined ? undefined : connectRedis(o.redisUrl);
   try {
@@ -80,7 +81,7 @@ export async function runLoadtest(o: RunOptions): Promise<LoadtestResult> {
     const gen = await runGenerator({
       targets: o.targets.map((t) => t.url),
       schedule,
-      groups: s.groups.map((g) => g.request),
+      groups: s.groups.map((g) => g.mix.map((m) => m.request)),
       keys,
       limits: s.generator,
       backendHeader: s.backendHeader,

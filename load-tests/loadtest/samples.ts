@@ -38,7 +38,9 @@ export interface WorkerInput {
   readonly at: Float64Array;
   readonly group: Uint16Array;
   readonly key: Uint32Array;
-  readonly groups: readonly WorkerGroup[];
+  readonly variant: Uint8Array;
+  /** groups[group][variant]: the request each kind of a group's requests sends. */
+  readonly groups: readonly (readonly WorkerGroup[])[];
   /** keys[target][group][key]. */
   readonly keys: readonly (readonly (readonly string[])[])[];
   readonly connections: number;

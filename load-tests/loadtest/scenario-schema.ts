@@ -66,7 +66,14 @@ const Request = Type.Object({
   body_dir: Type.Optional(Type.String({ minLength: 1, description: 'a folder of images sent as bodies, in turn' })),
   options: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'sent as the X-Options header, JSON' })),
   headers: Type.Record(Type.String(), Type.Unsafe<string | number>({ type: ['string', 'number'] }), { default: {} }),
+  cost: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1,
+    description: "units the gateway's plan charges for this request (its costs); the oracle judges the plan in units. Keep it within the burst, and priced exactly (no settlement), for an exact verdict" }),
 }, { ...closed, default: {} });
+
+const MixEntry = Type.Object({
+  weight: Type.Number({ minimum: 0, default: 1, description: "share of the group's requests" }),
+  request: Request,
+}, closed);
 
 const Group = Type.Object({
   name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', patternErrorMessage: 'must be 1-64 of A-Z a-z 0-9 _ -' }),
@@ -76,6 +83,8 @@ const Group = Type.Object({
   choice: StringEnum(['uniform', 'zipf'], { default: 'uniform', description: 'how a request picks its key' }),
   zipf_s: Type.Number({ minimum: 0, default: 1.1 }),
   request: Request,
+  mix: Type.Optional(Type.Array(MixEntry, { minItems: 1, maxItems: 16,
+    description: "several kinds of request on the group's keys (say cheap and dear operations on one plan), each drawn by weight; instead of request" })),
 }, closed);
 
 export const ScenarioSchema = Type.Object({

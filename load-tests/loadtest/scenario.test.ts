@@ -77,7 +77,8 @@ test('defaults come from the schema', () => {
   assert.deepEqual(s.groups[0], {
     name: 'g', kind: 'normal', weight: 1, keys: { kind: 'admin', count: 1, plan: 'free' },
     plan: { rate: 2, burst: 2, quotaDay: 0, quotaMonth: 0, maxInflight: 0 }, choice: 'uniform', zipfS: 1.1,
-    request: { method: 'GET', path: '/', bodyFiles: [], headers: {} },
+    request: { method: 'GET', path: '/', bodyFiles: [], headers: {}, cost: 1 },
+    mix: [{ weight: 1, request: { method: 'GET', path: '/', bodyFiles: [], headers: {}, cost: 1 } }],
   });
   assert.deepEqual(s.groups[1]!.keys, { kind: 'invalid', count: 10 });
   assert.deepEqual({ name: s.name, seed: s.seed, generator: s.generator, oracle: s.oracle, gates: s.gates }, {
@@ -85,6 +86,21 @@ test('defaults come from the schema', () => {
     generator: { workers: 1, connections: 256, timeoutMs: 10_000, lateMs: 100, maxLateFraction: 0.05, maxLoopLagMs: 200 },
     oracle: { toleranceMs: 5, decisionWindowMs: 1000 },
   });
+});
+
+test('a mix: several kinds of request on one group\'s keys, each with its cost, drawn by weight from the seed', () => {
+  const mixed = { ...GROUP, mix: [{ weight: 3, request: { path: '/cheap' } }, { weight: 1, request: { method: 'post', path: '/dear', cost: 5 } }] };
+  const s = parseScenario(stringify({ ...BASE, groups: [mixed, { ...GROUP, name: 'h' }] }), dir);
+  assert.deepEqual(s.groups[0]!.mix.map((m) => [m.weight, m.request.method, m.request.path, m.request.cost]), [[3, 'GET', '/cheap', 1], [1, 'POST', '/dear', 5]]);
+  const sched = buildSchedule(s, [1, 1]);
+  const variants = [0, 0];
+  for (let i = 0; i < sched.at.length; i++) if (sched.group[i] === 0) variants[sched.variant[i]!]!++;
+  assert.ok(variants[0]! > 2 * variants[1]! && variants[1]! > 0, `variants ${variants.join('/')}`);
+  // A group without a mix draws nothing more: the schedule of a scenario without mixes is unchanged.
+  const plain = buildSchedule(parseScenario(stringify({ ...BASE, groups: [GROUP, { ...GROUP, name: 'h' }] }), dir), [1, 1]);
+  assert.ok(plain.variant.every((v) => v === 0));
+  assert.deepEqual(errorsOf({ ...BASE, groups: [{ ...GROUP, mix: [{ weight: 0, request: {} }] }] }), ['groups[0].mix: every weight is 0: nothing would be sent']);
+  assert.deepEqual(errorsOf({ ...BASE, groups: [{ ...GROUP, mix: [{ request: { cost: -1 } }] }] }), ['groups[0].mix[0].request.cost: must be >= 0, got -1']);
 });
 
 test('profiles: steps must add up to the duration, a burst must fit its period', () => {

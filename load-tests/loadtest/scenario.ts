@@ -33,6 +33,8 @@ export interface RequestSpec {
   /** Image files sent as bodies, in turn (none: no body). */
   readonly bodyFiles: readonly string[];
   readonly headers: Readonly<Record<string, string>>;
+  /** Units the plan charges for it (1 without costs). */
+  readonly cost: number;
 }
 
 export type KeySource =
@@ -50,6 +52,8 @@ export interface Group {
   readonly choice: 'uniform' | 'zipf';
   readonly zipfS: number;
   readonly request: RequestSpec;
+  /** The kinds of request the group sends, by weight: `mix`, or `request` alone. */
+  readonly mix: readonly { readonly weight: number; readonly request: RequestSpec }[];
 }
 
 export interface GeneratorLimits {
@@ -114,6 +118,10 @@ export function parseScenario(text: string, baseDir: string, env: NodeJS.Process
   if (clean('/groups') && clean('/abusive') && clean('/invalid_keys')) errors.push(...groupErrors(f));
   const bodies = new Map<RequestFile, string[]>();
   const requests = soundParts(f, clean, '/request').map(([g, path]) => [g.request, `${path}.request`] as const);
+  for (const [g, path] of soundParts(f, clean, '/mix')) {
+    (g.mix ?? []).forEach((m, i) => requests.push([m.request, `${path}.mix[${i}].request`] as const));
+    if (g.mix !== undefined && g.mix.every((m) => m.weight === 0)) errors.push(`${path}.mix: every weight is 0: nothing would be sent`);
+  }
   if (f.invalid_keys !== undefined && clean('/invalid_keys/request')) requests.push([f.invalid_keys.request, 'invalid_keys.request']);
   for (const [req, path] of requests) {
     if (req.body_dir === undefined) continue;
@@ -172,7 +180,7 @@ function toScenario(f: ScenarioFile, baseDir: string, env: NodeJS.ProcessEnv, bo
   const request = (r: RequestFile): RequestSpec => {
     const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
     if (r.options !== undefined) headers['x-options'] = JSON.stringify(r.options);
-    return { method: r.method.toUpperCase(), path: r.path, bodyFiles: bodies.get(r) ?? [], headers };
+    return { method: r.method.toUpperCase(), path: r.path, bodyFiles: bodies.get(r) ?? [], headers, cost: r.cost };
   };
   const group = (g: GroupFile, kind: 'normal' | 'abusive'): Group => ({
     name: g.name,
@@ -184,11 +192,13 @@ function toScenario(f: ScenarioFile, baseDir: string, env: NodeJS.ProcessEnv, bo
     choice: g.choice,
     zipfS: g.zipf_s,
     request: request(g.request),
+    mix: g.mix === undefined ? [{ weight: 1, request: request(g.request) }] : g.mix.map((m) => ({ weight: m.weight, request: request(m.request) })),
   });
   const groups = [...f.groups.map((g) => group(g, 'normal')), ...f.abusive.map((g) => group(g, 'abusive'))];
   const inv = f.invalid_keys;
   if (inv !== undefined) {
-    groups.push({ name: 'invalid', kind: 'invalid', weight: inv.weight, keys: { kind: 'invalid', count: inv.count }, plan: undefined, choice: 'uniform', zipfS: 1, request: request(inv.request) });
+    const r = request(inv.request);
+    groups.push({ name: 'invalid', kind: 'invalid', weight: inv.weight, keys: { kind: 'invalid', count: inv.count }, plan: undefined, choice: 'uniform', zipfS: 1, request: r, mix: [{ weight: 1, request: r }] });
   }
   const token = f.admin?.token ?? (f.admin?.token_env === undefined ? undefined : env[f.admin.token_env]);
   const g = f.generator;

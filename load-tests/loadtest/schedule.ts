@@ -10,6 +10,8 @@ export interface Schedule {
   readonly group: Uint16Array;
   /** Index of the key within its group. */
   readonly key: Uint32Array;
+  /** Which of its group's kinds of request (Group.mix) each request is. */
+  readonly variant: Uint8Array;
   readonly durationMs: number;
 }
 
@@ -126,10 +128,17 @@ export function buildSchedule(s: Scenario, keyCounts: readonly number[]): Schedu
     if (g.choice === 'zipf') return zipfSampler(n, g.zipfS);
     return (u: number) => Math.min(n - 1, Math.floor(u * n));
   });
+  const pickVariant = s.groups.map((g) => {
+    const total = g.mix.reduce((a, m) => a + m.weight, 0);
+    let c = 0;
+    const cdf = g.mix.map((m) => (c += m.weight / total));
+    return (u: number) => { let v = 0; while (v < cdf.length - 1 && u >= cdf[v]!) v++; return v; };
+  });
   const n = times.length;
   const at = new Float64Array(n);
   const group = new Uint16Array(n);
   const key = new Uint32Array(n);
+  const variant = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     at[i] = times[i]!;
     const u = random();
@@ -137,6 +146,8 @@ export function buildSchedule(s: Scenario, keyCounts: readonly number[]): Schedu
     while (gi < groupCdf.length - 1 && u >= groupCdf[gi]!) gi++;
     group[i] = gi;
     key[i] = pickKey[gi]!(random());
+    // Drawn only for a group with a mix, so a scenario without one keeps its schedule.
+    if (s.groups[gi]!.mix.length > 1) variant[i] = pickVariant[gi]!(random());
   }
-  return { at, group, key, durationMs: s.durationS * 1000 };
+  return { at, group, key, variant, durationMs: s.durationS * 1000 };
 }

@@ -24,8 +24,8 @@ export function summaryText(r: LoadtestResult): string {
   for (const t of r.targets) {
     out.push('', `groups on ${t.url}:${t.inflightJudged ? '' : ` (in-flight limits not judged: refusals took ${fmtMs(t.refusalP99Ms)} ms p99, over the ${r.oracle.decisionWindowMs} ms decision window)`}`);
     out.push(table([
-      ['group', 'kind', 'sent', 'admitted', 'allowed', '429', '401', 'over-adm.', 'wrongly ref.', 'p99 ms'],
-      ...t.groups.map((g) => [g.group, g.kind, String(g.sent), String(g.admitted), g.plan === null ? '-' : String(g.allowed), String(g.refused),
+      ['group', 'kind', 'sent', 'admitted', 'units', 'allowed', '429', '401', 'over-adm.', 'wrongly ref.', 'p99 ms'],
+      ...t.groups.map((g) => [g.group, g.kind, String(g.sent), String(g.admitted), String(g.units), g.plan === null ? '-' : String(g.allowed), String(g.refused),
         String(g.unauthorized), String(g.overAdmitted), String(g.wronglyRefused), fmtMs(g.latency.p99)]),
     ]));
   }

@@ -45,7 +45,9 @@ export function nginxModuleConfig(cfg: SluiceConfig, opts: ExportOptions = {}): 
   }
   const customers: NginxModuleConfig['customers'] = {};
   for (const [id, c] of cfg.customers) {
-    customers[id] = { ...(c.plan === undefined ? {} : { plan: c.plan }), overrides: { ...c.overrides } as Record<string, number> };
+    // Costs are Sluice's: the module charges one unit a request (lua-compat/README.md).
+    const { costs: _costs, ...limits } = c.overrides;
+    customers[id] = { ...(c.plan === undefined ? {} : { plan: c.plan }), overrides: limits as Record<string, number> };
   }
   const out: NginxModuleConfig = {
     redis: {

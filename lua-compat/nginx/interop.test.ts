@@ -93,6 +93,8 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
         inflight: { max_inflight: 3 },
         slow: { rate: 0.01, burst: 1 },
         open: { rate: 1000, burst: 1000 },
+        // Sluice charges this plan's costs in units; the nginx module, which has none, one unit a request.
+        priced: { quota_day: 40, costs: { base: 1, format_auto: 4 } },
       },
       keys: [
         { digest: sha256('k-bucket'), customer: 'c-bucket', plan: 'bucket' },
@@ -101,6 +103,7 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
         { digest: sha256('k-busy'), customer: 'c-busy', plan: 'busy' },
         { digest: sha256('k-inflight'), customer: 'c-inflight', plan: 'inflight' },
         { digest: sha256('k-slow'), customer: 'c-slow', plan: 'slow' },
+        { digest: sha256('k-priced'), customer: 'c-priced', plan: 'priced' },
       ],
       auth: { cache_ttl_ms: CACHE_TTL_MS, negative_cache_ttl_ms: CACHE_TTL_MS },
       log: { access: false },
@@ -224,6 +227,24 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
     await assertBothHealthy();
   });
 
+  it('a plan priced in units: Sluice charges 5 for format: auto, nginx 1 a request, from one quota of 40 on the same keys', async () => {
+    const auto = async (): Promise<number> => {
+      const res = await pools.sluice.request({ method: 'POST', path: '/v1/images', headers: { 'x-api-key': 'k-priced', 'x-options': '{"format":"auto"}' }, body: '' });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    for (let i = 0; i < 5; i++) assert.equal(await auto(), 200);
+    assert.equal(Number(await client.hget(k.counters('c-priced'), 'dn')), 25);
+    // nginx, at cost 1, gets exactly the 15 units left.
+    const viaNginx: number[] = [];
+    for (let i = 0; i < 20; i++) viaNginx.push((await send('nginx', { 'x-api-key': 'k-priced' })).status);
+    assert.deepEqual(viaNginx, [...Array(15).fill(200), ...Array(5).fill(429)]);
+    assert.equal(Number(await client.hget(k.counters('c-priced'), 'dn')), 40);
+    assert.equal(await auto(), 429);
+    assert.equal((await send('sluice', { 'x-api-key': 'k-priced' })).code, 'quota_exceeded');
+    await assertBothHealthy();
+  });
+
   it('a busy customer that Sluice leases: a day quota of 2,000 hammered through both edges admits exactly 2,000', async (t) => {
     // Token leases are on (the default): Sluice takes this customer's quota units in
     // batches, nginx one at a time. 32 connections on each edge send until their edge
@@ -330,6 +351,33 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
       + `until ${lastStale === undefined ? 'never' : `${lastStale.toFixed(0)} ms`}, refused on every worker from ${allRefusedSince?.toFixed(0)} ms (cache TTL ${CACHE_TTL_MS} ms)`);
     assert.equal(cleanRounds, 5, 'nginx refuses the revoked key on every worker');
     assert.ok(allRefusedSince! <= CACHE_TTL_MS + 300, `nginx refused only from ${allRefusedSince} ms; TTL is ${CACHE_TTL_MS} ms`);
+    await assertBothHealthy();
+  });
+
+  it("a key's terms hold on both edges: expiry and the end of a rotation grace (401), its allowlist (403), with the same answers", async () => {
+    const compare = async (key: string): Promise<Outcome[]> => {
+      const [a, b] = [await send('nginx', { 'x-api-key': key, 'x-request-id': 'terms-1' }), await send('sluice', { 'x-api-key': key, 'x-request-id': 'terms-1' })];
+      assert.equal(a.status, b.status, `${a.body} vs ${b.body}`);
+      // Refusals are the same bytes; an admitted request's body is the backend's echo of what each edge sent it.
+      if (a.status !== 200) assert.equal(a.body, b.body);
+      return [a, b];
+    };
+    const walled = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'c-walled', plan: 'open', allow: ['192.0.2.0/24', '2001:db8::/32'] });
+    assert.equal((await compare(walled.body.key))[0]!.status, 403);
+    assert.equal((await admin(gw.adminUrl, 'PATCH', `/admin/keys/${walled.body.digest}`, { allow: ['127.0.0.0/8'] })).status, 200);
+    const other = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'c-walled', plan: 'open', allow: ['10.1.2.3', '127.0.0.1/32'] });
+    assert.equal((await compare(other.body.key))[0]!.status, 200, 'inside its allowlist');
+    const expiring = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'c-expiring', plan: 'open', expires_at: Date.now() + 1000 });
+    assert.equal((await compare(expiring.body.key))[0]!.status, 200);
+    const refused = await pollUntil(async () => {
+      const [a] = await compare(expiring.body.key);
+      return a!.status === 401 ? a : undefined;
+    }, 5000, 50);
+    assert.equal(JSON.parse(refused.value!.body).error.message, 'API key expired', 'both edges refuse it, the cached identity too');
+    const { digest } = await createKey(gw.adminUrl, 'c-rotated', 'open');
+    const rotated = await admin(gw.adminUrl, 'POST', `/admin/keys/${digest}/rotate`, { grace_seconds: 0 });
+    assert.equal(rotated.status, 201);
+    assert.equal((await compare(rotated.body.key))[0]!.status, 200);
     await assertBothHealthy();
   });
 

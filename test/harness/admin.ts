@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { request } from 'undici';
 import { ADMIN_TOKEN } from './config.js';
+import { CLI } from './gateway.js';
 
 export interface AdminReply {
   readonly status: number;
@@ -12,7 +15,7 @@ export interface AdminReply {
 /** One admin API call with the test admin token (pass token: null to send none). */
 export async function admin(
   adminUrl: string,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
   token: string | null = ADMIN_TOKEN,
@@ -34,4 +37,17 @@ export async function createKey(adminUrl: string, customer: string, plan?: strin
   const r = await admin(adminUrl, 'POST', '/admin/keys', plan === undefined ? { customer } : { customer, plan });
   if (r.status !== 201) throw new Error(`POST /admin/keys: ${r.status} ${r.text}`);
   return { key: r.body.key as string, digest: r.body.digest as string };
+}
+
+export interface CliRun { readonly code: number | null; readonly stdout: string; readonly stderr: string }
+
+/** `sluice admin ARGS` as a child process, as an operator would run it. */
+export async function adminCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, 'admin', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const [code] = await once(child, 'close') as [number | null];
+  return { code, stdout, stderr };
 }

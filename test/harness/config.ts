@@ -21,18 +21,24 @@ export interface TestConfigOptions {
   readonly auth?: object;
   readonly customers?: object;
   readonly log?: object;
+  /** Merged into the admin section (tokens, auth_failures, ...). */
+  readonly admin?: object;
+  readonly webhooks?: object;
+  readonly billing?: object;
 }
 
 export function testConfig(o: TestConfigOptions): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port: 0, ...o.server },
-    admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest() },
+    admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest(), ...o.admin },
     store: o.store ?? { kind: 'memory' },
     plans: o.plans ?? { test: { rate: 1000, burst: 1000 } },
     auth: { keys: o.keys ?? [], ...o.auth },
     ...(o.customers === undefined ? {} : { customers: o.customers }),
+    ...(o.billing === undefined ? {} : { billing: o.billing }),
     upstreams: { main: { targets: o.upstreams, ...o.upstream } },
     routes: o.routes ?? [{ name: 'all', prefix: '/', upstream: 'main' }],
+    ...(o.webhooks === undefined ? {} : { webhooks: o.webhooks }),
     log: { level: 'info', access: true, ...o.log },
   };
 }

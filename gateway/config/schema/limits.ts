@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Section, StringEnum } from '../../../common/schema-types.js';
 import { FailurePolicySchema } from '../../../common/store-config.js';
+import { CostOverrides, Costs } from './credits.js';
 
 // A plan's limits, and a customer's overrides of them. The overrides are one schema for
 // the config file and the admin API (PUT /admin/customers/{id}), so the two cannot
@@ -22,6 +23,7 @@ export const LimitOverrides = Section({
   quota_month: Type.Optional(Limits.quota_month),
   max_inflight: Type.Optional(Limits.max_inflight),
   max_body_bytes: Type.Optional(Limits.max_body_bytes),
+  costs: Type.Optional(CostOverrides),
 }, {
   // A bucket that cannot hold one token admits nothing.
   if: { properties: { rate: { type: 'number', const: 0 } }, required: ['rate'] },
@@ -43,9 +45,15 @@ export const Plan = Section({
   failure_policy: Type.Optional(FailurePolicySchema),
   shadow: Type.Boolean({ default: false, description: 'Decide and count, but let every request through (trying a plan on live traffic).' }),
   deny_cache_ms: Type.Integer({ minimum: 0, default: 60_000, description: 'Longest a store denial is remembered in this process; 0 turns that off.' }),
+  costs: Type.Optional(Costs),
 });
+
+/** Where a customer's own events (quota.threshold) are POSTed: http(s), checked by the SSRF address policy. */
+export const WebhookUrl = Type.String({ pattern: '^https?://[^\\s]+$', patternErrorMessage: 'must be an http:// or https:// URL', maxLength: 2048,
+  description: "The customer's webhook endpoint for account events (quota.threshold), delivered by sluice-webhooks." });
 
 export const Customer = Section({
   plan: Type.Optional(Type.String({ minLength: 1, description: "The customer's plan (a key may name its own)." })),
   overrides: LimitOverrides,
+  webhook_url: Type.Optional(WebhookUrl),
 });
