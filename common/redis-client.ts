@@ -68,34 +68,60 @@ export function createRedisClient(cfg: StoreConfig, base: RedisOptions): RedisCl
     refreshSlotsPeriodically(cluster);
     return cluster;
   }
-  if (mode === 'sentinel') {
-    const tls = tlsOptions(cfg);
-    const client = new Redis({
-      ...nodeOptions(cfg, base),
-      sentinels: (cfg.sentinels ?? []).map((s) => ({ host: s.host, port: s.port })),
-      name: cfg.sentinel_name!,
-      // Reconnect when the sentinels announce +switch-master. Without it a hung master
-      // (connection open, silent) is never left: nothing errors, so nothing reconnects.
-      // ioredis subscribes to every sentinel, so any one of them announcing it is enough.
-      failoverDetector: true,
-      // A deposed master that came back as a replica answers writes with READONLY: ask
-      // the sentinels again rather than keep writing to it.
-      reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
-      ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
-    });
-    resolveFromEverySentinel(client, cfg.sentinels ?? [], cfg.sentinel_name!);
-    return client;
-  }
+  if (mode === 'sentinel') return sentinelClient(cfg, base);
   return new Redis(cfg.url!, nodeOptions(cfg, base));
+}
+
+/**
+ * A client of the master the sentinels name. Its duplicates (BullMQ duplicates the
+ * connection it is given for its workers' own and blocking connections) are made here
+ * too: ioredis's duplicate() is a plain `new Redis(options)`, which would have neither
+ * fix below.
+ */
+function sentinelClient(cfg: StoreConfig, base: RedisOptions): Redis {
+  const tls = tlsOptions(cfg);
+  const client = new Redis({
+    ...nodeOptions(cfg, base),
+    sentinels: (cfg.sentinels ?? []).map((s) => ({ host: s.host, port: s.port })),
+    name: cfg.sentinel_name!,
+    // Reconnect when the sentinels announce +switch-master. Without it a hung master
+    // (connection open, silent) is never left: nothing errors, so nothing reconnects.
+    // ioredis subscribes to every sentinel, so any one of them announcing it is enough.
+    failoverDetector: true,
+    // A deposed master that came back as a replica answers writes with READONLY: ask
+    // the sentinels again rather than keep writing to it.
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+    ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    // Connected below, once patched: ioredis's constructor would start the first lookup
+    // with its own resolve (the first sentinel listed decides) before it could be replaced.
+    lazyConnect: true,
+  });
+  const connector = sentinelConnector(client);
+  resolveFromEverySentinel(connector, cfg.sentinels ?? [], cfg.sentinel_name!);
+  keepConnectingThroughFailover(client, connector);
+  client.duplicate = (override?: Partial<RedisOptions>) => sentinelClient(cfg, { ...base, ...override });
+  // As ioredis's constructor does: connection errors surface as 'error' events and reconnects.
+  if (base.lazyConnect !== true) client.connect().catch(() => {});
+  return client;
 }
 
 /** How long a (re)connect waits for the sentinels' answers before it takes the best it has. */
 const SENTINEL_ASK_MS = 500;
 
 interface SentinelEndpoint { readonly host: string; readonly port: number }
+/** The parts of ioredis 5's (private) SentinelConnector replaced here. */
 interface SentinelConnector {
   resolve(endpoint: SentinelEndpoint): Promise<SentinelEndpoint | null>;
   connectToSentinel(endpoint: SentinelEndpoint): Redis;
+  connect(emit: (type: string, err: unknown) => void): Promise<unknown>;
+}
+
+function sentinelConnector(client: Redis): SentinelConnector {
+  const connector = (client as unknown as { connector?: Partial<SentinelConnector> }).connector;
+  if (connector?.resolve === undefined || connector.connectToSentinel === undefined || connector.connect === undefined) {
+    throw new Error('ioredis changed: its SentinelConnector has no resolve/connectToSentinel/connect to replace');
+  }
+  return connector as SentinelConnector;
 }
 
 /**
@@ -114,11 +140,7 @@ interface SentinelConnector {
  * 5's connector calls it with the next sentinel in its list and connects to the address
  * it returns (null: try the next).
  */
-function resolveFromEverySentinel(client: Redis, sentinels: readonly SentinelEndpoint[], name: string): void {
-  const connector = (client as unknown as { connector?: Partial<SentinelConnector> }).connector;
-  if (connector?.resolve === undefined || connector.connectToSentinel === undefined) {
-    throw new Error('ioredis changed: its SentinelConnector has no resolve/connectToSentinel to ask every sentinel through');
-  }
+function resolveFromEverySentinel(connector: SentinelConnector, sentinels: readonly SentinelEndpoint[], name: string): void {
   const ask = connector.connectToSentinel.bind(connector);
   connector.resolve = async (first) => {
     const all = sentinels.some((s) => s.host === first.host && s.port === first.port) ? sentinels : [first, ...sentinels];
@@ -129,22 +151,57 @@ function resolveFromEverySentinel(client: Redis, sentinels: readonly SentinelEnd
   };
 }
 
-/** One sentinel's view of the master, or undefined when it does not answer in time. */
+/**
+ * ioredis's failover detector (subscribed to +switch-master on every sentinel) reacts to
+ * a failover by disconnecting its connector. When that connection was already lost (the
+ * master was killed) and the client is reconnecting, the disconnect lands in the middle
+ * of the sentinels' lookup; the connector then fails that connect with "Connection is
+ * closed.", and ioredis gives the client up for good (status `end`, no more reconnects).
+ * Seen in the fault harness: the webhook worker's connection ended at a failover and
+ * nothing was delivered again. A connect so interrupted, and not by our own disconnect,
+ * starts over: the new lookup finds the master the failover promoted.
+ */
+function keepConnectingThroughFailover(client: Redis, connector: SentinelConnector): void {
+  const connect = connector.connect.bind(connector);
+  const closedByUs = (): boolean => (client as unknown as { manuallyClosing: boolean }).manuallyClosing;
+  connector.connect = async (emit) => {
+    for (;;) {
+      try {
+        return await connect(emit);
+      } catch (err) {
+        if (closedByUs() || (err as Error).message !== CONNECTION_CLOSED) throw err;
+      }
+    }
+  };
+}
+
+/** ioredis's message for a connect its connector was told to abandon. */
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+/**
+ * One sentinel's view of the master, or undefined when it does not answer in time. The
+ * epoch comes from SENTINEL MASTER, the address from GET-MASTER-ADDR-BY-NAME: while the
+ * sentinel that leads a failover is still reconfiguring the replicas, SENTINEL MASTER
+ * already shows the new epoch but still the old master's address (seen: the old address
+ * at the new epoch, a tie with the others' new address), where GET-MASTER-ADDR-BY-NAME
+ * names the replica being promoted.
+ */
 async function masterOf(sentinel: Redis, name: string): Promise<{ host: string; port: number; epoch: number } | undefined> {
   sentinel.on('error', () => {});
   let timer: NodeJS.Timeout | undefined;
   try {
-    const reply = await Promise.race([
-      sentinel.call('SENTINEL', 'MASTER', name) as Promise<string[]>,
+    const replies = await Promise.race([
+      Promise.all([sentinel.call('SENTINEL', 'MASTER', name) as Promise<string[]>, sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as Promise<string[] | null>]),
       new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), SENTINEL_ASK_MS); }),
     ]);
-    if (!Array.isArray(reply)) return undefined;
-    const f = new Map<string, string>();
-    for (let i = 0; i + 1 < reply.length; i += 2) f.set(reply[i]!, reply[i + 1]!);
-    const host = f.get('ip');
-    const port = Number(f.get('port'));
+    if (replies === undefined) return undefined;
+    const [master, addr] = replies;
+    if (!Array.isArray(master) || !Array.isArray(addr)) return undefined;
+    const epochAt = master.indexOf('config-epoch');
+    const host = addr[0];
+    const port = Number(addr[1]);
     if (host === undefined || !(port > 0)) return undefined;
-    return { host, port, epoch: Number(f.get('config-epoch') ?? 0) };
+    return { host, port, epoch: epochAt < 0 ? 0 : Number(master[epochAt + 1]) };
   } catch {
     return undefined;
   } finally {

@@ -6,7 +6,11 @@ export type ToWorker =
   | { readonly type: 'sluice:drain'; readonly idleGraceMs: number }
   | { readonly type: 'sluice:metrics'; readonly id: number };
 
+/** How often a starting worker says it is alive (server.worker_stall_ms is at least 4 of these). */
+export const STARTING_BEAT_MS = 500;
+
 export type ToPrimary =
+  | { readonly type: 'sluice:starting' }
   | { readonly type: 'sluice:want-config' }
   | { readonly type: 'sluice:ready'; readonly port: number; readonly listeners: readonly ListenerPort[]; readonly adminPort: number }
   | { readonly type: 'sluice:metrics'; readonly id: number; readonly metrics: unknown };

@@ -9,9 +9,9 @@ import { json } from '../admin/admin-server.js';
 import type { SluiceConfig } from '../config/types.js';
 import type { ListenerPort } from '../listen/listeners.js';
 import { rereadConfig } from './config-file.js';
+import { cpuTicks } from './cpu-ticks.js';
 import { isMessage, type ToPrimary, type ToWorker } from './messages.js';
 
-const READY_TIMEOUT_MS = 20_000;
 const METRICS_TIMEOUT_MS = 2_000;
 // A worker that dies sooner than this after starting counts as a crash loop and backs off.
 const STABLE_AFTER_MS = 5_000;
@@ -71,20 +71,39 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
 
   const serving = (): Slot[] => [...slots.values()].filter((s) => s.adminPort !== undefined && !s.retiring);
 
-  const fork = (conf: { text: string }, replacing = false): Promise<Slot> => {
+  const fork = (conf: { text: string; cfg: SluiceConfig }, replacing = false): Promise<Slot> => {
     const worker = cluster.fork();
     const slot: Slot = { worker, startedAt: Date.now(), retiring: false, replacing };
     slots.set(worker.id, slot);
     worker.on('exit', (code, signal) => onExit(slot, code, signal));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { worker.process.kill('SIGKILL'); reject(new Error(`worker ${worker.process.pid} not ready within ${READY_TIMEOUT_MS} ms`)); }, READY_TIMEOUT_MS);
-      worker.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`worker ${worker.process.pid} exited before it was ready (code ${code}, signal ${signal})`)); });
+      // Not a budget for the whole start: a busy host takes many seconds of CPU just to
+      // load the modules (synchronously: the worker cannot speak meanwhile). A starting
+      // worker that ran (used CPU) or spoke (it says it is alive every STARTING_BEAT_MS
+      // while it waits on the store) is waited for; one that did neither for
+      // worker_stall_ms (stopped, wedged) is
+      // given up.
+      const stallMs = conf.cfg.server.worker_stall_ms;
+      let spoke = true;
+      let ran = cpuTicks(worker.process.pid);
+      const timer = setInterval(() => {
+        const now = cpuTicks(worker.process.pid);
+        const alive = spoke || (now !== undefined && now !== ran);
+        spoke = false;
+        ran = now;
+        if (alive) return;
+        clearInterval(timer);
+        worker.process.kill('SIGKILL');
+        reject(new Error(`worker ${worker.process.pid} neither ran nor spoke for ${stallMs} ms while starting (server.worker_stall_ms)`));
+      }, stallMs);
+      worker.once('exit', (code, signal) => { clearInterval(timer); reject(new Error(`worker ${worker.process.pid} exited before it was ready (code ${code}, signal ${signal})`)); });
       worker.on('message', (m: unknown) => {
+        spoke = true;
         if (isMessage<Extract<ToPrimary, { type: 'sluice:want-config' }>>(m, 'sluice:want-config')) {
           worker.send({ type: 'sluice:config', text: conf.text } satisfies ToWorker);
         }
         if (!isMessage<Extract<ToPrimary, { type: 'sluice:ready' }>>(m, 'sluice:ready')) return;
-        clearTimeout(timer);
+        clearInterval(timer);
         slot.port = m.port;
         slot.listeners = m.listeners;
         slot.adminPort = m.adminPort;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { parseConfig } from '../config/load.js';
 import { startGateway } from '../server.js';
-import { isMessage, type ToPrimary, type ToWorker } from './messages.js';
+import { isMessage, STARTING_BEAT_MS, type ToPrimary, type ToWorker } from './messages.js';
 
 function send(msg: ToPrimary): void {
   process.send?.(msg);
@@ -14,6 +14,16 @@ function send(msg: ToPrimary): void {
  * primary disappears.
  */
 export async function runWorker(): Promise<void> {
+  // Until ready, this worker tells the primary it is alive (waits on the store run to seconds).
+  const alive = setInterval(() => send({ type: 'sluice:starting' }), STARTING_BEAT_MS);
+  try {
+    await start();
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+async function start(): Promise<void> {
   // Asked for once listening: a message sent before this process has a listener is lost.
   const got = once(process, 'message') as Promise<[unknown]>;
   send({ type: 'sluice:want-config' });

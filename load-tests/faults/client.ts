@@ -16,6 +16,8 @@ export interface ClientJob {
   readonly durationMs: number;
   readonly connections: number;
   readonly timeoutMs: number;
+  /** Request i carries `x-request-id: <tag>-<i>`, so the gateways' access logs say which process answered it. */
+  readonly tag: string;
 }
 
 export type ClientLine = { readonly start: number } | (Sample & { readonly k: number }) | { readonly done: number };
@@ -37,7 +39,7 @@ async function one(i: number): Promise<void> {
   const sent = at();
   let head = sent;
   try {
-    const res = await pools[t]!.request({ method: 'GET', path: job.path, headers: { 'x-api-key': job.keys[k]! } });
+    const res = await pools[t]!.request({ method: 'GET', path: job.path, headers: { 'x-api-key': job.keys[k]!, 'x-request-id': `${job.tag}-${i}` } });
     head = at();
     const text = await res.body.text();
     const h = res.headers;

@@ -4,7 +4,7 @@ import { reportTable, writeReport } from './report.js';
 import { Fleet } from './fleet.js';
 import { latency, loss, partition } from './links.js';
 import { cannotBuildHosts } from './netns.js';
-import { failOpenBound, runScenario, type ScenarioResult } from './scenario.js';
+import { failOpenBoundOf, runScenario, type ScenarioResult } from './scenario.js';
 import { webhookFailover } from './webhooks.js';
 import type { ExpectedPlan } from '../../gateway/loadtest/scenario.js';
 import { pollUntil } from '../../test/harness/poll.js';
@@ -45,27 +45,37 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const m = (await fleet.cli((await fleet.masterIp())!, 6379, 'zcard', 'sluice:instances')).trim();
     return Number(m);
   };
-  /** Seconds from the first fault to the last heal, as they happened (a busy host is slow to run iptables). */
-  const span = (r: ScenarioResult): number => Math.max(...r.faults.map((f) => f.endS)) - Math.min(...r.faults.map((f) => f.startS));
   const statusesOnly = (r: ScenarioResult, allowed: readonly string[]): string[] => Object.keys(r.statuses).filter((s) => !allowed.includes(s));
+  /**
+   * Each scenario's customer has a fresh key, in Redis only. A gateway process that had
+   * not looked it up before its store became unreachable cannot authenticate it, and
+   * answers 503 unavailable (docs/limits.md: only config keys and identities it already
+   * held are served while the store cannot be asked). A 503 from a process that had
+   * authenticated the key is a bug: that is checked, by each answer's process (its
+   * access log, joined on the request id).
+   */
+  const onlyPlanAnswers = (r: ScenarioResult): void => {
+    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'open policy: only the plan\'s 200 and 429, or 503 for a key not yet looked up');
+    assert.equal(r.unavailable.seen, 0, `${r.unavailable.seen} answers 503 unavailable from a process that had authenticated the key before`);
+    assert.equal(r.unavailable.unseen, r.statuses['503 unavailable'] ?? 0, 'every 503 was found in its process\'s access log');
+  };
 
   it('a gateway host cut from the master only follows its failure policy; the fleet stays within the fail-open bound, the store counts exactly what it decided', async (t: TestContext) => {
     const g1 = fleet.gatewayHosts()[0]!;
     const d = await processes();
     const r = await runScenario(fleet, {
-      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 7000,
-      faults: [{ atMs: 2000, forMs: 3000, inject: async (f) => partition(f.hosts, [g1], [f.redisOn((await f.masterIp())!).host]) }],
+      // Healed once the load's last answer is back: the cut host's breakers can then only close on their own probes.
+      name: 'cut-master', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 5000,
+      faults: [{ atMs: 2000, forMs: 'load', inject: async (f) => partition(f.hosts, [g1], [f.redisOn((await f.masterIp())!).host]) }],
     });
     results.push(r);
-    const perHost = d / fleet.gateways.length;
-    const bound = failOpenBound(FREE, perHost, d, span(r) + 0.5);
+    const bound = failOpenBoundOf(FREE, d, r);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
-    assert.ok(r.fallbackAdmitted >= 1, 'the cut host decided by its failure policy (open)');
-    // 503 unavailable: a worker that had not yet looked up the new key cannot while cut (docs/api.md).
-    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'open policy: only 200 and 429 (and an unknown key while cut)');
+    assert.ok(r.fallbackBy.some((f) => f.process.startsWith(`${g1.name} `)), 'the cut host decided by its failure policy (open)');
+    onlyPlanAnswers(r);
     assert.equal(r.storeCounted, r.storeAdmitted, 'the store counts what it admitted: no abandoned call charged after the heal');
-    assert.ok(Number.isFinite(r.recoverMs) && r.recoverMs < 2000, `breaker closed ${r.recoverMs} ms after the heal, on its own probes`);
+    assert.ok(Number.isFinite(r.recoverMs), 'the cut host\'s breaker closed after the heal with no request coming: on its own probes');
   });
 
   it('200 ms of latency, then 10% loss, between one gateway host and Redis: within the bound, no 5xx, the store exact', async (t: TestContext) => {
@@ -79,10 +89,10 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
       ],
     });
     results.push(r);
-    const bound = failOpenBound(FREE, d / fleet.gateways.length, d, span(r) + 0.5);
+    const bound = failOpenBoundOf(FREE, d, r);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} bound ${bound.toFixed(1)}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
-    assert.deepEqual(statusesOnly(r, ['200', '429']), [], 'open policy: no 5xx, no lost answer');
+    onlyPlanAnswers(r);
     assert.equal(r.storeCounted, r.storeAdmitted, 'late answers given back, expired calls took nothing');
   });
 
@@ -94,12 +104,12 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     const r = await runScenario(fleet, {
       name: 'failover', plan: FREE, planName: 'free', ratePerS: RATE, durationMs: 10_000,
       faults: [{ atMs: 1500, forMs: 5000, inject: (f) => partition(f.hosts, [oldMaster.host, g1!], [...rest, g2!, g3!]) }],
-      during: async (f, start) => {
-        // Time until every gateway host holds a connection to the new master and none to the old one.
-        const healAt = start + 6500;
+      during: async (f, _start, healed) => {
+        // Time from the heal until every gateway host holds a connection to the new master and none to the old one.
+        const healAt = await healed;
         const all = await pollUntil(async () => {
           const now = await f.masterIp();
-          if (now === undefined || now === oldMaster.host.ip || Date.now() < healAt) return undefined;
+          if (now === undefined || now === oldMaster.host.ip) return undefined;
           const onNew = await f.connectedGatewayHosts(now);
           const onOld = await f.connectedGatewayHosts(oldMaster.host.ip);
           return onNew.size === f.gateways.length && onOld.size === 0 ? Date.now() : undefined;
@@ -115,21 +125,23 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
     // taking writes (max-lag + 1 s for the replicas' acks to age): burst + rate x that,
     // counted there and lost. Meanwhile every process may fail open for the partition.
     const deposed = FREE.burst + FREE.rate * (MIN_REPLICAS.lagS + 1);
-    const bound = deposed + failOpenBound(FREE, d, d, span(r) + 0.5);
+    const bound = deposed + failOpenBoundOf(FREE, d, r);
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} lost ${lost} (bound ${deposed}), over-admission bound ${bound.toFixed(1)}`);
     assert.ok(Number.isFinite(switchedAt), 'every gateway uses the new master after the heal');
     assert.notEqual(await fleet.masterIp(), oldMaster.host.ip, 'the sentinels failed over');
     assert.ok(lost <= deposed, `lost ${lost} admissions at failover, bound ${deposed}`);
     assert.ok(r.overAdmitted <= bound, `over-admitted ${r.overAdmitted} > bound ${bound}`);
-    assert.deepEqual(statusesOnly(r, ['200', '429', '503 unavailable']), [], 'only the plan, or an unknown key while no store answers');
+    onlyPlanAnswers(r);
   });
 
   it('the webhook queue\'s master killed (kill -9) while deliveries wait for retry: none lost, none sent under a new id', async (t: TestContext) => {
     const w = await webhookFailover(fleet, 20);
-    t.diagnostic(JSON.stringify(w));
+    t.diagnostic(JSON.stringify({ ...w, workerLog: undefined }));
+    if (w.workerLog !== '') t.diagnostic(`sluice-webhooks log:\n${w.workerLog}`);
     results.push({
       name: 'webhook-failover', faults: [], sent: w.enqueued, admitted: w.enqueued - w.lost, allowed: w.enqueued, overAdmitted: 0, overAdmittedBy: {},
-      wronglyRefused: 0, storeAdmitted: 0, fallbackAdmitted: 0, storeCounted: 0, statuses: {}, timeline: [], detectMs: NaN, recoverMs: NaN,
+      wronglyRefused: 0, storeAdmitted: 0, fallbackAdmitted: 0, fallbackBy: [], storeCounted: 0, unlogged: 0, statuses: {}, timeline: [], detectMs: NaN, recoverMs: NaN,
+      unavailable: { unseen: 0, seen: 0 },
       extra: { lost: w.lost, newIds: w.newIds, deliveries: w.deliveries, duplicates: w.duplicates, failoverMs: w.failoverMs, allDeliveredAfterFailoverMs: w.allDeliveredAfterFailoverMs },
       samples: w.deliveries,
     });
@@ -146,14 +158,15 @@ describe('faults across hosts (network namespaces)', { skip: reason }, () => {
       faults: [{ atMs: 2500, forMs: 0, inject: async (f) => { await f.killHost(g3); return { label: 'kill -9 g3', heal: async () => {} }; } }],
     });
     results.push(r);
-    // Units the store counted that no client got: what g3's workers held in leases (each
-    // at most max_share x burst = 40, fewer at this pace) plus its requests in flight.
+    // Units the store counted for admissions no gateway logged: what g3's workers held in
+    // token leases when they died (each at most max_share x burst = 40, fewer at this
+    // pace), its requests in flight (admitted, never answered), and answers whose access
+    // line g3 had not written yet. The live gateways' leases are given back by then.
     const unanswered = Object.entries(r.statuses).filter(([k]) => k.startsWith('no answer')).reduce((a, [, v]) => a + v, 0);
-    const lostUnits = r.storeCounted - r.admitted;
-    const bound = 2 * 0.1 * plan.burst + unanswered;
+    const lostUnits = r.storeCounted - r.storeAdmitted;
+    const bound = 2 * 0.1 * plan.burst + unanswered + r.unlogged;
     t.diagnostic(`${JSON.stringify({ ...r, timeline: undefined })} units lost ${lostUnits}, bound ${bound}`);
-    // g3's own fallback decisions die with it (its metrics cannot be read): only a lower bound of what it did not count.
-    assert.ok(lostUnits >= -Math.max(0, r.fallbackAdmitted) - 2 * 0.1 * plan.burst, 'the store counts every admission it decided');
+    assert.ok(lostUnits >= 0, `the store counted ${r.storeCounted}, fewer than the ${r.storeAdmitted} admissions it decided`);
     assert.ok(lostUnits <= bound, `${lostUnits} quota units lost > bound ${bound}`);
     assert.equal(r.overAdmitted, 0, 'a dead gateway over-admits nothing');
   });

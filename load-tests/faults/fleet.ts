@@ -158,8 +158,10 @@ export class Fleet {
         SLUICE_HOST: host.ip, SLUICE_PORT: String(GATEWAY_PORT), SLUICE_ADMIN_HOST: host.ip, SLUICE_ADMIN_PORT: String(ADMIN_PORT),
         SLUICE_BACKEND_1: b1, SLUICE_BACKEND_2: b2, ...this.o.gatewayEnv,
       };
-      // Default workers: no --workers flag, as an operator runs it.
-      return { host, gw: await spawnGateway(config, env, [], { netns: host.ns, host: host.ip, listenTimeoutMs: 60_000 }) };
+      // Default workers: no --workers flag, as an operator runs it. Waited for until they
+      // listen or exit: a busy host takes tens of seconds to start nine processes at once,
+      // and the primary gives up on a worker only when it goes silent (server.worker_stall_ms).
+      return { host, gw: await spawnGateway(config, env, [], { netns: host.ns, host: host.ip, listenTimeoutMs: Infinity }) };
     }));
     this.gateways.push(...started);
   }

@@ -39,20 +39,29 @@ export async function hasNetem(hosts: Hosts, probeHost: Host): Promise<boolean> 
 
 type Rule = readonly string[];
 
-/** Adds `rules` (iptables arguments after the chain op) on each host; the fault's heal deletes them. */
+/** One iptables-restore run on a host: every rule applied at once (`-I` adds, `-D` deletes). */
+function restore(hosts: Hosts, h: Host, op: '-I' | '-D', rules: readonly Rule[]): Promise<string> {
+  return hosts.exec(h, 'iptables-restore', ['--noflush'], `*filter\n${rules.map((r) => `${op} ${r.join(' ')}`).join('\n')}\nCOMMIT\n`);
+}
+
+/**
+ * Adds `rules` (iptables arguments after the chain op) on each host; the fault's heal
+ * deletes them. One iptables-restore per host, so a host's rules take effect together
+ * and a busy machine starts and ends the fault when scheduled (one iptables process per
+ * rule took seconds here: a 5 s partition lasted 10).
+ */
 async function filter(hosts: Hosts, label: string, on: readonly Host[], rules: (h: Host) => readonly Rule[], extra?: () => Promise<void>): Promise<Fault> {
-  const added: [Host, Rule][] = [];
+  const added: [Host, readonly Rule[]][] = [];
   const heal = async (): Promise<void> => {
-    for (const [h, r] of added.splice(0).reverse()) await hosts.exec(h, 'iptables', ['-D', ...r]).catch(() => {});
+    await Promise.all(added.splice(0).map(([h, r]) => restore(hosts, h, '-D', r).catch(() => {})));
     await extra?.();
   };
   try {
-    for (const h of on) {
-      for (const r of rules(h)) {
-        await hosts.exec(h, 'iptables', ['-I', ...r]);
-        added.push([h, r]);
-      }
-    }
+    await Promise.all(on.map(async (h) => {
+      const r = rules(h);
+      await restore(hosts, h, '-I', r);
+      added.push([h, r]);
+    }));
   } catch (err) {
     await heal();
     throw err;

@@ -14,8 +14,10 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export async function sh(cmd: string, args: readonly string[]): Promise<string> {
-  const { stdout } = await run(cmd, args, { timeout: 15_000 });
+export async function sh(cmd: string, args: readonly string[], input?: string): Promise<string> {
+  const p = run(cmd, args, { timeout: 15_000 });
+  if (input !== undefined) p.child.stdin!.end(input);
+  const { stdout } = await p;
   return stdout;
 }
 
@@ -143,9 +145,9 @@ export class Hosts {
     return spawn('ip', ['netns', 'exec', host.ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   }
 
-  /** Runs a short command on a host and returns its output. */
-  exec(host: Host, cmd: string, args: readonly string[]): Promise<string> {
-    return sh('ip', ['netns', 'exec', host.ns, cmd, ...args]);
+  /** Runs a short command on a host (with `input` on its stdin) and returns its output. */
+  exec(host: Host, cmd: string, args: readonly string[], input?: string): Promise<string> {
+    return sh('ip', ['netns', 'exec', host.ns, cmd, ...args], input);
   }
 
   /** Every process still running on a host. */

@@ -27,6 +27,8 @@ export function rows(r: ScenarioResult, bound?: number): [string, string][] {
     ['time to detect (breaker open)', ms(r.detectMs)],
     ['time to recover (breaker closed after heal)', ms(r.recoverMs)],
     ...Object.entries(r.extra).map(([k, v]) => [k, Number.isFinite(v) ? String(Math.round(v)) : '–'] as [string, string]),
+    ['503 unavailable: key not yet looked up by that process / looked up (a bug)', `${r.unavailable.unseen} / ${r.unavailable.seen}`],
+    ['slowest answer: client / gateway', r.slowest === undefined ? '–' : `${r.slowest.clientMs} / ${Number.isFinite(r.slowest.gatewayMs) ? r.slowest.gatewayMs : '?'} ms (${r.slowest.status}, sent at ${r.slowest.sentMs} ms, ${r.slowest.answeredBy})`],
     ['client answers by status', statuses(r)],
   ];
 }

@@ -3,7 +3,7 @@ import { Fleet } from './fleet.js';
 import { latency, loss, partition, type Fault } from './links.js';
 import { cannotBuildHosts } from './netns.js';
 import { reportTable, writeReport } from './report.js';
-import { failOpenBound, runScenario, type ScenarioResult } from './scenario.js';
+import { failOpenBoundOf, runScenario, type ScenarioResult } from './scenario.js';
 import type { ExpectedPlan } from '../../gateway/loadtest/scenario.js';
 
 // npm run bench:faults [-- --minutes 10 --report DIR --seed N]: random faults on the
@@ -57,8 +57,8 @@ try {
       faults: [{ atMs: 2000, forMs, inject: kind.make(fleet) }],
     });
     const d = fleet.gateways.length * 2;
-    // Every process may fail open for the fault; a deposed master admits burst + rate x 2 s more.
-    const bound = failOpenBound(FREE, d, d, forMs / 1000 + 1) + FREE.burst + FREE.rate * 2;
+    // Each process that decided alone, over its own span; a deposed master admits burst + rate x 2 s more.
+    const bound = failOpenBoundOf(FREE, d, r) + FREE.burst + FREE.rate * 2;
     results.push(r);
     bounds.push(bound);
     process.stdout.write(`${r.name}: over ${r.overAdmitted} (bound ${bound.toFixed(1)}), lost ${r.storeAdmitted - r.storeCounted}, statuses ${JSON.stringify(r.statuses)}\n`);

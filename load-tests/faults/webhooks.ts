@@ -31,6 +31,8 @@ export interface WebhookOutcome {
   readonly duplicates: number;
   readonly failoverMs: number;
   readonly allDeliveredAfterFailoverMs: number;
+  /** The delivering worker's last log output when something was lost, else empty. */
+  readonly workerLog: string;
 }
 
 export async function webhookFailover(fleet: Fleet, n: number): Promise<WebhookOutcome> {
@@ -56,8 +58,11 @@ export async function webhookFailover(fleet: Fleet, n: number): Promise<WebhookO
   const worker = fleet.hosts.spawn(fleet.upstream, process.execPath, [WEBHOOKS, '--store', file, '--allow', `${fleet.hosts.bridgeIp}/32`,
     '--admin-port', '0', '--retry-schedule-ms', Array(20).fill('400').join(','), '--stalled-interval-ms', '1000', '--lock-ms', '2000'],
   { env: { ...process.env, SLUICE_MASTER_KEY: newMasterKey() } });
-  worker.stdout!.resume();
-  worker.stderr!.resume();
+  // Its log, for a run that lost something: what its Redis connections went through.
+  const workerLog: string[] = [];
+  const keep = (d: Buffer): void => { workerLog.push(d.toString()); if (workerLog.length > 200) workerLog.shift(); };
+  worker.stdout!.on('data', keep);
+  worker.stderr!.on('data', keep);
   try {
     for (let i = 0; i < n; i++) q.send('faults', url, { i });
     // Every webhook tried once and failed: each now waits in Redis for its retry.
@@ -85,6 +90,7 @@ export async function webhookFailover(fleet: Fleet, n: number): Promise<WebhookO
       duplicates: [...okCount.values()].reduce((a, c) => a + c - 1, 0),
       failoverMs,
       allDeliveredAfterFailoverMs: done.value === undefined ? NaN : Date.now() - acceptedAt,
+      workerLog: okCount.size === n ? '' : workerLog.join(''),
     };
   } finally {
     worker.kill('SIGKILL');

@@ -32,7 +32,7 @@ export interface GatewayPlace {
   readonly netns: string;
   /** The address its listeners bind (the config must listen there), for url and adminUrl. */
   readonly host: string;
-  /** How long to wait for it to listen (a fleet of gateways with their workers starting at once on a busy host is slow). */
+  /** How long to wait for it to listen (Infinity: until it listens or exits; a fleet of gateways with their workers starting at once on a busy host is slow). */
   readonly listenTimeoutMs?: number;
 }
 
@@ -67,7 +67,8 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     const seen = lines.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.join('\n')}`)), timeoutMs);
+      // Infinity: until the line or the gateway's exit (the test's own timeout is the backstop).
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.join('\n')}`)), timeoutMs) : undefined;
       const exitEarly = (): void => { clearTimeout(timer); reject(new Error(`gateway exited: ${stderr.join('\n')}`)); };
       child.once('exit', exitEarly);
       waiters.push({ pred, resolve: (l) => { clearTimeout(timer); child.off('exit', exitEarly); resolve(l); } });

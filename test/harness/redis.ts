@@ -277,6 +277,24 @@ export async function startRedisSentinel(pki?: TestPki): Promise<RedisSentinel> 
   }
 }
 
+/**
+ * One sentinel on its own (no peers, quorum 1) monitoring the master at masterPort
+ * under `name`: a sentinel whose view is not the majority's (config epoch 0).
+ */
+export async function startLoneSentinel(masterPort: number, name: string): Promise<RedisProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-lone-sentinel-'));
+  const port = await freePort();
+  const conf = join(dir, 'sentinel.conf');
+  await writeFile(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`, ''].join('\n'));
+  try {
+    const s = await spawnRedis([conf, '--sentinel'], port);
+    return { ...s, async stop() { await s.stop(); await rm(dir, { recursive: true, force: true }); } };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
 async function pollPort(port: number, pki?: TestPki): Promise<void> {
   const { connect } = await import('node:net');
   const tls = await import('node:tls');

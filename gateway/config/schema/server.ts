@@ -15,6 +15,8 @@ export const Server = Section({
   trust_forwarded: Type.Boolean({ default: false, description: 'Short for real_ip {trusted: [every address], header: x-forwarded-for}: believe any peer\'s X-Forwarded-For (only behind a proxy you run). Ignored when real_ip is given.' }),
   real_ip: Type.Optional(RealIp),
   drain_timeout_ms: Type.Integer({ minimum: 0, default: 30000, description: 'SIGTERM/SIGINT/reload: how long in-flight requests may run on after the listener closes.' }),
+  worker_stall_ms: Type.Integer({ minimum: 2000, default: 20000,
+    description: 'With --workers above 1: a starting worker that neither runs (uses CPU) nor says it is alive (every 500 ms) for this long is killed, and the start or reload fails. A slow start on a busy host is waited for.' }),
   min_body_rate: Type.Integer({ minimum: 0, default: DEFAULT_BODY_RATE.bytesPerSecond,
     description: 'Slowest request body accepted, bytes/s averaged over body_rate_window_ms (0: no check); slower gets 408.' }),
   body_rate_window_ms: Type.Integer({ minimum: 100, default: DEFAULT_BODY_RATE.windowMs, description: 'The window min_body_rate is averaged over.' }),
