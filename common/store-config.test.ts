@@ -30,7 +30,7 @@ describe('store config for backends', () => {
     assert.deepEqual(errorsOf(() => parseStoreSection('store: { kind: memory }\n', {})), ['store.kind: must be redis: backends register in the Redis the gateways share']);
     assert.deepEqual(errorsOf(() => parseStoreSection('store:\n  kind: redis\n  url: ${NOPE}\n  timeout_ms: 0\n  colour: red\n', {})), [
       'store.url: environment variable NOPE is not set and ${NOPE} has no default',
-      'store.colour: unknown field (expected one of: kind, mode, url, sentinels, sentinel_name, nodes, password, tls, timeout_ms, failure_policy, prefix, probe_interval_ms, breaker, fleet_floor, lease)',
+      'store.colour: unknown field (expected one of: kind, mode, url, sentinels, sentinel_name, nodes, password, tls, timeout_ms, late_grace_ms, failure_policy, prefix, probe_interval_ms, breaker, fleet_floor, lease)',
       'store.timeout_ms: must be >= 1, got 0',
       'store.url: is required when kind is redis',
     ]);
