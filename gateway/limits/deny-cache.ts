@@ -38,7 +38,7 @@ export class DenyCache {
   private readonly entries: LRUCache<string, Entry>;
   private readonly probes = new Map<string, Promise<void>>();
 
-  constructor(maxSubjects = 10_000) {
+  constructor(maxSubjects = 10_000, private readonly now: () => number = Date.now) {
     this.entries = new LRUCache({ max: maxSubjects });
   }
 
@@ -46,7 +46,7 @@ export class DenyCache {
     if (maxMs <= 0) return call();
     const e = this.entries.get(subject);
     if (e === undefined || e.policy !== policy) return this.learnFrom(subject, policy, maxMs, call);
-    const now = Date.now();
+    const now = this.now();
     if (now < e.until) return { source: 'cache', decision: retimed(e, now) };
     const probe = this.probes.get(subject);
     // The probe's own denial may be over before its answer is read (an entry is timed from
@@ -63,7 +63,7 @@ export class DenyCache {
 
   private learnFrom(subject: string, policy: LimitPolicy, maxMs: number, call: () => Verdict | Promise<Verdict>): Verdict | Promise<Verdict> {
     // The store decided after this instant, so timing the entry from here can only end it early, never late.
-    const at = Date.now();
+    const at = this.now();
     const v = call();
     if (v instanceof Promise) return v.then((res) => { this.learn(subject, policy, maxMs, res, at); return res; });
     this.learn(subject, policy, maxMs, v, at);

@@ -5,6 +5,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { Pool } from 'undici';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
+import { idleHostLoad, QUIET_HOST_LOAD } from '../../test/harness/host-load.js';
 import { freePort } from '../../test/harness/ports.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
@@ -16,6 +17,10 @@ import { startTestBackend, type TestBackend } from '../../test/harness/test-back
 // over both, the first within a second of the gateways listening. Every burst, and the
 // whole run, must admit at most burst + rate x elapsed + 1. On a quiet host the store
 // must decide every request; beside two CPU-burning processes the bound must still hold.
+// Whether the host is quiet is measured (the CPU others use while this test idles): on a
+// shared or busy machine the store's answers can come late for reasons the gateway cannot
+// help (redis-server itself waits for a core), so "the store decides every request" is
+// judged only on a quiet one, and reported otherwise; the bound is judged always.
 
 const SHIPPED = readFileSync(new URL('../../../config/examples/redis.yaml', import.meta.url), 'utf8');
 const BURST = 10;
@@ -93,6 +98,7 @@ describe('limits on a busy host: shipped redis.yaml, 2 gateways with their defau
   });
 
   it('bursts at start and later stay within burst + rate x elapsed; a quiet host has Redis decide every request', async (t: TestContext) => {
+    const othersLoad = await idleHostLoad();
     await startFleet(redis.url);
     const runStart = performance.now();
     let admittedInAll = 0;
@@ -120,7 +126,12 @@ describe('limits on a busy host: shipped redis.yaml, 2 gateways with their defau
     };
     t.diagnostic(`quiet host: ${JSON.stringify(quiet)}; late replies by cause: loop_lag ${await fleetMetrics(gws, 'sluice_store_late_replies_total', { cause: 'loop_lag' })}, `
       + `store_slow ${await fleetMetrics(gws, 'sluice_store_late_replies_total', { cause: 'store_slow' })}`);
-    assert.deepEqual(quiet, { fallback: 0, late: 0, errors: 0, breaker: 0 }, 'a healthy Redis on a quiet host decides every request');
+    assert.equal(quiet.breaker, 0, 'one late answer is not evidence: the breaker stays closed');
+    if (othersLoad < QUIET_HOST_LOAD) {
+      assert.deepEqual(quiet, { fallback: 0, late: 0, errors: 0, breaker: 0 }, 'a healthy Redis on a quiet host decides every request');
+    } else {
+      t.diagnostic(`the host is not quiet (others used ${(othersLoad * 100).toFixed(0)}% of the CPU while this test idled): whether the store decided every request is not judged`);
+    }
 
     // Busy host: two processes burning CPU beside the fleet, on a machine of this size.
     hogged = hogs(2);

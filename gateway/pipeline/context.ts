@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '../auth/identity.js';
 import type { RouteConfig } from '../config/types.js';
-import type { Decision } from '../store/types.js';
+import type { Decision, LimitReqResult } from '../store/types.js';
 import type { Target } from '../upstream/pool-set.js';
 
 /** What a request carries from stage to stage; plain data, filled in as it goes. */
@@ -11,6 +11,8 @@ export class RequestContext {
   decision: Decision | undefined = undefined;
   /** How the limits stage decided: allowed, a deny reason, fallback_open, store_closed or skipped. */
   limitResult = 'skipped';
+  /** What limit_req's store decided (when, on its clock; the delay; a refusal), for the access log. */
+  limitReq: LimitReqResult | undefined = undefined;
   leaseId: string | undefined = undefined;
   leaseSource: 'store' | 'fallback' = 'store';
   target: Target | undefined = undefined;

@@ -12,7 +12,7 @@ import { createRedisClient, type RedisClient } from '../../common/redis-client.j
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
-import type { Decision, Invalidation, LimitConnCheck, LimitPolicy, LimitReqCheck, Store } from './types.js';
+import type { Decision, Invalidation, LimitConnCheck, LimitPolicy, LimitReqCheck, LimitReqResult, Store } from './types.js';
 
 // One contract, two stores. Every `it` in contractSuite runs unchanged against the
 // MemoryStore (on an injected clock) and the RedisStore (on a real redis-server), with
@@ -257,20 +257,25 @@ function contractSuite(kind: StoreKind): void {
 
     // nginx limit_req. 1 milli-request per second drains nothing in the milliseconds a Redis
     // round trip takes, so the excess values are exact on both stores.
+    const withoutAt = ({ at: _, ...r }: LimitReqResult): Omit<LimitReqResult, 'at'> => r;
     const reqZone = (zone: string, rateMilli: number, burst: number, delay: number, key = 'k'): LimitReqCheck =>
       ({ zone, key, rateMilli, burstMilli: burst * 1000, delayMilli: delay * 1000 });
 
     it('limit_req: excess per request, delay past delay=N, refusal over burst that charges nothing', async () => {
       const z = reqZone(uniq('lr'), 1, 2, 1);
       const rs = [];
+      const before = Date.now();
       for (let i = 0; i < 4; i++) rs.push(await s.store.limitReq([z]));
-      assert.deepEqual(rs, [
+      const after = Date.now();
+      // `at` is when the store decided, on the clock it drains by (Redis TIME: this machine's).
+      for (const r of rs) assert.ok(r.at >= before && r.at <= after, `decided at ${r.at}, not within [${before}, ${after}]`);
+      assert.deepEqual(rs.map(withoutAt), [
         { passed: true, zone: -1, excess: 0, delayMs: 0 },
         { passed: true, zone: -1, excess: 0, delayMs: 0 },
         { passed: true, zone: 0, excess: 2000, delayMs: 1_000_000 },
         { passed: false, zone: 0, excess: 3000, delayMs: 0 },
       ]);
-      assert.deepEqual(await s.store.limitReq([z]), { passed: false, zone: 0, excess: 3000, delayMs: 0 }, 'a refusal wrote nothing');
+      assert.deepEqual(withoutAt(await s.store.limitReq([z])), { passed: false, zone: 0, excess: 3000, delayMs: 0 }, 'a refusal wrote nothing');
       assert.equal((await s.store.limitReq([{ ...z, key: 'another' }])).passed, true, 'keys are independent');
     });
 
@@ -281,8 +286,8 @@ function contractSuite(kind: StoreKind): void {
       const t = reqZone(uniq('lrt'), 1, 0, 0, 'tenant');
       assert.notEqual(zoneSlot(a.key), zoneSlot(t.key), 'the zones must span slots for this test to cover that path');
       assert.equal((await s.store.limitReq([a, t])).passed, true);
-      assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
-      assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
+      assert.deepEqual(withoutAt(await s.store.limitReq([a, t])), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
+      assert.deepEqual(withoutAt(await s.store.limitReq([a, t])), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
       // `a` holds the first request only: 1000, 2000, 3000 pass, 4000 is refused.
       const alone = [];
       for (let i = 0; i < 4; i++) alone.push(await s.store.limitReq([a]));

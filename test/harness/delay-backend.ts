@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 
 /**
  * A backend in a process of its own (so a test can SIGKILL it): answers every request
@@ -24,7 +25,7 @@ export async function spawnDelayBackend(name: string, delayMs: number, port = 0)
   const child = spawn(process.execPath, [SELF, String(port), String(delayMs), name], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`backend ${name} did not start within 10 s`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`backend ${name} did not start within ${EVENT_TIMEOUT_MS} ms`)), EVENT_TIMEOUT_MS);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`backend ${name} exited with ${code}`)); });
     lines.on('line', (l) => {
       const m = /^listening (\d+)$/.exec(l);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 
 export const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 
@@ -63,7 +64,7 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
   });
   createInterface({ input: child.stderr! }).on('line', (text) => stderr.push(text));
 
-  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> => {
+  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = EVENT_TIMEOUT_MS): Promise<Record<string, unknown>> => {
     const seen = lines.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -74,7 +75,7 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 15_000);
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? EVENT_TIMEOUT_MS);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {
