@@ -59,7 +59,7 @@ async function waitForDeadLetters(endpoint: string, n: number): Promise<DeadLett
   return r.value;
 }
 
-describe('sluice-webhooks delivers from the queue', { timeout: 60_000 }, () => {
+describe('sluice-webhooks delivers from the queue', { timeout: 180_000 }, () => {
   it('signs with Standard Webhooks: both keys of a rotation verify, the body is the payload', async () => {
     q.send(`${rx.url}/ok`, { id: 'r1', status: 'succeeded' });
     await rx.until(() => at('/ok').length === 1);

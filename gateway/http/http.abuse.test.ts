@@ -34,7 +34,7 @@ function assertJsonError(r: RawResponse, status: number, code: string, label: st
   return body;
 }
 
-describe('http: hostile and malformed requests', { timeout: 30_000 }, () => {
+describe('http: hostile and malformed requests', { timeout: 180_000 }, () => {
   let backend: Awaited<ReturnType<typeof startBackend>>;
   let early: Server;
   let trap: RawUpstream;

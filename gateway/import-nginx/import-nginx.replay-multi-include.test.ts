@@ -22,7 +22,7 @@ import type { GatewayProcess } from '../../test/harness/gateway.js';
 import { Holder, holdingAcross, sendOwn } from '../../test/harness/held-request.js';
 import type { NginxProcess } from '../../test/harness/nginx.js';
 import type { TestBackend } from '../../test/harness/test-backend.js';
-import { judgeLimitReq, nginxDecisions, sluiceDecisions, tally, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
+import { awaitNginxDecisions, awaitSluiceDecisions, judgeLimitReq, tally, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
 import type { LimitReqCheck } from '../store/types.js';
 import { NGINX_DECISIONS_LOG, startPair, type ReplayPair } from './replay-support.js';
 
@@ -96,8 +96,8 @@ describe('import-nginx: the multi-include fixture decides like the nginx it came
     const sentToSluice = await trace(gw!.url, 'sluice');
     // nginx stamps in wall-clock ms and drains and times its delays by its monotonic ms (1 ms apart at most); Sluice logs its drain clock.
     const judged = [
-      ['nginx', sentToNginx, judgeLimitReq(sentToNginx, nginxDecisions(join(ngx!.dir, NGINX_DECISIONS_LOG)), 1, 2)],
-      ['sluice', sentToSluice, judgeLimitReq(sentToSluice, sluiceDecisions(gw!.lines), 0)],
+      ['nginx', sentToNginx, judgeLimitReq(sentToNginx, await awaitNginxDecisions(join(ngx!.dir, NGINX_DECISIONS_LOG), sentToNginx.map((r) => r.id)), 1, 2)],
+      ['sluice', sentToSluice, judgeLimitReq(sentToSluice, await awaitSluiceDecisions(gw!, sentToSluice.map((r) => r.id)), 0)],
     ] as const;
     for (const [name, sent, j] of judged) {
       assert.deepEqual(j.mismatches, [], `${name} decided otherwise than nginx's arithmetic on its own timestamps`);

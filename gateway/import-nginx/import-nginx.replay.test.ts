@@ -18,7 +18,7 @@ import type { GatewayProcess } from '../../test/harness/gateway.js';
 import { Holder, holdingAcross, sendOwn } from '../../test/harness/held-request.js';
 import type { NginxProcess } from '../../test/harness/nginx.js';
 import type { TestBackend } from '../../test/harness/test-backend.js';
-import { judgeLimitReq, nginxDecisions, sluiceDecisions, tally, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
+import { awaitNginxDecisions, awaitSluiceDecisions, judgeLimitReq, tally, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
 import { NGINX_DECISIONS_LOG, startPair, type ReplayPair } from './replay-support.js';
 
 /** One step of the trace: a pause before it, then sequential requests with one key (or none). */
@@ -79,8 +79,9 @@ describe('import-nginx: the imported config decides like the nginx it came from'
     await replay(ngx!.url, 'nginx');
     await replay(gw!.url, 'sluice');
     // nginx stamps in wall-clock ms and drains by its monotonic ms (1 ms apart at most); Sluice logs its drain clock.
-    const n = judgeLimitReq(requests('nginx'), nginxDecisions(join(ngx!.dir, NGINX_DECISIONS_LOG)), 1, 2);
-    const s = judgeLimitReq(requests('sluice'), sluiceDecisions(gw!.lines), 0);
+    const ids = (run: string): string[] => requests(run).map((r) => r.id);
+    const n = judgeLimitReq(requests('nginx'), await awaitNginxDecisions(join(ngx!.dir, NGINX_DECISIONS_LOG), ids('nginx')), 1, 2);
+    const s = judgeLimitReq(requests('sluice'), await awaitSluiceDecisions(gw!, ids('sluice')), 0);
     for (const [name, j] of [['nginx', n], ['sluice', s]] as const) {
       assert.deepEqual(j.mismatches, [], `${name} decided otherwise than nginx's arithmetic on its own timestamps`);
       const t = tally(j.verdicts);

@@ -17,7 +17,7 @@ import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 const KEY = 'cluster-key';
 const CONCURRENCY = 8;
 
-describe('cluster: --workers 2', { timeout: 55_000 }, () => {
+describe('cluster: --workers 2', { timeout: 180_000 }, () => {
   let redis: RedisProcess;
   let backend: Server;
   let gw: GatewayProcess;

@@ -26,7 +26,7 @@ function config(upstream: string, burst: number, server: object = {}): Record<st
   });
 }
 
-describe('signals: SIGTERM drains, SIGHUP reloads', { timeout: 50_000 }, () => {
+describe('signals: SIGTERM drains, SIGHUP reloads', { timeout: 180_000 }, () => {
   let backend: Server;
   let upstream: string;
   let arrived = 0;

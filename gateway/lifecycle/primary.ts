@@ -10,7 +10,9 @@ import type { SluiceConfig } from '../config/types.js';
 import { rereadConfig } from './config-file.js';
 import { isMessage, type ToPrimary, type ToWorker } from './messages.js';
 
-const READY_TIMEOUT_MS = 20_000;
+// A worker that never says it is ready is killed: a hang guard, so long enough for a start
+// on a machine whose cores are all taken (seen: over 20 s at a load average of 35 on 2 cores).
+const READY_TIMEOUT_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2_000;
 // A worker that dies sooner than this after starting counts as a crash loop and backs off.
 const STABLE_AFTER_MS = 5_000;

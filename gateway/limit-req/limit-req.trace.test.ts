@@ -8,7 +8,7 @@ import { nginxMain, startNginx } from '../../test/harness/nginx.js';
 import { startRedis } from '../../test/harness/redis.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
 import type { LimitReqCheck } from '../store/types.js';
-import { judgeLimitReq, nginxDecisions, NGINX_JUDGE_LOG_FORMAT, sluiceDecisions, tally, type Judgement, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
+import { awaitNginxDecisions, awaitSluiceDecisions, judgeLimitReq, NGINX_JUDGE_LOG_FORMAT, tally, type Judgement, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
 
 // Issue 4, item 4: one scripted request trace (timestamps and keys) replayed against a
 // real nginx running limit_req and against Sluice (memory store, then Redis store); every
@@ -208,13 +208,13 @@ describe('limit_req: the same trace against real nginx and Sluice, each judged o
       try {
         await replay(nginx.url, trace, 'nginx');
         // nginx stamps in wall-clock ms and drains by its monotonic ms: 1 ms apart at most.
-        assertJudged('nginx', judgeLimitReq(judged('nginx'), nginxDecisions(join(nginx.dir, 'decisions.log')), 1, 2));
+        assertJudged('nginx', judgeLimitReq(judged('nginx'), await awaitNginxDecisions(join(nginx.dir, 'decisions.log'), judged('nginx').map((r) => r.id)), 1, 2));
         gw = await spawnGateway(sluiceConfig(backend.url, redis === undefined
           ? { kind: 'memory' }
           : { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' }));
         await replay(gw.url, trace, store);
         // Sluice logs the very clock its store drained by: no tolerance.
-        const j = judgeLimitReq(judged(store), sluiceDecisions(gw.lines), 0);
+        const j = judgeLimitReq(judged(store), await awaitSluiceDecisions(gw, judged(store).map((r) => r.id)), 0);
         assertJudged(`sluice (${store})`, j);
         // Sluice's refusals are its JSON errors (DESIGN.md), with limit_req_status as the status.
         const refusals = gw.lines.filter((l) => l.msg === 'request' && l.limit_req === 'rejected');

@@ -85,7 +85,8 @@ describe('token leases through 2 gateways sharing one Redis', () => {
       store: { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed', lease: { enabled: true } },
       plans: {
         unbound: { rate: 1_000_000, burst: 1_000_000 },
-        binding: { rate: 200, burst: 100 },
+        // Binding even for a client slowed down by a busy host (a few hundred requests a second).
+        binding: { rate: 50, burst: 40 },
       },
       keys: [
         { digest: sha256('k-unbound'), customer: 'c-unbound', plan: 'unbound' },
@@ -156,23 +157,24 @@ describe('token leases through 2 gateways sharing one Redis', () => {
     const perBatch = r.sent / GATEWAYS / ((r.end - r.t0) / 1000) * 0.075;
     const bound = Math.max(0.05, 3 / perBatch);
     assert.ok(calls / r.admitted <= bound, `${calls} store calls for ${r.admitted} requests (bound ${bound.toFixed(3)} at ${perBatch.toFixed(0)} requests per 75 ms a gateway)`);
-    assert.ok(hits >= r.admitted * 0.9, `most requests came from leases (${hits})`);
+    // Every admitted request not answered from a lease cost a store call.
+    assert.ok(hits >= r.admitted * (1 - bound), `the rest came from leases (${hits} of ${r.admitted})`);
   });
 
-  it('a binding plan (200/s, burst 100) stays within burst + rate x elapsed, and under-admits at most what leases can hold', async (t: TestContext) => {
+  it('a binding plan (50/s, burst 40) stays within burst + rate x elapsed, and under-admits at most what leases can hold', async (t: TestContext) => {
     await client.del(k.bucket('c-binding'), k.counters('c-binding'));
-    const r = await load('k-binding', 900);
+    const r = await load('k-binding', 600);
     await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, EVENT_TIMEOUT_MS, 'every lease returned');
     const elapsed = (r.end - r.t0) / 1000;
     const inner = (r.lastSent - r.firstDone) / 1000;
     // The most units one gateway can hold at once: max_share (0.1) of the burst.
-    const maxBatch = Math.floor(100 * 0.1);
-    const upper = 100 + 200 * elapsed + 1;
+    const maxBatch = Math.floor(40 * 0.1);
+    const upper = 40 + 50 * elapsed + 1;
     // Tokens nobody asked for are lost once the bucket is full: while no answer came back
     // for longer than the bucket takes to fill (a stalled client or gateways on a busy
     // host), at most the in-flight requests asked. Those are not the leases' doing.
-    const stalled = r.done.slice(1).reduce((lost, at, i) => lost + Math.max(0, 200 * (at - r.done[i]!) / 1000 - 100), 0);
-    const lower = 100 + 200 * inner - 1 - GATEWAYS * maxBatch - stalled;
+    const stalled = r.done.slice(1).reduce((lost, at, i) => lost + Math.max(0, 50 * (at - r.done[i]!) / 1000 - 40), 0);
+    const lower = 40 + 50 * inner - 1 - GATEWAYS * maxBatch - stalled;
     const grants = await fleet('sluice_limit_lease_grants_total');
     t.diagnostic(`${r.admitted} of ${r.sent} admitted in ${elapsed.toFixed(2)} s: bound ${upper.toFixed(1)}, lower bound ${lower.toFixed(1)} (inner ${inner.toFixed(2)} s, ${stalled.toFixed(1)} tokens lost to stalls); ${grants} leases in all`);
     assert.deepEqual(r.others, []);

@@ -111,6 +111,7 @@ function scenario(policy: 'open' | 'closed'): void {
       let cold = { status: 0, text: '', ms: 0 };
       let scrapedAt = 0;
       let windowStart = '';
+      let linesAtClose = 0;
       let lagMs = 0;
       try {
         await completed(150);
@@ -131,6 +132,7 @@ function scenario(policy: 'open' | 'closed'): void {
         // The probe runs every 200 ms and the backlog Redis works through is small: the time it took is reported.
         await gw.waitForLine((l) => String(l.msg).startsWith('store breaker closed') && gw.lines.indexOf(l) >= linesAtCont);
         closedSeenAt = performance.now();
+        linesAtClose = gw.lines.length;
         atClose = await scrapeMetrics(gw.adminUrl);
         lagMs = loopLagMaxMs(atClose);
         // Requests sent from here on are decided after the scrape, so the counters' deltas cover them exactly.
@@ -198,20 +200,27 @@ function scenario(policy: 'open' | 'closed'): void {
       }
       assert.equal(metricValue(metrics, 'sluice_store_breaker_open'), 0, 'the breaker gauge is back to 0');
 
-      // 3. Enforcement is back: from the breaker closing on, the store decides every request.
+      // 3. Enforcement is back: from the breaker closing on, the store decides. A decision it
+      // did not make is one call that missed its deadline (counted as a timeout: a busy
+      // host delays the store's answers too), never the breaker skipping the store, unless
+      // the breaker opened again on new evidence (its log line gives the reason).
       const after = samples.filter((s) => s.sentAt > scrapedAt);
       assert.ok(after.length >= WORKERS * 3, `${after.length} requests after the breaker closed`);
-      assert.deepEqual(after.filter((s) => s.status !== 200), []);
-      for (const result of ['fallback_open', 'store_closed']) {
-        assert.equal(decisions(metrics, result), decisions(atClose, result), `no ${result} decision after the breaker closed`);
-      }
-      assert.ok(decisions(metrics, 'allowed') - decisions(atClose, 'allowed') >= after.length, 'the store allowed them');
+      const since = (text: string, name: string, labels: Record<string, string>): number => metricValue(text, name, labels) - metricValue(atClose, name, labels);
+      const notStore = since(metrics, 'sluice_limit_decisions_total', { result: 'fallback_open' }) + since(metrics, 'sluice_limit_decisions_total', { result: 'store_closed' });
+      const timedOut = since(metrics, 'sluice_store_errors_total', { op: 'admit', kind: 'timeout' });
+      const reopened = gw.lines.slice(linesAtClose).find((l) => String(l.msg).startsWith('store breaker open'));
+      t.diagnostic(`after the breaker closed: ${after.length} requests, ${notStore} not decided by the store, ${timedOut} store calls timed out${reopened === undefined ? '' : `; the breaker opened again: ${String(reopened.reason)}`}`);
+      assert.ok(reopened !== undefined || notStore <= timedOut, `${notStore} decisions after the breaker closed were not the store's; ${timedOut} calls timed out`);
+      const refusedAfter = after.filter((s) => s.status !== 200);
+      assert.ok(refusedAfter.every((s) => policy === 'closed' && s.code === 'unavailable') && refusedAfter.length <= notStore, JSON.stringify(refusedAfter.slice(0, 3)));
+      assert.ok(since(metrics, 'sluice_limit_decisions_total', { result: 'allowed' }) >= after.length - notStore, 'the store allowed the rest');
       const client = new Redis(redis.url);
       try {
         // 4. Calls the gateway gave up on still ran when Redis resumed; their leases must not linger.
-        await waitUntil(async () => (await client.zcard(k.leases('c-steady'))) === 0, 3000, 'every in-flight lease to be released');
+        await waitUntil(async () => (await client.zcard(k.leases('c-steady'))) === 0, EVENT_TIMEOUT_MS, 'every in-flight lease to be released');
         const counted = Number(await client.hget(k.counters('c-steady'), 'dn'));
-        assert.ok(counted >= after.length, `requests after the outage are counted in Redis (${counted})`);
+        assert.ok(counted >= after.length - notStore, `requests after the outage are counted in Redis (${counted})`);
       } finally {
         client.disconnect();
       }

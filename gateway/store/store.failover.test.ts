@@ -36,8 +36,13 @@ const WORKERS = 16;
 const THINK_MS = 10;
 const KILL_AFTER_MS = 1500;
 const MIN_LOAD_MS = 6000;
-/** Load stops once fallback decisions have not grown for this long while the store decided. */
+/**
+ * Re-enforced: from the first moment after the gap after which, for this long, the store
+ * decided (nearly) everything: one decision in twenty may still be a call that missed its
+ * deadline, as on a busy host any call can (those are counted one by one, as timeouts).
+ */
 const QUIET_MS = 1500;
+const STRAY_SHARE = 1 / 20;
 const HARD_CAP_MS = 25_000;
 /** Asserted bound on kill -> re-enforcement (generous; the measured figure is reported). */
 const REENFORCE_BOUND_MS = 15_000;
@@ -91,6 +96,17 @@ const failures = [
 interface Sample { sentAt: number; doneAt: number; status: number; code?: string }
 interface Tick { at: number; fallback: number; store: number }
 
+/** The first tick after `gapAfter` fallback decisions from which the store decided all but strays for QUIET_MS (see QUIET_MS). */
+function reenforcedFrom(ticks: readonly Tick[], gapAfter: number): Tick | undefined {
+  return ticks.find((a, i) => {
+    if (a.fallback === gapAfter) return false;
+    const b = ticks.slice(i + 1).find((x) => x.at - a.at >= QUIET_MS);
+    if (b === undefined) return false;
+    const store = b.store - a.store;
+    return store > 0 && b.fallback - a.fallback <= store * STRAY_SHARE;
+  });
+}
+
 for (const topology of topologies) for (const failure of failures) describe(`failover of ${topology.name}, master ${failure.how} (${failure.signal}), under load (timeout ${TIMEOUT_MS} ms, fail open)`, () => {
   let redis: Awaited<ReturnType<Topology['start']>> | undefined;
   let backend: TestBackend;
@@ -103,8 +119,9 @@ for (const topology of topologies) for (const failure of failures) describe(`fai
     gw = await spawnGateway(testConfig({
       upstreams: [backend.url],
       store: { ...redis.store, timeout_ms: TIMEOUT_MS, failure_policy: 'open', probe_interval_ms: 200 },
-      // Small enough that the load is refused most of the time: enforcement is observable.
-      plans: { small: { rate: 100, burst: 50, deny_cache_ms: 0 } },
+      // Small enough that the load is refused most of the time, even from a client a busy
+      // host slows to a hundred requests a second: enforcement is observable.
+      plans: { small: { rate: 20, burst: 10, deny_cache_ms: 0 } },
       keys: [{ digest: sha256('k-fo'), customer: CUSTOMER, plan: 'small' }],
       log: { access: false },
     }));
@@ -171,9 +188,7 @@ for (const topology of topologies) for (const failure of failures) describe(`fai
         ticks.push(tick);
         const now = tick.at;
         if (now - t0 >= HARD_CAP_MS) break;
-        if (now - t0 < MIN_LOAD_MS || tick.fallback === before0.fallback) continue;
-        const since = ticks.find((x) => x.fallback === tick.fallback)!;
-        if (now - since.at >= QUIET_MS && tick.store > since.store) break;
+        if (now - t0 >= MIN_LOAD_MS && reenforcedFrom(ticks, before0.fallback) !== undefined) break;
       }
     } finally {
       running = false;
@@ -182,8 +197,7 @@ for (const topology of topologies) for (const failure of failures) describe(`fai
     const { text: metrics, tick: last } = await read();
 
     const fallback = last.fallback - before0.fallback;
-    // Re-enforcement: the first moment after which the fallback never decided again.
-    const firstAtFinal = ticks.find((x) => x.fallback === last.fallback);
+    const firstAtFinal = reenforcedFrom(ticks, before0.fallback);
     const reenforceMs = firstAtFinal ? firstAtFinal.at - killAt : Infinity;
     const closedLine = gw.lines.slice(linesAtKill).find((l) => String(l.msg).startsWith('store breaker closed'));
     const openLine = gw.lines.slice(linesAtKill).find((l) => String(l.msg).startsWith('store breaker open'));
@@ -213,7 +227,6 @@ for (const topology of topologies) for (const failure of failures) describe(`fai
     assert.deepEqual(samples.filter((s) => s.status !== 200 && s.status !== 429), [], 'fail open: only admissions and rate-limit refusals');
     // 3. Enforcement resumed: the store decides again (and refuses: the plan is small), within the bound.
     assert.ok(reenforceMs < REENFORCE_BOUND_MS, `re-enforcement took ${reenforceMs.toFixed(0)} ms: ${report}`);
-    assert.ok(last.store > firstAtFinal!.store, 'the store decided after re-enforcement');
     assert.ok(afterRecovery.length > 0 && afterRecovery.some((s) => s.status === 429), `the plan is enforced again: ${report}`);
   });
 });

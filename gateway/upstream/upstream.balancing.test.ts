@@ -25,7 +25,7 @@ const TOTAL = 300;
 const CONCURRENCY = 6;
 const KEY = 'k-balance';
 
-describe('upstream: the default balancer (p2c over peak EWMA) routes around a slow backend', { timeout: 50_000 }, () => {
+describe('upstream: the default balancer (p2c over peak EWMA) routes around a slow backend', { timeout: 180_000 }, () => {
   let backends: DelayBackend[] = [];
   const gateways: GatewayProcess[] = [];
 

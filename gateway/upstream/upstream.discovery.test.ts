@@ -88,7 +88,7 @@ function fresh(gw: GatewayProcess, msg: string, url: string) {
   return (l: Record<string, unknown>): boolean => l.msg === msg && l.target === url && gw.lines.indexOf(l) >= from;
 }
 
-describe('backends registered in Redis', { timeout: 55_000 }, () => {
+describe('backends registered in Redis', { timeout: 180_000 }, () => {
   let redis: RedisProcess;
   let echo: Awaited<ReturnType<typeof startBackend>>;
   let gw: GatewayProcess;
@@ -207,7 +207,7 @@ const haTopologies: { name: string; start(): Promise<{ store: HaStore; stop(): P
   } },
 ];
 
-for (const topology of haTopologies) describe(`backends registered in ${topology.name}`, { timeout: 55_000 }, () => {
+for (const topology of haTopologies) describe(`backends registered in ${topology.name}`, { timeout: 180_000 }, () => {
   let redis: Awaited<ReturnType<(typeof haTopologies)[number]['start']>>;
   let echo: Awaited<ReturnType<typeof startBackend>>;
   let gw: GatewayProcess;

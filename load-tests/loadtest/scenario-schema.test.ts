@@ -20,7 +20,7 @@ const shipped = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 
 test('`sluice loadtest --schema` prints the schema, and scenario.schema.json is that schema', async () => {
   const printed = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [CLI, 'loadtest', '--schema'], { timeout: 30_000 }, (err, out) => (err === null ? resolve(out) : reject(err)));
+    execFile(process.execPath, [CLI, 'loadtest', '--schema'], { timeout: 60_000 }, (err, out) => (err === null ? resolve(out) : reject(err)));
   });
   assert.equal(printed, `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
   assert.equal(readFileSync(COMMITTED, 'utf8'), printed, 'regenerate: sluice loadtest --schema > load-tests/scenarios/scenario.schema.json');

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
 import { EVENT_TIMEOUT_MS } from './wait.js';
 
 /**
@@ -21,7 +22,13 @@ export interface DelayBackend {
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function spawnDelayBackend(name: string, delayMs: number, port = 0): Promise<DelayBackend> {
+/**
+ * `port`: by default one from the harness (ports.ts), not the kernel's choice: a test that
+ * kills a backend and starts it again on its port must find the port still free, and a
+ * port the kernel handed out may meanwhile be another process's (seen in parallel runs).
+ */
+export async function spawnDelayBackend(name: string, delayMs: number, port?: number): Promise<DelayBackend> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [SELF, String(port), String(delayMs), name], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const ready = new Promise<number>((resolve, reject) => {

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import type { GatewayProcess } from './gateway.js';
+import { pollUntil } from './poll.js';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 import { decideLimitReq, type ZoneState } from '../../gateway/limit-req/limit-req-math.js';
 import type { LimitReqCheck, LimitReqResult } from '../../gateway/store/types.js';
 
@@ -28,6 +31,25 @@ export interface ServerDecision {
 
 /** nginx's side: a log_format of exactly what judging needs, for `access_log <file> limit_req_judge;`. */
 export const NGINX_JUDGE_LOG_FORMAT = "log_format limit_req_judge '$http_x_request_id $msec $request_time $status $limit_req_status';";
+
+/**
+ * nginx's decisions for `ids`, once its access log has them all: nginx logs a request
+ * after it has answered it, so the last answers can reach the client before their lines.
+ */
+export async function awaitNginxDecisions(logFile: string, ids: readonly string[]): Promise<Map<string, ServerDecision>> {
+  const r = await pollUntil(async () => {
+    const d = nginxDecisions(logFile);
+    return ids.every((id) => d.has(id)) ? d : undefined;
+  }, EVENT_TIMEOUT_MS);
+  return r.value ?? nginxDecisions(logFile);
+}
+
+/** Sluice's decisions for `ids`, once its access log has them all (a line follows the answer). */
+export async function awaitSluiceDecisions(gw: GatewayProcess, ids: readonly string[]): Promise<Map<string, ServerDecision>> {
+  const want = new Set(ids);
+  for (const id of want) await gw.waitForLine((l) => l.msg === 'request' && l.request_id === id).catch(() => undefined);
+  return sluiceDecisions(gw.lines);
+}
 
 /**
  * nginx's access log in NGINX_JUDGE_LOG_FORMAT. nginx stamps a request when its first
