@@ -12,4 +12,12 @@ export const SERIAL: readonly { readonly file: string; readonly why: string }[] 
     // the machine is otherwise quiet, CI included, instead of never.
     why: '"on a quiet host the store decides every request" is judged only when the machine is otherwise idle',
   },
+  {
+    file: 'load-tests/faults/faults.scenarios.test',
+    // A Sentinel fleet (6 redis-servers), 3 gateways of 2 workers and a client on network
+    // namespace hosts, judged by bounds that are formulas of each fault's span and the
+    // fleet's detection times. Beside three other files on 2 cores it over-admitted 5x
+    // its cut-master bound in our runs: the fleet could not keep the rates the bounds assume.
+    why: 'its fail-open bounds assume the fleet keeps its rates, which other files beside it on 2 cores take away',
+  },
 ];
