@@ -21,6 +21,8 @@ export function isFailure(r: AuthResult): r is AuthFailure {
 /** How long a stale identity served because the store failed is trusted before the store is asked again. */
 const STALE_RETRY_MS = 1000;
 
+const monotonicNow = (): number => performance.now();
+
 const UNKNOWN_KEY: AuthFailure = Object.freeze({ failure: 'unknown or revoked API key' });
 
 /**
@@ -44,13 +46,15 @@ export class Authenticator {
   /** When each key identity was loaded from the store, to bound how long it is served stale. */
   private readonly loadedAt = new WeakMap<Identity, number>();
 
-  constructor(private readonly cfg: SluiceConfig, private readonly store: Store) {
+  /** `now`: the clock TTLs and staleness are measured on (a monotonic one; a token's `exp` is read on the wall clock). */
+  constructor(private readonly cfg: SluiceConfig, private readonly store: Store, private readonly now: () => number = monotonicNow) {
     this.staticKeys = new Map(cfg.auth.keys.map((k) => [k.digest, k]));
     this.jwt = cfg.auth.jwt === undefined ? undefined : new JwtVerifier(cfg.auth.jwt);
     this.cache = new LRUCache<string, AuthResult>({
       max: cfg.auth.cache_max,
       ttl: Math.max(1, cfg.auth.cache_ttl_ms),
       ttlAutopurge: false,
+      perf: { now },
       // Keep stale entries (and the entry whose refresh failed) as the fallback above.
       noDeleteOnStaleGet: true,
       noDeleteOnFetchRejection: true,
@@ -109,7 +113,7 @@ export class Authenticator {
     const stale = this.cache.peek(cacheKey, { allowStale: true });
     if (stale === undefined || isFailure(stale)) return undefined;
     const loaded = this.loadedAt.get(stale);
-    if (loaded === undefined || Date.now() - loaded > this.cfg.auth.cache_ttl_ms + this.cfg.auth.stale_if_error_ms) return undefined;
+    if (loaded === undefined || this.now() - loaded > this.cfg.auth.cache_ttl_ms + this.cfg.auth.stale_if_error_ms) return undefined;
     this.cache.set(cacheKey, stale, { ttl: STALE_RETRY_MS });
     return stale;
   }
@@ -144,7 +148,7 @@ export class Authenticator {
       return this.identityOf(record.customer, record.plan, digest, undefined);
     }
     const identity = this.identityOf(record.customer, record.plan, digest, stored);
-    if (!isFailure(identity)) this.loadedAt.set(identity, Date.now());
+    if (!isFailure(identity)) this.loadedAt.set(identity, this.now());
     return identity;
   }
 

@@ -7,7 +7,7 @@ export const ADMIN_TOKEN = 'test-admin-token';
 
 export interface TestConfigOptions {
   readonly upstreams: string[];
-  readonly store?: { kind: 'memory' } | ({ kind: 'redis'; timeout_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number; tls?: object; lease?: { enabled?: boolean } } & (
+  readonly store?: { kind: 'memory' } | ({ kind: 'redis'; timeout_ms?: number; late_grace_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number; tls?: object; lease?: { enabled?: boolean } } & (
     | { mode?: 'standalone'; url: string }
     /** `sentinels` as the config file spells them: `host:port`. */
     | { mode: 'sentinel'; sentinels: readonly string[]; sentinel_name: string }
