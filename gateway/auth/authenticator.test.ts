@@ -62,7 +62,10 @@ function setup(staleIfError = STALE): { auth: Authenticator; store: FakeStore; c
   return { auth, store, clock, check: async (key) => auth.authenticate({ kind: 'key', value: key }) };
 }
 
-/** lru-cache reads the clock at most once a millisecond of real time: let one pass after moving it. */
+/**
+ * lru-cache reads the clock at most once a millisecond of real time: let one pass after
+ * moving it. An entry is stale once older than its TTL (at TTL + 1 ms, not at TTL).
+ */
 const clockSeen = (): Promise<void> => new Promise((r) => setTimeout(r, 2));
 
 const customerOf = (r: AuthResult): string => (isFailure(r) ? `failure: ${r.failure}` : r.customer);
@@ -71,7 +74,7 @@ describe('authenticator (injected clock, injected store)', () => {
   it('a found key is remembered for cache_ttl_ms, answered without a promise meanwhile, then looked up again', async () => {
     const { auth, store, clock, check } = setup();
     assert.equal(customerOf(await check('k-pro')), 'c-pro');
-    clock.now += TTL - 1;
+    clock.now += TTL;
     await clockSeen();
     const hit = auth.authenticate({ kind: 'key', value: 'k-pro' });
     assert.ok(!(hit instanceof Promise), 'a cache hit is synchronous');
@@ -85,7 +88,7 @@ describe('authenticator (injected clock, injected store)', () => {
   it('an unknown key is remembered as unknown for negative_cache_ttl_ms only', async () => {
     const { store, clock, check } = setup();
     assert.equal(customerOf(await check('nope')), 'failure: unknown or revoked API key');
-    clock.now += NEGATIVE_TTL - 1;
+    clock.now += NEGATIVE_TTL;
     await clockSeen();
     await check('nope');
     assert.equal(store.lookups, 1);
@@ -106,13 +109,15 @@ describe('authenticator (injected clock, injected store)', () => {
   });
 
   it('a revocation drops the entry at once, and is never served stale', async () => {
-    const { auth, store, check } = setup();
+    const { auth, store, clock, check } = setup();
     await check('k-pro');
     store.keys.clear();
     auth.invalidate({ kind: 'key', digest: keyDigest('k-pro', undefined) });
     assert.equal(customerOf(await check('k-pro')), 'failure: unknown or revoked API key');
     store.down = true;
-    await assert.rejects(check('k-pro'), /store down/, 'nothing stale to fall back on: the store\'s failure stands');
+    clock.now += TTL + 1;
+    await clockSeen();
+    await assert.rejects(check('k-pro'), /store down/, 'nothing stale to fall back on once the unknown answer ends: the store\'s failure stands');
   });
 
   it('a revocation that arrives while the key is being looked up is not overtaken by the old answer', async () => {
@@ -132,11 +137,11 @@ describe('authenticator (injected clock, injected store)', () => {
     const { store, clock, check } = setup();
     await check('k-pro');
     store.down = true;
-    clock.now += TTL + STALE - 1;
+    clock.now += TTL + STALE;
     await clockSeen();
     assert.equal(customerOf(await check('k-pro')), 'c-pro', 'stale but young enough');
     const lookups = store.lookups;
-    clock.now += 999;
+    clock.now += 1000;
     await clockSeen();
     assert.equal(customerOf(await check('k-pro')), 'c-pro', 'kept a second before the store is asked again');
     assert.equal(store.lookups, lookups);
@@ -149,7 +154,7 @@ describe('authenticator (injected clock, injected store)', () => {
     const { store, clock, check } = setup(0);
     await check('k-pro');
     store.down = true;
-    clock.now += TTL;
+    clock.now += TTL + 1;
     await clockSeen();
     await assert.rejects(check('k-pro'), /store down/);
   });
@@ -161,7 +166,7 @@ describe('authenticator (injected clock, injected store)', () => {
     assert.equal(store.lookups, 0, 'the config knows the key');
     store.down = false;
     store.customers.set('c-static', { id: 'c-static', plan: 'pro', overrides: { rate: 7 } });
-    clock.now += 999;
+    clock.now += 1000;
     await clockSeen();
     const meanwhile = await check('static-key');
     assert.equal(isFailure(meanwhile) ? 0 : meanwhile.policy.rate, 5, 'the config\'s identity: plan free as it is');
