@@ -27,7 +27,9 @@ export function testConfig(o: TestConfigOptions): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port: 0, ...o.server },
     admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest() },
-    store: o.store ?? { kind: 'memory' },
+    // A test that does not name a store deadline is not about deadlines: it gets a generous
+    // one, so a busy host's slow answer is not a 503 it never meant to judge.
+    store: o.store === undefined ? { kind: 'memory' } : o.store.kind === 'redis' ? { timeout_ms: 2000, ...o.store } : o.store,
     plans: o.plans ?? { test: { rate: 1000, burst: 1000 } },
     auth: { keys: o.keys ?? [], ...o.auth },
     ...(o.customers === undefined ? {} : { customers: o.customers }),
