@@ -63,6 +63,14 @@ describe('retry budget (a rolling second, injected clock)', () => {
     assert.equal(b.take(11_900), false);
   });
 
+  it('requests of the second before still earn retries, for what of it the window covers', () => {
+    const b = budget({ min_per_second: 0 });
+    for (let i = 0; i < 100; i++) b.request(30_000 + i);
+    // At 31.5 s the window holds half of second 30: 50 requests, so 10 retries, though none came this second.
+    const taken = Array.from({ length: 12 }, () => b.take(31_500)).filter(Boolean).length;
+    assert.equal(taken, 10);
+  });
+
   it('a quiet second in between forgets everything before it', () => {
     const b = budget({ min_per_second: 0 });
     for (let i = 0; i < 100; i++) b.request(20_000);
