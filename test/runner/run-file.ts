@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface FileResult {
   readonly file: string;
@@ -48,7 +49,10 @@ export function runFile(file: string, o: RunFileOptions): Promise<FileResult> {
     child.on('exit', (code, sig) => {
       clearTimeout(timer);
       o.signal.removeEventListener('abort', onAbort);
-      if (killGroup() && notes.length === 0) notes.push('left processes running (killed now)');
+      // Zombies (killed, not yet reaped by init) are gone already; anything alive was left behind.
+      const left = liveMembers(child.pid!);
+      if (left.length > 0 && notes.length === 0) notes.push(`left processes running (killed now): ${left.join('; ')}`);
+      killGroup();
       // A process that left the group may still hold the output pipe: do not wait on it for long.
       let finished = false;
       const done = (): void => {
@@ -62,5 +66,22 @@ export function runFile(file: string, o: RunFileOptions): Promise<FileResult> {
       const late = setTimeout(done, 2000);
       child.once('close', done);
     });
+  });
+}
+
+/** The live processes of process group `pgid`, as "pid command" (Linux /proc; elsewhere none are seen). */
+function liveMembers(pgid: number): string[] {
+  let pids: string[];
+  try { pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)); } catch { return []; }
+  return pids.flatMap((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) !== pgid || state === 'Z') return [];
+      return [`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 120)}`];
+    } catch {
+      return [];
+    }
   });
 }
