@@ -103,18 +103,25 @@ export type Frozen<T> = T extends readonly (infer U)[] ? readonly Frozen<U>[] : 
  * default) and `false` for leaving the field out. The schema checks the long form only,
  * because ajv fills no defaults inside the branches of a union.
  */
-export function expandShorthands(schema: TSchema, value: unknown): unknown {
-  const s = schema as { shorthand?: string | true; properties?: Record<string, TSchema>; patternProperties?: Record<string, TSchema>; items?: TSchema };
+export function expandShorthands(schema: TSchema, value: unknown, root: TSchema = schema): unknown {
+  const s = definition(schema, root) as { shorthand?: string | true; properties?: Record<string, TSchema>; patternProperties?: Record<string, TSchema>; items?: TSchema };
   let v = value;
   if (s.shorthand === true && typeof v === 'boolean') v = v ? {} : undefined;
   else if (typeof s.shorthand === 'string' && typeof v === 'string') v = { [s.shorthand]: v };
-  if (Array.isArray(v) && s.items !== undefined) return v.map((item) => expandShorthands(s.items!, item));
+  if (Array.isArray(v) && s.items !== undefined) return v.map((item) => expandShorthands(s.items!, item, root));
   if (!isMapping(v)) return v;
   const each = s.patternProperties === undefined ? undefined : Object.values(s.patternProperties)[0];
   for (const [k, child] of Object.entries(v)) {
     const sub = s.properties?.[k] ?? each;
-    const next = child === null || child === '' ? undefined : sub === undefined ? child : expandShorthands(sub, child);
+    const next = child === null || child === '' ? undefined : sub === undefined ? child : expandShorthands(sub, child, root);
     if (next === undefined) delete v[k]; else v[k] = next;
   }
   return v;
+}
+
+/** A `{$ref: '#/definitions/name'}` node as the definition it names (recursive shapes such as nested routes). */
+function definition(schema: TSchema, root: TSchema): TSchema {
+  const ref = (schema as { $ref?: string }).$ref;
+  if (ref === undefined || !ref.startsWith('#/definitions/')) return schema;
+  return (root as { definitions?: Record<string, TSchema> }).definitions?.[ref.slice('#/definitions/'.length)] ?? schema;
 }

@@ -13,7 +13,7 @@ import { createBackend } from '../backends/service/wire.js';
 import { sha256, testConfig } from '../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../test/harness/gateway.js';
 import { pollUntil } from '../test/harness/poll.js';
-import { newSecret } from '../test/harness/webhooks.js';
+import { newMasterKey } from '../test/harness/webhooks.js';
 import { freePort } from '../test/harness/ports.js';
 import { startRedis, type RedisProcess } from '../test/harness/redis.js';
 import { WebhookMetrics } from '../backends/webhooks/metrics.js';
@@ -102,8 +102,9 @@ describe('Grafana dashboards name only series Sluice exports', () => {
     hooks = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(204); res.end(); }); });
     hooks.listen(0, '127.0.0.1');
     await once(hooks, 'listening');
-    const cfg = parseBackendConfig(['--port', '0', '--face-workers', '0', '--fetch-allow', '127.0.0.1', '--webhook-max-attempts', '1'],
-      { SLUICE_WEBHOOK_SECRET: newSecret() });
+    // In-process delivery, signed with the customer's key from the gateways' Redis.
+    const cfg = parseBackendConfig(['--port', '0', '--face-workers', '0', '--fetch-allow', '127.0.0.1', '--webhook-max-attempts', '1', '--webhook-keys-redis', redis.url],
+      { SLUICE_MASTER_KEY: newMasterKey() });
     backend = await createBackend(cfg, pino({ level: 'silent' }));
     const backendUrl = `http://127.0.0.1:${await backend.listen(0, '127.0.0.1')}`;
     const config = testConfig({

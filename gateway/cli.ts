@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { readConfigText } from '../common/config-text.js';
 import { ConfigError } from '../common/errors.js';
 import { CONFIG_USAGE, runConfigCommand } from './config/config-command.js';
+import { everyRoute } from './route/resolve.js';
 import { parseConfig } from './config/load.js';
 import type { SluiceConfig } from './config/types.js';
 import { ADMIN_USAGE, runAdmin } from './admin-cli/main.js';
@@ -23,6 +24,7 @@ import { runWorker } from './lifecycle/worker.js';
 import { createLogger } from './observe/logger.js';
 import { requireSupportedNode } from '../common/runtime.js';
 import { startGateway } from './server.js';
+import { MASTER_KEY_ENV, newMasterKeyText } from '../common/webhook-keys/master-key.js';
 
 /** How long the gateway waits for a spawned backend (sharp and the face model load first). */
 // How long the demo stack waits for its backends (they load sharp and the face model):
@@ -87,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (mode === 'check') {
-    process.stdout.write(`${file}: ok (${cfg.routes.length} routes, ${cfg.upstreams.size} upstreams, ${cfg.plans.size} plans, store ${cfg.store.kind})\n`);
+    process.stdout.write(`${file}: ok (${everyRoute(cfg).length} routes, ${cfg.upstreams.size} upstreams, ${cfg.plans.size} plans, store ${cfg.store.kind})\n`);
     return 0;
   }
   const chosen = chooseWorkers(cfg, workersFlag);
@@ -104,8 +106,9 @@ async function run(file: string, text: string, cfg: SluiceConfig, workers: numbe
   const resultsDir = process.env.SLUICE_BACKEND_RESULTS_DIR
     ?? (cfg.spawn_backends.length > 0 ? mkdtempSync(join(tmpdir(), 'sluice-results-')) : undefined);
   // Started once, here: in a cluster the workers share them like any other upstream.
-  const children = cfg.spawn_backends.map((b) => spawnBackend(b.port, resultsDir!));
   const log = createLogger(cfg.log);
+  const keysDir = prepareWebhookKeys(cfg, log);
+  const children = cfg.spawn_backends.map((b) => spawnBackend(b.port, resultsDir!, file, cfg));
   let stopping = false;
   for (const c of children) {
     c.on('exit', (code, signal) => {
@@ -128,6 +131,8 @@ async function run(file: string, text: string, cfg: SluiceConfig, workers: numbe
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
     // Results live an hour at most, and never past the stack that made them.
     if (resultsDir !== undefined && process.env.SLUICE_BACKEND_RESULTS_DIR === undefined) rmSync(resultsDir, { recursive: true, force: true });
+    // Sealed under a master key that dies with this run: useless after it.
+    if (keysDir !== undefined) rmSync(keysDir, { recursive: true, force: true });
     log.info('stopped');
     process.exit(0);
   };
@@ -159,12 +164,40 @@ async function singleProcess(file: string, cfg: SluiceConfig, log: Logger): Prom
   };
 }
 
-/** The demo stack: backends are this package's own `sluice-backend`, stopped with the gateway. */
-function spawnBackend(port: number, resultsDir: string): ChildProcess {
+/**
+ * The memory-store stack keeps customers' webhook keys in a directory it shares with the
+ * backends it starts (SLUICE_WEBHOOK_KEYS_DIR, made here when not given), sealed under
+ * SLUICE_MASTER_KEY. So that `npm start` signs webhooks with no secret set by hand, a
+ * missing master key is generated for this run, said loudly: its keys do not outlive the
+ * run, which is what a memory store promises anyway. Returns the directory made here
+ * (removed at stop). A Redis store gets no generated key: it keeps keys across restarts.
+ */
+function prepareWebhookKeys(cfg: SluiceConfig, log: Logger): string | undefined {
+  if (cfg.store.kind !== 'memory') return undefined;
+  if ((process.env[MASTER_KEY_ENV] ?? '') === '') {
+    process.env[MASTER_KEY_ENV] = newMasterKeyText();
+    log.warn(`${MASTER_KEY_ENV} is not set: generated a DEVELOPMENT master key for this run only. Customers' webhook keys will change at the next start. `
+      + `In production set ${MASTER_KEY_ENV} (openssl rand -base64 32) and use a redis store (docs/security.md).`);
+  }
+  if (cfg.webhooks.keys_dir !== undefined) {
+    process.env.SLUICE_WEBHOOK_KEYS_DIR = cfg.webhooks.keys_dir;
+    return undefined;
+  }
+  if (process.env.SLUICE_WEBHOOK_KEYS_DIR !== undefined) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-webhook-keys-'));
+  process.env.SLUICE_WEBHOOK_KEYS_DIR = dir;
+  return dir;
+}
+
+/** The demo stack: backends are this package's own `sluice-backend`, stopped with the gateway, signing webhooks with the gateway's keyring. */
+function spawnBackend(port: number, resultsDir: string, configFile: string, cfg: SluiceConfig): ChildProcess {
   const script = fileURLToPath(new URL('../backends/cli.js', import.meta.url));
+  const keyring = cfg.store.kind === 'memory'
+    ? { SLUICE_BACKEND_WEBHOOK_KEYS_DIR: process.env.SLUICE_WEBHOOK_KEYS_DIR }
+    : { SLUICE_BACKEND_WEBHOOK_KEYS_STORE: configFile };
   return spawn(process.execPath, [script, '--port', String(port)], {
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, SLUICE_BACKEND_RESULTS_DIR: resultsDir },
+    env: { ...keyring, ...process.env, SLUICE_BACKEND_RESULTS_DIR: resultsDir },
   });
 }
 

@@ -1,9 +1,19 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryAuditLog, RedisAuditLog, type AuditLog } from '../common/admin/audit-log.js';
+import { masterKeysFromEnv, type MasterKeys } from '../common/webhook-keys/master-key.js';
+import { WebhookKeyring } from '../common/webhook-keys/keyring.js';
+import { DirKeyringStorage, RedisKeyringStorage, type KeyringStorage } from '../common/webhook-keys/storage.js';
 import { createAdminServer } from './admin/admin-server.js';
+import { LastUsed } from './auth/last-used.js';
+import { webhookKeyStage } from './webhook-keys/webhook-key-stage.js';
+import { openApiStage } from './contract/openapi-stage.js';
 import { Authenticator } from './auth/authenticator.js';
 import { accountStage } from './account/account-stage.js';
 import { authStage } from './auth/auth-stage.js';
@@ -27,7 +37,11 @@ import { Metrics } from './observe/metrics.js';
 import { makeChain } from './pipeline/chain.js';
 import { RequestContext } from './pipeline/context.js';
 import { proxyStage } from './proxy/proxy-stage.js';
+import { UpgradeContext, upgradeResponse, upgradeRoutes } from './proxy/upgrade.js';
+import { accessStage } from './route/access.js';
+import { returnStage } from './route/local-answer.js';
 import { routeStage } from './route/route-stage.js';
+import { clientAddressResolver } from './http/real-ip.js';
 import { loadShedder } from './shed/shed-stage.js';
 import { MemoryStore } from './store/memory-store.js';
 import { RedisStore } from './store/redis-store.js';
@@ -36,9 +50,12 @@ import type { Invalidation, Store } from './store/types.js';
 import { balanceStage } from './upstream/balance-stage.js';
 import { Discovery } from './upstream/discovery.js';
 import { PoolSet } from './upstream/pool-set.js';
+import { Listeners, restartOnlyListeners, type ListenerPort } from './listen/listeners.js';
 
 export interface RunningGateway {
+  /** The first listener's port. */
   readonly port: number;
+  readonly listeners: readonly ListenerPort[];
   readonly adminPort: number;
   readonly log: Logger;
   /** This process's metrics; a cluster primary aggregates them across workers. */
@@ -70,7 +87,12 @@ interface Generation {
   readonly cfg: SluiceConfig;
   readonly store: Store;
   readonly guard: StoreGuard;
-  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly opened: OpenedStore;
+  readonly audit: AuditLog;
+  readonly webhookKeys: WebhookKeyring | undefined;
+  /** head: the bytes after an Upgrade request's head (the request is then a tunnel candidate). */
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer) => void;
+  readonly shouldUpgrade: (req: IncomingMessage) => boolean;
   readonly answerRaw: ReturnType<typeof rawAnswerer>;
   readonly invalidate: (msg: Invalidation) => void;
   /** Closes the pools (and the store when told) once this generation's requests are done, or after maxWaitMs. */
@@ -80,6 +102,9 @@ interface Generation {
 /** Builds the stores, the stage chain and both servers from one validated config. */
 export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(cfg.log);
+  // Read once: a malformed key stops the start here, naming the variable (never the key).
+  const master = masterKeysFromEnv(process.env);
+  if (master === undefined) log.warn('SLUICE_MASTER_KEY is not set: GET /v1/webhooks/key and deliveries signed with customers\' keys answer 503 until it is');
   const metrics = new Metrics(cfg.store.timeout_ms, cfg.store.late_grace_ms);
   // The response each connection is currently answering, so a late client error (a
   // request timeout while the body still trickles in) never writes into one already started.
@@ -90,54 +115,47 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
   // A Redis subscriber reports "reconnected" before the first generation exists: nothing is cached yet then.
   const onInvalidation = (msg: Invalidation): void => (built ? gen.invalidate(msg) : undefined);
   let built = false;
-  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, metrics, onInvalidation));
+  let gen: Generation = await buildGeneration(cfg, log, metrics, inFlight, await openStore(cfg, log, metrics, onInvalidation, master));
   built = true;
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    drain.track(res);
-    gen.onRequest(req, res);
-  };
-
-  // The head is part of the request, so a longer headers timeout could never apply; Node
-  // refuses to start with one rather than ignore it.
-  const headersTimeout = Math.min(cfg.server.headers_timeout_ms, cfg.server.request_timeout_ms);
-  const server = createServer({
-    maxHeaderSize: cfg.server.max_header_bytes,
-    headersTimeout,
-    requestTimeout: cfg.server.request_timeout_ms,
-    keepAliveTimeout: cfg.server.keep_alive_timeout_ms,
-    // Node checks the two timeouts above on this interval (default 30 s, far too coarse).
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
-    // Checked in checkRequest instead, so the 400 has the JSON body (Node's has none).
-    requireHostHeader: false,
-  }, onRequest);
-  // Left to itself Node answers "Expect: 100-continue" before any stage has run, inviting
-  // bodies that auth or limits then refuse; the proxy stage sends 100 once it forwards one.
-  server.on('checkContinue', onRequest);
-  // Any other Expect: answered by checkRequest with the JSON error, not by Node with a bare 417.
-  server.on('checkExpectation', onRequest);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)));
-  // CONNECT (authority-form) never reaches onRequest; without a listener Node just drops the socket.
-  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    socket.on('error', () => socket.destroy());
-    gen.answerRaw(socket, 400, 'Bad Request', 'bad_request', 'CONNECT is not supported: this is a reverse proxy');
+  const listeners = await Listeners.start(cfg, {
+    request(req, res, listener) {
+      drain.track(res);
+      gen.onRequest(req, res, listener);
+    },
+    upgrade(req, socket, head, listener) {
+      const res = upgradeResponse(req, socket);
+      drain.track(res);
+      gen.onRequest(req, res, listener, head);
+    },
+    shouldUpgrade: (req) => gen.shouldUpgrade(req),
+    clientError: (err, socket) => answerClientError(gen.answerRaw, err, socket, inFlight.get(socket)),
+    tlsError: (err, listener) => metrics.tlsHandshakeErrors.inc({ listener, reason: err.code ?? 'unknown' }),
+    connect(_req, socket) {
+      socket.on('error', () => socket.destroy());
+      gen.answerRaw(socket, 400, 'Bad Request', 'bad_request', 'CONNECT is not supported: this is a reverse proxy');
+    },
   });
-
+  const servers = listeners.bound.map((l) => l.server);
   const admin = createAdminServer({
     get cfg() { return gen.cfg; },
     get store() { return gen.store; },
+    get audit() { return gen.audit; },
+    get webhookKeys() { return gen.webhookKeys; },
     metrics, log,
     invalidate: (msg) => gen.invalidate(msg),
     storeReady: () => withDeadline(gen.store.ping(), Math.max(200, gen.cfg.store.timeout_ms * 4), 'store ping'),
-  });
+  }, { behindPrimary: opts.worker === true });
 
-  const port = await listen(server, cfg.server.host, cfg.server.port);
+  const bound = listeners.bound.map(({ name, port, tls }) => ({ name, port, tls }));
+  const port = bound[0]!.port;
   const adminPort = opts.worker === true ? await listen(admin, '127.0.0.1', 0, true) : await listen(admin, cfg.admin.host, cfg.admin.port);
   // In a cluster only the primary announces the stack; the harness and operators read that line.
-  log.info({ port, admin_port: adminPort, store: cfg.store.kind }, opts.worker === true ? 'worker listening' : 'sluice listening');
+  log.info({ port, listeners: bound, admin_port: adminPort, store: cfg.store.kind }, opts.worker === true ? 'worker listening' : 'sluice listening');
 
   return {
     port,
+    listeners: bound,
     adminPort,
     log,
     registry: metrics.registry,
@@ -145,14 +163,17 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
       const old = gen;
       // By value, not by text: the checked config keeps the file's field order.
       const sameStore = isDeepStrictEqual(next.store, old.cfg.store);
-      const opened = sameStore ? { store: old.store, guard: old.guard } : await openStore(next, log, metrics, onInvalidation);
+      const opened = sameStore ? old.opened : await openStore(next, log, metrics, onInvalidation, master);
       gen = await buildGeneration(next, log, metrics, inFlight, opened);
+      listeners.reloadTls(next);
       log.level = next.log.level;
       void old.retire(next.server.drain_timeout_ms, !sameStore);
       return restartOnly(old.cfg, next);
     },
     async close(drainMs = gen.cfg.server.drain_timeout_ms, idleGraceMs = 0) {
-      const [cut] = await Promise.all([drain.close(server, drainMs, idleGraceMs), closeServer(admin)]);
+      const [cuts] = await Promise.all([Promise.all(servers.map((s) => drain.close(s, drainMs, idleGraceMs))), closeServer(admin)]);
+      // Each server's count is of every request still open, so the largest is the total.
+      const cut = Math.max(...cuts);
       if (cut > 0) log.warn({ cut, drain_timeout_ms: drainMs }, 'drain deadline passed: requests cut');
       await gen.retire(0, true);
     },
@@ -163,10 +184,31 @@ export async function startGateway(cfg: SluiceConfig, opts: GatewayOptions = {})
 interface OpenedStore {
   readonly store: Store;
   readonly guard: StoreGuard;
+  /** Kept beside the limits: in Redis for a fleet, in this process for the memory store. */
+  readonly audit: AuditLog;
+  /** Undefined without a master key. */
+  readonly webhookKeys: WebhookKeyring | undefined;
 }
 
-async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInvalidation: (msg: Invalidation) => void): Promise<OpenedStore> {
+/**
+ * Where webhook keys live: in Redis beside the limits, or for the memory store in a
+ * directory the backends this stack started share (SLUICE_WEBHOOK_KEYS_DIR, set by `sluice`).
+ */
+function keyringStorage(cfg: SluiceConfig, store: Store, log: Logger): KeyringStorage {
+  if (store instanceof RedisStore) return new RedisKeyringStorage(store.client, cfg.store.prefix);
+  let dir = cfg.webhooks.keys_dir ?? process.env.SLUICE_WEBHOOK_KEYS_DIR;
+  if (dir === undefined) {
+    dir = mkdtempSync(join(tmpdir(), 'sluice-webhook-keys-'));
+    log.info({ dir }, 'webhook keys kept in a directory of this process only (no backend shares it)');
+  }
+  return new DirKeyringStorage(dir);
+}
+
+async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInvalidation: (msg: Invalidation) => void, master: MasterKeys | undefined): Promise<OpenedStore> {
   const store: Store = cfg.store.kind === 'redis' ? new RedisStore(cfg.store) : new MemoryStore();
+  const retentionMs = cfg.admin.audit_retention_days * 86_400_000;
+  const audit = store instanceof RedisStore ? new RedisAuditLog(store.client, `${cfg.store.prefix}audit`, retentionMs) : new MemoryAuditLog(retentionMs);
+  const webhookKeys = master === undefined ? undefined : new WebhookKeyring(keyringStorage(cfg, store, log), master);
   if (store instanceof RedisStore) {
     await store.ready(2000).catch(() => log.warn({ store: describeStore(cfg.store) }, 'redis not reachable yet; limits follow the failure policy until it is'));
   }
@@ -175,13 +217,15 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
   const guard = new StoreGuard(cfg.store, store, metrics, log);
   // Registered in the fleet before listening, so peers count this gateway from its first request.
   await guard.start();
-  return { store, guard };
+  return { store, guard, audit, webhookKeys };
 }
 
 async function buildGeneration(
-  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, { store, guard }: OpenedStore,
+  cfg: SluiceConfig, log: Logger, metrics: Metrics, inFlight: WeakMap<Socket, ServerResponse>, opened: OpenedStore,
 ): Promise<Generation> {
+  const { store, guard } = opened;
   const auth = new Authenticator(cfg, store);
+  const lastUsed = new LastUsed(store, cfg.auth.last_used_flush_ms, (err) => log.warn({ err: err.message }, 'last-used times not written; kept for the next batch'));
   const limiter = new GuardedLimiter(store, guard, metrics, cfg.store.lease);
   const pools = new PoolSet(cfg.upstreams, { metrics, log });
   const discovered = [...cfg.upstreams.values()].filter((u) => u.discover !== undefined);
@@ -198,13 +242,19 @@ async function buildGeneration(
   const limitReq = limitReqStages(cfg, zoneDeps);
   const limitConn = limitConnStages(cfg, zoneDeps, leaseTtlMs);
   const shed = loadShedder(cfg, metrics, log, () => open);
-  const chain = makeChain([
-    routeStage(cfg.routes),
+  const stages = [
+    // The public contract is open to all, whatever the routes say.
+    openApiStage(),
+    routeStage(cfg),
+    // A route's own answers, before limits and auth: allow/deny (a refused probe costs no
+    // store call), then a local answer (return).
+    accessStage(),
+    returnStage(),
     // nginx limit_req then limit_conn (its preaccess order, before auth); routes with a
     // customer-keyed zone are decided after auth.
     limitReq.preAuth,
     limitConn.preAuth,
-    authStage(auth, log),
+    authStage(auth, lastUsed, log),
     // Priority comes from the plan auth found; every stage below may call the store, which a shed request skips.
     shed.stage,
     limitReq.postAuth,
@@ -212,12 +262,18 @@ async function buildGeneration(
     limitsStage(limiter, metrics, leaseTtlMs),
     // Answered by the gateway itself, after the limits: reading the account is a call like any other.
     accountStage(store, cfg.store.timeout_ms),
+    webhookKeyStage(opened.webhookKeys, cfg.webhooks.rotation_overlap_s, cfg.store.timeout_ms, log),
     balanceStage(pools, metrics),
-    proxyStage(metrics, { trustForwarded: cfg.server.trust_forwarded, defaultMaxBodyBytes: defaultMaxBody, pools }),
-  ], (ctx, err) => {
+  ];
+  const onError = (ctx: RequestContext, err: unknown): void => {
     log.error({ err: (err as Error).stack, request_id: ctx.requestId }, 'request failed inside the gateway');
     writeError(ctx.res, 500, 'internal_error', 'internal error', ctx.requestId);
-  });
+  };
+  const proxy = proxyStage(metrics, { defaultMaxBodyBytes: defaultMaxBody, pools });
+  const chain = makeChain([...stages, proxy], onError);
+  // An Upgrade request runs the same stages (it counts as a request); its last step makes the tunnel.
+  const upgrades = upgradeRoutes(cfg, metrics, proxy);
+  const upgradeChain = makeChain([...stages, upgrades.stage], onError);
 
   const accessLog = cfg.log.access ? log : undefined;
   const answerRaw = rawAnswerer(accessLog, metrics);
@@ -234,11 +290,22 @@ async function buildGeneration(
     ctx.cancelUpstream?.();
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const clientAddress = clientAddressResolver(cfg.server);
+  const onRequest = (req: IncomingMessage, res: ServerResponse, listener: string, head?: Buffer): void => {
     requests.start();
     const requestId = requestIdFrom(req.headers['x-request-id']);
     const target = checkRequest(req);
-    const ctx = new RequestContext(req, res, requestId, target.ok ? target.path : '(invalid)', performance.now());
+    const path = target.ok ? target.path : '(invalid)';
+    const ctx = head === undefined
+      ? new RequestContext(req, res, requestId, path, performance.now())
+      : new UpgradeContext(req, res, requestId, path, performance.now(), head);
+    ctx.listener = listener;
+    clientAddress(ctx);
+    if (target.ok) {
+      ctx.uri = target.uri;
+      ctx.query = target.query;
+      ctx.forwardPath = target.forward;
+    }
     inFlight.set(req.socket, res);
     res.once('close', () => {
       if (inFlight.get(req.socket) === res) inFlight.delete(req.socket);
@@ -253,7 +320,7 @@ async function buildGeneration(
       ctx.bytesOut = writeError(res, status, code, target.reason, requestId, ['connection', 'close']);
       return;
     }
-    chain(ctx);
+    (head === undefined ? chain : upgradeChain)(ctx);
   };
 
   let open = 0;
@@ -263,7 +330,8 @@ async function buildGeneration(
     end: () => { if (--open === 0) idle?.(); },
   };
   return {
-    cfg, store, guard, onRequest, answerRaw,
+    cfg, store, guard, opened, audit: opened.audit, webhookKeys: opened.webhookKeys, onRequest, answerRaw,
+    shouldUpgrade: upgrades.accepts,
     invalidate: (msg) => auth.invalidate(msg),
     async retire(maxWaitMs, closeStore) {
       if (open > 0) {
@@ -274,6 +342,7 @@ async function buildGeneration(
       discovery?.close();
       shed.stop();
       limiter.stop();
+      await lastUsed.stop();
       await pools.close();
       if (closeStore) {
         guard.stop();
@@ -285,12 +354,17 @@ async function buildGeneration(
 
 /** What a reload cannot change in a running process: listeners and the processes it spawned. */
 function restartOnly(a: SluiceConfig, b: SluiceConfig): string[] {
-  const out: string[] = [];
-  for (const k of ['host', 'port', 'max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms'] as const) {
+  const out = restartOnlyListeners(a.listeners, b.listeners);
+  for (const k of ['max_header_bytes', 'headers_timeout_ms', 'request_timeout_ms', 'keep_alive_timeout_ms'] as const) {
     if (a.server[k] !== b.server[k]) out.push(`server.${k}`);
   }
   if (a.admin.host !== b.admin.host || a.admin.port !== b.admin.port) out.push('admin.host/port');
   if (JSON.stringify(a.spawn_backends) !== JSON.stringify(b.spawn_backends)) out.push('spawn_backends');
+  // The admin throttle outlives reloads (a reload must not forgive a flood); the audit log
+  // and the webhook key directory are opened with the store, kept while it is.
+  if (JSON.stringify(a.admin.auth_failures) !== JSON.stringify(b.admin.auth_failures)) out.push('admin.auth_failures');
+  if (a.admin.audit_retention_days !== b.admin.audit_retention_days) out.push('admin.audit_retention_days');
+  if (a.webhooks.keys_dir !== b.webhooks.keys_dir) out.push('webhooks.keys_dir');
   return out;
 }
 

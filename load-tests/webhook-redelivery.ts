@@ -7,14 +7,14 @@
 import { pino } from 'pino';
 import { createWebhookEnqueuer } from '../backends/webhooks/queue.js';
 import { startRedis } from '../test/harness/redis.js';
-import { newSecret, spawnWebhooks, startReceiver, urlStore } from '../test/harness/webhooks.js';
+import { newMasterKey, spawnWebhooks, startReceiver, urlStore } from '../test/harness/webhooks.js';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const ARGS = (process.env.ARGS ?? '').split(' ').filter((a) => a !== '');
 
 const redis = await startRedis();
 const rx = await startReceiver();
-const env = { SLUICE_WEBHOOK_SECRET: newSecret() };
+const env = { SLUICE_MASTER_KEY: newMasterKey() };
 const q = createWebhookEnqueuer({ store: urlStore(redis.url), log: pino({ level: 'silent' }) });
 const delays: number[] = [];
 try {
@@ -22,7 +22,7 @@ try {
     const w = await spawnWebhooks(redis.url, ARGS, env);
     rx.reply = () => 'hold';
     const before = rx.deliveries.length;
-    q.send(`${rx.url}/run-${run}`, { run });
+    q.send('bench', `${rx.url}/run-${run}`, { run });
     await rx.until((ds) => ds.length === before + 1);
     await w.stop('SIGKILL');
     const killed = performance.now();

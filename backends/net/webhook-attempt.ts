@@ -1,13 +1,13 @@
 // One delivery attempt of a webhook, shared by the in-process sender (webhooks.ts) and
 // the queue worker (backends/webhooks/worker.ts): the SSRF guard on every attempt, a
-// fresh Standard Webhooks signature, and the verdict on what the answer means.
+// fresh Standard Webhooks signature with the customer's keys as they are at this attempt
+// (signingKeysFor), and the verdict on what the answer means.
 
 import { ImageError } from '../image/types.js';
 import { checkUrl, fetchWithin, guardedExchange, type GuardOptions } from './safe-fetch.js';
 import { signedHeaders, type WebhookKeys } from './webhook-signing.js';
 
 export interface AttemptOptions extends GuardOptions {
-  readonly keys: WebhookKeys;
   readonly timeoutMs: number;
 }
 
@@ -27,7 +27,7 @@ const RETRYABLE_4XX = new Set([408, 425, 429]);
 // A Retry-After asking for longer than this is taken as this (a day).
 const MAX_RETRY_AFTER_MS = 86_400_000;
 
-export async function attemptWebhook(opts: AttemptOptions, url: string, id: string, body: string, nowMs: () => number = Date.now): Promise<AttemptResult> {
+export async function attemptWebhook(opts: AttemptOptions, url: string, id: string, body: string, keys: WebhookKeys, nowMs: () => number = Date.now): Promise<AttemptResult> {
   let target: URL;
   try {
     target = checkUrl(url, 'request');
@@ -38,7 +38,7 @@ export async function attemptWebhook(opts: AttemptOptions, url: string, id: stri
     const res = await fetchWithin(opts.timeoutMs, (signal) =>
       guardedExchange(
         target,
-        { method: 'POST', headers: { 'content-type': 'application/json', ...signedHeaders(opts.keys, id, body, nowMs()) }, body },
+        { method: 'POST', headers: { 'content-type': 'application/json', ...signedHeaders(keys, id, body, nowMs()) }, body },
         { ...opts, maxBytes: RESPONSE_CAP, readBody: false },
         signal,
       ),
@@ -71,4 +71,19 @@ export function parseRetryAfter(v: string | string[] | undefined, nowMs: number)
     ms = Math.max(0, at - nowMs);
   }
   return Math.min(ms, MAX_RETRY_AFTER_MS);
+}
+
+/** The customer's signing keys now: a keyring that cannot say (store down) makes the attempt a retry, not a delivery signed with nothing. */
+export async function signingKeysFor(signingKeys: (customer: string) => Promise<WebhookKeys>, customer: string): Promise<WebhookKeys | AttemptResult> {
+  try {
+    const keys = await signingKeys(customer);
+    if (keys.hmac.length > 0) return keys;
+    return { kind: 'retry', status: undefined, error: 'no signing key' };
+  } catch (e) {
+    return { kind: 'retry', status: undefined, error: `signing keys unavailable: ${(e as Error).message}` };
+  }
+}
+
+export function isKeys(k: WebhookKeys | AttemptResult): k is WebhookKeys {
+  return (k as WebhookKeys).hmac !== undefined;
 }

@@ -3,39 +3,31 @@
 //   webhook-id:        msg_<22 base64url chars>, the same on every attempt of one delivery
 //   webhook-timestamp: unix seconds of this attempt
 //   webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>
-// During a rotation the secret holds two keys and every delivery carries one signature
-// per key (space-separated), so receivers holding either key accept it.
+//                      v1a,<base64 ed25519 signature of the same>, for receivers that
+//                      verify with the customer's public key (whpk_) instead
+// Each customer has its own keys (common/webhook-keys/): during a rotation two of each, and
+// every delivery then carries one signature per key (space-separated), so a receiver
+// holding either key accepts it; a verifier that knows only v1 skips the v1a entries.
 
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, sign, type KeyObject } from 'node:crypto';
 
-/** The signing keys, newest first, from `whsec_<base64>` secrets separated by spaces. */
-export type WebhookKeys = readonly Buffer[];
-
-// Standard Webhooks asks for 24 to 64 bytes of key; fewer than 16 is guessable.
-const MIN_KEY_BYTES = 16;
-const MAX_KEYS = 2;
-
-/** Parses SLUICE_WEBHOOK_SECRET; throws with a message that says what is wrong (never the secret). */
-export function parseWebhookSecret(text: string): WebhookKeys {
-  const parts = text.trim().split(/\s+/).filter((p) => p !== '');
-  if (parts.length === 0) throw new Error('is empty');
-  if (parts.length > MAX_KEYS) throw new Error(`holds ${parts.length} secrets; at most ${MAX_KEYS} (the new and the old one while rotating)`);
-  return parts.map((p, i) => {
-    const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(p);
-    if (m === null) throw new Error(`secret ${i + 1} is not whsec_<base64>`);
-    const key = Buffer.from(m[1]!, 'base64');
-    if (key.length < MIN_KEY_BYTES) throw new Error(`secret ${i + 1} decodes to ${key.length} bytes; at least ${MIN_KEY_BYTES}`);
-    return key;
-  });
+/** One customer's signing keys, newest first: the bytes of its `whsec_` keys, and its ed25519 private keys. */
+export interface WebhookKeys {
+  readonly hmac: readonly Buffer[];
+  readonly ed25519: readonly KeyObject[];
 }
 
 export function newWebhookId(): string {
   return `msg_${randomBytes(16).toString('base64url')}`;
 }
 
-/** The webhook-signature header value: one `v1,<sig>` per key. */
+/** The webhook-signature header value: one `v1,<sig>` per secret key, then one `v1a,<sig>` per key pair. */
 export function signatureHeader(keys: WebhookKeys, id: string, timestamp: number, body: string): string {
-  return keys.map((key) => `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`).join(' ');
+  const content = `${id}.${timestamp}.${body}`;
+  return [
+    ...keys.hmac.map((key) => `v1,${createHmac('sha256', key).update(content).digest('base64')}`),
+    ...keys.ed25519.map((key) => `v1a,${sign(null, Buffer.from(content), key).toString('base64')}`),
+  ].join(' ');
 }
 
 /** The three headers of one attempt. */

@@ -3,11 +3,11 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, verify as verifyEd25519 } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { parseRetryAfter } from './webhook-attempt.js';
-import { parseWebhookSecret } from './webhook-signing.js';
+import type { WebhookKeys } from './webhook-signing.js';
 import { createWebhookSender, type WebhookOutcome, type WebhookSenderOptions } from './webhooks.js';
 import { loopbackOnlyConnect, startServer, tableResolver, type ConnectCall, type LocalServer } from './net-test-helpers.js';
 
@@ -49,8 +49,20 @@ before(async () => {
 
 after(() => srv.close());
 
-const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
-const OLD_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+const KEY = randomBytes(32);
+const OLD_KEY = randomBytes(32);
+const SECRET = `whsec_${KEY.toString('base64')}`;
+const OLD_SECRET = `whsec_${OLD_KEY.toString('base64')}`;
+const PAIR = generateKeyPairSync('ed25519');
+/** Each customer's keys as a keyring would give them: acme has one of each, rotating two secrets (new first). */
+const KEYRING: Record<string, WebhookKeys> = {
+  acme: { hmac: [KEY], ed25519: [PAIR.privateKey] }, rotating: { hmac: [KEY, OLD_KEY], ed25519: [] }, keyless: { hmac: [], ed25519: [] },
+};
+const signingKeys = async (customer: string): Promise<WebhookKeys> => {
+  const keys = KEYRING[customer];
+  if (keys === undefined) throw new Error('keyring store down');
+  return keys;
+};
 
 /** Verified by the standardwebhooks package (an implementation that is not ours); throws when not. */
 function verify(secret: string, r: Received): unknown {
@@ -61,7 +73,7 @@ function sender(over: Partial<WebhookSenderOptions> = {}) {
   const connects: ConnectCall[] = [];
   const outcomes: WebhookOutcome[] = [];
   const s = createWebhookSender({
-    keys: parseWebhookSecret(SECRET),
+    signingKeys,
     maxAttempts: 4,
     baseDelayMs: 5,
     timeoutMs: 2000,
@@ -81,14 +93,19 @@ const hits = (path: string): Received[] => received.filter((r) => r.path === pat
 
 test('delivers a Standard Webhooks signed JSON POST that standardwebhooks verifies', T, async () => {
   const { s, outcomes } = sender();
-  s.send(`${base}/ok`, { id: 'abc', output: { bytes: 12 } });
+  s.send('acme', `${base}/ok`, { id: 'abc', output: { bytes: 12 } });
   await s.idle();
   const [r] = hits('/ok');
   assert.ok(r);
   assert.equal(r.headers['content-type'], 'application/json');
   assert.deepEqual(JSON.parse(r.body), { id: 'abc', output: { bytes: 12 } });
   assert.match(String(r.headers['webhook-id']), /^msg_[A-Za-z0-9_-]{22}$/);
-  assert.match(String(r.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}=$/);
+  assert.match(String(r.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]{43}= v1a,[A-Za-z0-9+/]{86}==$/);
+  // v1a: the ed25519 signature of the same content, checked with the public key alone.
+  const v1a = String(r.headers['webhook-signature']).split(' ')[1]!.slice(4);
+  const content = `${String(r.headers['webhook-id'])}.${String(r.headers['webhook-timestamp'])}.${r.body}`;
+  assert.ok(verifyEd25519(null, Buffer.from(content), PAIR.publicKey, Buffer.from(v1a, 'base64')), 'v1a verifies with the public key');
+  assert.ok(!verifyEd25519(null, Buffer.from(`${content} `), PAIR.publicKey, Buffer.from(v1a, 'base64')));
   assert.ok(Math.abs(Number(r.headers['webhook-timestamp']) - Date.now() / 1000) < 5);
   assert.deepEqual(verify(SECRET, r), { id: 'abc', output: { bytes: 12 } });
   assert.throws(() => verify(OLD_SECRET, r), /signature/i, 'another secret');
@@ -98,9 +115,9 @@ test('delivers a Standard Webhooks signed JSON POST that standardwebhooks verifi
   assert.deepEqual(outcomes.map((o) => [o.ok, o.attempts, o.status]), [[true, 1, 200]]);
 });
 
-test('rotation: two secrets sign twice, and a receiver holding either one verifies', T, async () => {
-  const { s } = sender({ keys: parseWebhookSecret(`${SECRET} ${OLD_SECRET}`) });
-  s.send(`${base}/rotated`, { n: 1 });
+test('rotation: two keys sign twice, and a receiver holding either one verifies', T, async () => {
+  const { s } = sender();
+  s.send('rotating', `${base}/rotated`, { n: 1 });
   await s.idle();
   const [r] = hits('/rotated');
   assert.ok(r);
@@ -109,21 +126,21 @@ test('rotation: two secrets sign twice, and a receiver holding either one verifi
   assert.deepEqual(verify(OLD_SECRET, r), { n: 1 });
 });
 
-test('parseWebhookSecret: whsec_<base64>, at least 16 bytes, at most two', () => {
-  assert.equal(parseWebhookSecret(SECRET).length, 1);
-  assert.equal(parseWebhookSecret(`  ${SECRET}   ${OLD_SECRET} `).length, 2);
-  assert.throws(() => parseWebhookSecret(''), /empty/);
-  assert.throws(() => parseWebhookSecret('plain-secret-of-enough-length'), /secret 1 is not whsec_/);
-  assert.throws(() => parseWebhookSecret(`whsec_${Buffer.alloc(15).toString('base64')}`), /15 bytes/);
-  assert.throws(() => parseWebhookSecret(`${SECRET} ${SECRET} ${SECRET}`), /at most 2/);
-  assert.throws(() => parseWebhookSecret(`${SECRET} whsec_!!`), /secret 2/);
+test('keys are read at each attempt: a keyring that cannot answer (or has no key) makes a retry, never an unsigned delivery', T, async () => {
+  const { s, outcomes } = sender({ maxAttempts: 2 });
+  s.send('unknown-customer', `${base}/unsigned`, {});
+  s.send('keyless', `${base}/unsigned`, {});
+  await s.idle();
+  assert.equal(hits('/unsigned').length, 0, 'nothing was sent');
+  assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 2, retried: 2, dropped: 0, attempts: 4 });
+  assert.deepEqual(outcomes.map((o) => o.error).sort(), ['no signing key', 'signing keys unavailable: keyring store down']);
 });
 
 test('a delayed delivery waits, then goes out', T, async () => {
   const at: number[] = [];
   const { s } = sender({ onAttempt: () => at.push(Date.now()) });
   const sent = Date.now();
-  s.send(`${base}/delayed`, {}, 300);
+  s.send('acme', `${base}/delayed`, {}, 300);
   assert.equal(s.pending(), 1);
   await s.idle();
   assert.equal(hits('/delayed').length, 1);
@@ -133,7 +150,7 @@ test('a delayed delivery waits, then goes out', T, async () => {
 test('retries on 500 then succeeds, re-signing each attempt', T, async () => {
   script.set('/flaky', [500, 503, 200]);
   const { s, outcomes } = sender();
-  s.send(`${base}/flaky`, { n: 1 });
+  s.send('acme', `${base}/flaky`, { n: 1 });
   await s.idle();
   const got = hits('/flaky');
   assert.equal(got.length, 3);
@@ -146,7 +163,7 @@ test('retries on 500 then succeeds, re-signing each attempt', T, async () => {
 test('retries on 429 and on network errors', T, async () => {
   script.set('/busy', [429, 0, 200]);
   const { s } = sender();
-  s.send(`${base}/busy`, {});
+  s.send('acme', `${base}/busy`, {});
   await s.idle();
   assert.equal(hits('/busy').length, 3);
   assert.equal(s.counters.delivered, 1);
@@ -157,7 +174,7 @@ test('a 429 Retry-After is a floor for the backoff', T, async () => {
   script.set('/retry-after', [429, 200]);
   const at: number[] = [];
   const { s } = sender({ baseDelayMs: 5, onAttempt: () => at.push(Date.now()) });
-  s.send(`${base}/retry-after`, {});
+  s.send('acme', `${base}/retry-after`, {});
   await s.idle();
   assert.equal(hits('/retry-after').length, 2);
   assert.equal(at.length, 2);
@@ -169,9 +186,9 @@ test('never retries a 4xx that means never; retries 408 and 425', T, async () =>
   script.set('/gone', [410]);
   script.set('/later', [408, 425, 200]);
   const { s, outcomes } = sender();
-  s.send(`${base}/reject`, {});
-  s.send(`${base}/gone`, {});
-  s.send(`${base}/later`, {});
+  s.send('acme', `${base}/reject`, {});
+  s.send('acme', `${base}/gone`, {});
+  s.send('acme', `${base}/later`, {});
   await s.idle();
   assert.equal(hits('/reject').length, 1);
   assert.equal(hits('/gone').length, 1);
@@ -184,7 +201,7 @@ test('never retries a 4xx that means never; retries 408 and 425', T, async () =>
 test('gives up after maxAttempts', T, async () => {
   script.set('/down', [500]);
   const { s, outcomes } = sender({ maxAttempts: 3 });
-  s.send(`${base}/down`, {});
+  s.send('acme', `${base}/down`, {});
   await s.idle();
   assert.equal(hits('/down').length, 3);
   assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 1, retried: 2, dropped: 0, attempts: 3 });
@@ -196,7 +213,7 @@ test('times out a receiver that never answers, and retries it', T, async () => {
   const slow = await startServer(() => void stalled++); // never responds
   try {
     const { s } = sender({ timeoutMs: 150, maxAttempts: 2 });
-    s.send(`http://127.0.0.1:${slow.port}/`, {});
+    s.send('acme', `http://127.0.0.1:${slow.port}/`, {});
     await s.idle();
     assert.equal(stalled, 2);
     assert.equal(s.counters.failed, 1);
@@ -208,11 +225,11 @@ test('times out a receiver that never answers, and retries it', T, async () => {
 
 test('SSRF guard: forbidden destinations are refused before connect and not retried', T, async () => {
   const { s, connects, outcomes } = sender({ allow: [] });
-  s.send(`${base}/ok`, {}); // loopback without the allow-list
-  s.send('http://evil.test/hook', {});
-  s.send('http://metadata.test/latest/meta-data/', {});
-  s.send('http://169.254.169.254/', {});
-  s.send('http://[::1]/', {});
+  s.send('acme', `${base}/ok`, {}); // loopback without the allow-list
+  s.send('acme', 'http://evil.test/hook', {});
+  s.send('acme', 'http://metadata.test/latest/meta-data/', {});
+  s.send('acme', 'http://169.254.169.254/', {});
+  s.send('acme', 'http://[::1]/', {});
   await s.idle();
   assert.deepEqual(connects, [], 'the guard refused before connect was called');
   assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 5, retried: 0, dropped: 0, attempts: 5 });
@@ -222,10 +239,10 @@ test('SSRF guard: forbidden destinations are refused before connect and not retr
 test('bad schemes, credentials and redirects are final failures', T, async () => {
   script.set('/moved', [302]);
   const { s, connects } = sender();
-  s.send('file:///etc/passwd', {});
-  s.send('gopher://127.0.0.1/', {});
-  s.send(`http://u:p@127.0.0.1:${srv.port}/ok`, {});
-  s.send(`${base}/moved`, {}); // redirects are not followed for webhooks
+  s.send('acme', 'file:///etc/passwd', {});
+  s.send('acme', 'gopher://127.0.0.1/', {});
+  s.send('acme', `http://u:p@127.0.0.1:${srv.port}/ok`, {});
+  s.send('acme', `${base}/moved`, {}); // redirects are not followed for webhooks
   await s.idle();
   assert.equal(connects.length, 1, 'only the redirecting receiver was contacted');
   assert.equal(hits('/moved').length, 1);
@@ -234,7 +251,7 @@ test('bad schemes, credentials and redirects are final failures', T, async () =>
 
 test('named receivers are resolved through the guard', T, async () => {
   const { s, connects } = sender();
-  s.send(`http://hooks.test:${srv.port}/named`, { x: 1 });
+  s.send('acme', `http://hooks.test:${srv.port}/named`, { x: 1 });
   await s.idle();
   assert.equal(hits('/named')[0]?.headers.host, `hooks.test:${srv.port}`);
   assert.deepEqual(connects, [{ address: '127.0.0.1', port: srv.port, host: 'hooks.test' }]);
@@ -254,9 +271,9 @@ test('the queue is bounded; close() cancels waiting retries', T, async () => {
       if (a.willRetry && ++parked === 2) bothParked();
     },
   });
-  s.send(`${base}/slowfail`, {});
-  s.send(`${base}/slowfail`, {});
-  s.send(`${base}/slowfail`, {}); // over the bound
+  s.send('acme', `${base}/slowfail`, {});
+  s.send('acme', `${base}/slowfail`, {});
+  s.send('acme', `${base}/slowfail`, {}); // over the bound
   assert.equal(s.counters.dropped, 1);
   assert.equal(s.pending(), 2);
   // Wait (event-driven) until both first attempts have failed and are parked for a minute.
@@ -266,7 +283,7 @@ test('the queue is bounded; close() cancels waiting retries', T, async () => {
   s.close();
   await idle;
   assert.deepEqual({ ...s.counters }, { delivered: 0, failed: 2, retried: 2, dropped: 1, attempts: 2 });
-  s.send(`${base}/slowfail`, {});
+  s.send('acme', `${base}/slowfail`, {});
   assert.equal(s.counters.dropped, 2, 'a closed sender accepts nothing');
 });
 

@@ -9,12 +9,13 @@
 // enqueue in Redis instead (backends/webhooks/, sluice-webhooks); a lost webhook is
 // recoverable by the client via GET /v1/results/<id> for the result's lifetime.
 
-import { attemptWebhook, type AttemptResult } from './webhook-attempt.js';
+import { attemptWebhook, isKeys, signingKeysFor, type AttemptResult } from './webhook-attempt.js';
 import type { Connector, Resolver } from './safe-fetch.js';
 import { newWebhookId, type WebhookKeys } from './webhook-signing.js';
 
 export interface WebhookSenderOptions {
-  readonly keys: WebhookKeys;
+  /** The customer's keys at the moment of each attempt (a rotation meanwhile applies to the next attempt). */
+  readonly signingKeys: (customer: string) => Promise<WebhookKeys>;
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly timeoutMs: number;
@@ -61,8 +62,8 @@ export interface WebhookCounters {
 }
 
 export interface WebhookSender {
-  /** Queues a delivery (after delayMs) and returns at once; never throws for delivery problems. */
-  send(url: string, payload: object, delayMs?: number): void;
+  /** Queues a delivery to one customer's URL (after delayMs) and returns at once; never throws for delivery problems. */
+  send(customer: string, url: string, payload: object, delayMs?: number): void;
   readonly counters: Readonly<WebhookCounters>;
   /** Deliveries queued, in flight or waiting for a retry. */
   pending(): number;
@@ -73,6 +74,8 @@ export interface WebhookSender {
 }
 
 interface Job {
+  /** Whose keys sign it. */
+  readonly customer: string;
   readonly url: string;
   /** webhook-id: the same on every attempt, so receivers can deduplicate. */
   readonly id: string;
@@ -135,7 +138,9 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
       inFlight++;
       job.attempts++;
       counters.attempts++;
-      void attemptWebhook(opts, job.url, job.id, job.body).then((r) => {
+      void signingKeysFor(opts.signingKeys, job.customer).then((keys) => (
+        isKeys(keys) ? attemptWebhook(opts, job.url, job.id, job.body, keys) : keys
+      )).then((r) => {
         inFlight--;
         const willRetry = r.kind === 'retry' && job.attempts < maxAttempts && !closed;
         opts.onAttempt?.({
@@ -158,12 +163,12 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
   }
 
   return {
-    send(url, payload, delayMs = 0) {
+    send(customer, url, payload, delayMs = 0) {
       if (closed || pending() >= maxQueue) {
         counters.dropped++;
         return;
       }
-      const job: Job = { url, id: newWebhookId(), body: JSON.stringify(payload), attempts: 0 };
+      const job: Job = { customer, url, id: newWebhookId(), body: JSON.stringify(payload), attempts: 0 };
       if (delayMs > 0) later(job, delayMs);
       else {
         ready.push(job);

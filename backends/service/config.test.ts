@@ -44,7 +44,7 @@ describe('sluice-backend config', () => {
       [['--allow-svg=maybe'], {}, /--allow-svg/],
       [['--bogus', '1'], {}, /unknown flag --bogus/],
       [['--queue'], {}, /--queue: missing value/],
-      [[], { SLUICE_WEBHOOK_SECRET: 'short' }, /SLUICE_WEBHOOK_SECRET: secret 1 is not whsec_/],
+      [[], { SLUICE_MASTER_KEY: 'short' }, /SLUICE_MASTER_KEY: must be 32 bytes/],
       [['--webhook-redis', 'http://x'], {}, /--webhook-redis \(SLUICE_BACKEND_WEBHOOK_REDIS\): must start with redis:\/\//],
       [['--webhook-redis', 'redis://x', '--webhook-store', 'f.yaml'], {}, /--webhook-store.*not both/],
     ];
@@ -60,15 +60,15 @@ describe('sluice-backend config', () => {
   });
 
   it('every problem at once, each naming its flag, its variable and where the value came from', () => {
-    assert.throws(() => parseBackendConfig(['--port', '70000', '--queue=lots', '--allow-svg=maybe'], { SLUICE_BACKEND_CONCURRENCY: '0', SLUICE_WEBHOOK_SECRET: 'short' }),
+    assert.throws(() => parseBackendConfig(['--port', '70000', '--queue=lots', '--allow-svg=maybe'], { SLUICE_BACKEND_CONCURRENCY: '0', SLUICE_MASTER_KEY: 'short' }),
       (e: unknown) => e instanceof ConfigError && assert.deepEqual(e.errors, [
         '--port (SLUICE_BACKEND_PORT): must be <= 65535, got 70000 (from --port)',
         '--concurrency (SLUICE_BACKEND_CONCURRENCY): must be >= 1, got 0 (from env SLUICE_BACKEND_CONCURRENCY)',
         '--queue (SLUICE_BACKEND_QUEUE): must be a whole number, got "lots" (from --queue)',
         '--allow-svg: must be true or false, got "maybe"',
       ]) === undefined,
-      'the secret is checked once the flags are right');
-    assert.throws(() => parseBackendConfig(['--results-s3-endpoint', 'http://x:1', '--register-upstream', 'img'], { SLUICE_WEBHOOK_SECRET: 'short' }),
+      'the master key is checked once the flags are right');
+    assert.throws(() => parseBackendConfig(['--results-s3-endpoint', 'http://x:1', '--register-upstream', 'img'], { SLUICE_MASTER_KEY: 'short' }),
       (e: unknown) => e instanceof ConfigError && e.errors.length === 3);
     assert.equal(parseBackendConfig(['--allow-svg=true', '--reexec=no'], {}).limits.allowSvg, true);
     assert.equal(parseBackendConfig(['--reexec=no'], {}).reexec, false);
@@ -129,14 +129,20 @@ describe('sluice-backend registration flags', () => {
 });
 
 describe('sluice-backend webhook flags', () => {
-  it('--webhook-redis (or its env) or --webhook-store picks the queue; SLUICE_WEBHOOK_SECRET the in-process keys', () => {
+  it('--webhook-redis (or its env) or --webhook-store picks the queue; --webhook-keys-* and SLUICE_MASTER_KEY the in-process keys', () => {
     const none = parseBackendConfig([], {});
     assert.equal(none.webhook.queue, undefined);
-    assert.equal(none.webhook.keys, undefined);
-    const env = parseBackendConfig([], { SLUICE_BACKEND_WEBHOOK_REDIS: 'redis://127.0.0.1:6379', SLUICE_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` });
+    assert.equal(none.webhook.keyring, undefined);
+    assert.equal(none.webhook.master, undefined);
+    const master = Buffer.alloc(32, 7).toString('base64');
+    const env = parseBackendConfig([], { SLUICE_BACKEND_WEBHOOK_REDIS: 'redis://127.0.0.1:6379', SLUICE_MASTER_KEY: master });
     assert.equal(env.webhook.queue?.url, 'redis://127.0.0.1:6379');
     assert.equal(env.webhook.queue?.prefix, 'sluice:');
-    assert.deepEqual(env.webhook.keys, [Buffer.alloc(32, 7)]);
+    assert.deepEqual(env.webhook.master?.current.key, Buffer.alloc(32, 7));
+    assert.deepEqual(parseBackendConfig(['--webhook-keys-dir', '/tmp/k'], {}).webhook.keyring, { kind: 'dir', dir: '/tmp/k' });
+    assert.equal(parseBackendConfig(['--webhook-keys-redis', 'redis://127.0.0.1:6390'], {}).webhook.keyring?.kind, 'redis');
+    assert.throws(() => parseBackendConfig([], { SLUICE_MASTER_KEY: 'short' }), /SLUICE_MASTER_KEY: must be 32 bytes/);
+    assert.throws(() => parseBackendConfig(['--webhook-keys-dir', '/tmp/k', '--webhook-keys-redis', 'redis://x:1'], {}), /one --webhook-keys-\* source/);
     const dir = mkdtempSync(join(tmpdir(), 'sluice-whstore-'));
     try {
       writeFileSync(join(dir, 'c.yaml'), 'store: {kind: redis, mode: cluster, nodes: ["redis://127.0.0.1:7000"], prefix: "q:"}');

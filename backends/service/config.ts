@@ -4,7 +4,7 @@ import type { StoreConfig } from '../../common/store-config.js';
 import { join } from 'node:path';
 import { isBucketName } from '../image/options-schema.js';
 import { DEFAULT_LIMITS, DEFAULT_WATERMARK_LIMITS, type ImageLimits, type WatermarkLimits } from '../image/types.js';
-import { parseWebhookSecret, type WebhookKeys } from '../net/webhook-signing.js';
+import { masterKeysFromEnv, type MasterKeys } from '../../common/webhook-keys/master-key.js';
 import type { S3ResultsConfig } from './results-s3-store.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { BoolFlag, IntFlag, ListFlag, StringFlag, envNameOf, parseFlags, storeFromFlags, usageOf, type FlagValues } from './flags.js';
@@ -41,8 +41,15 @@ export interface BackendConfig {
     readonly allow: readonly string[];
   };
   readonly webhook: {
-    /** From SLUICE_WEBHOOK_SECRET; needed for in-process delivery (the queue's worker signs with its own). */
-    readonly keys: WebhookKeys | undefined;
+    /**
+     * In-process delivery signs with each customer's own key, read at every attempt from
+     * the gateway's keyring: in its Redis, or in the directory of a memory-store stack.
+     * Undefined (or no master key): in-process delivery is off. The queue's worker reads
+     * the keyring itself.
+     */
+    readonly keyring: KeyringSource | undefined;
+    /** SLUICE_MASTER_KEY (and SLUICE_MASTER_KEY_PREVIOUS), which the keys are sealed under. */
+    readonly master: MasterKeys | undefined;
     /** Undefined: deliver in-process; else enqueue in this Redis for sluice-webhooks. */
     readonly queue: StoreConfig | undefined;
     readonly maxAttempts: number;
@@ -59,6 +66,8 @@ export interface BackendConfig {
   /** Registration in a gateway fleet's Redis (common/registry.ts); undefined: not registered. */
   readonly register: RegisterConfig | undefined;
 }
+
+export type KeyringSource = { readonly kind: 'dir'; readonly dir: string } | { readonly kind: 'redis'; readonly store: StoreConfig };
 
 export interface RegisterConfig {
   /** The gateways' store: from --register-redis (standalone) or the store section of --register-store. */
@@ -102,8 +111,11 @@ export const FLAGS = Type.Object({
   'fetch-timeout-ms': IntFlag(100, 600_000, 'Whole-download timeout for fetches.', { default: 10000 }),
   'fetch-max-redirects': IntFlag(0, 20, 'Redirects a fetch follows.', { default: 3 }),
   'fetch-allow': ListFlag('Comma-separated addresses/CIDRs fetches and webhooks may reach although private or loopback (tests: 127.0.0.1). Default none.'),
-  'webhook-redis': Type.Optional(StringFlag('redis:// URL: enqueue webhooks there (BullMQ) for `sluice-webhooks` to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), needs `SLUICE_WEBHOOK_SECRET`.')),
+  'webhook-redis': Type.Optional(StringFlag('redis:// URL: enqueue webhooks there (BullMQ) for `sluice-webhooks` to deliver, durably, instead of delivering them from this process. Default: in-process delivery (not durable), which needs a `--webhook-keys-*` source and `SLUICE_MASTER_KEY`.')),
   'webhook-store': Type.Optional(StringFlag('A gateway config file: enqueue webhooks in the Redis of its `store` section (standalone, Sentinel or Cluster), as `--register-store` reads it. Instead of `--webhook-redis`.')),
+  'webhook-keys-dir': Type.Optional(StringFlag('In-process delivery: the memory-store gateway\'s webhook key directory (`sluice` passes its own to the backends it starts).')),
+  'webhook-keys-store': Type.Optional(StringFlag('In-process delivery: a gateway config file; customers\' webhook keys are read from the Redis of its `store` section.')),
+  'webhook-keys-redis': Type.Optional(StringFlag('In-process delivery: redis:// URL of the gateways\' store holding customers\' webhook keys (prefix `sluice:`). Instead of `--webhook-keys-store`.')),
   'webhook-max-attempts': IntFlag(1, 20, 'In-process delivery: attempts per webhook.', { default: 5 }),
   'webhook-base-delay-ms': IntFlag(1, 600_000, 'In-process delivery: first retry delay, doubled each attempt (at most 60 s).', { default: 1000 }),
   'webhook-timeout-ms': IntFlag(100, 600_000, 'In-process delivery: timeout of one attempt.', { default: 5000 }),
@@ -160,7 +172,8 @@ export function parseBackendConfig(argv: readonly string[], env: NodeJS.ProcessE
       allow: f['fetch-allow'],
     },
     webhook: {
-      keys: webhookKeys(env, v),
+      keyring: keyringSource(v),
+      master: masterKeys(env, v),
       queue: storeFromFlags(v, 'webhook-redis', 'webhook-store', undefined),
       maxAttempts: f['webhook-max-attempts'],
       baseDelayMs: f['webhook-base-delay-ms'],
@@ -197,16 +210,22 @@ function resultsS3Config(v: Flags): S3ResultsConfig | undefined {
   return { bucket, region: f['results-s3-region'] ?? 'us-east-1', prefix, endpoint, forcePathStyle: f['results-s3-path-style'] };
 }
 
-/** SLUICE_WEBHOOK_SECRET, shared by every process that signs (see webhook-signing.ts). */
-export function webhookKeys(env: NodeJS.ProcessEnv, v: Pick<FlagValues<unknown>, 'problem'>): WebhookKeys | undefined {
-  const text = env.SLUICE_WEBHOOK_SECRET;
-  if (text === undefined || text === '') return undefined;
+/** SLUICE_MASTER_KEY (and its previous keys), shared by every process that signs; a malformed one is a problem named by its variable. */
+export function masterKeys(env: NodeJS.ProcessEnv, v: Pick<FlagValues<unknown>, 'problem'>): MasterKeys | undefined {
   try {
-    return parseWebhookSecret(text);
+    return masterKeysFromEnv(env);
   } catch (err) {
-    v.problem(`SLUICE_WEBHOOK_SECRET: ${(err as Error).message}`);
+    v.problem((err as Error).message);
     return undefined;
   }
+}
+
+function keyringSource(v: Flags): KeyringSource | undefined {
+  const dir = v.values['webhook-keys-dir'];
+  const store = storeFromFlags(v, 'webhook-keys-redis', 'webhook-keys-store', undefined);
+  if (dir !== undefined && store !== undefined) v.need('webhook-keys-dir', 'give one --webhook-keys-* source, not two');
+  if (store !== undefined) return { kind: 'redis', store };
+  return dir === undefined ? undefined : { kind: 'dir', dir };
 }
 
 function registerConfig(v: Flags): RegisterConfig | undefined {

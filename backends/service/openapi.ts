@@ -1,5 +1,5 @@
 import { ErrorEnvelope } from '../../common/errors.js';
-import { publishSchemas } from '../../common/openapi.js';
+import { openApiDocument } from '../../common/openapi.js';
 import { Colour, FetchRequest, Gravity, ImageOptions, WATERMARK_ID_PATTERN } from '../image/options-schema.js';
 
 // The backend's OpenAPI 3.1 document. The request schemas are the validators' own
@@ -199,6 +199,7 @@ const paths = {
       responses: {
         "201": {
           description: 'Stored.',
+          headers: { ...STANDARD_HEADERS },
           content: {
             "application/json": {
               schema: {
@@ -220,7 +221,7 @@ const paths = {
       operationId: 'deleteWatermark',
       summary: 'Delete one of the caller\'s watermarks',
       parameters: WATERMARK_PARAMETERS,
-      responses: { "204": { description: 'Deleted.' }, "404": failure('`not_found`: the caller has no watermark by that id.') },
+      responses: { "204": { description: 'Deleted.', headers: { ...STANDARD_HEADERS } }, "404": failure('`not_found`: the caller has no watermark by that id.') },
     },
   },
 };
@@ -306,22 +307,18 @@ const answers = {
 
 /** The document served at GET /openapi.json. */
 export function backendOpenApi(): Record<string, unknown> {
-  return {
-    openapi: '3.1.0',
-    info: {
-      title: 'Sluice image backend',
-      version: '0.1.0',
-      description: 'Image processing API served by `sluice-backend` and reached through the Sluice gateway. Every error is `{"error":{"code","message","request_id"}}` '
-        + '(plus `field` when one option or form field is at fault). Every response carries `X-Request-Id` and `X-Backend-Load`.',
-    },
-    servers: [{ url: 'http://127.0.0.1:7001' }],
+  return openApiDocument({
+    title: 'Sluice image backend',
+    version: '0.1.0',
+    description: 'Image processing API served by `sluice-backend` and reached through the Sluice gateway. Every error is `{"error":{"code","message","request_id"}}` '
+      + '(plus `field` when one option or form field is at fault). Every response carries `X-Request-Id` and `X-Backend-Load`.',
+    servers: ['http://127.0.0.1:7001'],
     paths,
-    components: {
-      parameters,
-      headers,
-      schemas: { ...answers, ...publishSchemas({ Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour }) },
-    },
-  };
+    parameters,
+    headers,
+    plainSchemas: answers,
+    schemas: { Error: ErrorEnvelope, ImageOptions, FetchRequest, Gravity, Colour },
+  });
 }
 
 /** Where the document is kept in the source tree (server.ts serves it from there). */

@@ -35,7 +35,7 @@ export interface ServiceDeps {
   readonly storeOutput?: ((target: CustomerStore, data: Buffer, contentType: string) => Promise<void>) | undefined;
   readonly parseOptionsHeader: (text: string | undefined) => ImageOptions;
   /** In-process sender or queue; undefined when neither is configured (→ 400 on `webhook`). */
-  readonly webhooks: { send(url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
+  readonly webhooks: { send(customer: string, url: string, payload: object, delayMs?: number): void; close(): void | Promise<void> } | undefined;
   readonly log?: Logger | undefined;
 }
 
@@ -128,6 +128,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
   const limits = opts.limits;
   const bodyRate = opts.bodyRate ?? DEFAULT_BODY_RATE;
   const retryAfter = String(opts.retryAfterSeconds);
+  /** `webhook` jobs answered 202 whose outcome is not yet handed to the sender. */
+  const sending = new Set<Promise<void>>();
 
   const overloaded = (): HttpError => new HttpError(503, 'overloaded', 'the backend is at capacity; retry later', undefined, { 'retry-after': retryAfter });
 
@@ -279,7 +281,7 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     const target = options.webhook!;
     const id = store.newId();
     finish(req, res, 202, { 'content-type': 'application/json' }, JSON.stringify({ id, status: 'accepted', url: `/v1/results/${id}` }));
-    void (async () => {
+    const task = (async () => {
       let payload: object;
       try {
         const result = await runProcess(slot, endpoint, input, options, req);
@@ -295,8 +297,10 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
       } finally {
         slot.release();
       }
-      webhooks.send(target.url, payload, target.delaySeconds * 1000);
+      webhooks.send(customerOf(req), target.url, payload, target.delaySeconds * 1000);
     })();
+    sending.add(task);
+    void task.finally(() => sending.delete(task));
   }
 
   async function handleImages(req: IncomingMessage, res: ServerResponse, rid: string, endpoint: Endpoint, ticket: Ticket): Promise<void> {
@@ -312,6 +316,8 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
     if (options.store !== undefined && deps.storeOutput === undefined) throw new HttpError(400, 'bad_request', 'store is not enabled on this backend', 'store');
     if (options.webhook !== undefined) {
       if (deps.webhooks === undefined) throw new HttpError(400, 'bad_request', 'webhooks are not enabled on this backend', 'webhook');
+      // Signed with the customer's own key: a request with no customer (not through the gateway) has none.
+      if (customerOf(req) === '') throw new HttpError(400, 'bad_request', 'webhooks are signed with the customer\'s own key: send the request through the gateway', 'webhook');
       // From here the background job owns the reservation and releases it when done.
       ticket.detached = true;
       acceptAsync(req, res, rid, slot, endpoint, input, options);
@@ -498,6 +504,9 @@ export async function createImageService(deps: ServiceDeps, opts: ServiceOptions
           // In-flight requests get no grace here; the CLI drains before calling close.
           server.closeAllConnections();
         });
+        // A job that finished its processing may still be storing its result: its webhook
+        // must be handed to the sender (or queue) before that closes.
+        await Promise.all([...sending]);
         await deps.webhooks?.close();
         await store.close();
         await watermarks.close();

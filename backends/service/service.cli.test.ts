@@ -3,7 +3,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
+import { newMasterKeyText, parseMasterKey } from '../../common/webhook-keys/master-key.js';
+import { DirKeyringStorage } from '../../common/webhook-keys/storage.js';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +46,10 @@ describe('sluice-backend CLI', () => {
   });
 
   it('starts tuned (allocator, UV_THREADPOOL_SIZE, sharp), serves, fetches from an allowed host, delivers a signed webhook, and stops on SIGTERM', async () => {
-    const secret = `whsec_${Buffer.from('a-test-secret-of-32-characters!!').toString('base64')}`;
+    // In-process delivery signs with the customer's key from a memory-store gateway's key directory.
+    const master = newMasterKeyText();
+    const keysDir = mkdtempSync(join(tmpdir(), 'sluice-cli-keys-'));
+    const secret = (await new WebhookKeyring(new DirKeyringStorage(keysDir), { current: parseMasterKey(master), previous: [] }).state('acme')).key;
     const images = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'image/jpeg' }); res.end(PHOTO); });
     const hooks: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
     let hookArrived!: () => void;
@@ -53,7 +61,7 @@ describe('sluice-backend CLI', () => {
     });
     await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
     await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
-    const p = start(['--port', '0', '--face-workers', '0', '--concurrency', '2', '--fetch-allow', '127.0.0.1'], { SLUICE_WEBHOOK_SECRET: secret });
+    const p = start(['--port', '0', '--face-workers', '0', '--concurrency', '2', '--fetch-allow', '127.0.0.1', '--webhook-keys-dir', keysDir], { SLUICE_MASTER_KEY: master });
     try {
       const info = await p.listening;
       assert.equal(info.uv_threadpool_size, 6);
@@ -77,7 +85,7 @@ describe('sluice-backend CLI', () => {
 
       const hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`;
       const accepted = await request(`${base}/v1/images`, {
-        method: 'POST', body: PHOTO, headers: { 'x-options': JSON.stringify({ resize: { width: 200 }, format: 'jpeg', webhook: hookUrl }) },
+        method: 'POST', body: PHOTO, headers: { 'x-sluice-customer': 'acme', 'x-options': JSON.stringify({ resize: { width: 200 }, format: 'jpeg', webhook: hookUrl }) },
       });
       assert.equal(accepted.statusCode, 202);
       const acc = await accepted.body.json() as { id: string; status: string };

@@ -46,7 +46,7 @@ describe('image service HTTP layer (injected processor)', () => {
   let base: string;
   let hold: Gate | undefined;
   let started = 0;
-  const sent: Array<{ url: string; payload: Record<string, unknown>; delayMs: number | undefined }> = [];
+  const sent: Array<{ customer: string; url: string; payload: Record<string, unknown>; delayMs: number | undefined }> = [];
   let sentSignal: Gate = gate();
 
   before(async () => {
@@ -63,7 +63,7 @@ describe('image service HTTP layer (injected processor)', () => {
       fetch: async () => { throw new ImageError(422, 'forbidden_destination', 'no'); },
       parseFetchRequest,
       parseOptionsHeader,
-      webhooks: { send: (url, payload, delayMs) => { sent.push({ url, payload: payload as Record<string, unknown>, delayMs }); sentSignal.open(); }, close: () => {} },
+      webhooks: { send: (customer, url, payload, delayMs) => { sent.push({ customer, url, payload: payload as Record<string, unknown>, delayMs }); sentSignal.open(); }, close: () => {} },
     };
     svc = await createImageService(deps, {
       concurrency: 1, queue: 1, retryAfterSeconds: 3,
@@ -198,15 +198,19 @@ describe('image service HTTP layer (injected processor)', () => {
     assert.deepEqual(Buffer.from(await res.body.arrayBuffer()), WEBP);
   });
 
-  it('webhook: 202 with the id at once, the result sent later', async () => {
+  it('webhook: 202 with the id at once, the result sent later, for the customer the gateway named', async () => {
     sentSignal = gate();
-    const res = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': '{"webhook":"https://example.test/hook"}' } });
+    const direct = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': '{"webhook":"https://example.test/hook"}' } });
+    assert.equal(direct.statusCode, 400, 'no customer (not through the gateway): no key to sign with');
+    assert.match(((await direct.body.json()) as { error: { message: string } }).error.message, /customer's own key/);
+    const res = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': '{"webhook":"https://example.test/hook"}', 'x-sluice-customer': 'acme' } });
     assert.equal(res.statusCode, 202);
     const body = await res.body.json() as { id: string; status: string };
     assert.equal(body.status, 'accepted');
     await sentSignal.promise;
     const last = sent.at(-1)!;
     assert.equal(last.url, 'https://example.test/hook');
+    assert.equal(last.customer, 'acme');
     assert.equal(last.payload.id, body.id);
     assert.equal(last.payload.status, 'succeeded');
     assert.equal(last.delayMs, 0);
@@ -215,7 +219,7 @@ describe('image service HTTP layer (injected processor)', () => {
 
   it('webhook {url, delay}: the delay reaches the sender in ms; store without a writer is a 400', async () => {
     sentSignal = gate();
-    const res = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': '{"webhook":{"url":"https://example.test/later","delay":7}}' } });
+    const res = await request(`${base}/v1/images`, { method: 'POST', body: Buffer.alloc(50, 1), headers: { 'x-options': '{"webhook":{"url":"https://example.test/later","delay":7}}', 'x-sluice-customer': 'acme' } });
     assert.equal(res.statusCode, 202);
     await res.body.dump();
     await sentSignal.promise;

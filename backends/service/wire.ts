@@ -10,6 +10,24 @@ import type { BackendConfig } from './config.js';
 import { createImageService, type ImageService } from './server.js';
 
 import type { FaceDetectorHandle } from '../faces/face-detector.js';
+import { createRedisClient } from '../../common/redis-client.js';
+import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
+import { DirKeyringStorage, RedisKeyringStorage } from '../../common/webhook-keys/storage.js';
+import type { WebhookKeys } from '../net/webhook-signing.js';
+
+/** The customers' keys for in-process delivery, or undefined when this backend has no keyring or no master key; close() drops its connection. */
+function signingKeys(cfg: BackendConfig): { keys: (customer: string) => Promise<WebhookKeys>; close(): void } | undefined {
+  const { keyring: source, master } = cfg.webhook;
+  if (source === undefined || master === undefined) return undefined;
+  if (source.kind === 'dir') {
+    const keyring = new WebhookKeyring(new DirKeyringStorage(source.dir), master);
+    return { keys: (customer) => keyring.signingKeys(customer), close: () => {} };
+  }
+  const client = createRedisClient(source.store, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectionName: 'sluice-backend-keys' });
+  client.on('error', () => {});
+  const keyring = new WebhookKeyring(new RedisKeyringStorage(client, source.store.prefix), master);
+  return { keys: (customer) => keyring.signingKeys(customer), close: () => client.disconnect() };
+}
 
 /** The service wired to the real processing, detection, fetch and webhook modules. */
 export async function createBackend(cfg: BackendConfig, log: Logger): Promise<ImageService> {
@@ -21,10 +39,11 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
   }
   const detectFaces = faces?.detect;
   let onWebhook: (outcome: 'delivered' | 'failed' | 'enqueued' | 'dropped') => void = () => {};
+  const keyring = cfg.webhook.queue === undefined ? signingKeys(cfg) : undefined;
   const webhooks = cfg.webhook.queue !== undefined
     ? createWebhookEnqueuer({ store: cfg.webhook.queue, log, onResult: (ok) => onWebhook(ok ? 'enqueued' : 'dropped') })
-    : cfg.webhook.keys === undefined ? undefined : createWebhookSender({
-      keys: cfg.webhook.keys,
+    : keyring === undefined ? undefined : createWebhookSender({
+      signingKeys: keyring.keys,
       maxAttempts: cfg.webhook.maxAttempts,
       baseDelayMs: cfg.webhook.baseDelayMs,
       timeoutMs: cfg.webhook.timeoutMs,
@@ -65,10 +84,11 @@ export async function createBackend(cfg: BackendConfig, log: Logger): Promise<Im
     });
   } catch (err) {
     await webhooks?.close();
+    keyring?.close();
     await faces?.close();
     throw err;
   }
   onWebhook = (outcome) => svc.metrics.webhooks.labels(outcome).inc();
   const closeService = svc.close.bind(svc);
-  return { ...svc, close: async () => { await closeService(); await faces?.close(); } };
+  return { ...svc, close: async () => { await closeService(); keyring?.close(); await faces?.close(); } };
 }

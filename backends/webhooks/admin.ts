@@ -1,21 +1,29 @@
-// sluice-webhooks' admin listener (--admin-host/--admin-port, 127.0.0.1:9091 by default).
-// /healthz and /metrics are open (bind it to loopback or a private network); /admin/*
-// wants `Authorization: Bearer <SLUICE_WEBHOOKS_ADMIN_TOKEN>` and is off without it.
+// sluice-webhooks' admin listener (--admin-host/--admin-port, 127.0.0.1:9091 by default),
+// on the same admin router as the gateway's (common/admin/router.ts): /healthz, /metrics
+// and /admin/openapi.json are open (bind it to loopback or a private network); /admin/*
+// wants `Authorization: Bearer <token>` (SLUICE_WEBHOOKS_ADMIN_TOKEN, audited as `admin`,
+// and SLUICE_WEBHOOKS_ADMIN_TOKENS, `label=sha256hex` pairs) and is off without one.
 //
-//   GET  /admin/dead-letters[?endpoint=URL][&limit=N]  dead letters, newest first
-//   POST /admin/dead-letters/<webhook-id>/replay       one, back in the queue at once
-//   POST /admin/dead-letters/replay?endpoint=URL       all of one endpoint (and enables it)
-//   GET  /admin/endpoints                              endpoints failing now, and disabled ones
-// A replayed delivery keeps its webhook-id and starts its retry schedule afresh.
+//   GET    /admin/dead-letters[?endpoint=URL][&limit=N]  dead letters, newest first
+//   POST   /admin/dead-letters/<webhook-id>/replay       one, back in the queue at once
+//   DELETE /admin/dead-letters/<webhook-id>              one, dropped for good
+//   POST   /admin/dead-letters/replay?endpoint=URL       all of one endpoint (and enables it)
+//   GET    /admin/endpoints                              endpoints failing now, and disabled ones
+//   GET    /admin/audit                                  admin changes (shared with the gateways on this Redis)
+// A replayed delivery keeps its webhook-id and starts its retry schedule afresh. Every
+// replay and deletion is in the audit log.
 
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { Type } from '@sinclair/typebox';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { digestsEqual } from '../../common/digest.js';
-import { HttpError, errorBody } from '../../common/errors.js';
-import { requestIdFrom } from '../../common/request-id.js';
-import { sendJson } from '../service/http.js';
+import type { AuditLog } from '../../common/admin/audit-log.js';
+import { AuditEntrySchema, AuditList, auditRoute } from '../../common/admin/audit-route.js';
+import { adminRouter, once, openApiRoute, type AdminRoute } from '../../common/admin/router.js';
+import type { AuthThrottle } from '../../common/admin/throttle.js';
+import type { AdminTokens } from '../../common/admin/tokens.js';
+import { ErrorEnvelope, HttpError } from '../../common/errors.js';
+import { adminPaths, openApiDocument } from '../../common/openapi.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { WebhookMetrics } from './metrics.js';
 import type { WebhookJobData } from './queue.js';
@@ -25,9 +33,14 @@ export interface AdminDeps {
   readonly queue: Queue<WebhookJobData>;
   readonly endpoints: EndpointHealth;
   readonly metrics: WebhookMetrics;
-  /** Undefined: /admin/* answers 403. */
-  readonly token: string | undefined;
+  readonly audit: AuditLog;
   readonly log: Logger;
+}
+
+export interface AdminOptions {
+  /** Undefined: /admin/* answers 403. */
+  readonly tokens: AdminTokens | undefined;
+  readonly throttle: AuthThrottle;
 }
 
 const DEFAULT_LIMIT = 100;
@@ -36,90 +49,31 @@ const MAX_LIMIT = 1000;
 const PAGE = 500;
 const WEBHOOK_ID = /^msg_[A-Za-z0-9_-]{22}$/;
 
-export function createWebhookAdmin(d: AdminDeps): Server {
-  const want = d.token === undefined ? undefined : sha256(d.token);
-  return createServer((req, res) => {
-    const rid = requestIdFrom(req.headers['x-request-id']);
-    res.setHeader('x-request-id', rid);
-    handle(d, want, req, res).catch((err: unknown) => {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal_error', 'admin request failed');
-      if (!(err instanceof HttpError)) d.log.error({ err: (err as Error).message, request_id: rid }, 'admin request failed');
-      sendJson(res, e.status, errorBody(e, rid), e.headers);
-    });
-  });
-}
+const DeadLetter = Type.Object({
+  id: Type.String(), url: Type.String(), attempts: Type.Integer(), error: Type.String(),
+  enqueued_at: Type.String(), failed_at: Type.Union([Type.String(), Type.Null()]),
+});
+const SCHEMAS = {
+  Error: ErrorEnvelope,
+  Status: Type.Object({ status: Type.Literal('ok') }),
+  DeadLetters: Type.Object({ dead_letters: Type.Array(DeadLetter) }),
+  Replayed: Type.Object({ replayed: Type.Integer() }),
+  Deleted: Type.Object({ deleted: Type.Integer() }),
+  Endpoints: Type.Object({
+    endpoints: Type.Array(Type.Object({
+      url: Type.String(), failures: Type.Integer(), failing_since: Type.String(), last_error: Type.String(),
+      disabled_at: Type.Union([Type.String(), Type.Null()]),
+    })),
+  }),
+  AuditEntry: AuditEntrySchema,
+  AuditList,
+};
+const ERROR = 'Error';
+const idPath = { name: 'id', in: 'path' as const, schema: Type.String({ pattern: WEBHOOK_ID.source }) };
+const endpointQuery = (required: boolean) => ({ name: 'endpoint', in: 'query' as const, required, schema: Type.String({ minLength: 1, maxLength: 2048 }), description: 'The exact webhook URL.' });
 
-async function handle(d: AdminDeps, want: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  const path = url.pathname;
-  const m = req.method ?? 'GET';
-  req.resume();
-  if (m === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-  if (m === 'GET' && path === '/metrics') {
-    const body = await d.metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': d.metrics.registry.contentType });
-    res.end(body);
-    return;
-  }
-  if (!path.startsWith('/admin/')) throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);
-  authorize(want, req);
-  const parts = path.split('/').filter((s) => s !== '').slice(1);
-  if (parts[0] === 'endpoints' && parts.length === 1) {
-    allow(m, 'GET');
-    const eps = await d.endpoints.list();
-    return sendJson(res, 200, {
-      endpoints: eps.map((e) => ({
-        url: e.url, failures: e.failures, failing_since: iso(e.failingSince), last_error: e.lastError,
-        disabled_at: e.disabledAt === undefined ? null : iso(e.disabledAt),
-      })),
-    });
-  }
-  if (parts[0] !== 'dead-letters') throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);
-  if (parts.length === 1) {
-    allow(m, 'GET');
-    const endpoint = endpointParam(url, false);
-    const limit = limitParam(url);
-    const jobs = endpoint === undefined ? await d.queue.getFailed(0, limit - 1) : (await failedFor(d.queue, endpoint)).slice(0, limit);
-    return sendJson(res, 200, { dead_letters: jobs.map(describe) });
-  }
-  if (parts.length === 2 && parts[1] === 'replay') {
-    allow(m, 'POST');
-    const endpoint = endpointParam(url, true)!;
-    await d.endpoints.enable(endpoint);
-    const jobs = await failedFor(d.queue, endpoint);
-    let replayed = 0;
-    for (const job of jobs) if (await replay(job)) replayed++;
-    d.log.info({ endpoint: origin(endpoint), replayed }, 'dead letters replayed');
-    return sendJson(res, 200, { replayed });
-  }
-  if (parts.length === 3 && parts[2] === 'replay') {
-    allow(m, 'POST');
-    const id = parts[1]!;
-    if (!WEBHOOK_ID.test(id)) throw new HttpError(400, 'bad_request', 'a webhook id looks like msg_ and 22 base64url characters');
-    const job = await d.queue.getJob(id);
-    if (job === undefined || !(await job.isFailed())) throw new HttpError(404, 'not_found', `no dead letter ${id}`);
-    await d.endpoints.enable(job.data.url);
-    if (!(await replay(job))) throw new HttpError(409, 'conflict', `${id} is no longer a dead letter`);
-    d.log.info({ webhook_id: id, endpoint: origin(job.data.url) }, 'dead letter replayed');
-    return sendJson(res, 200, { replayed: 1 });
-  }
-  throw new HttpError(404, 'not_found', `no admin endpoint ${path}`);
-}
-
-function authorize(want: string | undefined, req: IncomingMessage): void {
-  if (want === undefined) throw new HttpError(403, 'forbidden', 'admin API disabled: set SLUICE_WEBHOOKS_ADMIN_TOKEN');
-  const m = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  if (m === null || !digestsEqual(sha256(m[1]!), want)) {
-    throw new HttpError(401, 'unauthorized', 'admin API needs Authorization: Bearer <SLUICE_WEBHOOKS_ADMIN_TOKEN>');
-  }
-}
-
-function allow(method: string, allowed: string): void {
-  if (method !== allowed) throw new HttpError(405, 'method_not_allowed', `use ${allowed}`, undefined, { allow: allowed });
-}
-
-function endpointParam(url: URL, required: boolean): string | undefined {
-  const e = url.searchParams.get('endpoint');
+function endpointParam(q: URLSearchParams, required: boolean): string | undefined {
+  const e = q.get('endpoint');
   if (e === null) {
     if (required) throw new HttpError(400, 'bad_request', 'endpoint=<webhook URL> is required', 'endpoint');
     return undefined;
@@ -128,11 +82,22 @@ function endpointParam(url: URL, required: boolean): string | undefined {
   return e;
 }
 
-function limitParam(url: URL): number {
-  const l = url.searchParams.get('limit');
+function limitParam(q: URLSearchParams): number {
+  const l = q.get('limit');
   if (l === null) return DEFAULT_LIMIT;
   if (!/^\d{1,4}$/.test(l) || Number(l) < 1 || Number(l) > MAX_LIMIT) throw new HttpError(400, 'bad_request', `limit must be 1..${MAX_LIMIT}`, 'limit');
   return Number(l);
+}
+
+function webhookId(id: string): string {
+  if (!WEBHOOK_ID.test(id)) throw new HttpError(400, 'bad_request', 'a webhook id looks like msg_ and 22 base64url characters');
+  return id;
+}
+
+async function deadLetter(queue: Queue<WebhookJobData>, id: string): Promise<Job<WebhookJobData>> {
+  const job = await queue.getJob(webhookId(id));
+  if (job === undefined || !(await job.isFailed())) throw new HttpError(404, 'not_found', `no dead letter ${id}`);
+  return job;
 }
 
 /** Every dead letter of one endpoint (exact URL), newest first. */
@@ -166,6 +131,153 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
+const healthz: AdminRoute<AdminDeps> = {
+  method: 'GET', path: '/healthz', open: true,
+  doc: { operationId: 'healthz', summary: 'The process is up.', responses: { 200: { description: 'Up.', schema: 'Status' } } },
+  handle: () => ({ status: 200, body: { status: 'ok' } }),
+};
+
+const metrics: AdminRoute<AdminDeps> = {
+  method: 'GET', path: '/metrics', open: true,
+  doc: { operationId: 'metrics', summary: 'Prometheus metrics.', responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+  async handle(_c, d) {
+    return { status: 200, raw: { contentType: d.metrics.registry.contentType, data: await d.metrics.registry.metrics() } };
+  },
+};
+
+const listEndpoints: AdminRoute<AdminDeps> = {
+  method: 'GET', path: '/admin/endpoints',
+  doc: { operationId: 'listEndpoints', summary: 'Endpoints failing now, and disabled ones.', responses: { 200: { description: 'The endpoints.', schema: 'Endpoints' } } },
+  async handle(_c, d) {
+    const eps = await d.endpoints.list();
+    return {
+      status: 200,
+      body: {
+        endpoints: eps.map((e) => ({
+          url: e.url, failures: e.failures, failing_since: iso(e.failingSince), last_error: e.lastError,
+          disabled_at: e.disabledAt === undefined ? null : iso(e.disabledAt),
+        })),
+      },
+    };
+  },
+};
+
+const listDeadLetters: AdminRoute<AdminDeps> = {
+  method: 'GET', path: '/admin/dead-letters',
+  doc: {
+    operationId: 'listDeadLetters', summary: 'Dead letters, newest first.',
+    parameters: [endpointQuery(false), { name: 'limit', in: 'query', schema: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT }) }],
+    responses: { 200: { description: 'The dead letters.', schema: 'DeadLetters' }, 400: { description: 'A bad endpoint or limit (`bad_request`).', schema: ERROR } },
+  },
+  async handle(call, d) {
+    const endpoint = endpointParam(call.query, false);
+    const limit = limitParam(call.query);
+    const jobs = endpoint === undefined ? await d.queue.getFailed(0, limit - 1) : (await failedFor(d.queue, endpoint)).slice(0, limit);
+    return { status: 200, body: { dead_letters: jobs.map((j) => describe(j as Job<WebhookJobData>)) } };
+  },
+};
+
+const replayEndpoint: AdminRoute<AdminDeps> = {
+  method: 'POST', path: '/admin/dead-letters/replay',
+  doc: {
+    operationId: 'replayEndpoint', summary: 'Replay every dead letter of one endpoint (and enable it again).', parameters: [endpointQuery(true)],
+    responses: { 200: { description: 'How many went back in the queue.', schema: 'Replayed' }, 400: { description: 'No or bad endpoint (`bad_request`).', schema: ERROR } },
+  },
+  async handle(call, d) {
+    const endpoint = endpointParam(call.query, true)!;
+    await d.endpoints.enable(endpoint);
+    let replayed = 0;
+    for (const job of await failedFor(d.queue, endpoint)) if (await replay(job)) replayed++;
+    // The URL may carry a customer's token: recorded by its origin only.
+    await call.audit({ action: 'dead_letters.replay', target: origin(endpoint), details: { replayed } });
+    d.log.info({ endpoint: origin(endpoint), replayed }, 'dead letters replayed');
+    return { status: 200, body: { replayed } };
+  },
+};
+
+const replayOne: AdminRoute<AdminDeps> = {
+  method: 'POST', path: '/admin/dead-letters/{id}/replay',
+  doc: {
+    operationId: 'replayDeadLetter', summary: 'Put one dead letter back in the queue at once, with its webhook-id.', parameters: [idPath],
+    responses: {
+      200: { description: 'Replayed.', schema: 'Replayed' },
+      400: { description: 'Not a webhook id (`bad_request`).', schema: ERROR },
+      404: { description: 'No such dead letter (`not_found`).', schema: ERROR },
+      409: { description: 'No longer a dead letter (`conflict`).', schema: ERROR },
+    },
+  },
+  async handle(call, d) {
+    const job = await deadLetter(d.queue, call.params.id!);
+    await d.endpoints.enable(job.data.url);
+    if (!(await replay(job))) throw new HttpError(409, 'conflict', `${job.id} is no longer a dead letter`);
+    await call.audit({ action: 'dead_letter.replay', target: job.id!, details: { endpoint: origin(job.data.url) } });
+    d.log.info({ webhook_id: job.id, endpoint: origin(job.data.url) }, 'dead letter replayed');
+    return { status: 200, body: { replayed: 1 } };
+  },
+};
+
+const deleteOne: AdminRoute<AdminDeps> = {
+  method: 'DELETE', path: '/admin/dead-letters/{id}',
+  doc: {
+    operationId: 'deleteDeadLetter', summary: 'Drop one dead letter for good.', parameters: [idPath],
+    responses: {
+      200: { description: 'Deleted.', schema: 'Deleted' },
+      400: { description: 'Not a webhook id (`bad_request`).', schema: ERROR },
+      404: { description: 'No such dead letter (`not_found`).', schema: ERROR },
+    },
+  },
+  async handle(call, d) {
+    const job = await deadLetter(d.queue, call.params.id!);
+    await job.remove();
+    await call.audit({ action: 'dead_letter.delete', target: job.id!, details: { endpoint: origin(job.data.url) } });
+    d.log.info({ webhook_id: job.id, endpoint: origin(job.data.url) }, 'dead letter deleted');
+    return { status: 200, body: { deleted: 1 } };
+  },
+};
+
+const GUARDED = {
+  401: { description: 'No or wrong admin token (`unauthorized`).', schema: ERROR },
+  403: { description: 'The admin API is disabled: no SLUICE_WEBHOOKS_ADMIN_TOKEN(S) (`forbidden`).', schema: ERROR },
+  429: { description: 'Too many wrong tokens from this address: wait Retry-After seconds (`rate_limited`).', schema: ERROR, headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+};
+
+const document = once(() => Buffer.from(JSON.stringify(webhooksAdminOpenApi(), null, 2)));
+
+export const WEBHOOKS_ADMIN_ROUTES: readonly AdminRoute<AdminDeps>[] = [
+  healthz,
+  metrics,
+  openApiRoute('/admin/openapi.json', document),
+  listDeadLetters,
+  replayEndpoint,
+  replayOne,
+  deleteOne,
+  listEndpoints,
+  auditRoute<AdminDeps>(),
+];
+
+export function webhooksAdminOpenApi(): Record<string, unknown> {
+  return openApiDocument({
+    title: 'sluice-webhooks admin API',
+    version: '1',
+    description: "sluice-webhooks' admin port (9091 by default). `/healthz`, `/metrics` and this document are open; `/admin/*` needs `Authorization: Bearer <token>`. "
+      + 'Replays and deletions are recorded in the audit log under the label of the token used. Errors are `{"error":{"code","message","request_id","field"?}}`.',
+    servers: ['http://127.0.0.1:9091'],
+    securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } },
+    security: [{ adminToken: [] }],
+    paths: adminPaths(WEBHOOKS_ADMIN_ROUTES, GUARDED, { description: 'Body too large (`payload_too_large`).', schema: ERROR }),
+    schemas: SCHEMAS,
+  });
+}
+
+export function createWebhookAdmin(d: AdminDeps, o: AdminOptions): Server {
+  return createServer(adminRouter<AdminDeps>({
+    source: 'webhooks',
+    routes: WEBHOOKS_ADMIN_ROUTES,
+    deps: () => d,
+    tokens: () => o.tokens,
+    tokenHint: 'set SLUICE_WEBHOOKS_ADMIN_TOKEN or SLUICE_WEBHOOKS_ADMIN_TOKENS',
+    throttle: o.throttle,
+    audit: () => d.audit,
+    log: d.log,
+  }));
 }

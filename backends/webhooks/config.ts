@@ -1,14 +1,17 @@
 import type { StoreConfig } from '../../common/store-config.js';
-import type { WebhookKeys } from '../net/webhook-signing.js';
-import { webhookKeys } from '../service/config.js';
+import type { MasterKeys } from '../../common/webhook-keys/master-key.js';
+import { masterKeys } from '../service/config.js';
+import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
+import type { AdminToken } from '../../common/admin/tokens.js';
 import { IntFlag, ListFlag, StringFlag, parseFlags, storeFromFlags, usageOf } from '../service/flags.js';
 import { DEFAULT_SCHEDULE_MS } from './schedule.js';
 
 /** `sluice-webhooks` settings, in sluice-backend's style: flags and SLUICE_WEBHOOKS_* variables. */
 export interface WebhooksConfig {
   readonly store: StoreConfig;
-  readonly keys: WebhookKeys;
+  /** Customers' webhook keys are read from the queue's Redis (the gateways' store), sealed under these. */
+  readonly master: MasterKeys;
   readonly concurrency: number;
   readonly timeoutMs: number;
   readonly schedule: readonly number[];
@@ -21,7 +24,10 @@ export interface WebhooksConfig {
   readonly allow: readonly string[];
   readonly adminHost: string;
   readonly adminPort: number;
-  readonly adminToken: string | undefined;
+  /** SLUICE_WEBHOOKS_ADMIN_TOKEN (label `admin`, hashed here) and SLUICE_WEBHOOKS_ADMIN_TOKENS; empty: /admin/* is off. */
+  readonly adminTokens: readonly AdminToken[];
+  readonly adminMaxAuthFailures: number;
+  readonly auditRetentionDays: number;
   readonly logLevel: string;
 }
 
@@ -44,6 +50,8 @@ export const FLAGS = Type.Object({
   allow: ListFlag('Comma-separated addresses/CIDRs webhooks may reach although private or loopback (tests: 127.0.0.1). Default none.'),
   'admin-host': StringFlag('Address of the admin listener (/metrics, /healthz, /admin/*).', { default: '127.0.0.1' }),
   'admin-port': IntFlag(0, 65535, 'Port of the admin listener (0 = any free port).', { default: 9091 }),
+  'admin-max-auth-failures': IntFlag(1, 1_000_000, 'Wrong admin tokens one address may send in a minute before it must back off (1 s, doubling, up to a minute; 429 meanwhile).', { default: 10 }),
+  'audit-retention-days': IntFlag(1, 3650, 'Days admin changes (replays, deletions) are kept in the audit log, which the gateways on this Redis share.', { default: 90 }),
   'log-level': StringFlag('pino level.', { default: 'info' }),
 }, { additionalProperties: false });
 
@@ -52,18 +60,17 @@ export function parseWebhooksConfig(argv: readonly string[], env: NodeJS.Process
   const f = v.values;
   const store = storeFromFlags(v, 'redis', 'store', undefined);
   if (store === undefined && f.redis === undefined && f.store === undefined) v.problem(`${v.where('redis')} or ${v.where('store')}: one is required (the queue to deliver from)`);
-  const keys = webhookKeys(env, v);
-  if (keys === undefined && (env.SLUICE_WEBHOOK_SECRET ?? '') === '') v.problem('SLUICE_WEBHOOK_SECRET: required (whsec_<base64>; two, space-separated, while rotating)');
+  const master = masterKeys(env, v);
+  if (master === undefined && (env.SLUICE_MASTER_KEY ?? '') === '') v.problem('SLUICE_MASTER_KEY: required (the gateways\' master key: customers\' webhook keys are sealed under it)');
   const steps = f['retry-schedule-ms'];
   if (steps.length > MAX_STEPS || steps.some((s) => !/^\d{1,9}$/.test(s) || Number(s) < 1)) {
     v.need('retry-schedule-ms', `1 to ${MAX_STEPS} whole numbers of ms (1..999999999), comma-separated`);
   }
-  const adminToken = env.SLUICE_WEBHOOKS_ADMIN_TOKEN;
-  if (adminToken !== undefined && adminToken !== '' && adminToken.length < 16) v.problem('SLUICE_WEBHOOKS_ADMIN_TOKEN: at least 16 characters');
+  const adminTokens = adminTokensFrom(env, v);
   v.finish();
   return {
     store: store!,
-    keys: keys!,
+    master: master!,
     concurrency: f.concurrency,
     timeoutMs: f['timeout-ms'],
     schedule: steps.length > 0 ? steps.map(Number) : DEFAULT_SCHEDULE_MS,
@@ -76,11 +83,30 @@ export function parseWebhooksConfig(argv: readonly string[], env: NodeJS.Process
     allow: f.allow,
     adminHost: f['admin-host'],
     adminPort: f['admin-port'],
-    adminToken: adminToken === '' ? undefined : adminToken,
+    adminTokens,
+    adminMaxAuthFailures: f['admin-max-auth-failures'],
+    auditRetentionDays: f['audit-retention-days'],
     logLevel: f['log-level'],
   };
 }
 
+const LABELLED = /^([A-Za-z0-9][A-Za-z0-9._@-]{0,63})=([0-9a-f]{64})$/;
+
+/** The plain SLUICE_WEBHOOKS_ADMIN_TOKEN (hashed at once) and the `label=sha256hex,...` pairs of SLUICE_WEBHOOKS_ADMIN_TOKENS. */
+function adminTokensFrom(env: NodeJS.ProcessEnv, v: { problem(m: string): void }): AdminToken[] {
+  const out: AdminToken[] = [];
+  const single = env.SLUICE_WEBHOOKS_ADMIN_TOKEN ?? '';
+  if (single !== '' && single.length < 16) v.problem('SLUICE_WEBHOOKS_ADMIN_TOKEN: at least 16 characters');
+  else if (single !== '') out.push({ label: 'admin', digest: createHash('sha256').update(single).digest('hex') });
+  for (const pair of (env.SLUICE_WEBHOOKS_ADMIN_TOKENS ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = LABELLED.exec(pair);
+    if (m === null) { v.problem('SLUICE_WEBHOOKS_ADMIN_TOKENS: each entry is label=<sha256 hex of the token>, comma-separated'); continue; }
+    if (out.some((t) => t.label === m[1])) v.problem(`SLUICE_WEBHOOKS_ADMIN_TOKENS: label ${m[1]} is used twice (SLUICE_WEBHOOKS_ADMIN_TOKEN is "admin")`);
+    out.push({ label: m[1]!, digest: m[2]! });
+  }
+  return out;
+}
+
 export function usage(): string {
-  return usageOf('sluice-webhooks --redis URL | --store FILE [flags]   (SLUICE_WEBHOOK_SECRET in the environment)', FLAGS, ENV_PREFIX);
+  return usageOf('sluice-webhooks --redis URL | --store FILE [flags]   (SLUICE_MASTER_KEY in the environment)', FLAGS, ENV_PREFIX);
 }

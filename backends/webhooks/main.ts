@@ -1,6 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { describeStore } from '../../common/redis-client.js';
+import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
+import { RedisKeyringStorage } from '../../common/webhook-keys/storage.js';
+import { RedisAuditLog } from '../../common/admin/audit-log.js';
+import { AuthThrottle, DEFAULT_THROTTLE } from '../../common/admin/throttle.js';
+import { AdminTokens } from '../../common/admin/tokens.js';
 import { createWebhookAdmin } from './admin.js';
 import type { WebhooksConfig } from './config.js';
 import { createEndpointHealth } from './endpoints.js';
@@ -23,12 +28,18 @@ export async function runWebhooks(cfg: WebhooksConfig): Promise<void> {
   const endpoints = createEndpointHealth(connection, prefix, cfg.disableAfterMs, Math.max(cfg.deadLetterTtlSeconds * 1000, 2 * longestStep));
   // Read at scrape time only, when `delivery` exists.
   const metrics = new WebhookMetrics(() => delivery.counts());
+  // The gateways keep customers' keys in this Redis, under their store prefix.
+  const keyring = new WebhookKeyring(new RedisKeyringStorage(connection, cfg.store.prefix), cfg.master);
   const delivery = startDeliveryWorker({
-    connection, prefix, keys: cfg.keys, timeoutMs: cfg.timeoutMs, allow: cfg.allow, schedule: cfg.schedule,
+    connection, prefix, signingKeys: (customer) => keyring.signingKeys(customer), timeoutMs: cfg.timeoutMs, allow: cfg.allow, schedule: cfg.schedule,
     concurrency: cfg.concurrency, lockMs: cfg.lockMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalled: cfg.maxStalled,
     deadLetterTtlSeconds: cfg.deadLetterTtlSeconds, endpoints, metrics, log,
   });
-  const admin = createWebhookAdmin({ queue: delivery.queue, endpoints, metrics, token: cfg.adminToken, log });
+  const audit = new RedisAuditLog(connection, `${cfg.store.prefix}audit`, cfg.auditRetentionDays * 86_400_000);
+  const admin = createWebhookAdmin({ queue: delivery.queue, endpoints, metrics, audit, log }, {
+    tokens: cfg.adminTokens.length === 0 ? undefined : new AdminTokens(cfg.adminTokens),
+    throttle: new AuthThrottle({ ...DEFAULT_THROTTLE, maxFailures: cfg.adminMaxAuthFailures }),
+  });
   await new Promise<void>((resolve, reject) => {
     admin.once('error', reject);
     admin.listen(cfg.adminPort, cfg.adminHost, () => { admin.off('error', reject); resolve(); });
@@ -40,7 +51,7 @@ export async function runWebhooks(cfg: WebhooksConfig): Promise<void> {
   await delivery.worker.waitUntilReady();
   log.info({
     redis: describeStore(cfg.store), prefix, admin_port: (admin.address() as AddressInfo).port, concurrency: cfg.concurrency,
-    schedule_ms: cfg.schedule, lock_ms: cfg.lockMs, stalled_interval_ms: cfg.stalledIntervalMs, signing_keys: cfg.keys.length,
+    schedule_ms: cfg.schedule, lock_ms: cfg.lockMs, stalled_interval_ms: cfg.stalledIntervalMs, master_key: cfg.master.current.id,
   }, 'webhooks worker running');
 
   let stopping = false;

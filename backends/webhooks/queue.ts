@@ -25,6 +25,8 @@ const JOB_ATTEMPTS = 1000;
 const KEEP_DELIVERED = { age: 3600, count: 10_000 };
 
 export interface WebhookJobData {
+  /** Whose keys sign it (read at each attempt, so a rotation meanwhile applies). */
+  readonly customer: string;
   readonly url: string;
   /** The JSON body, exactly as signed and sent on every attempt. */
   readonly body: string;
@@ -45,7 +47,7 @@ export function queueConnection(store: StoreConfig): RedisClient {
 
 export interface WebhookEnqueuer {
   /** Enqueues at once in the background; never throws (a failure is logged and counted). */
-  send(url: string, payload: object, delayMs?: number): void;
+  send(customer: string, url: string, payload: object, delayMs?: number): void;
   /** Enqueues not yet acknowledged by Redis. */
   pending(): number;
   /** Waits (up to waitMs) for pending enqueues, then disconnects. */
@@ -67,12 +69,12 @@ export function createWebhookEnqueuer(opts: EnqueuerOptions): WebhookEnqueuer {
   queue.on('error', () => {});
   const inFlight = new Set<Promise<void>>();
   return {
-    send(url, payload, delayMs = 0) {
+    send(customer, url, payload, delayMs = 0) {
       const id = newWebhookId();
       const jobOpts: JobsOptions = {
         jobId: id, delay: delayMs, attempts: JOB_ATTEMPTS, backoff: { type: 'sluice' }, removeOnComplete: KEEP_DELIVERED,
       };
-      const p = queue.add(JOB_NAME, { url, body: JSON.stringify(payload) }, jobOpts).then(
+      const p = queue.add(JOB_NAME, { customer, url, body: JSON.stringify(payload) }, jobOpts).then(
         () => { opts.onResult?.(true); },
         (err: Error) => {
           opts.onResult?.(false);

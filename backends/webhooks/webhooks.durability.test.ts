@@ -13,11 +13,13 @@ import { Webhook } from 'standardwebhooks';
 import { request } from 'undici';
 import { photo } from '../image/fixtures.js';
 import { redisCli, startRedis, startRedisOnPort } from '../../test/harness/redis.js';
-import { newSecret, urlStore, spawnImageBackend, spawnWebhooks, startReceiver, type Delivery, type Receiver } from '../../test/harness/webhooks.js';
+import { customerKey, newMasterKey, urlStore, spawnImageBackend, spawnWebhooks, startReceiver, type Delivery, type Receiver } from '../../test/harness/webhooks.js';
 import { createWebhookEnqueuer } from './queue.js';
 
-const SECRET = newSecret();
-const ENV = { SLUICE_WEBHOOK_SECRET: SECRET };
+const MASTER = newMasterKey();
+const ENV = { SLUICE_MASTER_KEY: MASTER };
+const CUSTOMER = 'acme';
+const verify = async (redisUrl: string, d: Delivery): Promise<unknown> => new Webhook(await customerKey(urlStore(redisUrl), MASTER, CUSTOMER)).verify(d.body, d.headers as Record<string, string>);
 const LOCK_MS = 2000;
 const STALLED_MS = 1000;
 // Short enough for a test, long enough that a retry is still waiting when the worker dies.
@@ -39,7 +41,7 @@ function acceptAll(rx: Receiver): Map<string, Set<string>> {
 /** A webhook for each path, from a real backend that processes an image and enqueues the outcome. */
 async function submit(backendUrl: string, hookUrl: string): Promise<string> {
   const res = await request(`${backendUrl}/v1/images`, {
-    method: 'POST', body: photo(), headers: { 'x-options': JSON.stringify({ resize: { width: 64 }, format: 'jpeg', webhook: hookUrl }) },
+    method: 'POST', body: photo(), headers: { 'x-sluice-customer': CUSTOMER, 'x-options': JSON.stringify({ resize: { width: 64 }, format: 'jpeg', webhook: hookUrl }) },
   });
   const text = await res.body.text();
   assert.equal(res.statusCode, 202, text);
@@ -72,7 +74,7 @@ describe('webhooks survive the loss of a process', { timeout: 180_000 }, () => {
       for (const p of paths) {
         const d = afterKill.find((x) => x.path === p)!;
         assert.equal(idOf(d), ids.get(p), `${p} keeps its webhook-id`);
-        assert.equal((new Webhook(SECRET).verify(d.body, d.headers as Record<string, string>) as { id: string }).id, results[paths.indexOf(p)]);
+        assert.equal((await verify(redis.url, d) as { id: string }).id, results[paths.indexOf(p)]);
       }
       const redelivery = afterKill.find((d) => d.path === '/inflight')!.at - killedAt;
       t.diagnostic(`in-flight delivery redelivered ${Math.round(redelivery)} ms after kill -9 (lock ${LOCK_MS} ms, stalled check every ${STALLED_MS} ms)`);
@@ -95,11 +97,11 @@ describe('webhooks survive the loss of a process', { timeout: 180_000 }, () => {
     const q = createWebhookEnqueuer({ store: urlStore(redis.url), log: pino({ level: 'silent' }) });
     try {
       rx.reply = () => ({ status: 503 });
-      for (let i = 0; i < 5; i++) q.send(`${rx.url}/aof-${i}`, { i });
+      for (let i = 0; i < 5; i++) q.send(CUSTOMER, `${rx.url}/aof-${i}`, { i });
       await rx.until((ds) => new Set(ds.map((d) => d.path)).size === 5);
       const ids = new Set(rx.deliveries.map(idOf));
       await redis.stop(); // SIGKILL: only what the AOF holds comes back
-      for (let i = 5; i < 7; i++) q.send(`${rx.url}/aof-${i}`, { i });
+      for (let i = 5; i < 7; i++) q.send(CUSTOMER, `${rx.url}/aof-${i}`, { i });
       const accepted = acceptAll(rx);
       redis = await startRedisOnPort(redis.port, aof);
       await rx.until(() => accepted.size === 7, 60_000);
@@ -122,7 +124,7 @@ describe('webhooks survive the loss of a process', { timeout: 180_000 }, () => {
     const q = createWebhookEnqueuer({ store: urlStore(redis.url), log: pino({ level: 'silent' }) });
     try {
       rx.reply = (d) => (d.path === '/slow' ? 'hold' : { status: 503 });
-      for (const p of ['/slow', '/retry-1', '/retry-2']) q.send(`${rx.url}${p}`, { p });
+      for (const p of ['/slow', '/retry-1', '/retry-2']) q.send(CUSTOMER, `${rx.url}${p}`, { p });
       await rx.until((ds) => new Set(ds.map((d) => d.path)).size === 3);
       const exit = w.stop('SIGTERM');
       await w.waitForLine((l) => l.msg === 'stopping: finishing deliveries in flight');
@@ -155,7 +157,7 @@ describe('webhooks survive the loss of a process', { timeout: 180_000 }, () => {
       w = await spawnWebhooks(redis.url, WORKER_ARGS, ENV);
       await rx.until((ds) => ds.some((d) => d.path === '/after-term'));
       const d = rx.deliveries.find((x) => x.path === '/after-term')!;
-      assert.equal((new Webhook(SECRET).verify(d.body, d.headers as Record<string, string>) as { id: string; status: string }).id, id);
+      assert.equal((await verify(redis.url, d) as { id: string; status: string }).id, id);
     } finally {
       await w?.stop('SIGKILL');
       await backend.stop('SIGKILL');

@@ -3,14 +3,14 @@
 // private address is refused before connecting. The worker runs in-process so the
 // table resolver and the loopback-only connector can be injected; Redis is real.
 
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { pollUntil } from '../../test/harness/poll.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
-import { newSecret, urlStore, startReceiver, type Receiver } from '../../test/harness/webhooks.js';
+import { urlStore, startReceiver, type Receiver } from '../../test/harness/webhooks.js';
 import { loopbackOnlyConnect, tableResolver, type ConnectCall } from '../net/net-test-helpers.js';
-import { parseWebhookSecret } from '../net/webhook-signing.js';
 import { createEndpointHealth } from './endpoints.js';
 import { WebhookMetrics } from './metrics.js';
 import { createWebhookEnqueuer, queueConnection, queuePrefix, type WebhookEnqueuer } from './queue.js';
@@ -33,7 +33,7 @@ before(async () => {
   const endpoints = createEndpointHealth(conn, queuePrefix(store), 3_600_000, 3_600_000);
   const metrics = new WebhookMetrics(() => delivery.counts());
   delivery = startDeliveryWorker({
-    connection: conn, prefix: queuePrefix(store), keys: parseWebhookSecret(newSecret()), timeoutMs: 5000,
+    connection: conn, prefix: queuePrefix(store), signingKeys: async () => ({ hmac: [randomBytes(32)], ed25519: [] }), timeoutMs: 5000,
     allow: ['127.0.0.1'],
     // First lookup: loopback (allowed); every later one: a private address (not allowed).
     resolve: tableResolver({ 'hooks.test': [['127.0.0.1'], ['10.0.0.1']] }, []),
@@ -55,7 +55,7 @@ after(async () => {
 test('a retry whose name now resolves to a private address is refused before connect, and dead-lettered', { timeout: 180_000 }, async () => {
   rx.reply = () => ({ status: 503 });
   const port = new URL(rx.url).port;
-  q.send(`http://hooks.test:${port}/rebind`, { n: 1 });
+  q.send('acme', `http://hooks.test:${port}/rebind`, { n: 1 });
   const dead = await pollUntil(async () => {
     const failed = await delivery.queue.getFailed(0, 10);
     return failed.length === 1 ? failed[0] : undefined;

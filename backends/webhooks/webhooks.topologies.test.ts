@@ -12,27 +12,28 @@ import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { parseStoreSection } from '../../common/store-config.js';
 import { redisCli, startRedisCluster, startRedisSentinel } from '../../test/harness/redis.js';
-import { newSecret, spawnWebhooks, startReceiver } from '../../test/harness/webhooks.js';
+import { customerKey, newMasterKey, spawnWebhooks, startReceiver } from '../../test/harness/webhooks.js';
 import { createWebhookEnqueuer } from './queue.js';
 
 test('sluice-webhooks --store on a Redis Cluster delivers what a --webhook-store enqueuer queued; every queue key is in one slot', { timeout: 180_000 }, async () => {
   const cluster = await startRedisCluster();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-whcluster-'));
   const rx = await startReceiver();
-  const secret = newSecret();
+  const master = newMasterKey();
   const text = `store: {kind: redis, mode: cluster, nodes: ${JSON.stringify(cluster.nodes)}, prefix: "c:"}\n`;
   const file = join(dir, 'gateway.yaml');
   await writeFile(file, text);
   const q = createWebhookEnqueuer({ store: parseStoreSection(text), log: pino({ level: 'silent' }) });
   try {
-    const real = await spawnWebhooks({ storeFile: file }, [], { SLUICE_WEBHOOK_SECRET: secret });
+    const real = await spawnWebhooks({ storeFile: file }, [], { SLUICE_MASTER_KEY: master });
     try {
-      for (let i = 0; i < 3; i++) q.send(`${rx.url}/c-${i}`, { i });
+      for (let i = 0; i < 3; i++) q.send('acme', `${rx.url}/c-${i}`, { i });
       await rx.until((ds) => ds.length === 3, 60_000);
+      const secret = await customerKey(parseStoreSection(text), master, 'acme');
       for (const d of rx.deliveries) new Webhook(secret).verify(d.body, d.headers as Record<string, string>);
-      const master = cluster.processes[0]!;
-      const slot = (await redisCli(master.port, 'CLUSTER', 'KEYSLOT', '{c:webhooks}:webhooks:wait')).trim();
-      assert.equal((await redisCli(master.port, 'CLUSTER', 'KEYSLOT', '{c:webhooks}:webhooks:meta')).trim(), slot);
+      const first = cluster.processes[0]!;
+      const slot = (await redisCli(first.port, 'CLUSTER', 'KEYSLOT', '{c:webhooks}:webhooks:wait')).trim();
+      assert.equal((await redisCli(first.port, 'CLUSTER', 'KEYSLOT', '{c:webhooks}:webhooks:meta')).trim(), slot);
       const owner = await cluster.masterOf(Number(slot));
       const keys = (await redisCli(owner.port, 'KEYS', '{c:webhooks}*')).trim().split('\n').filter((k) => k !== '');
       assert.ok(keys.length > 3, keys.join(' '));
@@ -51,16 +52,17 @@ test('sluice-webhooks --store on Sentinel delivers what a --webhook-store enqueu
   const sentinel = await startRedisSentinel();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-whsentinel-'));
   const rx = await startReceiver();
-  const secret = newSecret();
+  const master = newMasterKey();
   const text = `store: {kind: redis, mode: sentinel, sentinels: ${JSON.stringify(sentinel.sentinels.map((s) => `${s.host}:${s.port}`))}, sentinel_name: ${sentinel.name}}\n`;
   const file = join(dir, 'gateway.yaml');
   await writeFile(file, text);
   const q = createWebhookEnqueuer({ store: parseStoreSection(text), log: pino({ level: 'silent' }) });
   try {
-    const w = await spawnWebhooks({ storeFile: file }, [], { SLUICE_WEBHOOK_SECRET: secret });
+    const w = await spawnWebhooks({ storeFile: file }, [], { SLUICE_MASTER_KEY: master });
     try {
-      q.send(`${rx.url}/s`, { s: 1 });
+      q.send('acme', `${rx.url}/s`, { s: 1 });
       await rx.until((ds) => ds.length === 1, 60_000);
+      const secret = await customerKey(parseStoreSection(text), master, 'acme');
       assert.deepEqual(new Webhook(secret).verify(rx.deliveries[0]!.body, rx.deliveries[0]!.headers as Record<string, string>), { s: 1 });
       assert.equal((await redisCli(sentinel.master.port, 'EXISTS', '{sluice:webhooks}:webhooks:meta')).trim(), '1', 'the queue lives on the master');
     } finally {

@@ -12,13 +12,16 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisClient } from '../../common/redis-client.js';
-import { attemptWebhook, type AttemptOptions } from '../net/webhook-attempt.js';
+import { attemptWebhook, isKeys, signingKeysFor, type AttemptOptions } from '../net/webhook-attempt.js';
+import type { WebhookKeys } from '../net/webhook-signing.js';
 import type { EndpointHealth } from './endpoints.js';
 import type { QueueCounts, WebhookMetrics } from './metrics.js';
 import { QUEUE_NAME, type WebhookJobData } from './queue.js';
 import { maxAttempts, retryDelayMs } from './schedule.js';
 
 export interface DeliveryOptions extends AttemptOptions {
+  /** The customer's signing keys at the moment of each attempt. */
+  readonly signingKeys: (customer: string) => Promise<WebhookKeys>;
   readonly connection: RedisClient;
   readonly prefix: string;
   readonly schedule: readonly number[];
@@ -57,13 +60,16 @@ export function startDeliveryWorker(o: DeliveryOptions): DeliveryWorker {
 
   async function deliver(job: Job<WebhookJobData>): Promise<void> {
     const attempt = job.attemptsMade + 1;
-    const { url, body } = job.data;
+    const { url, body, customer } = job.data;
     if (await o.endpoints.isDisabled(url)) {
       await o.endpoints.failed(url, 'endpoint disabled', Date.now());
       throw dead(job, attempt, 'endpoint_disabled', 'endpoint disabled: it kept failing for longer than --disable-after');
     }
     const end = o.metrics.attemptDuration.startTimer();
-    const r = await attemptWebhook(o, url, job.id!, body);
+    // Enqueued before deliveries named their customer: nothing can sign it as anyone's.
+    if (customer === undefined) throw dead(job, attempt, 'no_customer', 'enqueued without a customer: no key can sign it');
+    const keys = await signingKeysFor(o.signingKeys, customer);
+    const r = isKeys(keys) ? await attemptWebhook(o, url, job.id!, body, keys) : keys;
     end();
     if (r.kind === 'ok') {
       o.metrics.attempts.labels('ok').inc();

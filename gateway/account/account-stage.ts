@@ -1,5 +1,6 @@
 import { withDeadline } from '../guard/deadline.js';
 import { sendError } from '../http/errors.js';
+import { answerJson } from '../http/json-answer.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { periodsAt } from '../store/calendar.js';
 import type { Store, Usage } from '../store/types.js';
@@ -73,25 +74,12 @@ export function accountBody(ctx: RequestContext, usage: Usage, nowMs: number): A
  * usage it returns). The store read is bounded by store.timeout_ms; past it, 503.
  */
 export function accountStage(store: Store, timeoutMs: number): Stage {
-  const answer = (ctx: RequestContext, body: AccountBody): false => {
-    const text = JSON.stringify(body);
-    ctx.bytesOut += Buffer.byteLength(text);
-    ctx.res.writeHead(200, [
-      'content-type', 'application/json; charset=utf-8',
-      'content-length', String(Buffer.byteLength(text)),
-      'cache-control', 'no-store',
-      'x-request-id', ctx.requestId,
-      ...ctx.limitHeaders,
-    ]);
-    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
-    return false;
-  };
   return (ctx) => {
     if (ctx.path !== ACCOUNT_PATH || ctx.identity === undefined) return true;
     const method = ctx.req.method;
     if (method !== 'GET' && method !== 'HEAD') return sendError(ctx, 405, 'method_not_allowed', 'use GET', ['allow', 'GET, HEAD']);
     return withDeadline(store.usage(ctx.identity.subject), timeoutMs, 'usage').then(
-      (usage) => answer(ctx, accountBody(ctx, usage, Date.now())),
+      (usage) => answerJson(ctx, 200, accountBody(ctx, usage, Date.now())),
       () => sendError(ctx, 503, 'unavailable', 'the usage store did not answer; retry later', ['retry-after', '1']),
     );
   };

@@ -134,7 +134,7 @@ describe('sluice admin, end to end against a running gateway', () => {
     const created = await cli(['keys', 'create', '--customer', 'acme', '--label', 'ci', '--json'], env);
     assert.equal(created.code, 0, created.stderr);
     const body = JSON.parse(created.stdout) as { key: string; digest: string; customer: string; label: string };
-    assert.match(body.key, /^sk_/);
+    assert.match(body.key, /^sluice_live_/);
     assert.match(body.digest, /^[0-9a-f]{64}$/);
     assert.equal(body.customer, 'acme');
     assert.equal(body.label, 'ci');
@@ -149,7 +149,7 @@ describe('sluice admin, end to end against a running gateway', () => {
     const list = await cli(['keys', 'list', '--customer', 'acme'], env);
     assert.equal(list.code, 0, list.stderr);
     const lines = list.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^DIGEST\s+CUSTOMER\s+PLAN\s+LABEL\s+CREATED$/);
+    assert.match(lines[0]!, /^DIGEST\s+CUSTOMER\s+PLAN\s+LABEL\s+CREATED\s+STATUS\s+EXPIRES\s+LAST-USED$/);
     assert.equal(lines.length, 3);
     assert.ok(lines.some((l) => new RegExp(`^${digest}\\s+acme\\s+-\\s+ci\\s+\\d{4}-\\d\\d-\\d\\dT`).test(l)), list.stdout);
     assert.ok(lines.some((l) => /^[0-9a-f]{64}\s+acme\s+gold\s+-\s+\d{4}-/.test(l)), list.stdout);
@@ -163,6 +163,45 @@ describe('sluice admin, end to end against a running gateway', () => {
     const table = await cli(['usage', 'acme', '--url', proxy.url], { ...env, SLUICE_ADMIN_URL: `http://127.0.0.1:${await freePort()}` });
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^customer\s+acme$/m);
+  });
+
+  it('updates a key (allowlist, expiry), rotates one, lists the audit log and rewraps webhook keys', async () => {
+    const elsewhere = await cli(['keys', 'update', digest, '--allow', '10.0.0.0/8', '--expires', '30d', '--json'], env);
+    assert.equal(elsewhere.code, 0, elsewhere.stderr);
+    const updated = JSON.parse(elsewhere.stdout) as { allow: string[]; expires_at: number };
+    assert.deepEqual(updated.allow, ['10.0.0.0/8']);
+    assert.ok(updated.expires_at > Date.now() + 29 * 86_400_000);
+    assert.equal(await use(key), 403, 'this test runs from 127.0.0.1, outside the allowlist');
+    assert.equal((await cli(['keys', 'update', digest, '--allow', 'any', '--expires', 'never'], env)).code, 0);
+    assert.equal(await use(key), 200);
+    assert.equal((await cli(['keys', 'update', digest, '--expires', 'soon'], env)).code, 2, 'a bad --expires is refused before sending');
+
+    const rotated = await cli(['keys', 'rotate', digest, '--grace', '1h', '--json'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const r = JSON.parse(rotated.stdout) as { key: string; digest: string; replaces: { digest: string; grace_until: number } };
+    assert.equal(r.replaces.digest, digest);
+    assert.ok(Math.abs(r.replaces.grace_until - (Date.now() + 3_600_000)) < 60_000);
+    assert.equal(await use(r.key), 200);
+    const old = await request(`${gw.url}/v1/echo`, { headers: { 'x-api-key': key } });
+    await old.body.dump();
+    assert.equal(old.statusCode, 200, 'the old key works through its grace');
+    assert.match(String(old.headers.deprecation), /^@\d+$/);
+    assert.equal(old.headers.sunset, new Date(r.replaces.grace_until).toUTCString());
+
+    const audit = await cli(['audit', '--limit', '5', '--json'], env);
+    assert.equal(audit.code, 0, audit.stderr);
+    const entries = (JSON.parse(audit.stdout) as { entries: { actor: string; action: string; target: string }[] }).entries;
+    assert.deepEqual(entries.slice(0, 3).map((e) => [e.actor, e.action, e.target]), [
+      ['admin', 'key.rotate', digest.slice(0, 12)], ['admin', 'key.update', digest.slice(0, 12)], ['admin', 'key.update', digest.slice(0, 12)],
+    ]);
+    const table = await cli(['audit', '--action', 'customer.put'], env);
+    assert.match(table.stdout, /^AT\s+ACTOR\s+SOURCE\s+ACTION\s+TARGET\s+DETAILS$/m);
+    assert.match(table.stdout, /\sadmin\s+gateway\s+customer\.put\s+acme\s/);
+
+    const rewrap = await cli(['webhook-keys', 'rewrap', '--json'], env);
+    assert.equal(rewrap.code, 0, rewrap.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(rewrap.stdout) as object).sort(), ['current', 'master_key', 'rewrapped']);
+    ({ key, digest } = r);
   });
 
   it('revokes the key: the gateway refuses it, a second revoke is "not found"', async () => {

@@ -1,7 +1,7 @@
 import { request } from 'undici';
 
 export interface AdminRequest {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query, already percent-encoded. */
   readonly path: string;
   readonly body?: Record<string, unknown>;

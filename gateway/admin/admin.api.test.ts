@@ -8,6 +8,7 @@ import { parseConfig } from '../config/load.js';
 import { Metrics } from '../observe/metrics.js';
 import { RedisStore } from '../store/redis-store.js';
 import type { Invalidation } from '../store/types.js';
+import { MemoryAuditLog } from '../../common/admin/audit-log.js';
 import { createAdminServer } from './admin-server.js';
 import { admin, createKey } from '../../test/harness/admin.js';
 import { startBackend } from '../../test/harness/backend.js';
@@ -47,6 +48,8 @@ describe('admin API', () => {
       keys: [{ digest: sha256(CONFIG_KEY), customer: 'cfg-co', plan: 'test' }],
       // Long enough that only an invalidation, never expiry, can refresh an identity here.
       auth: { cache_ttl_ms: 60_000 },
+      // The refusals below come from one address, far more than the flood throttle lets through (admin.auth-throttle.test.ts).
+      admin: { auth_failures: { max: 1000 } },
     };
     [gws.redis, gws.memory] = await Promise.all([
       // A generous store timeout: what these tests prove is not about deadlines, and on a busy
@@ -93,7 +96,7 @@ describe('admin API', () => {
         const created = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer, plan: 'test', label: 'ci' });
         assert.equal(created.status, 201, created.text);
         const { key, digest } = created.body as { key: string; digest: string };
-        assert.match(key, /^sk_[A-Za-z0-9_-]{32}$/);
+        assert.match(key, /^sluice_live_[0-9A-Za-z]{36}$/);
         assert.equal(digest, sha256(key));
         assert.equal((await use(gw, key)).status, 200);
         const second = await createKey(gw.adminUrl, customer, 'test');
@@ -214,7 +217,7 @@ describe('admin API', () => {
     await store.ready(2000);
     const seen: Invalidation[] = [];
     const server = createAdminServer({
-      cfg, store, metrics: new Metrics(50), log: pino({ level: 'silent' }),
+      cfg, store, metrics: new Metrics(50), log: pino({ level: 'silent' }), audit: new MemoryAuditLog(60_000), webhookKeys: undefined,
       storeReady: () => store.ping(),
       invalidate: (msg) => seen.push(msg),
     });

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../config/load.js';
 import { Metrics } from '../observe/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
+import { MemoryAuditLog } from '../../common/admin/audit-log.js';
 import { createAdminServer } from './admin-server.js';
 import { admin } from '../../test/harness/admin.js';
 import { testConfig } from '../../test/harness/config.js';
@@ -33,7 +34,7 @@ describe('customer overrides: the config and the admin API agree', () => {
   let server: ReturnType<typeof createAdminServer>;
   before(async () => {
     const store = new MemoryStore();
-    server = createAdminServer({ cfg: parseConfig(config(), {}), store, metrics: new Metrics(50), log: pino({ level: 'silent' }), storeReady: async () => {} });
+    server = createAdminServer({ cfg: parseConfig(config(), {}), store, metrics: new Metrics(50), log: pino({ level: 'silent' }), storeReady: async () => {}, audit: new MemoryAuditLog(60_000), webhookKeys: undefined });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });

@@ -1,14 +1,33 @@
 import { sendError } from '../http/errors.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
+import { allowed } from './allowlist.js';
 import { isFailure, type AuthResult, type Authenticator } from './authenticator.js';
+import { clientAddress } from './client-address.js';
 import { credentialFrom } from './credential.js';
+import type { LastUsed } from './last-used.js';
 
-/** auth: who is calling. Public routes pass; everything else needs a key or a JWT. */
-export function authStage(auth: Authenticator, log: { warn(obj: object, msg: string): void }): Stage {
+/**
+ * auth: who is calling. Public routes pass; everything else needs a key or a JWT. A key's
+ * own terms are checked here, on every request, before any limit is counted: its expiry
+ * or rotation grace (401), its client-address allowlist (403), and a rotated key's
+ * Deprecation/Sunset headers are added to the answer.
+ */
+export function authStage(auth: Authenticator, lastUsed: LastUsed, log: { warn(obj: object, msg: string): void }): Stage {
   const settle = (ctx: RequestContext, r: AuthResult): boolean => {
     if (isFailure(r)) return sendError(ctx, 401, 'unauthorized', r.failure);
-    const allowed = ctx.route!.plans;
-    if (allowed !== undefined && !allowed.includes(r.plan.name)) {
+    const key = r.key;
+    if (key !== undefined) {
+      const now = Date.now();
+      if (now >= key.validUntil) return sendError(ctx, 401, 'unauthorized', key.endMessage);
+      if (key.allow !== undefined && !allowed(key.allow, clientAddress(ctx))) {
+        ctx.identity = r;
+        return sendError(ctx, 403, 'forbidden', 'this API key may not be used from this client address (its allowlist)');
+      }
+      if (key.headers.length > 0) ctx.limitHeaders.push(...key.headers);
+      lastUsed.touch(key.digest, now);
+    }
+    const allowedPlans = ctx.route!.plans;
+    if (allowedPlans !== undefined && !allowedPlans.includes(r.plan.name)) {
       ctx.identity = r;
       return sendError(ctx, 403, 'forbidden', `plan ${r.plan.name} does not include route ${ctx.route!.name}`);
     }

@@ -4,7 +4,9 @@ import type { CustomerRecord, Invalidation, KeyRecord, Store } from '../store/ty
 import type { Credential } from './credential.js';
 import { digestsEqual } from '../../common/digest.js';
 import { keyDigest } from './digest.js';
-import { buildIdentity, type Identity } from './identity.js';
+import { allowList } from './allowlist.js';
+import { buildIdentity, type Identity, type KeyTerms } from './identity.js';
+import { checkKeyFormat } from './key-format.js';
 import { JwtRejected, JwtVerifier } from './jwt.js';
 
 /** Why a credential was refused; cached like an identity so floods of bad keys stay cheap. */
@@ -24,6 +26,26 @@ const STALE_RETRY_MS = 1000;
 const monotonicNow = (): number => performance.now();
 
 const UNKNOWN_KEY: AuthFailure = Object.freeze({ failure: 'unknown or revoked API key' });
+const BAD_CHECKSUM: AuthFailure = Object.freeze({ failure: 'malformed API key: its checksum does not match (a typo, or a truncated copy)' });
+
+/** Rotated or expired: when it ended, why, and the Deprecation/Sunset headers of a rotated key still in its grace. */
+function keyTerms(record: KeyRecord): KeyTerms {
+  const expires = record.expiresAt ?? Infinity;
+  const grace = record.graceUntil ?? Infinity;
+  const headers: string[] = [];
+  if (record.rotatedAt !== undefined) {
+    // RFC 9745: the moment the key was deprecated, as a structured-field date; RFC 8594: when it stops working.
+    headers.push('deprecation', `@${Math.floor(record.rotatedAt / 1000)}`);
+    if (grace !== Infinity) headers.push('sunset', new Date(grace).toUTCString());
+  }
+  return Object.freeze({
+    digest: record.digest,
+    validUntil: Math.min(expires, grace),
+    endMessage: grace < expires ? 'API key was rotated and its grace period has ended' : 'API key expired',
+    headers: Object.freeze(headers),
+    allow: record.allow === undefined || record.allow.length === 0 ? undefined : allowList(record.allow),
+  });
+}
 
 /**
  * Turns a credential into an Identity. Lookups are cached (positive for cache_ttl_ms,
@@ -45,10 +67,12 @@ export class Authenticator {
   private generation = 0;
   /** When each key identity was loaded from the store, to bound how long it is served stale. */
   private readonly loadedAt = new WeakMap<Identity, number>();
+  private readonly otherEnvironment: AuthFailure;
 
   /** `now`: the clock TTLs and staleness are measured on (a monotonic one; a token's `exp` is read on the wall clock). */
   constructor(private readonly cfg: SluiceConfig, private readonly store: Store, private readonly now: () => number = monotonicNow) {
     this.staticKeys = new Map(cfg.auth.keys.map((k) => [k.digest, k]));
+    this.otherEnvironment = Object.freeze({ failure: `this API key is for another environment than this gateway's (${cfg.auth.key_environment})` });
     this.jwt = cfg.auth.jwt === undefined ? undefined : new JwtVerifier(cfg.auth.jwt);
     this.cache = new LRUCache<string, AuthResult>({
       max: cfg.auth.cache_max,
@@ -67,6 +91,12 @@ export class Authenticator {
     const cacheKey = cred.kind === 'key' ? `k${keyDigest(cred.value, this.cfg.auth.pepper)}` : `j${cred.value}`;
     const hit = this.cache.get(cacheKey);
     if (hit !== undefined) return hit;
+    if (cred.kind === 'key') {
+      // A Sluice-format key that cannot be one of ours is refused before the store is asked.
+      const format = checkKeyFormat(cred.value, this.cfg.auth.key_environment);
+      if (format === 'bad_checksum') return BAD_CHECKSUM;
+      if (format === 'other_environment') return this.otherEnvironment;
+    }
     return this.fetch(cacheKey, 0);
   }
 
@@ -129,11 +159,16 @@ export class Authenticator {
   private async loadKey(digest: string, options: { ttl?: number }): Promise<AuthResult> {
     const fromConfig = this.staticKeys.get(digest);
     const record: KeyRecord | undefined = fromConfig !== undefined
-      ? { digest: fromConfig.digest, customer: fromConfig.customer, plan: fromConfig.plan, label: fromConfig.label, createdAt: 0 }
+      ? {
+        digest: fromConfig.digest, customer: fromConfig.customer, plan: fromConfig.plan, label: fromConfig.label, createdAt: 0,
+        expiresAt: fromConfig.expires_at, allow: fromConfig.allow,
+      }
       : await this.store.findKey(digest);
     // The map or store found the record by its digest; confirm in constant time anyway,
     // so no code path compares secrets with an early-exit ===.
     if (record === undefined || !digestsEqual(record.digest, digest)) return UNKNOWN_KEY;
+    const terms = keyTerms(record);
+    if (Date.now() >= terms.validUntil) return { failure: terms.endMessage };
     let stored: CustomerRecord | undefined;
     try {
       stored = await this.store.findCustomer(record.customer);
@@ -145,9 +180,9 @@ export class Authenticator {
       // stale_if_error_ms: 0 asks for no identity the store has not confirmed: none then.
       if (fromConfig === undefined || this.cfg.auth.stale_if_error_ms === 0) throw err;
       options.ttl = STALE_RETRY_MS;
-      return this.identityOf(record.customer, record.plan, digest, undefined);
+      return this.identityOf(record.customer, record.plan, digest, undefined, terms);
     }
-    const identity = this.identityOf(record.customer, record.plan, digest, stored);
+    const identity = this.identityOf(record.customer, record.plan, digest, stored, terms);
     if (!isFailure(identity)) this.loadedAt.set(identity, this.now());
     return identity;
   }
@@ -167,13 +202,14 @@ export class Authenticator {
     }
   }
 
-  private identityOf(customer: string, planName: string | undefined, digest: string | undefined, stored: CustomerRecord | undefined): AuthResult {
+  private identityOf(customer: string, planName: string | undefined, digest: string | undefined, stored: CustomerRecord | undefined, key?: KeyTerms): AuthResult {
     const identity = buildIdentity({
       customer,
       planName,
       keyDigest: digest,
       configCustomer: this.cfg.customers.get(customer),
       storedCustomer: stored,
+      key,
     }, this.cfg.plans, this.cfg.store.failure_policy);
     return identity ?? { failure: `no valid plan for customer ${customer}` };
   }

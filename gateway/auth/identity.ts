@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import type { CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
 import { rateLimitPolicyValue } from '../limits/rate-limit-headers.js';
 import type { CustomerRecord, LimitPolicy } from '../store/types.js';
@@ -13,6 +14,21 @@ export interface Identity {
   readonly failurePolicy: FailurePolicy;
   /** Precomputed RateLimit-Policy value (IETF httpapi draft-10). */
   readonly policyHeader: string;
+  /** For an API key: what is checked on each request with it. Undefined for a JWT. */
+  readonly key: KeyTerms | undefined;
+}
+
+/** An API key's own terms, worked out once when its record is loaded. */
+export interface KeyTerms {
+  readonly digest: string;
+  /** Unix ms from which the key is refused (its expiry, or the end of its rotation grace); Infinity: never. */
+  readonly validUntil: number;
+  /** The 401's message once validUntil has passed. */
+  readonly endMessage: string;
+  /** For a rotated key, Deprecation (RFC 9745) and Sunset (RFC 8594), as [name, value, ...]; else empty. */
+  readonly headers: readonly string[];
+  /** Client addresses it may be used from; undefined: anywhere. */
+  readonly allow: BlockList | undefined;
 }
 
 export interface IdentityInput {
@@ -22,6 +38,7 @@ export interface IdentityInput {
   readonly keyDigest: string | undefined;
   readonly configCustomer: CustomerConfig | undefined;
   readonly storedCustomer: CustomerRecord | undefined;
+  readonly key?: KeyTerms | undefined;
 }
 
 /**
@@ -52,5 +69,6 @@ export function buildIdentity(input: IdentityInput, plans: ReadonlyMap<string, P
     maxBodyBytes: o.max_body_bytes ?? plan.max_body_bytes,
     failurePolicy: plan.failure_policy ?? globalPolicy,
     policyHeader: rateLimitPolicyValue(plan.name, policy),
+    key: input.key,
   });
 }

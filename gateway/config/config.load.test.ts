@@ -228,7 +228,7 @@ describe('config: upstream retries and circuit breakers', () => {
 
   it('defaults: 2 retries within 20% or 3/s, 64 KiB replayable bodies, breakers off, pool size from connections', () => {
     const u = parseConfig(with_(''), {}).upstreams.get('main')!;
-    assert.deepEqual(u.retry, { attempts: 2, budget_percent: 20, min_per_second: 3, max_buffered_body_bytes: 65536 });
+    assert.deepEqual(u.retry, { attempts: 2, statuses: [502, 503], budget_percent: 20, min_per_second: 3, max_buffered_body_bytes: 65536 });
     assert.deepEqual(u.circuit, { max_connections: 8, max_pending: 0, max_inflight: 0 });
   });
 

@@ -6,7 +6,7 @@ type Node = Record<string, unknown>;
 
 const ENV_REF = { $ref: '#/definitions/env' };
 // Subschemas a JSON Schema node can hold, as TypeBox writes them.
-const CHILD_MAPS = ['properties', 'patternProperties'] as const;
+const CHILD_MAPS = ['properties', 'patternProperties', 'definitions'] as const;
 const CHILDREN = ['items', 'if', 'then', 'else', 'additionalProperties'] as const;
 
 /**
@@ -23,6 +23,7 @@ export function publishedConfigSchema(): Node {
     $comment: 'Generated from gateway/config/schema.ts by `sluice config schema`; do not edit.',
     ...doc,
     definitions: {
+      ...doc.definitions as Node,
       env: {
         type: 'string',
         pattern: PLACEHOLDER.source,

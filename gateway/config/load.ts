@@ -2,6 +2,8 @@ import { expandShorthands, isMapping, parseYamlWithEnv, readConfigText } from '.
 import { ConfigError } from '../../common/errors.js';
 import { schemaChecker } from '../../common/schema-check.js';
 import { toStoreConfig } from '../../common/store-config.js';
+import { resolveListeners } from '../listen/listener-config.js';
+import { resolveRoutes, virtualHosts } from '../route/resolve.js';
 import { SluiceConfigSchema } from './schema.js';
 import { rateMilli, semanticProblems, type ConfigDoc } from './semantics.js';
 import type { LimitConnZoneConfig, LimitReqZoneConfig, SluiceConfig, UpstreamConfig, ZoneKey } from './types.js';
@@ -26,13 +28,15 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
   const root = parseYamlWithEnv(text, env, errors);
   if (!isMapping(root)) throw new ConfigError([...errors, '(root): must be a mapping']);
   const checked = checkSchema(expandShorthands(SluiceConfigSchema, root));
-  errors.push(...checked.errors, ...semanticProblems(checked));
+  const { listeners, problems } = resolveListeners(checked);
+  errors.push(...checked.errors, ...semanticProblems(checked), ...problems);
   if (errors.length > 0) throw new ConfigError(errors);
-  return deepFreeze(build(checked.value));
+  return deepFreeze({ ...build(checked.value), listeners });
 }
 
 /** The checked document as the gateway uses it: maps by name, and the defaults that depend on another field. */
-function build(c: ConfigDoc): SluiceConfig {
+function build(c: ConfigDoc): Omit<SluiceConfig, 'listeners'> {
+  const routes = resolveRoutes(c.routes, 'routes');
   return {
     server: c.server,
     admin: c.admin,
@@ -41,15 +45,13 @@ function build(c: ConfigDoc): SluiceConfig {
     plans: byName(c.plans, (p, name) => ({ ...p, name, burst: p.burst ?? p.rate })),
     customers: byName(c.customers, (cu, id) => ({ id, plan: cu.plan, overrides: cu.overrides })),
     upstreams: byName(c.upstreams, upstream),
-    routes: c.routes.map((r) => ({
-      ...r,
-      name: r.name ?? r.prefix,
-      limit_req: r.limit_req.map((l) => ({ ...l, delay: l.nodelay ? l.burst : l.delay ?? 0 })),
-    })),
+    routes,
+    virtual_hosts: virtualHosts(c.virtual_hosts.map((v, i) => ({ ...v, routes: resolveRoutes(v.routes, `virtual_hosts[${i}].routes`) })), routes),
     limit_req_zones: byName(c.limit_req_zones, (z, name): LimitReqZoneConfig => ({ name, key: zoneKey(z.key), rate: z.rate, rate_milli: rateMilli(z.rate), size: z.size })),
     limit_conn_zones: byName(c.limit_conn_zones, (z, name): LimitConnZoneConfig => ({ name, key: zoneKey(z.key), size: z.size })),
     spawn_backends: c.spawn_backends,
     shed: c.shed,
+    webhooks: c.webhooks,
     log: c.log,
   };
 }

@@ -18,32 +18,54 @@ export interface FieldRow {
 export function configFields(): FieldRow[] {
   const root = documentSchema(SluiceConfigSchema);
   const rows: FieldRow[] = [];
-  walk(root, '', rows);
+  walk(root, '', rows, definitionsOf(root));
   return rows;
 }
 
-function walk(node: Node, path: string, rows: FieldRow[]): void {
+/**
+ * Follows a `$ref` into the schema's definitions (routes nest: the route definition
+ * refers to itself, and virtual hosts hold routes too). A definition is listed where it is
+ * first met (`routes[]`); later references (`routes[].routes`, `virtual_hosts[].routes`)
+ * are listed as fields, without repeating every field under them.
+ */
+type Definitions = { readonly all: Record<string, Node>; readonly seen: Set<string> };
+
+function definitionsOf(root: Node): Definitions {
+  return { all: (root.definitions ?? {}) as Record<string, Node>, seen: new Set() };
+}
+
+function walk(node: Node, path: string, rows: FieldRow[], defs: Definitions): void {
+  const ref = node.$ref;
+  if (typeof ref === 'string' && ref.startsWith('#/definitions/')) {
+    const name = ref.slice('#/definitions/'.length);
+    const target = defs.all[name];
+    if (target !== undefined && !defs.seen.has(name)) {
+      defs.seen.add(name);
+      walk(target, path, rows, defs);
+    }
+    return;
+  }
   const props = node.properties as Record<string, Node> | undefined;
   if (props !== undefined) {
-    for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows);
+    for (const [name, child] of Object.entries(props)) visit(child, path === '' ? name : `${path}.${name}`, rows, defs);
     return;
   }
   const map = mapValue(node);
-  if (map !== undefined) walk(map, `${path}.NAME`, rows);
+  if (map !== undefined) walk(map, `${path}.NAME`, rows, defs);
   const items = node.items as Node | undefined;
-  if (items !== undefined && typeof items === 'object') walk(items, `${path}[]`, rows);
+  if (items !== undefined && typeof items === 'object') walk(items, `${path}[]`, rows, defs);
   for (const key of ['oneOf', 'anyOf'] as const) {
     const branches = node[key] as Node[] | undefined;
     // A tagged union's branches share the path; each field is listed once.
-    if (branches !== undefined) for (const b of branches) walk(b, path, rows);
+    if (branches !== undefined) for (const b of branches) walk(b, path, rows, defs);
   }
 }
 
-function visit(node: Node, path: string, rows: FieldRow[]): void {
+function visit(node: Node, path: string, rows: FieldRow[], defs: Definitions): void {
   if (!rows.some((r) => r.path === path)) {
     rows.push({ path, type: typeOf(node), default: defaultOf(node), description: oneLine(String(node.description ?? '')) });
   }
-  walk(node, path, rows);
+  walk(node, path, rows, defs);
 }
 
 /** The value schema of a mapping keyed by names (TypeBox's Record). */

@@ -3,7 +3,10 @@ import type { Static } from '@sinclair/typebox';
 import { isMapping } from '../../common/config-text.js';
 import type { Checked } from '../../common/schema-check.js';
 import { storeProblems } from '../../common/store-config.js';
+import { cidrProblem } from '../auth/allowlist.js';
 import type { SluiceConfigSchema } from './schema.js';
+import type { RouteDoc } from './schema/routes.js';
+import { routeProblems } from '../route/route-problems.js';
 
 // What the schema cannot say: references between sections (a route's upstream, a key's
 // plan), fields that depend on each other, and values only code can judge (a PEM key).
@@ -26,6 +29,17 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
   };
 
   out.push(...storeProblems(c.store));
+  if (c.webhooks?.keys_dir !== undefined && c.store?.kind === 'redis') out.push('webhooks.keys_dir: only for the memory store (on Redis the keys are kept there)');
+  list(c.auth?.keys).forEach((k, i) => list(k.allow).forEach((cidr, j) => {
+    const p = typeof cidr === 'string' ? cidrProblem(cidr) : undefined;
+    if (p !== undefined) out.push(`auth.keys[${i}].allow[${j}]: ${p}`);
+  }));
+  const labels = new Set(c.admin?.token_digest === undefined ? [] : ['admin']);
+  list(c.admin?.tokens).forEach((t, i) => {
+    if (typeof t.label !== 'string') return;
+    if (labels.has(t.label)) out.push(`admin.tokens[${i}].label: ${JSON.stringify(t.label)} is used twice (admin.token_digest is labelled "admin"); the audit log must tell tokens apart`);
+    labels.add(t.label);
+  });
   for (const [name, p] of entries(c.plans)) {
     if (sound('plans', name) && p.rate > 0 && (p.burst ?? p.rate) < 1) out.push(`plans.${name}.burst: must be >= 1 when rate is set`);
   }
@@ -45,8 +59,8 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
     if (sound('limit_req_zones', name, 'rate')) out.push(...rateProblems(z.rate, `limit_req_zones.${name}.rate`));
   }
   const upstreams = names(c.upstreams);
-  list(c.routes).forEach((r, i) => {
-    const p = `routes[${i}]`;
+  out.push(...routeProblems(c));
+  for (const { route: r, at: p } of routeDocs(c)) {
     ref(`${p}.upstream`, r.upstream, upstreams, 'upstream');
     list(r.plans).forEach((name, j) => ref(`${p}.plans[${j}]`, name, plans, 'plan'));
     out.push(...ruleProblems(list(r.limit_req), `${p}.limit_req`, 'limit_req', c.limit_req_zones, r.public));
@@ -54,7 +68,21 @@ export function semanticProblems({ value: c, clean }: Checked<ConfigDoc>): Probl
     list(r.limit_req).forEach((rule, j) => {
       if (rule.nodelay === true && rule.delay !== undefined) out.push(`${p}.limit_req[${j}]: give either nodelay or delay, not both`);
     });
-  });
+  }
+  return out;
+}
+
+/** Every route written in the config (top level, in virtual hosts, nested), with where it is written. */
+function routeDocs(c: ConfigDoc): { route: RouteDoc; at: string }[] {
+  const out: { route: RouteDoc; at: string }[] = [];
+  const walk = (routes: readonly RouteDoc[] | undefined, at: string): void => {
+    list(routes).forEach((route, i) => {
+      out.push({ route, at: `${at}[${i}]` });
+      walk(route.routes, `${at}[${i}].routes`);
+    });
+  };
+  walk(c.routes, 'routes');
+  list(c.virtual_hosts).forEach((v, i) => walk(v.routes, `virtual_hosts[${i}].routes`));
   return out;
 }
 

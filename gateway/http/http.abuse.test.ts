@@ -167,13 +167,14 @@ describe('http: hostile and malformed requests', { timeout: 180_000 }, () => {
     }
   });
 
-  it('rejects path traversal in every spelling with 400', async () => {
+  // Dot segments that stay inside the root are resolved as nginx resolves them
+  // (gateway/route/route.normalise.test.ts); climbing out of it is refused in every spelling.
+  it('rejects a path that climbs out of the root, a bad escape, an encoded slash, a backslash or a NUL with 400', async () => {
     const cases: Record<string, string> = {};
     for (const path of [
-      '/../etc/passwd', '/v1/../../etc/passwd', '/a/..', '/a/./b',
-      '/a/%2e%2e/b', '/a/%2E%2e/b', '/a/.%2e/b', '/a/%2e/b',
+      '/../etc/passwd', '/v1/../../etc/passwd', '/..', '/a/%2e%2e/%2E%2e/b', '/a/.%2e/.%2E/b', '/%2e%2e',
       '/a/%2F..', '/a/%2f%2e%2e%2fetc', '/a/..%2fetc', '/a/%5c..%5cb',
-      '/a\\..\\b', '/a\\b', '/a/%00/b', '//evil.example/x',
+      '/a\\..\\b', '/a\\b', '/a/%00/b', '/a/%zz', '/a%',
     ]) cases[path] = `GET ${path} HTTP/1.1\r\n${H}\r\n`;
     await rejectsAll(cases, 400, 'bad_request');
   });

@@ -1,88 +1,48 @@
-// Imported model → Sluice YAML (the schema in README.md and gateway/limit-req/CONFIG.md),
-// with comments pointing every route, upstream and zone back at the nginx line it came from.
+// The imported config → Sluice YAML, with comments pointing listeners, upstreams, zones
+// and routes back at the nginx lines they came from.
 
 import { Document, isMap, isSeq, type YAMLMap } from 'yaml';
-import type { Imported, ZoneKey } from './convert.js';
+import type { Imported } from './build.js';
 
-export const PLACEHOLDER_PLAN = 'imported';
-
-function key(k: ZoneKey): string {
-  return k.kind === 'client' ? 'client' : `header:${k.header}`;
-}
-
-/** The config as a plain object, in the field order an operator reads it. */
-export function toSluiceObject(imp: Imported): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    server: { host: imp.server.host, port: imp.server.port },
-    store: { kind: 'memory' },
-    plans: { [PLACEHOLDER_PLAN]: { rate: 0 } },
-    upstreams: Object.fromEntries(imp.upstreams.map((u) => [u.name, {
-      // A server with no parameter stays the plain origin string it always was.
-      targets: u.targets.map((t) => (Object.keys(t).length === 1 ? t.url : { ...t })),
-      ...(u.balancer === undefined ? {} : { balancer: u.balancer }),
-      ...(u.maxEjectionPercent === undefined ? {} : { outlier: { max_ejection_percent: u.maxEjectionPercent } }),
-      ...(u.connections === undefined ? {} : { connections: u.connections }),
-    }])),
-  };
-  if (imp.reqZones.length > 0) {
-    out.limit_req_zones = Object.fromEntries(imp.reqZones.map((z) => [z.name, {
-      kind: 'nginx_limit_req', key: key(z.key), rate: `${z.rate}r/${z.per}`, ...(z.size === undefined ? {} : { size: z.size }),
-    }]));
-  }
-  if (imp.connZones.length > 0) {
-    out.limit_conn_zones = Object.fromEntries(imp.connZones.map((z) => [z.name, {
-      key: key(z.key), ...(z.size === undefined ? {} : { size: z.size }),
-    }]));
-  }
-  out.routes = imp.routes.map((r) => {
-    const route: Record<string, unknown> = { name: r.name, prefix: r.prefix, upstream: r.upstream, public: true };
-    if (r.limit_req.length > 0) {
-      route.limit_req = r.limit_req.map((l) => ({
-        zone: l.zone,
-        ...(l.burst === 0 ? {} : { burst: l.burst }),
-        ...(l.nodelay ? { nodelay: true } : l.delay > 0 ? { delay: l.delay } : {}),
-      }));
-    }
-    if (r.limit_req_status !== undefined) route.limit_req_status = r.limit_req_status;
-    if (r.limit_conn.length > 0) route.limit_conn = r.limit_conn.map((l) => ({ zone: l.zone, max: l.max }));
-    if (r.limit_conn_status !== undefined) route.limit_conn_status = r.limit_conn_status;
-    return route;
-  });
-  return out;
-}
-
-export function toSluiceYaml(imp: Imported, source: string, rel: (at: string) => string = (at) => at): string {
-  const doc = new Document(toSluiceObject(imp));
+export function toSluiceYaml(imp: Imported, source: string): string {
+  const doc = new Document(imp.config, { aliasDuplicateObjects: false });
+  const c = imp.report.counts;
   doc.commentBefore = [
     ` Imported from ${source} by \`sluice import-nginx\`.`,
     ' Every route is public (no API key, no plan limits): nginx did no authentication, so',
     ' the imported gateway admits what nginx admitted, limited only by the limit_req /',
     ' limit_conn zones below. To put a route behind Sluice keys, set public: false and add',
     ' keys and plans. The plan below is a placeholder: Sluice requires one.',
-    ` ${imp.translated} directives translated, ${imp.untranslated.length} not (see the import report).`,
+    ` ${c.translated} directives translated; ${c.emulated} locations answer 501 not_migrated; ${c.listed} directives listed; ${c.not_enforced} Lua handlers NOT ENFORCED (see the import report).`,
+    ` Upstreams behave as nginx's did (upstream policy: ${imp.report.upstream_policy}).`,
   ].join('\n');
-  const commentOn = (path: (string | number)[], text: string): void => {
-    const node = doc.getIn(path, true) as { commentBefore?: string | null } | undefined;
-    if (node !== undefined && node !== null) node.commentBefore = ` ${text}`;
-  };
   const root = doc.contents as YAMLMap;
-  const pairComment = (section: string, name: string, text: string): void => {
-    const sec = root.get(section, true);
-    if (!isMap(sec)) return;
-    const pair = sec.items.find((p) => (p.key as { value?: unknown }).value === name);
-    if (pair !== undefined) (pair.key as { commentBefore?: string }).commentBefore = ` ${text}`;
-  };
-  if (imp.server.at !== undefined) commentOn(['server'], `listen at ${rel(imp.server.at)}`);
-  commentOn(['plans'], 'placeholder: every imported route is public, so no plan applies to it');
-  for (const u of imp.upstreams) pairComment('upstreams', u.name, `from ${rel(u.at)}`);
-  for (const z of imp.reqZones) pairComment('limit_req_zones', z.name, `from ${rel(z.at)}`);
-  for (const z of imp.connZones) pairComment('limit_conn_zones', z.name, `from ${rel(z.at)}`);
-  const routes = root.get('routes', true);
-  if (isSeq(routes)) {
-    imp.routes.forEach((r, i) => {
-      const node = routes.items[i] as { commentBefore?: string } | undefined;
-      if (node !== undefined) node.commentBefore = ` location at ${rel(r.at)}`;
-    });
+  const plans = root.get('plans', true) as { commentBefore?: string } | undefined;
+  if (plans !== undefined) plans.commentBefore = ' placeholder: every imported route is public, so no plan applies to it';
+  const sec = root.get('upstreams', true);
+  if (isMap(sec)) {
+    for (const pair of sec.items) {
+      const at = imp.origins.upstreams.get(String((pair.key as { value?: unknown }).value));
+      if (at !== undefined) (pair.key as { commentBefore?: string }).commentBefore = ` from ${at}`;
+    }
   }
+  const listeners = root.get('listeners', true);
+  if (isSeq(listeners)) {
+    for (const node of listeners.items) {
+      const name = (node as YAMLMap).get('name');
+      const at = imp.origins.listeners.get(String(name));
+      if (at !== undefined) (node as { commentBefore?: string }).commentBefore = ` listen at ${at}`;
+    }
+  }
+  const vhosts = root.get('virtual_hosts', true);
+  const atOf = new Map(imp.report.servers.flatMap((s) => [[s.name, `server at ${s.at}`] as const, ...s.locations.filter((l) => l.route !== undefined).map((l) => [l.route!, `${l.location} at ${l.at}${l.outcome === 'emulated' ? ' (NOT MIGRATED: answers 501)' : ''}`] as const)]));
+  const comment = (node: unknown): void => {
+    if (!isMap(node)) return;
+    const at = atOf.get(String(node.get('name')));
+    if (at !== undefined) (node as { commentBefore?: string }).commentBefore = ` ${at}`;
+    const nested = node.get('routes', true);
+    if (isSeq(nested)) for (const r of nested.items) comment(r);
+  };
+  if (isSeq(vhosts)) for (const v of vhosts.items) comment(v);
   return doc.toString({ lineWidth: 0 });
 }

@@ -14,6 +14,10 @@ export interface Directive {
   readonly line: number;
   /** Present for block directives (`http { … }`), with includes already spliced in. */
   readonly block: readonly Directive[] | undefined;
+  /** The Lua source of an ngx_lua `*_by_lua_block { … }`, as written (its block is undefined). */
+  readonly lua?: string;
+  /** Set on an `include` the importer could not read (ParseOptions.missingIncludes: 'keep'). */
+  readonly unreadable?: string;
 }
 
 export class NginxParseError extends Error {
@@ -24,6 +28,7 @@ export class NginxParseError extends Error {
 
 type Token =
   | { kind: 'word'; text: string; line: number; quoted: boolean }
+  | { kind: 'lua'; text: string; line: number }
   | { kind: ';' | '{' | '}'; line: number }
   | { kind: 'eof'; line: number };
 
@@ -37,11 +42,23 @@ export function tokenize(text: string, file: string): Token[] {
   // After a quoted string nginx insists on a separator ("unexpected X" otherwise), so
   // `"a"b` cannot be read as one word by one tool and two by the other.
   let needSpace = false;
+  // ngx_lua registers every `*_by_lua_block` directive with a block whose body is Lua,
+  // read by its own lexer (ngx_http_lua_conf_read_lua_token): the body is one token.
+  let atStart = true;
+  let luaDirective = false;
   while (i < n) {
     const c = text[i]!;
     if (c === '\n') { line++; i++; needSpace = false; continue; }
     if (isSpace(c)) { i++; needSpace = false; continue; }
-    if (c === ';' || c === '{' || c === '}') { out.push({ kind: c, line }); i++; needSpace = false; continue; }
+    if (c === '{' && luaDirective) {
+      const body = readLuaBlock(text, i + 1, file, line);
+      out.push({ kind: 'lua', text: body.text, line });
+      line += body.lines;
+      i = body.end;
+      atStart = true; luaDirective = false; needSpace = false;
+      continue;
+    }
+    if (c === ';' || c === '{' || c === '}') { out.push({ kind: c, line }); i++; needSpace = false; atStart = true; luaDirective = false; continue; }
     if (needSpace && c !== ')') throw new NginxParseError(file, line, `unexpected "${c}"`);
     needSpace = false;
     if (c === '#') {
@@ -62,6 +79,7 @@ export function tokenize(text: string, file: string): Token[] {
         j++;
       }
       out.push({ kind: 'word', text: unescape(raw), line: startLine, quoted: true });
+      atStart = false;
       i = j + 1;
       needSpace = true;
       continue;
@@ -79,10 +97,73 @@ export function tokenize(text: string, file: string): Token[] {
       j++;
     }
     out.push({ kind: 'word', text: unescape(raw), line: startLine, quoted: false });
+    if (atStart) luaDirective = raw.endsWith('_by_lua_block');
+    atStart = false;
     i = j;
   }
   out.push({ kind: 'eof', line });
   return out;
+}
+
+/**
+ * A Lua body from just after its `{` to the matching `}`: Lua strings ('…', "…" with
+ * escapes), long brackets ([[…]], [==[…]==]), comments (-- to the end of the line, and
+ * --[[…]]) may hold braces that do not count. Returns the body, where reading resumes
+ * and how many newlines it crossed.
+ */
+function readLuaBlock(text: string, from: number, file: string, line: number): { text: string; end: number; lines: number } {
+  const n = text.length;
+  let depth = 0;
+  let i = from;
+  const longBracket = (at: number): number => {
+    // `[`, any number of `=`, `[`: the level, or -1 when this is no long bracket.
+    let k = at + 1;
+    while (text[k] === '=') k++;
+    return text[k] === '[' ? k - at - 1 : -1;
+  };
+  const skipLong = (at: number, level: number): number => {
+    const close = `]${'='.repeat(level)}]`;
+    const e = text.indexOf(close, at + level + 2);
+    if (e === -1) throw new NginxParseError(file, line, 'unexpected end of file in a Lua long bracket');
+    return e + close.length;
+  };
+  while (i < n) {
+    const c = text[i]!;
+    if (c === '-' && text[i + 1] === '-') {
+      const level = text[i + 2] === '[' ? longBracket(i + 2) : -1;
+      if (level >= 0) { i = skipLong(i + 2, level); continue; }
+      while (i < n && text[i] !== '\n') i++;
+      continue;
+    }
+    if (c === '[') {
+      const level = longBracket(i);
+      if (level >= 0) { i = skipLong(i, level); continue; }
+    }
+    if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < n && text[j] !== c) {
+        if (text[j] === '\\') j++;
+        else if (text[j] === '\n') throw new NginxParseError(file, line + countLines(text, from, j), 'unfinished Lua string');
+        j++;
+      }
+      if (j >= n) throw new NginxParseError(file, line, 'unexpected end of file in a Lua string');
+      i = j + 1;
+      continue;
+    }
+    if (c === '{') depth++;
+    if (c === '}') {
+      if (depth === 0) return { text: text.slice(from, i), end: i + 1, lines: countLines(text, from, i) };
+      depth--;
+    }
+    i++;
+  }
+  throw new NginxParseError(file, line, 'unexpected end of file in a Lua block, expecting "}"');
+}
+
+function countLines(text: string, from: number, to: number): number {
+  let k = 0;
+  for (let i = from; i < to; i++) if (text[i] === '\n') k++;
+  return k;
 }
 
 /** nginx's unescaping, for quoted and bare words alike: \" \' \\ \t \r \n; any other backslash stays. */
@@ -108,16 +189,26 @@ export interface ParseOptions {
    * which is the directory of the main file given with -c, not of the including file.
    */
   readonly prefix?: string;
+  /**
+   * A non-glob include that cannot be read: nginx refuses to start ('error', the
+   * default); the importer keeps going ('keep') with an `include` directive marked
+   * `unreadable`, which it reports.
+   */
+  readonly missingIncludes?: 'error' | 'keep';
+  /** Where a relative include missing under the prefix is looked for next (the importer: nginx's own default prefix). */
+  readonly fallbackPrefix?: string;
 }
 
 /** Reads `file` and every file it includes, into one tree. Throws NginxParseError. */
 export function parseNginxFile(file: string, opts: ParseOptions = {}): Directive[] {
   const main = resolve(file);
-  const prefix = opts.prefix ?? dirname(main);
-  return parseOne(main, prefix, []);
+  return parseOne(main, { ...opts, prefix: opts.prefix ?? dirname(main) }, []);
 }
 
-function parseOne(file: string, prefix: string, stack: readonly string[]): Directive[] {
+type Resolved = ParseOptions & { readonly prefix: string };
+
+function parseOne(file: string, opts: Resolved, stack: readonly string[]): Directive[] {
+  const prefix = opts.prefix;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -149,6 +240,11 @@ function parseOne(file: string, prefix: string, stack: readonly string[]): Direc
       for (;;) {
         const a = tokens[pos]!;
         if (a.kind === 'word') { args.push(a.text); pos++; continue; }
+        if (a.kind === 'lua') {
+          pos++;
+          out.push({ name, args, file, line, block: undefined, lua: a.text });
+          break;
+        }
         if (a.kind === ';') {
           pos++;
           if (name === 'include') out.push(...include(args, line));
@@ -170,8 +266,16 @@ function parseOne(file: string, prefix: string, stack: readonly string[]): Direc
 
   const include = (args: readonly string[], line: number): Directive[] => {
     if (args.length !== 1) throw new NginxParseError(file, line, 'invalid number of arguments in "include" directive');
-    const pattern = isAbsolute(args[0]!) ? args[0]! : join(prefix, args[0]!);
-    const files = /[*?[]/.test(pattern) ? glob(pattern) : [pattern];
+    let pattern = isAbsolute(args[0]!) ? args[0]! : join(prefix, args[0]!);
+    const isGlob = /[*?[]/.test(pattern);
+    if (!isAbsolute(args[0]!) && opts.fallbackPrefix !== undefined && !(isGlob ? glob(pattern).length > 0 : exists(pattern, true))) {
+      const alt = join(opts.fallbackPrefix, args[0]!);
+      if (isGlob ? glob(alt).length > 0 : exists(alt, true)) pattern = alt;
+    }
+    if (!isGlob && opts.missingIncludes === 'keep' && !exists(pattern, true)) {
+      return [{ name: 'include', args, file, line, block: undefined, unreadable: `cannot read ${pattern}` }];
+    }
+    const files = isGlob ? glob(pattern) : [pattern];
     const out: Directive[] = [];
     for (const f of files) {
       const real = realOrSame(f);
@@ -182,7 +286,7 @@ function parseOne(file: string, prefix: string, stack: readonly string[]): Direc
         throw new NginxParseError(file, line, `include cycle: ${[...chain.slice(at), real].join(' -> ')}`);
       }
       try {
-        out.push(...parseOne(f, prefix, chain));
+        out.push(...parseOne(f, opts, chain));
       } catch (err) {
         if (err instanceof NginxParseError && err.line === 0 && err.file === f) {
           throw new NginxParseError(file, line, `include ${JSON.stringify(args[0])}: ${err.reason}`);

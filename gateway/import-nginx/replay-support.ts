@@ -40,12 +40,15 @@ export async function prepareFixture(name: string, addresses: Record<string, str
       .replace(/^(\s*include\s+)([^;\s]+);/gm, (m, head: string, p: string) => (isAbsolute(p) ? m : `${head}${join(conf, p)};`));
     writeFileSync(file, text);
   }
-  const nginxTemplate = runnable(edit(readFileSync(join(conf, 'nginx.conf'), 'utf8')));
+  // Both sides run the same edited file: nginx as a template, Sluice through the importer.
+  const edited = edit(readFileSync(join(conf, 'nginx.conf'), 'utf8'));
+  writeFileSync(join(conf, 'nginx.conf'), edited);
+  const nginxTemplate = runnable(edited);
 
-  const imported = await importYaml(join(FIXTURES, name, 'nginx.conf'), join(dir, 'imported.yaml'));
-  const cfg = JSON.parse(remap(JSON.stringify(parse(imported)), addresses)) as Record<string, any>;
+  const imported = await importYaml(join(conf, 'nginx.conf'), join(dir, 'imported.yaml'));
+  const cfg = parse(imported) as Record<string, any>;
   // Only what a test needs to differ: free ports; access lines, which say when limit_req decided.
-  cfg.server.port = 0;
+  for (const l of cfg.listeners as { port: number }[]) l.port = 0;
   cfg.admin = { host: '127.0.0.1', port: 0 };
   cfg.log = { level: 'info', access: true };
   return { nginxTemplate, sluiceConfig: cfg, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -50,6 +50,8 @@ export class Drain {
     const cut = timedOut ? this.open.size : 0;
     if (timedOut) {
       server.closeAllConnections();
+      // Upgraded sockets (WebSocket tunnels) are no longer the HTTP server's to close.
+      for (const res of this.open) res.destroy();
       await closed;
     }
     // Stops Node's connection-checking timer, which only http.Server#close clears.

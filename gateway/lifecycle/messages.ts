@@ -1,3 +1,5 @@
+import type { ListenerPort } from '../listen/listeners.js';
+
 /** What the cluster primary and its workers say to each other over the IPC channel. */
 export type ToWorker =
   | { readonly type: 'sluice:config'; readonly text: string }
@@ -6,7 +8,7 @@ export type ToWorker =
 
 export type ToPrimary =
   | { readonly type: 'sluice:want-config' }
-  | { readonly type: 'sluice:ready'; readonly port: number; readonly adminPort: number }
+  | { readonly type: 'sluice:ready'; readonly port: number; readonly listeners: readonly ListenerPort[]; readonly adminPort: number }
   | { readonly type: 'sluice:metrics'; readonly id: number; readonly metrics: unknown };
 
 export function isMessage<T extends { type: string }>(m: unknown, type: T['type']): m is T {

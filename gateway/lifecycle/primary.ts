@@ -7,6 +7,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 import { json } from '../admin/admin-server.js';
 import type { SluiceConfig } from '../config/types.js';
+import type { ListenerPort } from '../listen/listeners.js';
 import { rereadConfig } from './config-file.js';
 import { isMessage, type ToPrimary, type ToWorker } from './messages.js';
 
@@ -23,6 +24,7 @@ interface Slot {
   readonly startedAt: number;
   adminPort?: number;
   port?: number;
+  listeners?: readonly ListenerPort[];
   /** Told to drain (reload or stop): its exit is expected and not replaced. */
   retiring: boolean;
   /**
@@ -86,6 +88,7 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
         if (!isMessage<Extract<ToPrimary, { type: 'sluice:ready' }>>(m, 'sluice:ready')) return;
         clearTimeout(timer);
         slot.port = m.port;
+        slot.listeners = m.listeners;
         slot.adminPort = m.adminPort;
         log.info({ worker_pid: worker.process.pid, worker: worker.id }, 'worker ready');
         resolve(slot);
@@ -113,8 +116,11 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
   };
 
   let port: number;
+  let listeners: readonly ListenerPort[];
   try {
-    port = (await Promise.all(Array.from({ length: workers }, () => fork(current))))[0]!.port!;
+    const first = (await Promise.all(Array.from({ length: workers }, () => fork(current))))[0]!;
+    port = first.port!;
+    listeners = first.listeners!;
   } catch (err) {
     stopping = true;
     for (const s of slots.values()) s.worker.process.kill('SIGKILL');
@@ -165,7 +171,7 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
     admin.once('error', reject);
     admin.listen(cfg.admin.port, cfg.admin.host, () => resolve((admin.address() as AddressInfo).port));
   });
-  log.info({ port, admin_port: adminPort, store: cfg.store.kind, workers }, 'sluice listening');
+  log.info({ port, listeners, admin_port: adminPort, store: cfg.store.kind, workers }, 'sluice listening');
 
   let reloading: Promise<void> | undefined;
   let again = false;
@@ -219,7 +225,10 @@ export async function startPrimary(file: string, text: string, cfg: SluiceConfig
 }
 
 function proxyTo(port: number, req: IncomingMessage, res: ServerResponse): void {
-  const up = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+  // The worker's admin throttle counts wrong tokens per client: it is told the client's address (the client's own header is replaced).
+  const peer = req.socket.remoteAddress ?? '';
+  const headers = { ...req.headers, 'x-forwarded-for': peer.startsWith('::ffff:') ? peer.slice(7) : peer };
+  const up = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, (r) => {
     res.writeHead(r.statusCode ?? 502, r.headers);
     r.pipe(res);
   });

@@ -48,5 +48,5 @@ export async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => void drain(0));
   process.on('SIGINT', () => void drain(0));
   process.on('disconnect', () => void drain(0));
-  send({ type: 'sluice:ready', port: gw.port, adminPort: gw.adminPort });
+  send({ type: 'sluice:ready', port: gw.port, listeners: gw.listeners, adminPort: gw.adminPort });
 }

@@ -1,4 +1,5 @@
 import type { RouteConfig, SluiceConfig } from '../config/types.js';
+import { everyRoute } from '../route/resolve.js';
 import { sendError } from '../http/errors.js';
 import { sharePart } from '../limits/guarded-limiter.js';
 import { leaseIds } from '../limits/limits-stage.js';
@@ -23,7 +24,7 @@ const MAX_KEY_BYTES = 255;
  */
 export function limitConnStages(cfg: SluiceConfig, deps: ZoneLimiterDeps, leaseTtlMs: number): PhaseStages {
   const plans = new Map<RouteConfig, RoutePlan>();
-  for (const route of cfg.routes) {
+  for (const route of everyRoute(cfg)) {
     if (route.limit_conn.length === 0) continue;
     const zones = route.limit_conn.map((rule) => ({ key: cfg.limit_conn_zones.get(rule.zone)!.key, check: { zone: rule.zone, max: rule.max } }));
     plans.set(route, { zones, status: route.limit_conn_status });

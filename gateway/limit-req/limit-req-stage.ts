@@ -1,4 +1,5 @@
 import type { RouteConfig, SluiceConfig } from '../config/types.js';
+import { everyRoute } from '../route/resolve.js';
 import { sendError } from '../http/errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { LimitReqCheck, LimitReqResult } from '../store/types.js';
@@ -15,7 +16,7 @@ const MAX_KEY_BYTES = 65535;
 /** nginx `limit_req` (placement: see PhaseStages in zone-stage.ts). */
 export function limitReqStages(cfg: SluiceConfig, deps: ZoneLimiterDeps): PhaseStages {
   const plans = new Map<RouteConfig, RoutePlan>();
-  for (const route of cfg.routes) {
+  for (const route of everyRoute(cfg)) {
     if (route.limit_req.length === 0) continue;
     const zones = route.limit_req.map((rule) => {
       const z = cfg.limit_req_zones.get(rule.zone)!;

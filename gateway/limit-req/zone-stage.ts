@@ -55,11 +55,8 @@ export function zoneChecks<C extends { readonly key: string }>(ctx: RequestConte
 
 function keyValue(ctx: RequestContext, key: ZoneKey): string {
   switch (key.source) {
-    case 'client': {
-      const a = ctx.req.socket.remoteAddress ?? '';
-      // nginx's $remote_addr shows an IPv4 client as IPv4 even on a dual-stack socket.
-      return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-    }
+    // nginx's $remote_addr: after server.real_ip, v4 shown as v4 even on a dual-stack socket.
+    case 'client': return ctx.clientAddress;
     // nginx 1.22's $http_<name> is the first of repeated headers, not a joined list.
     case 'header': return ctx.req.headersDistinct[key.header]?.[0] ?? '';
     case 'customer': return ctx.identity?.customer ?? '';

@@ -17,7 +17,9 @@ export function recordRequest(ctx: RequestContext, log: Logger | undefined, metr
   log.info({
     request_id: ctx.requestId,
     method: ctx.req.method,
+    client: ctx.clientAddress,
     path: ctx.path,
+    listener: ctx.listener,
     status,
     route,
     customer: ctx.identity?.customer,

@@ -169,6 +169,22 @@ export class Metrics {
     help: 'Requests refused from this process\'s memory of a standing denial, without a store call.',
     registers: [this.registry],
   });
+  readonly tlsHandshakeErrors = new Counter({
+    name: 'sluice_tls_handshake_errors_total',
+    help: 'TLS handshakes that failed, by listener and reason (the OpenSSL or Node error code: an old protocol refused, no shared cipher, a handshake timeout, a reset).',
+    labelNames: ['listener', 'reason'] as const, registers: [this.registry],
+  });
+  readonly tunnelsOpen = new Gauge({
+    name: 'sluice_upgrade_tunnels_open', help: 'Upgrade tunnels (WebSockets) open now.', registers: [this.registry],
+  });
+  readonly tunnels = new Counter({
+    name: 'sluice_upgrade_tunnels_total', help: 'Upgrade tunnels (WebSockets) opened, by route.',
+    labelNames: ['route'] as const, registers: [this.registry],
+  });
+  readonly tunnelBytes = new Counter({
+    name: 'sluice_upgrade_bytes_total', help: 'Bytes carried by closed upgrade tunnels, by route and direction (in: client to upstream).',
+    labelNames: ['route', 'direction'] as const, registers: [this.registry],
+  });
   /**
    * How long requests waited on the store for their limit decision, timeouts included
    * (sluice_store_duration_seconds has only the calls that answered). Buckets sit around

@@ -1,12 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '../auth/identity.js';
 import type { RouteConfig } from '../config/types.js';
+import type { CompiledRoute } from '../route/compiled-route.js';
 import type { Decision, LimitReqResult } from '../store/types.js';
 import type { Target } from '../upstream/pool-set.js';
 
 /** What a request carries from stage to stage; plain data, filled in as it goes. */
 export class RequestContext {
+  /** The listener's name ("default" for the one plain listener of server.host/port). */
+  listener = 'default';
+  /** The client's address: the peer's, or behind trusted proxies what server.real_ip finds. Filled before the chain runs. */
+  clientAddress = '';
+  /** The peer is a trusted proxy (server.real_ip.trusted): what it says in X-Forwarded-For is passed on. */
+  peerTrusted = false;
+  /** nginx's $uri: the path decoded and normalised (http/request-target.ts); routes match it. */
+  uri = '';
+  /** The query string without its ?, undefined when the target has no ?. */
+  query: string | undefined = undefined;
+  /** The target sent upstream when the route does not rewrite it (the client's, dot segments resolved). */
+  forwardPath = '';
+  /** nginx's $host: the Host header without port, lower-case; set by the route stage. */
+  host = '';
   route: RouteConfig | undefined = undefined;
+  /** The route as the request path runs it (its actions compiled); set with `route`. */
+  compiledRoute: CompiledRoute | undefined = undefined;
+  /** A regex route's captures ($1..$9), when anything the route does reads them. */
+  captures: RegExpExecArray | undefined = undefined;
   identity: Identity | undefined = undefined;
   decision: Decision | undefined = undefined;
   /** How the limits stage decided: allowed, a deny reason, fallback_open, store_closed or skipped. */
@@ -16,7 +35,7 @@ export class RequestContext {
   leaseId: string | undefined = undefined;
   leaseSource: 'store' | 'fallback' = 'store';
   target: Target | undefined = undefined;
-  /** RateLimit-Policy / RateLimit / Retry-After as a flat [name, value, ...] list. */
+  /** Headers every answer to this request carries, as a flat [name, value, ...] list: RateLimit-Policy / RateLimit / Retry-After, a rotated key's Deprecation / Sunset. */
   readonly limitHeaders: string[] = [];
   bytesIn = 0;
   bytesOut = 0;

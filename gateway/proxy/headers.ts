@@ -1,12 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
+import { forwardedFor, schemeOf } from '../route/template.js';
 
 // Hop-by-hop (RFC 9110 §7.6.1) plus what the gateway itself sets or consumes.
 // `expect` is answered by the gateway's own server, never forwarded.
 const DROP_REQUEST = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authorization', 'proxy-authenticate', 'host', 'expect', 'x-request-id',
-  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-api-key',
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'forwarded', 'x-api-key',
 ]);
 
 const DROP_RESPONSE = new Set([
@@ -22,8 +23,14 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return new Set(s.split(',').map((t) => t.trim().toLowerCase()));
 }
 
-/** The upstream request's headers as a flat [name, value, ...] list. */
-export function upstreamRequestHeaders(ctx: RequestContext, trustForwarded: boolean): string[] {
+/**
+ * The upstream request's headers as a flat [name, value, ...] list: the client's minus
+ * hop-by-hop and the gateway's own, then X-Request-Id, X-Forwarded-For with the peer
+ * appended (nginx's $proxy_add_x_forwarded_for), X-Real-IP (the client address after
+ * server.real_ip), X-Forwarded-Proto/Host, the identity, the Host the route's policy
+ * gives, and last the route's own edits.
+ */
+export function upstreamRequestHeaders(ctx: RequestContext): string[] {
   const req = ctx.req;
   const raw = req.rawHeaders;
   const extra = connectionTokens(req.headers.connection);
@@ -36,17 +43,20 @@ export function upstreamRequestHeaders(ctx: RequestContext, trustForwarded: bool
     if (extra !== undefined && extra.has(name)) continue;
     out.push(name, raw[i + 1]!);
   }
-  const peer = req.socket.remoteAddress ?? '';
-  const prior = trustForwarded ? req.headers['x-forwarded-for'] : undefined;
   out.push(
     'x-request-id', ctx.requestId,
-    'x-forwarded-for', typeof prior === 'string' && prior !== '' ? `${prior}, ${peer}` : peer,
-    'x-forwarded-proto', 'http',
+    'x-forwarded-for', forwardedFor(ctx),
+    'x-real-ip', ctx.clientAddress,
+    'x-forwarded-proto', schemeOf(ctx),
   );
   const host = req.headers.host;
   if (host !== undefined) out.push('x-forwarded-host', host);
   const id = ctx.identity;
   if (id !== undefined) out.push('x-sluice-customer', id.customer, 'x-sluice-plan', id.plan.name);
+  const route = ctx.compiledRoute!;
+  const upstreamHost = route.upstreamHost(ctx);
+  if (upstreamHost !== undefined) out.push('host', upstreamHost);
+  route.requestEdits?.apply(out, ctx);
   return out;
 }
 
@@ -61,6 +71,7 @@ export function clientResponseHeaders(ctx: RequestContext, upstream: IncomingHtt
     if (typeof v === 'string') out.push(name, v);
     else for (const item of v) out.push(name, item);
   }
+  ctx.compiledRoute!.responseEdits?.apply(out, ctx);
   out.push('x-request-id', ctx.requestId);
   const lh = ctx.limitHeaders;
   for (let i = 0; i < lh.length; i++) out.push(lh[i]!);

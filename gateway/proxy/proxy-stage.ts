@@ -14,7 +14,6 @@ import { failureReason, RetryBudget, Retrier, statusReason } from './retry.js';
 import { ClientClosed, mapUpstreamError } from './upstream-errors.js';
 
 export interface ProxyOptions {
-  readonly trustForwarded: boolean;
   /** Body limit for routes without an identity (public routes) and no route limit. */
   readonly defaultMaxBodyBytes: number;
   /** Where a retry picks its next target. */
@@ -53,10 +52,13 @@ export function proxyStage(metrics: Metrics, opts: ProxyOptions): Stage {
       if (expect !== undefined && CONTINUE.test(expect)) ctx.res.writeContinue();
     }
     const upstream = opts.pools.get(target.upstream.name);
+    const route = ctx.compiledRoute!;
     const exchange = new Exchange(ctx, metrics, body, new Retrier(upstream, budgetOf(target.upstream), metrics, req.method!), {
-      path: req.url!,
+      path: route.rewrite === undefined ? ctx.forwardPath : route.rewrite(ctx),
       method: req.method as Dispatcher.HttpMethod,
-      headers: upstreamRequestHeaders(ctx, opts.trustForwarded),
+      headers: upstreamRequestHeaders(ctx),
+      headersTimeout: route.timeouts?.headersMs,
+      bodyTimeout: route.timeouts?.bodyMs,
     });
     exchange.send(target);
     return false;
@@ -75,13 +77,16 @@ class Exchange {
     private readonly metrics: Metrics,
     private readonly body: BodySource,
     private readonly retrier: Retrier,
-    private readonly request: { path: string; method: Dispatcher.HttpMethod; headers: string[] },
+    private readonly request: { path: string; method: Dispatcher.HttpMethod; headers: string[]; headersTimeout: number | undefined; bodyTimeout: number | undefined },
   ) {}
 
   send(target: Target): void {
     this.ctx.target = target;
     this.retrier.sentTo(target);
-    target.pool.dispatch({ origin: target.origin, ...this.request, body: this.body.next() }, new ProxyHandler(this.ctx, this.metrics, target.begin(), this));
+    const handler = new ProxyHandler(this.ctx, this.metrics, target.begin(), this);
+    target.pool.dispatch({ origin: target.origin, ...this.request, body: this.body.next() }, handler);
+    const connectMs = this.ctx.compiledRoute!.timeouts?.connectMs;
+    if (connectMs !== undefined) handler.connectWithin(connectMs);
   }
 
   /**
@@ -101,6 +106,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   /** Aborted for a retry: undici's callbacks for this attempt are no longer ours to act on. */
   private superseded = false;
   private readonly onDrain = (): void => this.controller?.resume();
+  private connectTimer: NodeJS.Timeout | undefined;
 
   /** The balancer hears how each exchange went: latency, status, advertised load, failures. */
   constructor(private readonly ctx: RequestContext, private readonly metrics: Metrics, private readonly attempt: Attempt, private readonly exchange: Exchange) {
@@ -116,7 +122,28 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     });
   }
 
+  /**
+   * A route's timeouts.connect_ms: the pool's connect timeout is the upstream's, so a
+   * route's own is kept here, from dispatch to the moment the attempt has a connection
+   * (connecting or waiting in the pool's queue). Passing it fails the attempt as a
+   * connect timeout (retried elsewhere when the budget allows, else 504); the request,
+   * should it still get a connection, is dropped then.
+   */
+  connectWithin(ms: number): void {
+    if (this.controller !== undefined) return;
+    this.connectTimer = setTimeout(() => {
+      if (this.controller !== undefined || this.superseded) return;
+      this.onResponseError(undefined, new ConnectTimeout());
+      this.superseded = true;
+    }, ms);
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
+    clearTimeout(this.connectTimer);
+    if (this.superseded) {
+      controller.abort(new RetriedElsewhere());
+      return;
+    }
     this.controller = controller;
     this.ctx.cancelUpstream = () => controller.abort(new ClientClosed());
     if (this.clientGone) controller.abort(new ClientClosed());
@@ -125,7 +152,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     this.attempt.responded(statusCode, headers['x-backend-load']);
-    const next = this.exchange.retryTarget(statusReason(statusCode));
+    const next = this.exchange.retryTarget(statusReason(statusCode, this.ctx.target!.upstream.retry.statuses));
     if (next !== undefined) {
       this.supersede(controller);
       this.exchange.send(next);
@@ -164,7 +191,8 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.attempt.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    clearTimeout(this.connectTimer);
     if (this.superseded) return;
     const ctx = this.ctx;
     const m = mapUpstreamError(err);
@@ -191,6 +219,11 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     this.attempt.end();
     controller.abort(new RetriedElsewhere());
   }
+}
+
+class ConnectTimeout extends Error {
+  readonly code = 'UND_ERR_CONNECT_TIMEOUT';
+  constructor() { super("no connection to the upstream within the route's timeouts.connect_ms"); }
 }
 
 class RetriedElsewhere extends Error {

@@ -14,7 +14,7 @@ import { failureReason, Retrier, RetryBudget, retryAllowed, statusReason } from 
 // targets. (proxy.retries.test.ts shows them against real sockets: a body delivered
 // exactly once, a storm of failures held to the budget.)
 
-const budget = (cfg: Partial<RetryConfig> = {}): RetryBudget => new RetryBudget({ attempts: 2, budget_percent: 20, min_per_second: 3, max_buffered_body_bytes: 0, ...cfg });
+const budget = (cfg: Partial<RetryConfig> = {}): RetryBudget => new RetryBudget({ attempts: 2, statuses: [502, 503], budget_percent: 20, min_per_second: 3, max_buffered_body_bytes: 0, ...cfg });
 
 describe('retry: which failures may go again', () => {
   it('a refused or unreachable connection sent nothing; a reset one may have; anything else is never retried', () => {
@@ -22,10 +22,12 @@ describe('retry: which failures may go again', () => {
     for (const code of ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']) assert.equal(failureReason({ code }), 'reset', code);
     for (const code of ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'HPE_INVALID_CHUNK_SIZE', undefined]) assert.equal(failureReason({ code }), undefined, String(code));
     assert.equal(failureReason(new Error('no code')), undefined);
-    assert.deepEqual([502, 503, 500, 504, 429].map(statusReason), ['status_502', 'status_503', undefined, undefined, undefined]);
+    assert.deepEqual([502, 503, 500, 504, 429].map((s) => statusReason(s, [502, 503])), ['status_502', 'status_503', undefined, undefined, undefined]);
+    assert.deepEqual([502, 504].map((s) => statusReason(s, [504])), [undefined, 'status_504'], 'the upstream\'s own list');
+    assert.equal(statusReason(502, []), undefined, '[]: connection failures only');
   });
 
-  it('after a connect failure any method goes again; after a reset or a 502/503 only idempotent ones; a body that cannot be replayed never', () => {
+  it('after a connect failure any method goes again; after a reset or a retried status only idempotent ones; a body that cannot be replayed never', () => {
     for (const m of ['GET', 'POST', 'PATCH']) assert.equal(retryAllowed('connect', m, true), true, m);
     for (const reason of ['reset', 'status_502', 'status_503'] as const) {
       for (const m of ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']) assert.equal(retryAllowed(reason, m, true), true, `${reason} ${m}`);

@@ -3,7 +3,7 @@ import type { Metrics } from '../observe/metrics.js';
 import type { Upstream } from '../upstream/pool-set.js';
 import type { Target } from '../upstream/target.js';
 
-export type RetryReason = 'connect' | 'reset' | 'status_502' | 'status_503';
+export type RetryReason = 'connect' | 'reset' | `status_${number}`;
 
 // RFC 9110 9.2.2: sending these twice has the effect of sending them once.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -33,9 +33,9 @@ export function failureReason(err: unknown): RetryReason | undefined {
   }
 }
 
-/** A 502/503 answer head: the upstream (or a proxy in front of it) refused the work. */
-export function statusReason(status: number): RetryReason | undefined {
-  return status === 502 ? 'status_502' : status === 503 ? 'status_503' : undefined;
+/** An answer head with one of the upstream's retried statuses (default 502 and 503: the upstream, or a proxy in front of it, refused the work). */
+export function statusReason(status: number, statuses: readonly number[]): RetryReason | undefined {
+  return statuses.includes(status) ? `status_${status}` : undefined;
 }
 
 /**

@@ -280,10 +280,23 @@ export class MemoryStore implements Store {
   }
 
   async findKey(digest: string): Promise<KeyRecord | undefined> { return this.keys.get(digest); }
-  async saveKey(record: KeyRecord): Promise<void> { this.keys.set(record.digest, record); }
+  async saveKey(record: KeyRecord): Promise<void> {
+    // As on Redis, last-used times belong to touchKeys: a save keeps the one recorded.
+    const r = record;
+    this.keys.set(r.digest, {
+      digest: r.digest, customer: r.customer, plan: r.plan, label: r.label, createdAt: r.createdAt, expiresAt: r.expiresAt, rotatedAt: r.rotatedAt,
+      graceUntil: r.graceUntil, replacedBy: r.replacedBy, allow: r.allow, lastUsedAt: this.keys.get(r.digest)?.lastUsedAt,
+    });
+  }
   async revokeKey(digest: string): Promise<boolean> { return this.keys.delete(digest); }
   async listKeys(customer: string | undefined): Promise<KeyRecord[]> {
     return [...this.keys.values()].filter((k) => customer === undefined || k.customer === customer);
+  }
+  async touchKeys(lastUsed: ReadonlyMap<string, number>): Promise<void> {
+    for (const [digest, at] of lastUsed) {
+      const k = this.keys.get(digest);
+      if (k !== undefined && (k.lastUsedAt ?? 0) < at) this.keys.set(digest, { ...k, lastUsedAt: at });
+    }
   }
   async findCustomer(id: string): Promise<CustomerRecord | undefined> { return this.customers.get(id); }
   async saveCustomer(record: CustomerRecord): Promise<void> { this.customers.set(record.id, record); }

@@ -6,6 +6,7 @@ import { countedIn, periodsAt } from './calendar.js';
 import { monotonicMs, RedisClock } from './redis-clock.js';
 import { clusterSlot, keySchema, type KeySchema } from './key-schema.js';
 import { createRedisClient, type RedisClient } from '../../common/redis-client.js';
+import { scanAll } from '../../common/redis-scan.js';
 import {
   MAX_ZONES_PER_ROUTE, REASON_BY_CODE, type CustomerRecord, type Decision, type Grant, type Invalidation, type KeyRecord, type LimitPolicy, type LimitConnCheck, type LimitConnResult, type LimitReqCheck, type LimitReqResult, type Store, type Usage,
 } from './types.js';
@@ -27,6 +28,7 @@ interface ScriptCommands {
   sluiceInstances(instances: string, id: string, ttlMs: number): Promise<number>;
   sluiceLeaseReturn(bucket: string, counters: string, ...argv: (string | number)[]): Promise<number>;
   sluicePublish(channel: string, message: string): Promise<number>;
+  sluiceTouchKey(key: string, at: number): Promise<number>;
 }
 
 /** admit.lua's reason 5: the call reached Redis after its expires_at and took nothing. */
@@ -67,6 +69,15 @@ function firstRefusal<T extends { passed: boolean; zone: number }>(results: read
 // nodes can reach a subscriber in either order (a revoke overtaking the save it undoes).
 // Sent from a script that names the channel as its key, every publish goes through the
 // channel's slot master, which forwards them in order; on a single server it is PUBLISH.
+// Only a key that still exists, and only forward in time.
+const TOUCH_KEY_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[1], 'last_used') or '0') or 0
+if old < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'last_used', ARGV[1]) end
+return 1
+`;
+/** How long a key record is kept once the key has expired or its rotation grace ended. */
+const DEAD_KEY_KEPT_MS = 7 * 86_400_000;
 const PUBLISH_LUA = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
 
 /** Per-connection behaviour the store relies on, in every deployment mode. */
@@ -108,9 +119,18 @@ export class RedisStore implements Store {
     this.redis.defineCommand('sluiceInstances', { numberOfKeys: 1, lua: INSTANCES_LUA });
     this.redis.defineCommand('sluiceLeaseReturn', { numberOfKeys: 2, lua: LEASE_RETURN_LUA });
     this.redis.defineCommand('sluicePublish', { numberOfKeys: 1, lua: PUBLISH_LUA });
+    this.redis.defineCommand('sluiceTouchKey', { numberOfKeys: 1, lua: TOUCH_KEY_LUA });
     this.defineZoneScripts();
     // Errors surface on each command; an unhandled 'error' event would crash the process.
     this.redis.on('error', () => {});
+  }
+
+  /**
+   * The connection, for what the admin side keeps beside the limits in the same Redis
+   * (the audit log, the webhook signing keys): one client per process.
+   */
+  get client(): RedisClient {
+    return this.redis;
   }
 
   /** Resolves once connected (or rejects after timeoutMs); the gateway starts either way. */
@@ -283,7 +303,12 @@ export class RedisStore implements Store {
   private async readKey(digest: string): Promise<KeyRecord | undefined> {
     const h = await this.redis.hgetall(this.k.key(digest));
     if (h.customer === undefined) return undefined;
-    return { digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0) };
+    const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+    return {
+      digest, customer: h.customer, plan: h.plan || undefined, label: h.label || undefined, createdAt: Number(h.created ?? 0),
+      expiresAt: num(h.expires), rotatedAt: num(h.rotated), graceUntil: num(h.grace_until), replacedBy: h.replaced_by || undefined,
+      allow: h.allow ? h.allow.split(',') : undefined, lastUsedAt: num(h.last_used),
+    };
   }
 
   // A key's record and its customer's index sit in different Cluster slots (the record is
@@ -293,7 +318,16 @@ export class RedisStore implements Store {
   async saveKey(rec: KeyRecord): Promise<void> {
     const previous = await this.redis.hget(this.k.key(rec.digest), 'customer');
     await this.redis.sadd(this.k.customerKeys(rec.customer), rec.digest);
-    await this.redis.hset(this.k.key(rec.digest), { customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt });
+    const key = this.k.key(rec.digest);
+    await this.redis.hset(key, {
+      customer: rec.customer, plan: rec.plan ?? '', label: rec.label ?? '', created: rec.createdAt,
+      expires: rec.expiresAt ?? '', rotated: rec.rotatedAt ?? '', grace_until: rec.graceUntil ?? '', replaced_by: rec.replacedBy ?? '',
+      allow: rec.allow?.join(',') ?? '',
+    });
+    // A key that can no longer work is kept a while (so a request with it is told why), then forgotten.
+    const end = Math.min(rec.expiresAt ?? Infinity, rec.graceUntil ?? Infinity);
+    if (end === Infinity) await this.redis.persist(key);
+    else await this.redis.pexpireat(key, end + DEAD_KEY_KEPT_MS);
     // A key re-saved under another customer must leave the old customer's list.
     if (previous !== null && previous !== rec.customer) await this.redis.srem(this.k.customerKeys(previous), rec.digest);
   }
@@ -311,7 +345,7 @@ export class RedisStore implements Store {
     if (customer !== undefined) {
       digests = await this.redis.smembers(this.k.customerKeys(customer));
     } else {
-      const found = await this.scanKeys(this.k.key('*'));
+      const found = await scanAll(this.redis, this.k.key('*'));
       digests = found.map((key) => key.slice(this.k.key('').length));
     }
     // An admin listing, not the request path: no per-lookup deadline.
@@ -320,19 +354,9 @@ export class RedisStore implements Store {
     return records.filter((r): r is KeyRecord => r !== undefined && (customer === undefined || r.customer === customer));
   }
 
-  /** SCAN sees one server's keyspace: a Cluster spreads the keys over its masters, so each is scanned. */
-  private async scanKeys(match: string): Promise<string[]> {
-    const servers = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
-    const out: string[] = [];
-    for (const server of servers) {
-      let cursor = '0';
-      do {
-        const [next, found] = await server.scan(cursor, 'MATCH', match, 'COUNT', 500);
-        cursor = next;
-        out.push(...found);
-      } while (cursor !== '0');
-    }
-    return out;
+  async touchKeys(lastUsed: ReadonlyMap<string, number>): Promise<void> {
+    // One script per key (each key sits in its own slot); auto-pipelining sends them together.
+    await Promise.all([...lastUsed].map(([digest, at]) => this.redis.sluiceTouchKey(this.k.key(digest), at)));
   }
 
   async findCustomer(id: string): Promise<CustomerRecord | undefined> {

@@ -12,7 +12,7 @@ import { createRedisClient, type RedisClient } from '../../common/redis-client.j
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
-import type { Decision, Invalidation, LimitConnCheck, LimitPolicy, LimitReqCheck, LimitReqResult, Store } from './types.js';
+import type { Decision, Invalidation, KeyRecord, LimitConnCheck, LimitPolicy, LimitReqCheck, LimitReqResult, Store } from './types.js';
 
 // One contract, two stores. Every `it` in contractSuite runs unchanged against the
 // MemoryStore (on an injected clock) and the RedisStore (on a real redis-server), with
@@ -54,7 +54,14 @@ function admitAll(store: Store, subject: string, p: LimitPolicy, n: number, ttl 
 }
 
 function contractSuite(kind: StoreKind): void {
-  describe(`Store contract: ${kind.name}`, () => {
+  /** A key record as both stores answer it: every field present, the absent ones undefined. */
+function keyRecord(r: Pick<KeyRecord, 'digest' | 'customer' | 'plan' | 'label' | 'createdAt'> & Partial<KeyRecord>): KeyRecord {
+  return {
+    expiresAt: undefined, rotatedAt: undefined, graceUntil: undefined, replacedBy: undefined, allow: undefined, lastUsedAt: undefined, ...r,
+  };
+}
+
+describe(`Store contract: ${kind.name}`, () => {
     let s: Subject;
     before(async () => { s = await kind.make(); });
     after(async () => { await s.close(); });
@@ -224,8 +231,8 @@ function contractSuite(kind: StoreKind): void {
       await s.store.saveKey({ digest: d2, customer: c1, plan: undefined, label: undefined, createdAt: 5 });
       await s.store.saveKey({ digest: d3, customer: c2, plan: 'free', label: 'other', createdAt: 6 });
 
-      assert.deepEqual(await s.store.findKey(d1), { digest: d1, customer: c1, plan: 'pro', label: 'ci', createdAt: 1_700_000_000_000 });
-      assert.deepEqual(await s.store.findKey(d2), { digest: d2, customer: c1, plan: undefined, label: undefined, createdAt: 5 });
+      assert.deepEqual(await s.store.findKey(d1), keyRecord({ digest: d1, customer: c1, plan: 'pro', label: 'ci', createdAt: 1_700_000_000_000 }));
+      assert.deepEqual(await s.store.findKey(d2), keyRecord({ digest: d2, customer: c1, plan: undefined, label: undefined, createdAt: 5 }));
       assert.equal(await s.store.findKey(k()), undefined);
 
       const digests = (rs: { digest: string }[]) => rs.map((r) => r.digest).sort();
@@ -244,6 +251,24 @@ function contractSuite(kind: StoreKind): void {
       await s.store.saveKey({ digest: d2, customer: c2, plan: 'free', label: undefined, createdAt: 7 });
       assert.deepEqual(digests(await s.store.listKeys(c1)), []);
       assert.deepEqual(digests(await s.store.listKeys(c2)), [d2, d3].sort());
+    });
+
+    it('key records keep their lifecycle (expiry, rotation, allowlist); last use only moves forward and never resurrects a key', async () => {
+      const d = randomBytes(32).toString('hex');
+      const gone = randomBytes(32).toString('hex');
+      const full = keyRecord({
+        digest: d, customer: uniq('cust'), plan: 'pro', label: 'ci', createdAt: 1, expiresAt: Date.now() + 86_400_000, rotatedAt: 2,
+        graceUntil: Date.now() + 3_600_000, replacedBy: 'f'.repeat(64), allow: ['10.0.0.0/8', '2001:db8::/32'],
+      });
+      await s.store.saveKey(full);
+      assert.deepEqual(await s.store.findKey(d), full);
+      await s.store.touchKeys(new Map([[d, 1000], [gone, 1000]]));
+      assert.equal((await s.store.findKey(d))?.lastUsedAt, 1000);
+      assert.equal(await s.store.findKey(gone), undefined, 'touching a key that does not exist creates nothing');
+      await s.store.touchKeys(new Map([[d, 500]]));
+      assert.equal((await s.store.findKey(d))?.lastUsedAt, 1000, 'an older time from a slower gateway changes nothing');
+      await s.store.saveKey({ ...full, label: 'renamed' });
+      assert.deepEqual(await s.store.findKey(d), { ...full, label: 'renamed', lastUsedAt: 1000 }, 'a save keeps the last use');
     });
 
     it('customer records: save, find, overwrite', async () => {

@@ -89,6 +89,17 @@ export interface KeyRecord {
   readonly plan: string | undefined;
   readonly label: string | undefined;
   readonly createdAt: number;
+  /** Unix ms from which the key is refused; undefined: never. */
+  readonly expiresAt?: number | undefined;
+  /** Set by a rotation: when it happened, and until when this (old) key keeps working. */
+  readonly rotatedAt?: number | undefined;
+  readonly graceUntil?: number | undefined;
+  /** Digest of the key that replaced this one. */
+  readonly replacedBy?: string | undefined;
+  /** CIDRs the key may be used from; undefined: anywhere. */
+  readonly allow?: readonly string[] | undefined;
+  /** Last request with the key, as far as the gateways have reported it (touchKeys, batched). */
+  readonly lastUsedAt?: number | undefined;
 }
 
 export interface CustomerRecord {
@@ -143,6 +154,11 @@ export interface Store {
   /** True when the key existed. */
   revokeKey(digest: string): Promise<boolean>;
   listKeys(customer: string | undefined): Promise<KeyRecord[]>;
+  /**
+   * Records when keys were last used (digest → Unix ms), one batch for many requests; a
+   * time older than the one stored, or a key that no longer exists, changes nothing.
+   */
+  touchKeys(lastUsed: ReadonlyMap<string, number>): Promise<void>;
   findCustomer(id: string): Promise<CustomerRecord | undefined>;
   saveCustomer(record: CustomerRecord): Promise<void>;
 

@@ -9,7 +9,8 @@ import type { PoolSet } from './pool-set.js';
  */
 export function balanceStage(pools: PoolSet, metrics?: Metrics): Stage {
   return (ctx) => {
-    const name = ctx.route!.upstream;
+    // Routes that answer themselves (return) have done so before this stage.
+    const name = ctx.route!.upstream!;
     const target = pools.get(name).choose(performance.now());
     if (target === 'unavailable') return sendError(ctx, 503, 'unavailable', `no healthy target in upstream ${name}`);
     if (target === 'overloaded') {

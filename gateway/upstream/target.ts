@@ -150,7 +150,8 @@ export class Attempt {
     if (typeof loadHeader === 'string') this.target.observeLoad(loadHeader, now);
     const ok = status < 500;
     this.sample(ok, now);
-    this.sink.outcome(this.target, ok, now);
+    // Latency counts every 5xx as slow; ejection counts it only when the upstream says so.
+    this.sink.outcome(this.target, ok || !this.target.upstream.outlier.count_5xx, now);
   }
 
   end(failed = false): void {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parseStoreSection } from '../../common/store-config.js';
 import { createWebhookEnqueuer } from '../../backends/webhooks/queue.js';
-import { newSecret } from '../../test/harness/webhooks.js';
+import { newMasterKey } from '../../test/harness/webhooks.js';
 import { pollUntil } from '../../test/harness/poll.js';
 import { sentinelConfig, type Fleet } from './fleet.js';
 
@@ -55,11 +55,11 @@ export async function webhookFailover(fleet: Fleet, n: number): Promise<WebhookO
   const q = createWebhookEnqueuer({ store: parseStoreSection(text, { ...process.env, SLUICE_HOST: '', SLUICE_ADMIN_HOST: '' }), log: pino({ level: 'silent' }) });
   const worker = fleet.hosts.spawn(fleet.upstream, process.execPath, [WEBHOOKS, '--store', file, '--allow', `${fleet.hosts.bridgeIp}/32`,
     '--admin-port', '0', '--retry-schedule-ms', Array(20).fill('400').join(','), '--stalled-interval-ms', '1000', '--lock-ms', '2000'],
-  { env: { ...process.env, SLUICE_WEBHOOK_SECRET: newSecret() } });
+  { env: { ...process.env, SLUICE_MASTER_KEY: newMasterKey() } });
   worker.stdout!.resume();
   worker.stderr!.resume();
   try {
-    for (let i = 0; i < n; i++) q.send(url, { i });
+    for (let i = 0; i < n; i++) q.send('faults', url, { i });
     // Every webhook tried once and failed: each now waits in Redis for its retry.
     const tried = await pollUntil(async () => (new Set(arrivals.map((a) => a.i)).size === n ? true : undefined), 30_000, 50);
     if (tried.value === undefined) throw new Error(`only ${new Set(arrivals.map((a) => a.i)).size} of ${n} webhooks tried before the failover`);

@@ -333,6 +333,33 @@ describe('nginx+Lua and Sluice share one budget on one Redis', () => {
     await assertBothHealthy();
   });
 
+  it("a key's terms hold on both edges: expiry and the end of a rotation grace (401), its allowlist (403), with the same answers", async () => {
+    const compare = async (key: string): Promise<Outcome[]> => {
+      const [a, b] = [await send('nginx', { 'x-api-key': key, 'x-request-id': 'terms-1' }), await send('sluice', { 'x-api-key': key, 'x-request-id': 'terms-1' })];
+      assert.equal(a.status, b.status, `${a.body} vs ${b.body}`);
+      // Refusals are the same bytes; an admitted request's body is the backend's echo of what each edge sent it.
+      if (a.status !== 200) assert.equal(a.body, b.body);
+      return [a, b];
+    };
+    const walled = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'c-walled', plan: 'open', allow: ['192.0.2.0/24', '2001:db8::/32'] });
+    assert.equal((await compare(walled.body.key))[0]!.status, 403);
+    assert.equal((await admin(gw.adminUrl, 'PATCH', `/admin/keys/${walled.body.digest}`, { allow: ['127.0.0.0/8'] })).status, 200);
+    const other = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'c-walled', plan: 'open', allow: ['10.1.2.3', '127.0.0.1/32'] });
+    assert.equal((await compare(other.body.key))[0]!.status, 200, 'inside its allowlist');
+    const expiring = await admin(gw.adminUrl, 'POST', '/admin/keys', { customer: 'c-expiring', plan: 'open', expires_at: Date.now() + 1000 });
+    assert.equal((await compare(expiring.body.key))[0]!.status, 200);
+    const refused = await pollUntil(async () => {
+      const [a] = await compare(expiring.body.key);
+      return a!.status === 401 ? a : undefined;
+    }, 5000, 50);
+    assert.equal(JSON.parse(refused.value!.body).error.message, 'API key expired', 'both edges refuse it, the cached identity too');
+    const { digest } = await createKey(gw.adminUrl, 'c-rotated', 'open');
+    const rotated = await admin(gw.adminUrl, 'POST', `/admin/keys/${digest}/rotate`, { grace_seconds: 0 });
+    assert.equal(rotated.status, 201);
+    assert.equal((await compare(rotated.body.key))[0]!.status, 200);
+    await assertBothHealthy();
+  });
+
   // Same request id on both edges, so the JSON bodies can be compared byte for byte.
   const compareEdges = async (headers: Record<string, string>, path = '/v1/x'): Promise<[Outcome, Outcome]> => {
     const a = await send('nginx', { ...headers, 'x-request-id': 'same-id-1' }, path);

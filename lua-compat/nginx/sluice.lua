@@ -228,6 +228,45 @@ local function nonempty(v)
   return v
 end
 
+-- A key's allowlist (gateway/auth/allowlist.ts) as IPv4 ranges. IPv6 entries are left
+-- out: this module matches IPv4 only, so a key with an allowlist is refused to IPv6
+-- clients (closed, never open).
+local function ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if a == nil then return nil end
+  a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)
+  if a > 255 or b > 255 or c > 255 or d > 255 then return nil end
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
+
+local function parse_allow(text)
+  local out = {}
+  for entry in text:gmatch("[^,]+") do
+    local addr, bits = entry:match("^([^/]+)/?(%d*)$")
+    local n = addr and ipv4(addr)
+    if n then
+      local size = 2 ^ (32 - (bits == "" and 32 or tonumber(bits)))
+      local low = n - (n % size)
+      out[#out + 1] = { low, low + size - 1 }
+    end
+  end
+  return out
+end
+
+local function allowed(ranges, addr)
+  local n = ipv4(addr or "")
+  if n == nil then return false end
+  for _, r in ipairs(ranges) do if n >= r[1] and n <= r[2] then return true end end
+  return false
+end
+
+-- A key's expiry and the end of its rotation grace (gateway/auth/authenticator.ts keyTerms).
+local function key_end(rec)
+  local expires, grace = rec.expires or math.huge, rec.grace_until or math.huge
+  if grace < expires then return grace, "API key was rotated and its grace period has ended" end
+  return expires, "API key expired"
+end
+
 -- Returns an identity or { failure = text }; nil + error when Redis did not answer.
 local function lookup(digest)
   local rec = static_keys[digest]
@@ -236,8 +275,13 @@ local function lookup(digest)
     if arr == nil then return nil, (is_redis and "redis: " or "") .. tostring(err) end
     local h = resp.hash(arr)
     if h.customer == nil then return UNKNOWN_KEY end
-    rec = { customer = h.customer, plan = nonempty(h.plan) }
+    rec = {
+      customer = h.customer, plan = nonempty(h.plan),
+      expires = tonumber(h.expires or ""), grace_until = tonumber(h.grace_until or ""), allow = nonempty(h.allow),
+    }
   end
+  local ends, end_message = key_end(rec)
+  if ngx.now() * 1000 >= ends then return { failure = end_message } end
   local arr, err = redis:call("HGETALL", cfg.prefix .. "cust:{" .. rec.customer .. "}")
   if arr == nil then return nil, tostring(err) end
   local h = resp.hash(arr)
@@ -245,7 +289,11 @@ local function lookup(digest)
   if h.plan ~= nil or h.overrides ~= nil then
     stored = { plan = nonempty(h.plan), overrides = nonempty(h.overrides) and json.decode(h.overrides) or {} }
   end
-  return build_identity(rec.customer, nonempty(rec.plan), digest, stored)
+  local id = build_identity(rec.customer, nonempty(rec.plan), digest, stored)
+  if id.failure then return id end
+  if ends ~= math.huge then id.valid_until, id.end_message = ends, end_message end
+  if rec.allow then id.allow = parse_allow(rec.allow) end
+  return id
 end
 
 local function authenticate()
@@ -266,6 +314,8 @@ local function authenticate()
     else cache:set(digest, id, max(0.001, cfg.cache_ttl_ms / 1000)) end
   end
   if id.failure then return nil, 401, id.failure end
+  -- Checked on every request: a cached identity must not outlive its key.
+  if id.valid_until and ngx.now() * 1000 >= id.valid_until then return nil, 401, id.end_message end
   return id
 end
 
@@ -338,6 +388,9 @@ function M.access(opts)
   if id == nil then
     if status == 503 then return send_error(503, "unavailable", "credential store unavailable, try again", "1") end
     return send_error(401, "unauthorized", message)
+  end
+  if id.allow and not allowed(id.allow, ngx.var.remote_addr) then
+    return send_error(403, "forbidden", "this API key may not be used from this client address (its allowlist)")
   end
   if opts.plans then
     local ok = false

@@ -57,7 +57,9 @@ describe('README quick start: its commands, run as written against the default s
   });
 
   it('an upload as demo-pro answers JSON with input, output, savings and a result URL', async () => {
-    const body = JSON.parse(await sh(commands[1]!)) as { id: string; output: { format: string; url: string }; savings: unknown };
+    const out = await sh(commands[1]!);
+    const body = JSON.parse(out) as { id: string; output?: { format: string; url: string }; savings: unknown };
+    assert.ok(body.output !== undefined, out);
     assert.equal(body.output.format, 'webp');
     assert.ok(body.savings !== undefined);
     id = body.output.url.split('/').pop()!;

@@ -12,7 +12,7 @@ export interface AdminReply {
 /** One admin API call with the test admin token (pass token: null to send none). */
 export async function admin(
   adminUrl: string,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
   token: string | null = ADMIN_TOKEN,

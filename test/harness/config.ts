@@ -21,12 +21,15 @@ export interface TestConfigOptions {
   readonly auth?: object;
   readonly customers?: object;
   readonly log?: object;
+  /** Merged into the admin section (tokens, auth_failures, ...). */
+  readonly admin?: object;
+  readonly webhooks?: object;
 }
 
 export function testConfig(o: TestConfigOptions): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port: 0, ...o.server },
-    admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest() },
+    admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest(), ...o.admin },
     // A test that does not name a store deadline is not about deadlines: it gets a generous
     // one, so a busy host's slow answer is not a 503 it never meant to judge.
     store: o.store === undefined ? { kind: 'memory' } : o.store.kind === 'redis' ? { timeout_ms: 2000, ...o.store } : o.store,
@@ -35,6 +38,7 @@ export function testConfig(o: TestConfigOptions): Record<string, unknown> {
     ...(o.customers === undefined ? {} : { customers: o.customers }),
     upstreams: { main: { targets: o.upstreams, ...o.upstream } },
     routes: o.routes ?? [{ name: 'all', prefix: '/', upstream: 'main' }],
+    ...(o.webhooks === undefined ? {} : { webhooks: o.webhooks }),
     log: { level: 'info', access: true, ...o.log },
   };
 }

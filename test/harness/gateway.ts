@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { EVENT_TIMEOUT_MS } from './wait.js';
 
+/** How long a gateway may take to listen: past gateway/cli.ts's wait for spawned backends (120 s). */
+const SPAWNED_STACK_LISTEN_MS = 150_000;
+
 export const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 
 export interface GatewayProcess {
@@ -75,7 +78,9 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? EVENT_TIMEOUT_MS);
+  // Longer than the 120 s the gateway itself gives spawned backends (sharp and the face
+  // model load first), which a default-stack test on a busy 2-core host can need.
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? SPAWNED_STACK_LISTEN_MS);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {

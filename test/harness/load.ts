@@ -21,12 +21,14 @@ export interface Load {
 /**
  * `concurrency` loops of back-to-back GETs on keep-alive connections, each counted as ok
  * (200) or failed (any other status, or an error), until stop(). A bounded load, like a
- * client's: every loop has at most one request in flight.
+ * client's: every loop has at most one request in flight. `fresh` opens a new connection
+ * for every request; `tls` gives an https URL's trusted CA (PEM) and SNI name.
  */
-export function startLoad(url: string, opts: { concurrency: number; headers?: Record<string, string>; watchHeader?: string; fresh?: boolean }): Load {
+export function startLoad(url: string, opts: { concurrency: number; headers?: Record<string, string>; watchHeader?: string; fresh?: boolean; tls?: { ca: string; servername?: string } }): Load {
   // Bounded, so a request the gateway never answers fails (and is counted) instead of
   // holding its loop, stop(), the test and the whole suite until undici's 5-minute default.
-  const agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 10_000, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+  const agent = new Agent({ connections: opts.concurrency, keepAliveTimeout: 10_000, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS,
+    ...(opts.tls === undefined ? {} : { connect: opts.tls }) });
   let running = true;
   let ok = 0;
   let failed = 0;

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { execFile } from 'node:child_process';
@@ -297,4 +298,45 @@ async function pollPort(port: number, pki?: TestPki): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`redis on ${port} never answered PING`);
+}
+
+export interface RedisMonitor {
+  /** Every command the server has run since the monitor started, as its words. */
+  readonly commands: string[][];
+  /** Resolves once every command sent before it was called has been seen; returns the count then. */
+  barrier(): Promise<number>;
+  close(): void;
+}
+
+/**
+ * Redis's MONITOR, to prove what a gateway did or did not ask: every command any client
+ * sends is recorded. barrier() sends a marker through another connection and waits for
+ * MONITOR to report it, so "nothing happened" is judged on the server's own stream, not on
+ * a sleep.
+ */
+export async function monitorRedis(url: string): Promise<RedisMonitor> {
+  const m = await new Redis(url).monitor();
+  const other = new Redis(url);
+  const commands: string[][] = [];
+  const waiters = new Map<string, () => void>();
+  m.on('monitor', (_time: string, args: string[]) => {
+    commands.push(args);
+    if (args[0]?.toLowerCase() === 'echo') waiters.get(args[1] ?? '')?.();
+  });
+  let n = 0;
+  return {
+    commands,
+    async barrier() {
+      const marker = `barrier-${process.pid}-${n++}`;
+      const seen = new Promise<void>((resolve) => waiters.set(marker, resolve));
+      await other.echo(marker);
+      await seen;
+      waiters.delete(marker);
+      return commands.length;
+    },
+    close() {
+      m.disconnect();
+      other.disconnect();
+    },
+  };
 }

@@ -15,6 +15,11 @@ export interface TestPki {
   readonly clientKey: string;
   /** A second CA that signed nothing here: trusting only it must fail verification. */
   readonly otherCa: string;
+  /**
+   * A further server certificate signed by the test CA, for the given subjectAltName
+   * (`DNS:api.example.test,IP:127.0.0.1`); a name used again replaces the files (a renewal).
+   */
+  issue(name: string, san: string): Promise<{ cert: string; key: string }>;
   remove(): Promise<void>;
 }
 
@@ -53,6 +58,10 @@ export async function makeTestPki(): Promise<TestPki> {
     clientCert: f('client.crt'),
     clientKey: f('client.key'),
     otherCa: f('other-ca.crt'),
+    async issue(name, san) {
+      await leaf(name, `subjectAltName=${san}\nextendedKeyUsage=serverAuth`);
+      return { cert: f(`${name}.crt`), key: f(`${name}.key`) };
+    },
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }

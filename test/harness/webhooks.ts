@@ -5,7 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createRedisClient } from '../../common/redis-client.js';
 import { storeConfigOf } from '../../common/store-config.js';
+import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
+import { newMasterKeyText, parseMasterKey } from '../../common/webhook-keys/master-key.js';
+import { RedisKeyringStorage } from '../../common/webhook-keys/storage.js';
 import type { StoreConfig } from '../../common/store-config.js';
 import { EVENT_TIMEOUT_MS } from './wait.js';
 
@@ -13,6 +17,36 @@ const WEBHOOKS_CLI = fileURLToPath(new URL('../../backends/webhooks/cli.js', imp
 const BACKEND_CLI = fileURLToPath(new URL('../../backends/cli.js', import.meta.url));
 
 export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+
+/** A master key's text for SLUICE_MASTER_KEY. */
+export const newMasterKey = newMasterKeyText;
+
+/**
+ * The keyring the gateways keep in a store's Redis (standalone, Sentinel or Cluster, with
+ * its prefix), for a test to read or rotate a customer's key as GET/POST /v1/webhooks/key
+ * would; close() disconnects.
+ */
+export function storeKeyring(store: StoreConfig, master: string): WebhookKeyring & { close(): void } {
+  const client = createRedisClient(store, { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  const keyring = new WebhookKeyring(new RedisKeyringStorage(client, store.prefix), { current: parseMasterKey(master), previous: [] });
+  return Object.assign(keyring, { close: () => client.disconnect() });
+}
+
+/** storeKeyring for a standalone Redis and the default prefix. */
+export function redisKeyring(url: string, master: string): WebhookKeyring & { close(): void } {
+  return storeKeyring(urlStore(url), master);
+}
+
+/** One customer's current webhook key in that store (created if it has none). */
+export async function customerKey(store: StoreConfig, master: string, customer: string): Promise<string> {
+  const k = storeKeyring(store, master);
+  try {
+    return (await k.state(customer)).key;
+  } finally {
+    k.close();
+  }
+}
 
 /** The store config `--redis URL` amounts to, for enqueuers and workers run in the test process. */
 export function urlStore(url: string): StoreConfig {

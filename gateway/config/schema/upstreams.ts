@@ -22,10 +22,13 @@ export const Outlier = Section({
   base_ejection_ms: Type.Integer({ minimum: 1, default: 30000, description: 'The first ejection lasts this long; the n-th, n times as long (up to max_ejection_ms).' }),
   max_ejection_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'At least base_ejection_ms (default: the larger of 300000 and base_ejection_ms).' })),
   max_ejection_percent: Type.Number({ minimum: 0, maximum: 100, default: 50, description: "Never eject more than this share of the upstream's targets at once." }),
+  count_5xx: Type.Boolean({ default: true, description: "5xx answers count as failures; false counts only connect/reset/timeout errors (nginx's max_fails with proxy_next_upstream error timeout)." }),
 }, { default: {}, description: 'Passive outlier ejection from the answers real requests get.' });
 
 export const Retry = Section({
   attempts: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Retries on another target after the first try, at most.' }),
+  statuses: Type.Array(Type.Integer({ minimum: 500, maximum: 599 }), { default: [502, 503], uniqueItems: true,
+    description: "Answer statuses retried on another target (idempotent methods only); [] retries connection failures only (nginx's proxy_next_upstream error timeout)." }),
   budget_percent: Type.Number({ minimum: 0, maximum: 100, default: 20, description: "Retries in any rolling second, as a share of that second's requests." }),
   min_per_second: Type.Number({ minimum: 0, default: 3, description: 'Retries always allowed per second, whatever the share.' }),
   // Each in-flight request may hold a copy this large for its whole exchange; keep the default small.
