@@ -59,6 +59,7 @@ const parallel = slowestFirst(chosen.filter((f) => !alone.has(name(f))));
 const serial = chosen.filter((f) => alone.has(name(f)));
 
 const interrupt = new AbortController();
+// The first signal stops the files running (with whatever they started) and starts no more.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => interrupt.abort());
 const blocks = portBlocks(jobs);
 const run = (file: string, slot: number): Promise<FileResult> => runFile(file, {
@@ -71,7 +72,7 @@ const run = (file: string, slot: number): Promise<FileResult> => runFile(file, {
 
 const started = performance.now();
 process.stdout.write(`${parallel.length} files, ${jobs} at once${serial.length > 0 ? `; then ${serial.length} alone` : ''}\n`);
-const results = await inPool(parallel, jobs, run);
+const results = await inPool(parallel, jobs, run, interrupt.signal);
 for (const s of SERIAL.filter((e) => serial.includes(join(dist, `${e.file}.js`)))) {
   if (interrupt.signal.aborted) break;
   process.stdout.write(`alone: ${s.file} (${s.why})\n`);
