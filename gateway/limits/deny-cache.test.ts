@@ -33,6 +33,18 @@ function setup(maxSubjects?: number): { cache: DenyCache; clock: { now: number }
   return { cache, clock, answer, calls: () => calls, ask };
 }
 
+/** A cache on a clock the test moves, over a store whose answers wait until the test gives them (in order). */
+function slowStore(): { clock: { now: number }; cache: DenyCache; pending: ((v: Verdict) => void)[]; call: () => Promise<Verdict>; calls: () => number } {
+  const clock = { now: 0 };
+  let calls = 0;
+  const pending: ((v: Verdict) => void)[] = [];
+  return {
+    clock, pending, calls: () => calls,
+    cache: new DenyCache(10, () => clock.now),
+    call: () => { calls++; return new Promise<Verdict>((r) => pending.push(r)); },
+  };
+}
+
 describe('deny cache (injected clock, a counting store)', () => {
   it('a rate denial is answered from memory until the store says a token comes back, then the store is asked again', () => {
     const { clock, answer, calls, ask } = setup();
@@ -165,29 +177,21 @@ describe('deny cache (injected clock, a counting store)', () => {
   });
 
   it('when an entry runs out, one request asks the store and the others of that subject wait for its answer', async () => {
-    const clock = { now: 0 };
-    const cache = new DenyCache(10, () => clock.now);
-    let calls = 0;
-    const pending: ((v: Verdict) => void)[] = [];
-    const call = (): Promise<Verdict> => { calls++; return new Promise<Verdict>((r) => pending.push(r)); };
+    const { clock, cache, pending, call, calls } = slowStore();
     cache.decide('s', POLICY, MAX_MS, () => rateLimited(100));
     clock.now = 100;
     const probe = cache.decide('s', POLICY, MAX_MS, call);
     const waiters = Array.from({ length: 5 }, () => cache.decide('s', POLICY, MAX_MS, call));
-    assert.equal(calls, 1, 'one probe');
+    assert.equal(calls(), 1, 'one probe');
     pending.shift()!(rateLimited(300));
     assert.equal((await probe).source, 'store');
     const answers = await Promise.all(waiters);
     assert.deepEqual(answers.map((a) => a.source), ['cache', 'cache', 'cache', 'cache', 'cache'], 'the probe\'s denial answers them');
-    assert.equal(calls, 1);
+    assert.equal(calls(), 1);
   });
 
   it('when a probe\'s denial is over before it answers, its waiters go on one probe at a time, and none follows more than four', async () => {
-    const clock = { now: 0 };
-    const cache = new DenyCache(10, () => clock.now);
-    let calls = 0;
-    const pending: ((v: Verdict) => void)[] = [];
-    const call = (): Promise<Verdict> => { calls++; return new Promise<Verdict>((r) => pending.push(r)); };
+    const { clock, cache, pending, call, calls } = slowStore();
     cache.decide('s', POLICY, MAX_MS, () => rateLimited(1));
     clock.now = 1;
     const all = [cache.decide('s', POLICY, MAX_MS, call), ...Array.from({ length: 6 }, () => cache.decide('s', POLICY, MAX_MS, call))];
@@ -197,7 +201,7 @@ describe('deny cache (injected clock, a counting store)', () => {
       clock.now += 10;
       pending.shift()!(rateLimited(5));
       await new Promise((r) => setImmediate(r));
-      seen.push(calls);
+      seen.push(calls());
     }
     // One waiter becomes the next probe and the rest follow it, for three rounds; the last
     // three have then followed four probes, and each asks the store itself.
