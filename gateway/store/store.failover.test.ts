@@ -43,9 +43,13 @@ const MIN_LOAD_MS = 6000;
  */
 const QUIET_MS = 1500;
 const STRAY_SHARE = 1 / 20;
-const HARD_CAP_MS = 25_000;
-/** Asserted bound on kill -> re-enforcement (generous; the measured figure is reported). */
-const REENFORCE_BOUND_MS = 15_000;
+const HARD_CAP_MS = 60_000;
+/**
+ * Asserted bound on kill -> re-enforcement (generous; the measured figure is reported):
+ * the sentinels' election and the gateway's probe, which on a busy 2-core host took longer
+ * than 25 s in some runs (the store never answering again is what this must catch).
+ */
+const REENFORCE_BOUND_MS = 50_000;
 
 const CUSTOMER = 'c-fo';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
