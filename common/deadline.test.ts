@@ -80,8 +80,10 @@ describe('the store deadline', () => {
     redis.signal('SIGSTOP');
     try {
       let started = performance.now();
-      await assert.rejects(withDeadline(client.ping(), 50, 'ping', { lateLoop: { thresholdMs: 10, graceMs: 5000, answeredSince: () => true } }), DeadlineExceeded);
-      assert.ok(performance.now() - started < 2000, 'the grace applies only when the timer itself was late');
+      const onTime = await withDeadline(client.ping(), 50, 'ping', { lateLoop: { thresholdMs: 10, graceMs: 5000, answeredSince: () => true } }).then(() => undefined, (e: unknown) => e);
+      assert.ok(onTime instanceof DeadlineExceeded);
+      // A busy host can run the timer late itself: then the grace is due (guard.deadline-rules.test.ts has the rule on an injected clock).
+      assert.ok(onTime.lagMs > 10 || performance.now() - started < 2000, 'the grace applies only when the timer itself was late');
       started = performance.now();
       const silent = withDeadline(client.ping(), 50, 'ping', { lateLoop: { thresholdMs: 10, graceMs: 5000, answeredSince: () => false } });
       busyFor(100);

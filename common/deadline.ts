@@ -23,7 +23,11 @@ export interface DeadlineOptions<T> {
    * before it loses. A stopped or cut store answers nothing, so it gets no grace.
    */
   readonly lateLoop?: { readonly thresholdMs: number; readonly graceMs: number; answeredSince(startedMs: number): boolean };
+  /** The clock lateness is measured on (performance.now; a test injects its own). */
+  readonly now?: () => number;
 }
+
+const monotonicNow = (): number => performance.now();
 
 /**
  * The one deadline on store calls. A timer alone is not enough: when this process's
@@ -37,7 +41,8 @@ export interface DeadlineOptions<T> {
  * (lateLoop) gets a bounded grace.
  */
 export function withDeadline<T>(p: Promise<T>, ms: number, what: string, o: DeadlineOptions<T> = {}): Promise<T> {
-  const started = performance.now();
+  const now = o.now ?? monotonicNow;
+  const started = now();
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     let lagMs = 0;
@@ -50,18 +55,18 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string, o: Dead
     // have been read: whether the store answered others since this call is known.
     const judge = (): void => {
       const g = o.lateLoop!;
-      const elapsed = performance.now() - started;
+      const elapsed = now() - started;
       if (!settled && g.answeredSince(started) && elapsed < ms + g.graceMs) timer = setTimeout(expire, ms + g.graceMs - elapsed);
       else expire();
     };
     const due = (): void => {
-      lagMs = Math.max(0, performance.now() - started - ms);
+      lagMs = Math.max(0, now() - started - ms);
       const late = o.lateLoop !== undefined && lagMs > o.lateLoop.thresholdMs;
       setImmediate(late ? judge : expire);
     };
     let timer = setTimeout(due, ms);
     p.then((v) => {
-      if (settled) { o.onLate?.({ waitedMs: performance.now() - started, lagMs }, v); return; }
+      if (settled) { o.onLate?.({ waitedMs: now() - started, lagMs }, v); return; }
       settled = true;
       clearTimeout(timer);
       resolve(v);

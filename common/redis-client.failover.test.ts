@@ -44,7 +44,7 @@ describe('Sentinel clients across a failover', { timeout: 120_000 }, () => {
 
       // Every client ready on the promoted master (a client given up has status "end" and never gets there).
       const settled = await pollUntil(async () => {
-        const ports = await Promise.all(clients.map((c) => (c.status === 'ready' ? tcpPort(c).catch(() => 0) : 0)));
+        const ports = await Promise.all(clients.map((c) => (c.status === 'ready' ? tcpPort(c).catch(() => 0) : Promise.resolve(0))));
         return ports.every((p) => p === promoted.value) ? true : undefined;
       }, 30_000, 200);
       assert.ok(settled.value, `clients not on the promoted master ${promoted.value}: ${clients.map((c) => c.status).join(', ')}`);

@@ -27,7 +27,9 @@ import { startGateway } from './server.js';
 import { MASTER_KEY_ENV, newMasterKeyText } from '../common/webhook-keys/master-key.js';
 
 /** How long the gateway waits for a spawned backend (sharp and the face model load first). */
-const SPAWNED_BACKEND_START_MS = 30_000;
+// How long the demo stack waits for its backends (they load sharp and the face model):
+// a start beside a busy machine's other work has taken over 30 s.
+const SPAWNED_BACKEND_START_MS = 120_000;
 
 const USAGE = `usage:
   sluice --config FILE [--workers N]

@@ -87,7 +87,7 @@ function sender(over: Partial<WebhookSenderOptions> = {}) {
 }
 
 // Bound every test so a delivery that never settles fails instead of hanging the run.
-const T = { timeout: 10_000 };
+const T = { timeout: 180_000 };
 
 const hits = (path: string): Received[] => received.filter((r) => r.path === path);
 

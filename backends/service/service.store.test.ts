@@ -42,7 +42,7 @@ function assertNoSecret(where: string, text: string): void {
   for (const s of SECRETS) assert.ok(!text.includes(s), `${where} contains a secret`);
 }
 
-describe('store: results into the customer\'s bucket', { timeout: 60_000 }, () => {
+describe('store: results into the customer\'s bucket', { timeout: 180_000 }, () => {
   it('writes the output to bucket/path and answers where, not how', async () => {
     const r = await post(storeOpt());
     assert.equal(r.status, 200, r.text);

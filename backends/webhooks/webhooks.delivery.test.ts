@@ -65,7 +65,7 @@ async function waitForDeadLetters(endpoint: string, n: number): Promise<DeadLett
   return r.value;
 }
 
-describe('sluice-webhooks delivers from the queue', { timeout: 60_000 }, () => {
+describe('sluice-webhooks delivers from the queue', { timeout: 180_000 }, () => {
   it('signs with Standard Webhooks: both keys of a rotation verify, the body is the payload', async () => {
     q.send('acme', `${rx.url}/ok`, { id: 'r1', status: 'succeeded' });
     await rx.until(() => at('/ok').length === 1);
@@ -111,24 +111,30 @@ describe('sluice-webhooks delivers from the queue', { timeout: 60_000 }, () => {
     assert.equal(at('/down').length, 4, 'the first attempt and one per schedule step');
     assert.equal(a!.attempts, 4);
     // The endpoint has now failed for as long as it takes; past --disable-after (1 s) the next failure disables it.
+    // On a busy host a's own attempts can span that second (the receiver's clock says): then
+    // its last failure disabled the endpoint already, and b gets no attempt.
     const firstFailure = at('/down')[0]!.at;
+    // (Within 50 ms of the second, the worker's clock and the receiver's may disagree: either.)
+    const span = at('/down')[3]!.at - firstFailure;
+    const expected = span >= 1050 ? [4] : span < 950 ? [5] : [4, 5];
     await new Promise((r) => setTimeout(r, Math.max(0, firstFailure + 1100 - performance.now())));
     q.send('acme', down, { n: 'b' });
     await waitForDeadLetters(down, 2);
-    assert.equal(at('/down').length, 5, 'one attempt, then disabled');
+    assert.ok(expected.includes(at('/down').length), `${at('/down').length} attempts; a's spanned ${span.toFixed(0)} ms: one attempt for b, then disabled, or none if a's last failure disabled it`);
+    const sent = at('/down').length;
     const eps = (await admin('GET', '/admin/endpoints')).body.endpoints as { url: string; disabled_at: string | null; failures: number }[];
     const ep = eps.find((e) => e.url === down);
     assert.ok(ep?.disabled_at, JSON.stringify(eps));
     q.send('acme', down, { n: 'c' });
     const three = await waitForDeadLetters(down, 3);
-    assert.equal(at('/down').length, 5, 'nothing is sent to a disabled endpoint');
+    assert.equal(at('/down').length, sent, 'nothing is sent to a disabled endpoint');
     assert.match(three.find((d) => !at('/down').some((x) => x.headers['webhook-id'] === d.id))!.error, /endpoint disabled/);
 
     rx.reply = () => ({ status: 200 });
     const replay = await admin('POST', `/admin/dead-letters/replay?endpoint=${encodeURIComponent(down)}`);
     assert.deepEqual(replay, { status: 200, body: { replayed: 3 } });
-    await rx.until(() => new Set(at('/down').slice(5).map((d) => d.headers['webhook-id'])).size === 3);
-    assert.deepEqual(new Set(at('/down').slice(5).map((d) => d.headers['webhook-id'])), new Set(three.map((d) => d.id)), 'each with its original id');
+    await rx.until(() => new Set(at('/down').slice(sent).map((d) => d.headers['webhook-id'])).size === 3);
+    assert.deepEqual(new Set(at('/down').slice(sent).map((d) => d.headers['webhook-id'])), new Set(three.map((d) => d.id)), 'each with its original id');
     assert.deepEqual(await waitForDeadLetters(down, 0), []);
     assert.equal(((await admin('GET', '/admin/endpoints')).body.endpoints as { url: string }[]).some((e) => e.url === down), false, 'enabled again');
   });

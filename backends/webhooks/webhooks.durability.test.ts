@@ -48,7 +48,7 @@ async function submit(backendUrl: string, hookUrl: string): Promise<string> {
   return (JSON.parse(text) as { id: string }).id;
 }
 
-describe('webhooks survive the loss of a process', { timeout: 120_000 }, () => {
+describe('webhooks survive the loss of a process', { timeout: 180_000 }, () => {
   it('kill -9 of sluice-webhooks with one delivery in flight and three waiting for a retry: after a restart all arrive, each with its id', async (t) => {
     const redis = await startRedis();
     const rx = await startReceiver();

@@ -52,7 +52,7 @@ after(async () => {
   await redis?.stop();
 });
 
-test('a retry whose name now resolves to a private address is refused before connect, and dead-lettered', { timeout: 30_000 }, async () => {
+test('a retry whose name now resolves to a private address is refused before connect, and dead-lettered', { timeout: 180_000 }, async () => {
   rx.reply = () => ({ status: 503 });
   const port = new URL(rx.url).port;
   q.send('acme', `http://hooks.test:${port}/rebind`, { n: 1 });

@@ -15,7 +15,7 @@ import { redisCli, startRedisCluster, startRedisSentinel } from '../../test/harn
 import { customerKey, newMasterKey, spawnWebhooks, startReceiver } from '../../test/harness/webhooks.js';
 import { createWebhookEnqueuer } from '../../common/webhook-queue.js';
 
-test('sluice-webhooks --store on a Redis Cluster delivers what a --webhook-store enqueuer queued; every queue key is in one slot', { timeout: 120_000 }, async () => {
+test('sluice-webhooks --store on a Redis Cluster delivers what a --webhook-store enqueuer queued; every queue key is in one slot', { timeout: 180_000 }, async () => {
   const cluster = await startRedisCluster();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-whcluster-'));
   const rx = await startReceiver();
@@ -48,7 +48,7 @@ test('sluice-webhooks --store on a Redis Cluster delivers what a --webhook-store
   }
 });
 
-test('sluice-webhooks --store on Sentinel delivers what a --webhook-store enqueuer queued', { timeout: 120_000 }, async () => {
+test('sluice-webhooks --store on Sentinel delivers what a --webhook-store enqueuer queued', { timeout: 180_000 }, async () => {
   const sentinel = await startRedisSentinel();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-whsentinel-'));
   const rx = await startReceiver();

@@ -27,7 +27,8 @@ describe('auth: revocation across gateways sharing one Redis', () => {
     rc = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     const cfg = testConfig({
       upstreams: [backend.url],
-      store: { kind: 'redis', url: redis.url },
+      // Not under test: a generous deadline, so a busy host's slow answer is not a 503.
+      store: { kind: 'redis', url: redis.url, timeout_ms: 2000 },
       auth: { cache_ttl_ms: CACHE_TTL_MS, negative_cache_ttl_ms: 60_000 },
     });
     [a, b] = await Promise.all([spawnGateway(cfg), spawnGateway(cfg)]);

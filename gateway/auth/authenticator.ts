@@ -23,6 +23,8 @@ export function isFailure(r: AuthResult): r is AuthFailure {
 /** How long a stale identity served because the store failed is trusted before the store is asked again. */
 const STALE_RETRY_MS = 1000;
 
+const monotonicNow = (): number => performance.now();
+
 const UNKNOWN_KEY: AuthFailure = Object.freeze({ failure: 'unknown or revoked API key' });
 const BAD_CHECKSUM: AuthFailure = Object.freeze({ failure: 'malformed API key: its checksum does not match (a typo, or a truncated copy)' });
 
@@ -67,7 +69,8 @@ export class Authenticator {
   private readonly loadedAt = new WeakMap<Identity, number>();
   private readonly otherEnvironment: AuthFailure;
 
-  constructor(private readonly cfg: SluiceConfig, private readonly store: Store) {
+  /** `now`: the clock TTLs and staleness are measured on (a monotonic one; a token's `exp` is read on the wall clock). */
+  constructor(private readonly cfg: SluiceConfig, private readonly store: Store, private readonly now: () => number = monotonicNow) {
     this.staticKeys = new Map(cfg.auth.keys.map((k) => [k.digest, k]));
     this.otherEnvironment = Object.freeze({ failure: `this API key is for another environment than this gateway's (${cfg.auth.key_environment})` });
     this.jwt = cfg.auth.jwt === undefined ? undefined : new JwtVerifier(cfg.auth.jwt);
@@ -75,6 +78,7 @@ export class Authenticator {
       max: cfg.auth.cache_max,
       ttl: Math.max(1, cfg.auth.cache_ttl_ms),
       ttlAutopurge: false,
+      perf: { now },
       // Keep stale entries (and the entry whose refresh failed) as the fallback above.
       noDeleteOnStaleGet: true,
       noDeleteOnFetchRejection: true,
@@ -140,7 +144,7 @@ export class Authenticator {
     const stale = this.cache.peek(cacheKey, { allowStale: true });
     if (stale === undefined || isFailure(stale)) return undefined;
     const loaded = this.loadedAt.get(stale);
-    if (loaded === undefined || Date.now() - loaded > this.cfg.auth.cache_ttl_ms + this.cfg.auth.stale_if_error_ms) return undefined;
+    if (loaded === undefined || this.now() - loaded > this.cfg.auth.cache_ttl_ms + this.cfg.auth.stale_if_error_ms) return undefined;
     this.cache.set(cacheKey, stale, { ttl: STALE_RETRY_MS });
     return stale;
   }
@@ -180,7 +184,7 @@ export class Authenticator {
       return this.identityOf(record.customer, record.plan, digest, undefined, terms);
     }
     const identity = this.identityOf(record.customer, record.plan, digest, stored, terms);
-    if (!isFailure(identity)) this.loadedAt.set(identity, Date.now());
+    if (!isFailure(identity)) this.loadedAt.set(identity, this.now());
     return identity;
   }
 

@@ -1,7 +1,7 @@
 import type { BlockList } from 'node:net';
 import type { CostOverridesConfig, CustomerConfig, FailurePolicy, LimitOverrides, PlanConfig } from '../config/types.js';
 import { compilePricing, type Pricing } from '../credits/pricing.js';
-import { rateLimitPolicyValue } from '../limits/rate-limit-headers.js';
+import { rateLimitPolicyValue } from '../rate-limit-fields/structured-fields.js';
 import type { CustomerRecord, LimitPolicy } from '../store/types.js';
 
 /** Who is calling and what they may do; built once per key or token, then cached. */

@@ -34,7 +34,7 @@ function assertJsonError(r: RawResponse, status: number, code: string, label: st
   return body;
 }
 
-describe('http: hostile and malformed requests', { timeout: 30_000 }, () => {
+describe('http: hostile and malformed requests', { timeout: 180_000 }, () => {
   let backend: Awaited<ReturnType<typeof startBackend>>;
   let early: Server;
   let trap: RawUpstream;
@@ -161,7 +161,7 @@ describe('http: hostile and malformed requests', { timeout: 30_000 }, () => {
     // Each was logged as answered by the gateway itself. Found by request id: the log is
     // written asynchronously, so a line of the previous test may still arrive meanwhile.
     for (const id of ids) {
-      const l = await gw.waitForLine((x) => x.msg === 'request' && x.request_id === id, 5000);
+      const l = await gw.waitForLine((x) => x.msg === 'request' && x.request_id === id);
       assert.equal(l.status, 400);
       assert.equal(l.upstream, undefined, `no upstream chosen for ${String(l.path)}`);
     }

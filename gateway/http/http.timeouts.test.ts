@@ -12,7 +12,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 400;
 // Node checks its timeouts on a timer, and other tests share this machine.
 const SLACK_MS = 1500;
 
-describe('http: server timeouts as configured', { timeout: 30_000 }, () => {
+describe('http: server timeouts as configured', { timeout: 180_000 }, () => {
   let backend: Awaited<ReturnType<typeof startBackend>>;
   let gw: GatewayProcess;
 

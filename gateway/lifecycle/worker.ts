@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { parseConfig } from '../config/load.js';
 import { startGateway } from '../server.js';
 import { isMessage, STARTING_BEAT_MS, type ToPrimary, type ToWorker } from './messages.js';
@@ -25,10 +24,20 @@ export async function runWorker(): Promise<void> {
 
 async function start(): Promise<void> {
   // Asked for once listening: a message sent before this process has a listener is lost.
-  const got = once(process, 'message') as Promise<[unknown]>;
+  // What may come before the config: a drain (the primary retired this worker while it
+  // was starting: a reload or a stop on a slow machine), and then it goes at once; a
+  // metrics request, which goes unanswered (the primary's scrape does not wait for it).
+  const first = new Promise<Extract<ToWorker, { type: 'sluice:config' | 'sluice:drain' }>>((resolve) => {
+    const onMessage = (m: unknown): void => {
+      if (!isMessage<Extract<ToWorker, { type: 'sluice:config' }>>(m, 'sluice:config') && !isMessage<Extract<ToWorker, { type: 'sluice:drain' }>>(m, 'sluice:drain')) return;
+      process.off('message', onMessage);
+      resolve(m);
+    };
+    process.on('message', onMessage);
+  });
   send({ type: 'sluice:want-config' });
-  const [msg] = await got;
-  if (!isMessage<Extract<ToWorker, { type: 'sluice:config' }>>(msg, 'sluice:config')) throw new Error('worker: expected the config first');
+  const msg = await first;
+  if (msg.type === 'sluice:drain') process.exit(0);
   const cfg = parseConfig(msg.text);
   const gw = await startGateway(cfg, { worker: true });
 

@@ -7,6 +7,7 @@ import { nginxMain, startNginx, type NginxProcess } from '../../test/harness/ngi
 import { freePort } from '../../test/harness/ports.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { startTestBackend, waitUntil, type TestBackend } from '../../test/harness/test-backend.js';
+import { EVENT_TIMEOUT_MS } from '../../test/harness/wait.js';
 
 // Issue 4: nginx `limit_conn`, enforced. One scenario run against a real nginx with
 // limit_conn and against Sluice (memory store, then Redis store with limit_conn.lua),
@@ -78,7 +79,7 @@ async function scenario(url: string, backend: TestBackend): Promise<{ steps: str
     const heldBefore = backend.held();
     a2!.abort();
     // The server closes its upstream request once it sees the client leave; by then it has ended the request.
-    await waitUntil(() => backend.held() === heldBefore - 1, 5000, 'the aborted request to leave the backend');
+    await waitUntil(() => backend.held() === heldBefore - 1, EVENT_TIMEOUT_MS, 'the aborted request to leave the backend');
     await hold('/hold/a', KEY_A, 1);
     steps.push('key-a admitted after a client abort');
     await answer('key-a next', '/hold/a', KEY_A);

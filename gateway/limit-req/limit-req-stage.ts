@@ -30,6 +30,7 @@ export function limitReqStages(cfg: SluiceConfig, deps: ZoneLimiterDeps): PhaseS
   const { metrics } = deps;
 
   const settle = (ctx: RequestContext, plan: RoutePlan, checks: readonly LimitReqCheck[], r: LimitReqResult): boolean | Promise<boolean> => {
+    ctx.limitReq = r;
     if (!r.passed) {
       const c = checks[r.zone]!;
       ctx.limitResult = 'limit_req_rejected';

@@ -6,6 +6,7 @@ import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { startTestBackend, waitUntil, type TestBackend } from '../../test/harness/test-backend.js';
+import { EVENT_TIMEOUT_MS } from '../../test/harness/wait.js';
 
 // Issue 9: the nginx zones go through the same store guard as the plan limits. With Redis
 // stopped, two gateways decide limit_req and limit_conn zones on their own shares
@@ -73,13 +74,13 @@ describe('limit_req and limit_conn with the shared store stopped: the guard, the
     try {
       redis.signal('SIGSTOP');
       req.push(...await Promise.all(Array.from({ length: 80 }, (_, i) => send(i % 2, '/req/x', 't-req'))));
-      await Promise.all(gws.map((g) => g.waitForLine((l) => String(l.msg).startsWith('store breaker open'), 2000)));
+      await Promise.all(gws.map((g) => g.waitForLine((l) => String(l.msg).startsWith('store breaker open'))));
       // limit_conn: 20 held requests; each gateway's share of max 4 is 2.
       for (let i = 0; i < 20; i++) held.push(send(i % 2, `/hold/${i}`, 't-conn'));
       // Refusals answer at once: wait until every request is either held or answered.
       let answered = 0;
       for (const p of held) void p.then(() => { answered++; });
-      await waitUntil(() => backend.held() + answered === 20, 5000, 'every held request decided');
+      await waitUntil(() => backend.held() + answered === 20, EVENT_TIMEOUT_MS, 'every held request decided');
     } finally {
       redis.signal('SIGCONT');
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { testConfig } from '../../test/harness/config.js';
@@ -7,35 +8,24 @@ import { nginxMain, startNginx } from '../../test/harness/nginx.js';
 import { startRedis } from '../../test/harness/redis.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
 import type { LimitReqCheck } from '../store/types.js';
-import { delayFor, excessAt, type ZoneState } from '../store/limit-req-math.js';
+import { awaitNginxDecisions, awaitSluiceDecisions, judgeLimitReq, NGINX_JUDGE_LOG_FORMAT, tally, type Judgement, type JudgedRequest } from '../../test/harness/limit-req-judge.js';
 
 // Issue 4, item 4: one scripted request trace (timestamps and keys) replayed against a
 // real nginx running limit_req and against Sluice (memory store, then Redis store); every
-// request must get the same decision from both: admit, delay, or reject.
+// request must get the decision nginx's arithmetic gives: pass, delay (by how long), or
+// reject.
 //
-// The trace is also run through the arithmetic (limit-req-math.ts) on its scheduled
-// timestamps, and nginx must agree with that prediction too: it is how the details the
-// implementation relies on (a new key starts at excess 0, rejected requests of an earlier
-// zone are not accounted, r/m truncation, delay=N) are checked against nginx itself.
-//
-// Tolerance. A request's decision depends on its arrival time only through the drain
-// `rate * ms / 1000`, and its excess is measured from an anchor: the last request on
-// that bucket that found it new or empty (in between, every pass adds 1000 and time
-// drains). So the decision can only flip between the servers if the two arrival times
-// (this request's and its anchor's) move by more than the predicted distance to the
-// edge, in ms of drain. Each request's timing error is measured in this run, on both
-// servers: how late it was sent plus how long its answer took beyond the predicted
-// delay (which bounds the time it took to reach the decision). A request is a boundary
-// case when its margin to the burst edge, or its predicted delay's distance from the
-// delay threshold, is within its own error + its anchor's + 2 ms (both servers decide on
-// whole-millisecond clocks). A request sent in the same instant as its anchor can only
-// arrive later, which only lowers its excess, so there only a refusal can flip. Boundary
-// cases are exempt and printed; the trace keeps every edge at least 20 ms away, so
-// normally none are. More than 10% means the machine was too busy to judge: the run is
-// repeated on fresh servers, and the test fails if that happens JUDGE_ATTEMPTS times.
-
-/** Response time above which a 200 counts as delayed; the trace's delays are all >= 100 ms. */
-const DELAY_THRESHOLD_MS = 40;
+// Judged on each server's own timestamps (issue 24), not the client's: nginx logs when
+// it stamped each request and its $limit_req_status, Sluice logs when its store decided
+// (on the clock it drains by), the delay and the outcome; the arithmetic
+// (limit-req-math.ts, test/harness/limit-req-judge.ts) is run on those times, in the order
+// each server decided, and must give every decision that server made. nginx agreeing is
+// how the details the implementation relies on (a new key starts at excess 0, rejected
+// requests of an earlier zone are not accounted, r/m truncation, delay=N) are checked
+// against nginx itself; Sluice agreeing on its own clock is the equivalence. A busy
+// machine moves the requests in time, and both servers are judged where they really
+// were, so no run is too noisy to judge. The trace's schedule only makes sure every
+// outcome occurs.
 
 interface ZoneSpec { readonly nginxKey: string; readonly key: string; readonly rate: string; readonly rateMilli: number }
 const ZONES: Record<string, ZoneSpec> = {
@@ -66,14 +56,14 @@ function nginxRule(r: Rule): string {
 
 // A static file, not `return 200`: return runs in the rewrite phase, before limit_req's
 // preaccess phase, and would answer without limit_req ever looking at the request.
-const JUDGE_ATTEMPTS = 5;
-
 const NGINX_CONF = nginxMain(`
   keepalive_timeout 60s;
   keepalive_requests 100000;
+  ${NGINX_JUDGE_LOG_FORMAT}
 ${Object.entries(ZONES).map(([name, z]) => `  limit_req_zone ${z.nginxKey} zone=${name}:1m rate=${z.rate};`).join('\n')}
   server {
     listen @@LISTEN@@;
+    access_log @@RUN_DIR@@/decisions.log limit_req_judge;
     default_type application/json;
 ${ROUTES.map((r) => `    location = ${r.path} { ${r.rules.map(nginxRule).join(' ')} ${r.status !== undefined ? `limit_req_status ${r.status};` : ''} alias @@RUN_DIR@@/ok.json; }`).join('\n')}
     location / { alias @@RUN_DIR@@/ok.json; }
@@ -85,7 +75,6 @@ function sluiceConfig(upstream: string, store: { kind: 'memory' } | { kind: 'red
     ...testConfig({
       upstreams: [upstream],
       store,
-      log: { access: false },
       routes: [
         ...ROUTES.map((r) => ({
           name: r.path, prefix: r.path, upstream: 'main', public: true,
@@ -101,15 +90,13 @@ function sluiceConfig(upstream: string, store: { kind: 'memory' } | { kind: 'red
 
 // ---- the trace ----
 
-interface Req { readonly i: number; readonly at: number; readonly path: string; readonly headers: Record<string, string>; readonly group: number }
+interface Req { readonly i: number; readonly at: number; readonly path: string; readonly headers: Record<string, string> }
 
 function buildTrace(): Req[] {
   const out: Req[] = [];
-  let group = 0;
-  /** n identical requests sent back to back; which of them a server refuses is its own order, so a group is compared as a multiset. */
+  /** n identical requests sent in one instant. */
   const burst = (at: number, n: number, path: string, headers: Record<string, string> = {}): void => {
-    group++;
-    for (let k = 0; k < n; k++) out.push({ i: 0, at, path, headers, group });
+    for (let k = 0; k < n; k++) out.push({ i: 0, at, path, headers });
   };
   const stream = (from: number, every: number, n: number, path: string, headers: Record<string, string> = {}): void => {
     for (let k = 0; k < n; k++) burst(from + k * every, 1, path, headers);
@@ -152,228 +139,92 @@ function buildTrace(): Req[] {
   burst(1400, 1, '/e', key('e1'));
   // /f 30r/m (500 milli-requests/s) burst=2 delay=1, status 429.
   burst(0, 5, '/f', key('f1'));
-  out.sort((x, y) => x.at - y.at || x.group - y.group);
+  out.sort((x, y) => x.at - y.at);
   return out.map((r, i) => ({ ...r, i }));
 }
 
-// ---- the model, on the scheduled timestamps ----
-
-type Verdict = 'admit' | 'delay' | 'reject';
-interface Prediction {
-  readonly verdict: Verdict;
-  readonly delayMs: number;
-  /** ms of drain between the predicted excess and the burst edge, nearest over the zones reached. */
-  readonly marginMs: number;
-  /**
-   * The request the excess is measured from (the last one that found its bucket empty or
-   * new): the excess depends on the two arrival times, so on both requests' timing errors.
-   * Undefined when that request went out in the same instant as this one: sent in order
-   * in one tick, this one can only arrive later, which only lowers its excess, so only a
-   * refusal can flip, and only by its own timing error.
-   */
-  readonly anchor: number | undefined;
-  readonly oneSided: boolean;
-}
-
-interface ModelState extends ZoneState { readonly anchor: number }
-
-function predict(trace: readonly Req[]): Prediction[] {
-  const state = new Map<string, ModelState>();
-  return trace.map((r) => {
-    const route = ROUTES.find((x) => x.path === r.path)!;
-    const checks: (LimitReqCheck & { excess: number; anchor: number })[] = [];
-    let marginMs = Infinity;
-    let anchor: number | undefined;
-    let oneSided = true;
-    const reached = (m: number, a: number, intra: boolean): void => {
-      if (m < marginMs) { marginMs = m; anchor = intra ? undefined : a; oneSided = intra; }
-    };
-    for (const rule of route.rules) {
-      const z = ZONES[rule.zone]!;
-      const value = z.key === 'client' ? '127.0.0.1' : r.headers[z.key.slice('header:'.length).toLowerCase()] ?? '';
-      if (value === '') continue;
-      const c: LimitReqCheck = {
-        zone: rule.zone, key: value, rateMilli: z.rateMilli, burstMilli: rule.burst * 1000,
-        delayMilli: (rule.nodelay ? rule.burst : rule.delay ?? 0) * 1000,
-      };
-      const st = state.get(`${c.zone}/${c.key}`);
-      const excess = excessAt(st, c.rateMilli, r.at);
-      // Measured before the clamp at 0: a bucket drained well below empty is far from any edge.
-      const raw = st === undefined ? -Infinity : st.excess - c.rateMilli * (r.at - st.last) / 1000 + 1000;
-      const a = raw <= 0 ? r.i : st!.anchor;
-      const intra = trace[a]!.at === r.at;
-      // Arriving later lowers the excess: a pass in the same instant as its anchor cannot flip.
-      const m = intra && raw <= c.burstMilli ? Infinity : Math.abs(raw - c.burstMilli) * 1000 / c.rateMilli;
-      reached(m, a, intra);
-      if (excess > c.burstMilli) return { verdict: 'reject', delayMs: 0, marginMs, anchor, oneSided };
-      checks.push({ ...c, excess, anchor: a });
-    }
-    let delayMs = 0;
-    for (const c of checks) {
-      state.set(`${c.zone}/${c.key}`, { excess: c.excess, last: r.at, anchor: c.anchor });
-      delayMs = Math.max(delayMs, delayFor(c.excess, c));
-    }
-    return { verdict: delayMs >= DELAY_THRESHOLD_MS ? 'delay' : 'admit', delayMs, marginMs, anchor, oneSided };
+/** The limit_req checks a request's route applies, as the gateway builds them. */
+function checksFor(r: Req): LimitReqCheck[] {
+  const route = ROUTES.find((x) => x.path === r.path);
+  return (route?.rules ?? []).flatMap((rule) => {
+    const z = ZONES[rule.zone]!;
+    const value = z.key === 'client' ? '127.0.0.1' : r.headers[z.key.slice('header:'.length).toLowerCase()] ?? '';
+    // An empty key is not limited.
+    return value === '' ? [] : [{
+      zone: rule.zone, key: value, rateMilli: z.rateMilli, burstMilli: rule.burst * 1000,
+      delayMilli: (rule.nodelay ? rule.burst : rule.delay ?? 0) * 1000,
+    }];
   });
 }
 
 // ---- replay ----
 
-interface Observed { readonly status: number; readonly rtMs: number; readonly latenessMs: number; readonly body: string }
-
-async function replay(baseUrl: string, trace: readonly Req[]): Promise<Observed[]> {
-  const pool = new Pool(baseUrl, { connections: 96, pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 });
+/** Sends the trace on its schedule, each request with its id; resolves when every answer is in. */
+async function replay(baseUrl: string, trace: readonly Req[], run: string): Promise<void> {
+  const pool = new Pool(baseUrl, { connections: 96, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
   try {
-    // Open the connections first, so no request of the trace pays for a TCP handshake.
-    const send = async (path: string, headers: Record<string, string> = {}): Promise<void> => {
-      const res = await pool.request({ method: 'GET', path, headers });
-      await res.body.text();
-    };
-    await Promise.all(Array.from({ length: 96 }, () => send('/warm')));
-    // Then the limit_req path itself, on keys the trace never uses (and not /c, whose zone
-    // counts by client address): the trace opens with 24 requests in one instant, which a
-    // gateway started moments before answered 40 ms late beside the rest of the suite,
-    // making them boundary cases (0 and 80 ms delays are 40 ms from the threshold).
-    for (let round = 0; round < 3; round++) {
-      await Promise.all(['/a', '/b', '/d', '/e', '/f'].flatMap((path) => Array.from({ length: 5 }, (_, i) => send(path, { 'x-api-key': `warm-${round}-${i}` }))));
-    }
-    const out: Promise<Observed>[] = [];
+    // Open the connections first, so the trace's bursts really arrive together.
+    await Promise.all(Array.from({ length: 96 }, async () => (await pool.request({ method: 'GET', path: '/warm' })).body.dump()));
+    const out: Promise<void>[] = [];
     const t0 = performance.now() + 50;
     for (let k = 0; k < trace.length;) {
       const at = trace[k]!.at;
       const wait = t0 + at - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
-      // The last millisecond spin-free: yield until the moment (bounded by the schedule).
-      while (performance.now() < t0 + at) await new Promise((r) => setImmediate(r));
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       // Everything scheduled for this instant goes out in order, in this one tick.
       for (; k < trace.length && trace[k]!.at === at; k++) {
         const r = trace[k]!;
-        const sentAt = performance.now();
-        const latenessMs = sentAt - (t0 + at);
-        out.push(pool.request({ method: 'GET', path: r.path, headers: r.headers }).then(async (res) => {
-          const body = await res.body.text();
-          return { status: res.statusCode, rtMs: performance.now() - sentAt, latenessMs, body };
-        }));
+        out.push(pool.request({ method: 'GET', path: r.path, headers: { ...r.headers, 'x-request-id': `${run}-${r.i}` } }).then((res) => res.body.dump()));
       }
     }
-    return await Promise.all(out);
+    await Promise.all(out);
   } finally {
     await pool.close();
   }
 }
 
-function classify(o: Observed, route: RouteSpec): Verdict | `status ${number}` {
-  if (o.status === (route.status ?? 503)) return 'reject';
-  if (o.status !== 200) return `status ${o.status}`;
-  return o.rtMs >= DELAY_THRESHOLD_MS ? 'delay' : 'admit';
-}
-
-/**
- * How far each request's arrival may be from its schedule, in ms, worst of the two runs:
- * how late it was sent, plus how long it took to answer (past the delay the model
- * predicts), which bounds the time it took to reach the decision.
- */
-function timingErrors(runs: readonly (readonly Observed[])[], pred: readonly Prediction[]): number[] {
-  return pred.map((p, i) => Math.max(...runs.map((run) => {
-    const o = run[i]!;
-    return o.latenessMs + Math.abs(o.rtMs - (o.status === 200 ? p.delayMs : 0));
-  })));
-}
-
-/**
- * Groups with a boundary member, exempt as a whole (their members are interchangeable).
- * A request's excess compares its own arrival with its anchor's, so its margin (and its
- * delay's distance from the threshold) must exceed both timing errors, +2 ms because
- * both servers decide on whole-millisecond clocks.
- */
-function boundaryGroups(trace: readonly Req[], pred: readonly Prediction[], errors: readonly number[]): Set<number> {
-  const out = new Set<number>();
-  trace.forEach((r, i) => {
-    const p = pred[i]!;
-    const e = errors[i]! + (p.anchor === undefined ? 0 : errors[p.anchor]!) + 2;
-    if (p.marginMs <= e || Math.abs(p.delayMs - DELAY_THRESHOLD_MS) <= e) out.add(r.group);
-  });
-  return out;
-}
-
-function verdictsByGroup(trace: readonly Req[], verdicts: readonly string[]): Map<number, string> {
-  const m = new Map<number, string[]>();
-  trace.forEach((r, i) => { const g = m.get(r.group) ?? []; g.push(verdicts[i]!); m.set(r.group, g); });
-  return new Map([...m].map(([g, v]) => [g, v.sort().join(',')]));
-}
-
-describe('limit_req: the same trace against real nginx and Sluice gets the same decisions', () => {
+describe('limit_req: the same trace against real nginx and Sluice, each judged on its own timestamps', () => {
   const trace = buildTrace();
-  const pred = predict(trace);
   let backend: TestBackend;
 
   before(async () => { backend = await startTestBackend(); });
   after(async () => { await backend?.close(); });
 
-  /**
-   * One judgement: the trace against a fresh nginx and a fresh Sluice (fresh zones on
-   * both). Returns false when the run is too noisy to judge (more than 10% boundary
-   * cases); a decision that differs outside the boundary fails at once.
-   */
-  const judge = async (name: string, store: 'memory' | 'redis'): Promise<boolean> => {
-    const nginx = await startNginx({ template: NGINX_CONF, files: { 'ok.json': '{"ok":true}' } });
-    const redis = store === 'redis' ? await startRedis() : undefined;
-    let gw: GatewayProcess | undefined;
-    try {
-      const nginxRun = await replay(nginx.url, trace);
-      gw = await spawnGateway(sluiceConfig(backend.url, redis === undefined
-        ? { kind: 'memory' }
-        : { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' }));
-      return compare(name, nginxRun, await replay(gw.url, trace));
-    } finally {
-      await gw?.stop();
-      await nginx.stop();
-      await redis?.stop();
-    }
+  const judged = (run: string): JudgedRequest[] => trace.map((r) => ({ id: `${run}-${r.i}`, checks: checksFor(r) }));
+
+  /** Every decision is the arithmetic's on the server's clock, and the trace made all three outcomes happen. */
+  const assertJudged = (name: string, j: Judgement): void => {
+    console.log(`[${name}] ${trace.length} requests: ${JSON.stringify(tally(j.verdicts))}; boundary cases taken as decided: ${j.boundary.length}${j.boundary.length > 0 ? ` (${j.boundary.join('; ')})` : ''}`);
+    assert.deepEqual(j.mismatches, [], `${name} decided otherwise than nginx's arithmetic on its own timestamps`);
+    const t = tally(j.verdicts);
+    assert.ok(t.passed > 0 && t.delayed > 0 && t.rejected > 0, `${name}: the trace exercises pass, delay and reject: ${JSON.stringify(t)}`);
   };
 
-  const compare = (name: string, nginxRun: readonly Observed[], run: readonly Observed[]): boolean => {
-    const errors = timingErrors([nginxRun, run], pred);
-    const exempt = boundaryGroups(trace, pred, errors);
-    const jMs = Math.ceil(Math.max(...errors));
-    const nv = nginxRun.map((o, i) => classify(o, ROUTES.find((x) => x.path === trace[i]!.path)!));
-    const sv = run.map((o, i) => classify(o, ROUTES.find((x) => x.path === trace[i]!.path)!));
-    const pv = pred.map((p) => p.verdict);
-    const ng = verdictsByGroup(trace, nv);
-    const sg = verdictsByGroup(trace, sv);
-    const pg = verdictsByGroup(trace, pv);
-    const exemptReqs = trace.filter((r) => exempt.has(r.group));
-    console.log(`[${name}] ${trace.length} requests, worst timing error ${jMs} ms, exempt as boundary: ${exemptReqs.length}`
-      + (exemptReqs.length > 0 ? ` (${exemptReqs.map((r) => `#${r.i} ${r.path}@${r.at}ms margin ${pred[r.i]!.marginMs.toFixed(0)} ms, error ${errors[r.i]!.toFixed(0)} ms`).join('; ')})` : ''));
-    const mismatches: string[] = [];
-    for (const [g, want] of pg) {
-      if (exempt.has(g)) continue;
-      const first = trace.find((r) => r.group === g)!;
-      const label = `${first.path} @${first.at}ms ${JSON.stringify(first.headers)}`;
-      if (ng.get(g) !== want) mismatches.push(`nginx vs model, ${label}: nginx [${ng.get(g)}], model [${want}]`);
-      if (sg.get(g) !== ng.get(g)) mismatches.push(`${name} vs nginx, ${label}: sluice [${sg.get(g)}], nginx [${ng.get(g)}]`);
-    }
-    assert.deepEqual(mismatches, []);
-    // Sluice's refusals are its JSON errors (DESIGN.md), with limit_req_status as the status.
-    for (const o of run.filter((x) => x.status !== 200)) {
-      assert.equal((JSON.parse(o.body) as { error: { code: string } }).error.code, 'rate_limited');
-    }
-    // The trace must really exercise all three outcomes, on both servers.
-    for (const v of ['admit', 'delay', 'reject']) {
-      assert.ok(nv.includes(v as Verdict) && sv.includes(v as Verdict), `no ${v} in the ${name} run`);
-    }
-    return exemptReqs.length <= trace.length / 10;
-  };
-
-  // A run the machine made too noisy to judge proves nothing either way: it is run again
-  // (fresh servers), up to JUDGE_ATTEMPTS times, and only then fails.
   for (const [label, store] of [['with the memory store', 'memory'], ['with the Redis store (limit_req.lua, Redis TIME)', 'redis']] as const) {
     it(label, async () => {
-      for (let attempt = 1; attempt <= JUDGE_ATTEMPTS; attempt++) {
-        if (await judge(store, store)) return;
-        console.log(`[${store}] attempt ${attempt}: too many boundary cases to judge${attempt < JUDGE_ATTEMPTS ? '; running the trace again' : ''}`);
+      const nginx = await startNginx({ template: NGINX_CONF, files: { 'ok.json': '{"ok":true}' } });
+      const redis = store === 'redis' ? await startRedis() : undefined;
+      let gw: GatewayProcess | undefined;
+      try {
+        await replay(nginx.url, trace, 'nginx');
+        // nginx stamps in wall-clock ms and drains by its monotonic ms: 1 ms apart at most.
+        assertJudged('nginx', judgeLimitReq(judged('nginx'), await awaitNginxDecisions(join(nginx.dir, 'decisions.log'), judged('nginx').map((r) => r.id)), 1, 2));
+        gw = await spawnGateway(sluiceConfig(backend.url, redis === undefined
+          ? { kind: 'memory' }
+          : { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed' }));
+        await replay(gw.url, trace, store);
+        // Sluice logs the very clock its store drained by: no tolerance.
+        const j = judgeLimitReq(judged(store), await awaitSluiceDecisions(gw, judged(store).map((r) => r.id)), 0);
+        assertJudged(`sluice (${store})`, j);
+        // Sluice's refusals are its JSON errors (DESIGN.md), with limit_req_status as the status.
+        const refusals = gw.lines.filter((l) => l.msg === 'request' && l.limit_req === 'rejected');
+        assert.ok(refusals.length > 0 && refusals.every((l) => l.error === 'rate_limited' && l.status === (ROUTES.find((r) => r.path === l.path)!.status ?? 503)),
+          JSON.stringify(refusals.slice(0, 3)));
+      } finally {
+        await gw?.stop();
+        await nginx.stop();
+        await redis?.stop();
       }
-      assert.fail(`too many boundary cases in ${JUDGE_ATTEMPTS} runs: the machine is too busy to judge`);
     });
   }
 });

@@ -46,7 +46,7 @@ export class DenyCache {
   private readonly entries: LRUCache<string, Entry>;
   private readonly probes = new Map<string, Promise<void>>();
 
-  constructor(maxSubjects = 10_000) {
+  constructor(maxSubjects = 10_000, private readonly now: () => number = Date.now) {
     this.entries = new LRUCache({ max: maxSubjects });
   }
 
@@ -58,7 +58,7 @@ export class DenyCache {
     if (maxMs <= 0) return call(a, b);
     const e = this.entries.get(subject);
     if (e === undefined || e.policy !== policy) return this.learnFrom(subject, policy, maxMs, call, a, b);
-    const now = Date.now();
+    const now = this.now();
     if (now < e.until) {
       const d = denialAt(policy, e.decision, cost, now - e.at);
       if (d !== undefined) return { source: 'cache', decision: d };
@@ -88,7 +88,7 @@ export class DenyCache {
 
   private learnFrom<A, B>(subject: string, policy: LimitPolicy, maxMs: number, call: (a: A, b: B) => Verdict | Promise<Verdict>, a: A, b: B): Verdict | Promise<Verdict> {
     // The store decided after this instant, so timing the entry from here can only end it early, never late.
-    const at = Date.now();
+    const at = this.now();
     const v = call(a, b);
     if (v instanceof Promise) return v.then((res) => { this.learn(subject, policy, maxMs, res, at); return res; });
     this.learn(subject, policy, maxMs, v, at);

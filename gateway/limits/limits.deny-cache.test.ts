@@ -16,7 +16,8 @@ import { denialAhead } from './deny-cache.js';
 
 const RATE = 2;
 const BURST = 2;
-const HAMMER_MS = 3000;
+/** Requests per hammer: a count, not a time, so a slow host sends as many (it only takes longer). */
+const HAMMER_REQUESTS = 800;
 const WORKERS = 32;
 const MANY = 200;
 
@@ -75,7 +76,7 @@ describe('limits: deny cache, shadow plans, near-limit metrics (real Redis)', ()
     return m === null ? 0 : Number(m[1]);
   };
 
-  /** WORKERS loops sending back to back for HAMMER_MS, each bounded in count too. */
+  /** WORKERS loops sending back to back until HAMMER_REQUESTS have been sent. */
   const hammer = async (key: string): Promise<Hammered> => {
     await get(key); // auth cache warm: the key lookup is not what is measured
     const before = await evalshaCalls();
@@ -85,9 +86,9 @@ describe('limits: deny cache, shadow plans, near-limit metrics (real Redis)', ()
     const others: string[] = [];
     let sample429: Hammered['sample429'];
     await Promise.all(Array.from({ length: WORKERS }, async () => {
-      for (let n = 0; n < 20_000 && performance.now() - t0 < HAMMER_MS; n++) {
-        const r = await get(key);
+      while (sent < HAMMER_REQUESTS) {
         sent++;
+        const r = await get(key);
         if (r.status === 200) admitted++;
         else if (r.status === 429 && r.body.includes('"rate_limited"')) sample429 ??= { headers: r.headers, body: r.body };
         else others.push(`${r.status} ${r.body}`);
@@ -107,7 +108,6 @@ describe('limits: deny cache, shadow plans, near-limit metrics (real Redis)', ()
     t.diagnostic(line('deny cache on ', on));
     for (const h of [off, on]) {
       assert.deepEqual(h.others, [], 'only 200s and 429 rate_limited');
-      assert.ok(h.sent > 1000, `the client did hammer (${h.sent} requests)`);
       // Exactness is unchanged: never more than burst + rate x elapsed (+1 for a token in flight).
       assert.ok(h.admitted <= BURST + RATE * h.seconds + 1, `admitted ${h.admitted}`);
       // ...and nothing is refused while a token is there to take (the cache only ever ends early).

@@ -6,6 +6,7 @@ import { sha256, testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
+import { EVENT_TIMEOUT_MS } from '../../test/harness/wait.js';
 import { startTestBackend, waitUntil, type TestBackend } from '../../test/harness/test-backend.js';
 import { storeConfigOf } from '../config/load.js';
 import { keySchema } from '../store/key-schema.js';
@@ -84,7 +85,8 @@ describe('token leases through 2 gateways sharing one Redis', () => {
       store: { kind: 'redis', url: redis.url, timeout_ms: 2000, failure_policy: 'closed', lease: { enabled: true } },
       plans: {
         unbound: { rate: 1_000_000, burst: 1_000_000 },
-        binding: { rate: 200, burst: 100 },
+        // Binding even for a client slowed down by a busy host (a few hundred requests a second).
+        binding: { rate: 50, burst: 40 },
       },
       keys: [
         { digest: sha256('k-unbound'), customer: 'c-unbound', plan: 'unbound' },
@@ -109,62 +111,72 @@ describe('token leases through 2 gateways sharing one Redis', () => {
     for (const g of gws) n += metricValue(await scrapeMetrics(g.adminUrl), name);
     return n;
   };
-  /** Every connection of every gateway sends back to back for `ms`. */
-  const load = async (key: string, ms: number): Promise<{ sent: number; admitted: number; others: string[]; t0: number; firstDone: number; lastSent: number; end: number }> => {
+  /**
+   * Every connection of every gateway sends back to back until `requests` have gone out
+   * (a count, not a time: a slow host sends as many, more slowly). `done` holds every
+   * answer's arrival, in order.
+   */
+  const load = async (key: string, requests: number): Promise<{ sent: number; admitted: number; others: string[]; t0: number; firstDone: number; lastSent: number; end: number; done: number[] }> => {
     let sent = 0;
     let admitted = 0;
     let firstDone = Infinity;
     let lastSent = 0;
     const others: string[] = [];
+    const done: number[] = [];
     const t0 = performance.now();
     await Promise.all(pools.flatMap((pool) => Array.from({ length: CONNECTIONS }, async () => {
-      for (let n = 0; n < 50_000 && performance.now() - t0 < ms; n++) {
+      while (sent < requests) {
+        sent++;
         lastSent = Math.max(lastSent, performance.now());
         const res = await pool.request({ method: 'GET', path: '/v1/x', headers: { 'x-api-key': key } });
         const text = await res.body.text();
         firstDone = Math.min(firstDone, performance.now());
-        sent++;
+        done.push(performance.now());
         if (res.statusCode === 200) admitted++;
         else if (res.statusCode !== 429) others.push(`${res.statusCode} ${text}`);
       }
     })));
-    return { sent, admitted, others, t0, firstDone, lastSent, end: performance.now() };
+    return { sent, admitted, others, t0, firstDone, lastSent, end: performance.now(), done };
   };
 
   it('a high-rate subject costs a few Redis calls per hundred requests, and none is refused', async (t: TestContext) => {
-    await load('k-unbound', 500); // warm: connections, JIT, auth caches, the pace of the subject
+    await load('k-unbound', 300); // warm: connections, JIT, auth caches, the pace of the subject
     const calls0 = await evalsha();
     const hits0 = await fleet('sluice_limit_lease_hits_total');
-    const r = await load('k-unbound', 3000);
+    const r = await load('k-unbound', 1200);
     // Leases expire 150 ms after they were taken; their unused units go back then.
-    await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, 5000, 'every lease returned');
+    await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, EVENT_TIMEOUT_MS, 'every lease returned');
     const calls = (await evalsha()) - calls0;
     const hits = (await fleet('sluice_limit_lease_hits_total')) - hits0;
     t.diagnostic(`${r.sent} requests, ${r.admitted} admitted, ${calls} EVALSHA (${(calls / r.admitted).toFixed(4)} per admitted request, heartbeats and returns included), ${hits} admitted from leases`);
     assert.deepEqual(r.others, []);
     assert.equal(r.admitted, r.sent, 'an unbound plan refuses nothing');
-    assert.ok(r.sent >= 500, `the load ran (${r.sent})`);
     // A batch covers 75 ms of this gateway's traffic, so a call covers about rate x 75 ms
     // requests: 0.05 calls per request once that is 60 or more (800/s a gateway, the
     // quiet-host case). A host so busy that the load runs slower gets proportionally more.
     const perBatch = r.sent / GATEWAYS / ((r.end - r.t0) / 1000) * 0.075;
     const bound = Math.max(0.05, 3 / perBatch);
     assert.ok(calls / r.admitted <= bound, `${calls} store calls for ${r.admitted} requests (bound ${bound.toFixed(3)} at ${perBatch.toFixed(0)} requests per 75 ms a gateway)`);
-    assert.ok(hits >= r.admitted * 0.9, `most requests came from leases (${hits})`);
+    // Every admitted request not answered from a lease cost a store call.
+    assert.ok(hits >= r.admitted * (1 - bound), `the rest came from leases (${hits} of ${r.admitted})`);
   });
 
-  it('a binding plan (200/s, burst 100) stays within burst + rate x elapsed, and under-admits at most what leases can hold', async (t: TestContext) => {
+  it('a binding plan (50/s, burst 40) stays within burst + rate x elapsed, and under-admits at most what leases can hold', async (t: TestContext) => {
     await client.del(k.bucket('c-binding'), k.counters('c-binding'));
-    const r = await load('k-binding', 3000);
-    await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, 5000, 'every lease returned');
+    const r = await load('k-binding', 600);
+    await waitUntil(async () => (await fleet('sluice_limit_lease_held_units')) === 0, EVENT_TIMEOUT_MS, 'every lease returned');
     const elapsed = (r.end - r.t0) / 1000;
     const inner = (r.lastSent - r.firstDone) / 1000;
     // The most units one gateway can hold at once: max_share (0.1) of the burst.
-    const maxBatch = Math.floor(100 * 0.1);
-    const upper = 100 + 200 * elapsed + 1;
-    const lower = 100 + 200 * inner - 1 - GATEWAYS * maxBatch;
+    const maxBatch = Math.floor(40 * 0.1);
+    const upper = 40 + 50 * elapsed + 1;
+    // Tokens nobody asked for are lost once the bucket is full: while no answer came back
+    // for longer than the bucket takes to fill (a stalled client or gateways on a busy
+    // host), at most the in-flight requests asked. Those are not the leases' doing.
+    const stalled = r.done.slice(1).reduce((lost, at, i) => lost + Math.max(0, 50 * (at - r.done[i]!) / 1000 - 40), 0);
+    const lower = 40 + 50 * inner - 1 - GATEWAYS * maxBatch - stalled;
     const grants = await fleet('sluice_limit_lease_grants_total');
-    t.diagnostic(`${r.admitted} of ${r.sent} admitted in ${elapsed.toFixed(2)} s: bound ${upper.toFixed(1)}, lower bound ${lower.toFixed(1)} (inner ${inner.toFixed(2)} s); ${grants} leases in all`);
+    t.diagnostic(`${r.admitted} of ${r.sent} admitted in ${elapsed.toFixed(2)} s: bound ${upper.toFixed(1)}, lower bound ${lower.toFixed(1)} (inner ${inner.toFixed(2)} s, ${stalled.toFixed(1)} tokens lost to stalls); ${grants} leases in all`);
     assert.deepEqual(r.others, []);
     assert.ok(r.admitted <= upper, `over-admission: ${r.admitted} > ${upper}`);
     assert.ok(r.admitted >= lower, `under-admission: ${r.admitted} < ${lower}`);

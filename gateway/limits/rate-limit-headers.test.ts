@@ -8,7 +8,8 @@ import type { Decision, LimitPolicy } from '../store/types.js';
 import { sha256, testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { startTestBackend, type TestBackend } from '../../test/harness/test-backend.js';
-import { rateLimitPolicyValue, rateLimitValue, retryAfterSeconds, sfString } from './rate-limit-headers.js';
+import { rateLimitPolicyValue, sfString } from '../rate-limit-fields/structured-fields.js';
+import { rateLimitValue, retryAfterSeconds } from './rate-limit-headers.js';
 
 // RateLimit-Policy and RateLimit as draft-ietf-httpapi-ratelimit-headers-10 defines them:
 // Structured Field Lists (RFC 9651) whose members are Items with a String bare item;

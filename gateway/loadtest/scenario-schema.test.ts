@@ -20,7 +20,7 @@ const COMMITTED = join(DIR, 'scenario.schema.json');
 const shipped = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 
 test('`sluice loadtest --schema` prints the schema, and scenario.schema.json is that schema', async () => {
-  const { stdout: printed } = await promisify(execFile)(process.execPath, [CLI, 'loadtest', '--schema'], { timeout: 30_000 });
+  const { stdout: printed } = await promisify(execFile)(process.execPath, [CLI, 'loadtest', '--schema'], { timeout: 60_000 });
   assert.equal(printed, `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
   assert.equal(readFileSync(COMMITTED, 'utf8'), printed, 'regenerate: sluice loadtest --schema > load-tests/scenarios/scenario.schema.json');
 });

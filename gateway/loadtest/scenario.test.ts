@@ -164,12 +164,12 @@ test('`sluice loadtest` with a bad scenario prints every error and exits 2 befor
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, stringify({ ...BASE, duration_s: 0, groups: [{ ...GROUP, plan: { rate: 'fast' } }] }));
   const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'loadtest', file, '--quiet'], { timeout: 30_000 }, (err, _out, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stderr }));
+    execFile(process.execPath, [CLI, 'loadtest', file, '--quiet'], { timeout: 60_000 }, (err, _out, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stderr }));
   });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /scenario: 2 error\(s\)\n {2}duration_s: must be >= 0.1, got 0\n {2}groups\[0\]\.plan\.rate: must be a number, got "fast"/);
   const bad = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'loadtest', join(dir, 'none.yaml'), '--assert', 'p99<fast'], { timeout: 30_000 }, (err, _out, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stderr }));
+    execFile(process.execPath, [CLI, 'loadtest', join(dir, 'none.yaml'), '--assert', 'p99<fast'], { timeout: 60_000 }, (err, _out, stderr) => resolve({ code: err === null ? 0 : Number(err.code), stderr }));
   });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /none\.yaml: ENOENT/);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
+import type { LimitReqResult } from '../store/types.js';
 
 /**
  * What every finished request leaves behind: one access-log line and its metrics.
@@ -24,10 +25,19 @@ export function recordRequest(ctx: RequestContext, log: Logger | undefined, metr
     customer: ctx.identity?.customer,
     plan: ctx.identity?.plan.name,
     limit: ctx.limitResult,
+    limit_req: limitReqStatus(ctx.limitReq),
+    limit_req_at: ctx.limitReq?.at,
+    limit_req_delay_ms: ctx.limitReq?.delayMs,
     upstream: ctx.target?.origin,
     bytes_in: ctx.bytesIn,
     bytes_out: ctx.bytesOut,
     duration_ms: Math.round(seconds * 1e6) / 1000,
     error: ctx.errorCode,
   }, 'request');
+}
+
+/** nginx's $limit_req_status, in lower case; undefined where no limit_req zone applied. */
+function limitReqStatus(r: LimitReqResult | undefined): 'passed' | 'delayed' | 'rejected' | undefined {
+  if (r === undefined) return undefined;
+  return !r.passed ? 'rejected' : r.delayMs > 0 ? 'delayed' : 'passed';
 }

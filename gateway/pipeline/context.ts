@@ -5,7 +5,7 @@ import type { IdempotencyClaim } from '../credits/idempotency.js';
 import type { Operation } from '../credits/operation.js';
 import type { WorkReport } from '../../common/work-report.js';
 import type { CompiledRoute } from '../route/compiled-route.js';
-import type { Decision } from '../store/types.js';
+import type { Decision, LimitReqResult } from '../store/types.js';
 import type { Target } from '../upstream/pool-set.js';
 import type { ConfiguredCode, ErrorCode } from '../../common/error-codes.js';
 
@@ -34,6 +34,8 @@ export class RequestContext {
   decision: Decision | undefined = undefined;
   /** How the limits stage decided: allowed, a deny reason, fallback_open, store_closed or skipped. */
   limitResult = 'skipped';
+  /** What limit_req's store decided (when, on its clock; the delay; a refusal), for the access log. */
+  limitReq: LimitReqResult | undefined = undefined;
   leaseId: string | undefined = undefined;
   leaseSource: 'store' | 'fallback' = 'store';
   target: Target | undefined = undefined;

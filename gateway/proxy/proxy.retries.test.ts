@@ -63,7 +63,7 @@ async function send(gw: GatewayProcess, method: 'GET' | 'POST' | 'PUT', body?: s
   return { status: res.statusCode, text: await res.body.text() };
 }
 
-describe('retries: a body is replayed only when that cannot duplicate work', { timeout: 40_000 }, () => {
+describe('retries: a body is replayed only when that cannot duplicate work', { timeout: 180_000 }, () => {
   let live: Recording;
   let resetA: Recording;
   let resetB: Recording;
@@ -119,7 +119,7 @@ describe('retries: a body is replayed only when that cannot duplicate work', { t
   });
 });
 
-describe('retries: the budget stops a retry storm when every target fails', { timeout: 30_000 }, () => {
+describe('retries: the budget stops a retry storm when every target fails', { timeout: 180_000 }, () => {
   let refusing: Recording[] = [];
   let gw: GatewayProcess;
 
@@ -151,7 +151,7 @@ describe('retries: the budget stops a retry storm when every target fails', { ti
   });
 });
 
-describe('circuit breaking: max_inflight per target', { timeout: 30_000 }, () => {
+describe('circuit breaking: max_inflight per target', { timeout: 180_000 }, () => {
   let slow: TestBackend[] = [];
   let gw: GatewayProcess;
 

@@ -59,7 +59,7 @@ function startDownloadBackend(): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-describe('proxy: streaming bodies through the gateway', { timeout: 30_000 }, () => {
+describe('proxy: streaming bodies through the gateway', { timeout: 180_000 }, () => {
   let backend: Awaited<ReturnType<typeof startBackend>>;
   let download: Server;
   let gw: GatewayProcess;

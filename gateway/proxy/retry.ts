@@ -69,6 +69,8 @@ export class RetryBudget {
   }
 }
 
+const monotonicNow = (): number => performance.now();
+
 /**
  * One request's retries: how many are left, and which targets it already failed on (a
  * retry goes elsewhere; the same target failing twice is likelier than a fluke).
@@ -77,9 +79,12 @@ export class Retrier {
   private readonly tried: Target[] = [];
   private left: number;
 
-  constructor(private readonly upstream: Upstream, private readonly budget: RetryBudget, private readonly metrics: Metrics, private readonly method: string) {
+  constructor(
+    private readonly upstream: Upstream, private readonly budget: RetryBudget, private readonly metrics: Metrics, private readonly method: string,
+    private readonly now: () => number = monotonicNow,
+  ) {
     this.left = upstream.cfg.retry.attempts;
-    budget.request(performance.now());
+    budget.request(now());
   }
 
   sentTo(t: Target): void {
@@ -89,7 +94,7 @@ export class Retrier {
   /** The target to try next after a failure with `reason`, or undefined when there is to be no retry. */
   next(reason: RetryReason, replayable: boolean): Target | undefined {
     if (this.left === 0 || !retryAllowed(reason, this.method, replayable)) return undefined;
-    const now = performance.now();
+    const now = this.now();
     const t = this.upstream.choose(now, this.tried);
     if (typeof t === 'string') return undefined;
     const name = this.upstream.cfg.name;

@@ -7,6 +7,7 @@ import { drive, type DriveResult } from '../../test/harness/drive.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
 import { waitUntil } from '../../test/harness/test-backend.js';
+import { EVENT_TIMEOUT_MS } from '../../test/harness/wait.js';
 
 // Issue 5 item 7, end to end on the in-flight trigger: a real gateway (max_inflight 8)
 // in front of a backend process that holds every request 200 ms, with a low plan
@@ -113,7 +114,7 @@ describe('shed: priority load shedding (in-flight trigger)', () => {
 
     // Two tiers to come down, one per second of calm: well within 5 s.
     const calmFrom = performance.now();
-    await waitUntil(async () => metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_overload_level') === 0, 5000, 'the overload level back at 0', 50);
+    await waitUntil(async () => metricValue(await scrapeMetrics(gw.adminUrl), 'sluice_overload_level') === 0, EVENT_TIMEOUT_MS, 'the overload level back at 0', 50);
     console.log(`shed: level back to 0 ${Math.round(performance.now() - calmFrom)} ms after the load ended`);
     const res = await request(`${gw.url}/v1/after`, { headers: LOW });
     await res.body.dump();

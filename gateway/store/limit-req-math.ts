@@ -43,7 +43,7 @@ export function decideLimitReq(
     const c = checks[i]!;
     const st = read(c);
     const excess = excessAt(st, c.rateMilli, now);
-    if (excess > c.burstMilli) return { passed: false, zone: i, excess, delayMs: 0 };
+    if (excess > c.burstMilli) return { passed: false, zone: i, excess, delayMs: 0, at: now };
     excesses.push(excess);
     // nginx moves `last` only when its clamped ms is not 0: a clock that stepped back by
     // up to a minute keeps the later stamp.
@@ -59,7 +59,7 @@ export function decideLimitReq(
     const d = delayFor(excesses[i]!, c);
     if (d > delayMs) { delayMs = d; zone = i; excessOut = excesses[i]!; }
   }
-  return { passed: true, zone, excess: excessOut, delayMs };
+  return { passed: true, zone, excess: excessOut, delayMs, at: now };
 }
 
 /** When a key's state has drained so far that forgetting it changes nothing (its next excess is 0). */

@@ -20,15 +20,15 @@ describe('limit_req arithmetic (memory store, injected clock)', () => {
   it('a new key starts at excess 0; each request adds 1000; over burst refuses without charging', () => {
     const c = clock();
     const z = zone('z', 10_000, 2, 2);
-    assert.deepEqual(c.store.limitReqSync([z]), { passed: true, zone: -1, excess: 0, delayMs: 0 });
+    assert.deepEqual(c.store.limitReqSync([z]), { passed: true, zone: -1, excess: 0, delayMs: 0, at: c.now });
     assert.equal(c.store.limitReqSync([z]).passed, true);
     const third = c.store.limitReqSync([z]);
     assert.equal(third.passed, true);
     const refused = c.store.limitReqSync([z]);
-    assert.deepEqual(refused, { passed: false, zone: 0, excess: 3000, delayMs: 0 });
+    assert.deepEqual(refused, { passed: false, zone: 0, excess: 3000, delayMs: 0, at: c.now });
     // Refusals wrote nothing: 37 ms later the excess is 2000 - 370 + 1000.
     c.now += 37;
-    assert.deepEqual(c.store.limitReqSync([z]), { passed: false, zone: 0, excess: 2630, delayMs: 0 });
+    assert.deepEqual(c.store.limitReqSync([z]), { passed: false, zone: 0, excess: 2630, delayMs: 0, at: c.now });
     c.now += 63;
     // 2000 - 1000 + 1000 = 2000 = burst: passes (nginx refuses only excess > burst).
     assert.equal(c.store.limitReqSync([z]).passed, true);
@@ -39,9 +39,9 @@ describe('limit_req arithmetic (memory store, injected clock)', () => {
     const z = zone('z', 2000, 0, 0);
     assert.equal(c.store.limitReqSync([z]).passed, true);
     c.now += 499;
-    assert.deepEqual(c.store.limitReqSync([z]), { passed: false, zone: 0, excess: 2, delayMs: 0 });
+    assert.deepEqual(c.store.limitReqSync([z]), { passed: false, zone: 0, excess: 2, delayMs: 0, at: c.now });
     c.now += 1;
-    assert.deepEqual(c.store.limitReqSync([z]), { passed: true, zone: -1, excess: 0, delayMs: 0 });
+    assert.deepEqual(c.store.limitReqSync([z]), { passed: true, zone: -1, excess: 0, delayMs: 0, at: c.now });
   });
 
   it('drain truncates like nginx: rate * ms / 1000 in integers (100r/m = 1666 milli/s)', () => {
@@ -87,7 +87,7 @@ routes: [{ prefix: /, upstream: u, public: true, limit_req: [{ zone: m, burst: 5
     assert.equal(c.store.limitReqSync([a, t]).passed, true); // a 0, t 0
     assert.equal(c.store.limitReqSync([zone('a', 10_000, 3, 3, 'key-2'), t]).passed, true); // t 1000
     const refused = c.store.limitReqSync([a, t]);
-    assert.deepEqual(refused, { passed: false, zone: 1, excess: 2000, delayMs: 0 });
+    assert.deepEqual(refused, { passed: false, zone: 1, excess: 2000, delayMs: 0, at: c.now });
     assert.equal(c.store.limitReqSync([a, t]).passed, false);
     // `a` was charged once only: 1000, 2000, 3000 pass, then 4000 refused.
     const alone = Array.from({ length: 4 }, () => c.store.limitReqSync([a]));
@@ -102,7 +102,7 @@ routes: [{ prefix: /, upstream: u, public: true, limit_req: [{ zone: m, burst: 5
     c.store.limitReqSync([fast, slow]);
     const r = c.store.limitReqSync([fast, slow]);
     // fast: 1000 -> 100 ms; slow: 1000 -> 1000 ms.
-    assert.deepEqual(r, { passed: true, zone: 1, excess: 1000, delayMs: 1000 });
+    assert.deepEqual(r, { passed: true, zone: 1, excess: 1000, delayMs: 1000, at: c.now });
     c.now += 100;
     const r2 = c.store.limitReqSync([fast]);
     assert.equal(r2.excess, 1000, 'fast was charged by the two-zone requests: 1000 - 1000 + 1000');

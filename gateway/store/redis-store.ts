@@ -217,7 +217,7 @@ export class RedisStore implements Store {
       for (const i of idx) args.push(checks[i]!.rateMilli, checks[i]!.burstMilli, checks[i]!.delayMilli);
       if (check) args.push('check');
       const r = await this.zoneScript<[number, number, number, number, number]>('LimitReq', idx.length)(...args);
-      return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, excess: r[2], delayMs: r[3] };
+      return { passed: r[0] === 1, zone: r[1] === 0 ? -1 : idx[r[1] - 1]!, excess: r[2], delayMs: r[3], at: r[4] };
     };
     const decided = await this.acrossSlots(keys, run);
     if (!Array.isArray(decided)) return decided;

@@ -12,7 +12,7 @@ import { createRedisClient, type RedisClient } from '../../common/redis-client.j
 import { periodsAt } from './calendar.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
-import type { Decision, Invalidation, KeyRecord, LimitConnCheck, LimitPolicy, LimitReqCheck, Store } from './types.js';
+import type { Decision, Invalidation, KeyRecord, LimitConnCheck, LimitPolicy, LimitReqCheck, LimitReqResult, Store } from './types.js';
 
 // One contract, two stores. Every `it` in contractSuite runs unchanged against the
 // MemoryStore (on an injected clock) and the RedisStore (on a real redis-server), with
@@ -282,20 +282,25 @@ describe(`Store contract: ${kind.name}`, () => {
 
     // nginx limit_req. 1 milli-request per second drains nothing in the milliseconds a Redis
     // round trip takes, so the excess values are exact on both stores.
+    const withoutAt = ({ at: _, ...r }: LimitReqResult): Omit<LimitReqResult, 'at'> => r;
     const reqZone = (zone: string, rateMilli: number, burst: number, delay: number, key = 'k'): LimitReqCheck =>
       ({ zone, key, rateMilli, burstMilli: burst * 1000, delayMilli: delay * 1000 });
 
     it('limit_req: excess per request, delay past delay=N, refusal over burst that charges nothing', async () => {
       const z = reqZone(uniq('lr'), 1, 2, 1);
       const rs = [];
+      const before = s.now();
       for (let i = 0; i < 4; i++) rs.push(await s.store.limitReq([z]));
-      assert.deepEqual(rs, [
+      const after = s.now();
+      // `at` is when the store decided, on the clock it drains by (Redis TIME: this machine's; the memory store's own).
+      for (const r of rs) assert.ok(r.at >= before && r.at <= after, `decided at ${r.at}, not within [${before}, ${after}]`);
+      assert.deepEqual(rs.map(withoutAt), [
         { passed: true, zone: -1, excess: 0, delayMs: 0 },
         { passed: true, zone: -1, excess: 0, delayMs: 0 },
         { passed: true, zone: 0, excess: 2000, delayMs: 1_000_000 },
         { passed: false, zone: 0, excess: 3000, delayMs: 0 },
       ]);
-      assert.deepEqual(await s.store.limitReq([z]), { passed: false, zone: 0, excess: 3000, delayMs: 0 }, 'a refusal wrote nothing');
+      assert.deepEqual(withoutAt(await s.store.limitReq([z])), { passed: false, zone: 0, excess: 3000, delayMs: 0 }, 'a refusal wrote nothing');
       assert.equal((await s.store.limitReq([{ ...z, key: 'another' }])).passed, true, 'keys are independent');
     });
 
@@ -306,8 +311,8 @@ describe(`Store contract: ${kind.name}`, () => {
       const t = reqZone(uniq('lrt'), 1, 0, 0, 'tenant');
       assert.notEqual(zoneSlot(a.key), zoneSlot(t.key), 'the zones must span slots for this test to cover that path');
       assert.equal((await s.store.limitReq([a, t])).passed, true);
-      assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
-      assert.deepEqual(await s.store.limitReq([a, t]), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
+      assert.deepEqual(withoutAt(await s.store.limitReq([a, t])), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
+      assert.deepEqual(withoutAt(await s.store.limitReq([a, t])), { passed: false, zone: 1, excess: 1000, delayMs: 0 });
       // `a` holds the first request only: 1000, 2000, 3000 pass, 4000 is refused.
       const alone = [];
       for (let i = 0; i < 4; i++) alone.push(await s.store.limitReq([a]));
@@ -329,7 +334,7 @@ describe(`Store contract: ${kind.name}`, () => {
       assert.equal((await s.store.limitReq([z])).passed, true);
       assert.equal((await s.store.limitReq([z])).passed, false);
       await s.advance(110);
-      assert.deepEqual(await s.store.limitReq([z]), { passed: true, zone: -1, excess: 0, delayMs: 0 });
+      assert.deepEqual(withoutAt(await s.store.limitReq([z])), { passed: true, zone: -1, excess: 0, delayMs: 0 });
     });
 
     // nginx limit_conn: slots per zone key, taken in every zone of a request or in none.
@@ -643,13 +648,17 @@ for (const topo of topologies) describe(`limit_conn.lua on redis-server (${topo.
     {
       const value = 'an API key é';
       const key = `${prefix}lc:addr:{${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 32)}}`;
-      const before = Number((await client.time())[0]) * 1000;
+      const redisMs = async (): Promise<number> => { const [sec, usec] = await client.time(); return Number(sec) * 1000 + Math.floor(Number(usec) / 1000); };
+      const before = await redisMs();
       assert.equal((await store.limitConn([{ zone: 'addr', key: value, max: 2 }], 'lease-1', 5000)).passed, true);
       assert.equal(await client.type(key), 'zset');
       const [member, score] = await client.zrange(key, 0, -1, 'WITHSCORES');
       assert.equal(member, 'lease-1');
-      assert.ok(Number(score) >= before + 5000 && Number(score) <= before + 5000 + 2000, `expiry ${score} is Redis now + ttl`);
-      assert.ok(await client.pttl(key) > 4000, 'the set lives as long as its lease');
+      const pttl = await client.pttl(key);
+      const after = await redisMs();
+      assert.ok(Number(score) >= before + 5000 && Number(score) <= after + 5000, `expiry ${score} is Redis now + ttl (now in ${before}..${after})`);
+      // On Redis's clock, however long this machine took between the calls.
+      assert.ok(pttl >= 5000 - (after - before) - 1, `the set lives as long as its lease (pttl ${pttl}, ${after - before} ms gone by)`);
       await store.releaseConn([{ zone: 'addr', key: value, max: 2 }], 'lease-1');
       assert.equal(await client.zcard(key), 0);
     }

@@ -60,6 +60,8 @@ export interface LimitReqResult {
   readonly excess: number;
   /** How long nginx would hold the passed request back, ms (0: at once). */
   readonly delayMs: number;
+  /** When the store decided, ms on the clock it drains by (Redis TIME, or the memory store's). */
+  readonly at: number;
 }
 
 /** One zone of an nginx `limit_conn` check (gateway/limit-req/limit-conn-stage.ts). */

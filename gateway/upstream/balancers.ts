@@ -74,11 +74,13 @@ export class LeastOutstanding implements Balancer {
  * when paired with a busier one) and keeps many gateways from herding onto one target.
  */
 export class PowerOfTwoChoices implements Balancer {
+  constructor(private readonly random: () => number = Math.random) {}
+
   pick(candidates: readonly Target[], now: number): Target {
     const n = candidates.length;
     if (n === 1) return candidates[0]!;
-    const i = Math.floor(Math.random() * n);
-    let j = Math.floor(Math.random() * (n - 1));
+    const i = Math.floor(this.random() * n);
+    let j = Math.floor(this.random() * (n - 1));
     if (j >= i) j++;
     const a = candidates[i]!;
     const b = candidates[j]!;

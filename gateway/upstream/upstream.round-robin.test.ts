@@ -7,7 +7,7 @@ import { sha256, testConfig } from '../../test/harness/config.js';
 import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js';
 import { assertGatewayHealthy } from '../../test/harness/proc.js';
 
-describe('upstream: round-robin across targets', { timeout: 30_000 }, () => {
+describe('upstream: round-robin across targets', { timeout: 180_000 }, () => {
   let a: Awaited<ReturnType<typeof startBackend>>;
   let b: Awaited<ReturnType<typeof startBackend>>;
   let gw: GatewayProcess;

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { metricValue, scrapeMetrics } from '../../test/harness/metrics.js';
 import { pollUntil } from '../../test/harness/poll.js';
+import { failOpenBound } from '../../gateway/limits/fail-open-bound.js';
 import { Oracle } from '../../gateway/loadtest/oracle.js';
 import type { Sample } from '../../gateway/loadtest/samples.js';
 import type { ExpectedPlan, Group } from '../../gateway/loadtest/scenario.js';
@@ -318,16 +319,6 @@ function breakerTimes(fleet: Fleet, logsBefore: ReadonlyMap<string, number>, win
 
 function sleepUntil(epochMs: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, epochMs - Date.now())));
-}
-
-/**
- * The fail-open bound: over `faultS` seconds, `k` gateway processes deciding alone, each
- * with divisor `d` (its counted fleet), admit at most k x (max(1, burst/d) + rate x
- * faultS / d) beyond what the store admits; +1 per process for a request in flight at
- * either edge of the fault. docs/faults.md states it per fault.
- */
-function failOpenBound(p: ExpectedPlan, k: number, d: number, faultS: number): number {
-  return k * (Math.max(1, p.burst / d) + p.rate * faultS / d + 1);
 }
 
 /**

@@ -56,7 +56,10 @@ export async function webhookFailover(fleet: Fleet, n: number): Promise<WebhookO
   writeFileSync(file, text);
   const q = createWebhookEnqueuer({ store: parseStoreSection(text, { ...process.env, SLUICE_HOST: '', SLUICE_ADMIN_HOST: '' }), log: pino({ level: 'silent' }) });
   const worker = fleet.hosts.spawn(fleet.upstream, process.execPath, [WEBHOOKS, '--store', file, '--allow', `${fleet.hosts.bridgeIp}/32`,
-    '--admin-port', '0', '--retry-schedule-ms', Array(20).fill('400').join(','), '--stalled-interval-ms', '1000', '--lock-ms', '2000'],
+    // 50 retries (the most there may be) a second apart: they must outlast the failover and
+    // the restart (more than the 8 s of 20 retries 400 ms apart on a busy host), or the
+    // webhooks are dead-lettered before the receiver accepts them, which is not what this measures.
+    '--admin-port', '0', '--retry-schedule-ms', Array(50).fill('1000').join(','), '--stalled-interval-ms', '1000', '--lock-ms', '2000'],
   { env: { ...process.env, SLUICE_MASTER_KEY: newMasterKey() } });
   // Its log, for a run that lost something: what its Redis connections went through.
   const workerLog: string[] = [];

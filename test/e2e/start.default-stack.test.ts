@@ -20,7 +20,7 @@ interface ImageResponse {
   savings: { bytes: number; percent: number };
 }
 
-describe('the default stack (config/sluice.yaml): memory store, two image backends, demo keys', { timeout: 120_000 }, () => {
+describe('the default stack (config/sluice.yaml): memory store, two image backends, demo keys', { timeout: 180_000 }, () => {
   let gw: GatewayProcess;
 
   before(async () => {

@@ -7,7 +7,7 @@ export const ADMIN_TOKEN = 'test-admin-token';
 
 export interface TestConfigOptions {
   readonly upstreams: string[];
-  readonly store?: { kind: 'memory' } | ({ kind: 'redis'; timeout_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number; tls?: object; lease?: { enabled?: boolean } } & (
+  readonly store?: { kind: 'memory' } | ({ kind: 'redis'; timeout_ms?: number; late_grace_ms?: number; failure_policy?: 'open' | 'closed'; probe_interval_ms?: number; tls?: object; lease?: { enabled?: boolean } } & (
     | { mode?: 'standalone'; url: string }
     /** `sentinels` as the config file spells them: `host:port`. */
     | { mode: 'sentinel'; sentinels: readonly string[]; sentinel_name: string }
@@ -31,7 +31,9 @@ export function testConfig(o: TestConfigOptions): Record<string, unknown> {
   return {
     server: { host: '127.0.0.1', port: 0, ...o.server },
     admin: { host: '127.0.0.1', port: 0, token_digest: adminDigest(), ...o.admin },
-    store: o.store ?? { kind: 'memory' },
+    // A test that does not name a store deadline is not about deadlines: it gets a generous
+    // one, so a busy host's slow answer is not a 503 it never meant to judge.
+    store: o.store === undefined ? { kind: 'memory' } : o.store.kind === 'redis' ? { timeout_ms: 2000, ...o.store } : o.store,
     plans: o.plans ?? { test: { rate: 1000, burst: 1000 } },
     auth: { keys: o.keys ?? [], ...o.auth },
     ...(o.customers === undefined ? {} : { customers: o.customers }),

@@ -4,6 +4,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 
 /**
  * A backend in a process of its own (so a test can SIGKILL it): answers every request
@@ -20,11 +22,17 @@ export interface DelayBackend {
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function spawnDelayBackend(name: string, delayMs: number, port = 0): Promise<DelayBackend> {
+/**
+ * `port`: by default one from the harness (ports.ts), not the kernel's choice: a test that
+ * kills a backend and starts it again on its port must find the port still free, and a
+ * port the kernel handed out may meanwhile be another process's (seen in parallel runs).
+ */
+export async function spawnDelayBackend(name: string, delayMs: number, port?: number): Promise<DelayBackend> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [SELF, String(port), String(delayMs), name], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`backend ${name} did not start within 10 s`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`backend ${name} did not start within ${EVENT_TIMEOUT_MS} ms`)), EVENT_TIMEOUT_MS);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`backend ${name} exited with ${code}`)); });
     lines.on('line', (l) => {
       const m = /^listening (\d+)$/.exec(l);

@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { EVENT_TIMEOUT_MS } from './wait.js';
+
+/** How long a gateway may take to listen: past gateway/cli.ts's wait for spawned backends (120 s). */
+const SPAWNED_STACK_LISTEN_MS = 150_000;
 
 export const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 
@@ -63,7 +67,7 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
   });
   createInterface({ input: child.stderr! }).on('line', (text) => stderr.push(text));
 
-  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> => {
+  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = EVENT_TIMEOUT_MS): Promise<Record<string, unknown>> => {
     const seen = lines.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -75,9 +79,9 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     });
   };
 
-  // By default longer than the 30 s the gateway itself gives spawned backends (sharp and
-  // the face model load first), which a default-stack test on a busy 2-core host can need.
-  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? 45_000);
+  // Longer than the 120 s the gateway itself gives spawned backends (sharp and the face
+  // model load first), which a default-stack test on a busy 2-core host can need.
+  const listening = await waitForLine((l) => l.msg === 'sluice listening', place?.listenTimeoutMs ?? SPAWNED_STACK_LISTEN_MS);
   const port = listening.port as number;
   const adminPort = listening.admin_port as number;
   return {

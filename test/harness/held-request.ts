@@ -53,7 +53,7 @@ export class Holder {
     backend.events.on('arrive', this.onArrive);
   }
 
-  async hold(path: string, headers: Record<string, string>, n: number, timeoutMs = 5000): Promise<SentRequest[]> {
+  async hold(path: string, headers: Record<string, string>, n: number, timeoutMs = 30_000): Promise<SentRequest[]> {
     const want = this.arrived + n;
     const sent = Array.from({ length: n }, () => sendOwn(this.baseUrl, path, headers));
     this.pending.push(...sent);

@@ -39,9 +39,11 @@ export function startLoad(url: string, opts: { concurrency: number; headers?: Re
     while (running) {
       try {
         const res = await request(url, { dispatcher: agent, headers: opts.headers, reset: opts.fresh === true });
-        await res.body.dump();
-        if (res.statusCode === 200) ok++;
-        else fail(`status ${res.statusCode}`);
+        if (res.statusCode === 200) { ok++; await res.body.dump(); } else {
+          // The error code says which failure it was (a 503 is unavailable or overloaded).
+          const code = /"code":"([a-z_]+)"/.exec(await res.body.text())?.[1];
+          fail(`status ${res.statusCode}${code === undefined ? '' : ` ${code}`}`);
+        }
         if (opts.watchHeader !== undefined) {
           const v = String(res.headers[opts.watchHeader]);
           seen.set(v, (seen.get(v) ?? 0) + 1);

@@ -33,3 +33,33 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return sum;
 }
+
+/**
+ * The longest event-loop stall the gateway measured since the previous scrape of its
+ * /metrics, in ms (prom-client's monitorEventLoopDelay, reset by every scrape; with
+ * workers, the slowest worker's). Scrape once before a window to start it afresh.
+ */
+export function loopLagMaxMs(text: string): number {
+  return metricValue(text, 'sluice_process_nodejs_eventloop_lag_max_seconds') * 1000;
+}
+
+/**
+ * Limit decisions that waited past `budgetMs` plus two turns of the gateway's own event
+ * loop at its slowest (`lagMs`, from loopLagMaxMs over the same window), by the
+ * sluice_limit_decision_seconds histogram. DESIGN.md promises the store timeout "plus one
+ * event-loop turn": a deadline timer that came due during a stalled turn runs when that
+ * turn ends, and the verdict waits for the poll phase after it, so two turns bound what
+ * this process's own lateness adds; what the store or a missing deadline adds is not
+ * excused. The histogram's buckets are coarse, so the bound is rounded up to the next.
+ * `since`: a scrape at the window's start, whose counts are taken off.
+ */
+export function decisionsOver(text: string, budgetMs: number, lagMs: number, since = ''): { over: number; waited: number; boundMs: number; le: string } {
+  const count = (t: string, labels: Record<string, string> = {}, name = 'sluice_limit_decision_seconds_count'): number => (t === '' ? 0 : metricValue(t, name, labels));
+  const waited = count(text) - count(since);
+  const les = [...new Set([...text.matchAll(/^sluice_limit_decision_seconds_bucket\{[^}]*le="([^"]+)"/gm)].map((m) => m[1]!))];
+  const boundMs = budgetMs + 2 * lagMs;
+  const le = les.filter((l) => l !== '+Inf').map(Number).sort((a, b) => a - b).find((sec) => sec * 1000 >= boundMs);
+  const bucket = (t: string): number => count(t, { le: String(le) }, 'sluice_limit_decision_seconds_bucket');
+  const within = le === undefined ? waited : bucket(text) - bucket(since);
+  return { over: waited - within, waited, boundMs, le: le === undefined ? '+Inf' : String(le) };
+}

@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { CLI, spawnGateway, type GatewayProcess } from './gateway.js';
 import { NGINX_RUN_PATHS, startNginx, type NginxProcess } from './nginx.js';
 import { startTestBackend, type TestBackend } from './test-backend.js';
+import { NGINX_JUDGE_LOG_FORMAT } from './limit-req-judge.js';
 
 // Tests run from dist/; the fixtures stay in the source tree.
 export const FIXTURES = fileURLToPath(new URL('../../../gateway/import-nginx/fixtures/', import.meta.url));
@@ -46,10 +47,10 @@ export async function prepareFixture(name: string, addresses: Record<string, str
 
   const imported = await importYaml(join(conf, 'nginx.conf'), join(dir, 'imported.yaml'));
   const cfg = parse(imported) as Record<string, any>;
-  // Only what a test needs to differ: free ports, logs without access lines.
+  // Only what a test needs to differ: free ports; access lines, which say when limit_req decided.
   for (const l of cfg.listeners as { port: number }[]) l.port = 0;
   cfg.admin = { host: '127.0.0.1', port: 0 };
-  cfg.log = { level: 'info', access: false };
+  cfg.log = { level: 'info', access: true };
   return { nginxTemplate, sluiceConfig: cfg, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -66,13 +67,16 @@ function remap(text: string, addresses: Record<string, string>): string {
   return out;
 }
 
-/** The main file as nginx can run it unprivileged: our listener, our temp dir, logs there. */
+/** nginx's access log of its limit_req decisions (test/harness/limit-req-judge.ts), in the run dir. */
+export const NGINX_DECISIONS_LOG = 'decisions.log';
+
+/** The main file as nginx can run it unprivileged: our listener, our temp dir, logs there (the access log of decisions). */
 function runnable(text: string): string {
   return text
     .replace(/^\s*(user|pid|error_log)\s[^;]*;/gm, '')
-    .replace(/access_log [^;]*;/g, 'access_log off;')
+    .replace(/access_log [^;]*;/g, '')
     .replace(/listen\s+[^\s;]+/, 'listen @@LISTEN@@')
-    .replace(/^http \{/m, `http {\n    ${NGINX_RUN_PATHS}`)
+    .replace(/^http \{/m, `http {\n    ${NGINX_RUN_PATHS.replace('access_log off;', '')}\n    ${NGINX_JUDGE_LOG_FORMAT}\n    access_log @@RUN_DIR@@/${NGINX_DECISIONS_LOG} limit_req_judge;`)
     .replace(/^/, 'pid @@RUN_DIR@@/nginx.pid;\nerror_log @@RUN_DIR@@/error.log info;\n');
 }
 

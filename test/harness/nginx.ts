@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 
 export interface NginxProcess {
   readonly pid: number;
@@ -77,7 +78,7 @@ export async function startNginx(o: NginxOptions): Promise<NginxProcess> {
   child.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
   const errorLog = (): string => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
 
-  const deadline = performance.now() + (o.startTimeoutMs ?? 10_000);
+  const deadline = performance.now() + (o.startTimeoutMs ?? EVENT_TIMEOUT_MS);
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`nginx exited (${child.exitCode ?? child.signalCode}): ${output.join('')}\n${errorLog()}`);

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { pollUntil } from './poll.js';
 import { freePort } from './ports.js';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 import type { TestPki } from './tls-pki.js';
 
 const execFileP = promisify(execFile);
@@ -57,7 +58,7 @@ async function spawnRedis(args: readonly string[], port: number, pki?: TestPki):
   child.stderr!.resume();
   let exited = false;
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000);
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${EVENT_TIMEOUT_MS} ms`)), EVENT_TIMEOUT_MS);
     child.once('exit', (code) => { exited = true; clearTimeout(timer); reject(new Error(`redis-server exited with ${code}`)); });
     lines.on('line', (line) => {
       if (line.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
@@ -87,7 +88,7 @@ async function spawnRedis(args: readonly string[], port: number, pki?: TestPki):
 
 /** One command through redis-cli (bounded by a timeout): the harness needs no client of its own. */
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await execFileP('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 5000 });
+  const { stdout } = await execFileP('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 15_000 });
   return stdout;
 }
 
@@ -141,7 +142,7 @@ export async function startRedisCluster(pki?: TestPki): Promise<RedisCluster> {
     }
     const addrs = processes.map((p) => `127.0.0.1:${p.port}`);
     await execFileP('redis-cli', [...cliTls(pki), '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
-    await waitFor('cluster state ok on all 6 nodes', 20_000, async () => {
+    await waitFor('cluster state ok on all 6 nodes', EVENT_TIMEOUT_MS, async () => {
       for (const p of processes) {
         const info = await cliOrEmpty(p.port, 'cluster', 'info');
         if (!info.includes('cluster_state:ok') || !info.includes('cluster_known_nodes:6')) return false;
@@ -217,7 +218,7 @@ export async function startRedisSentinel(pki?: TestPki): Promise<RedisSentinel> 
     all.push(master);
     const replicas = [await server(['--replicaof', '127.0.0.1', String(master.port)]), await server(['--replicaof', '127.0.0.1', String(master.port)])];
     all.push(...replicas);
-    await waitFor('both replicas in sync', 10_000, async () => {
+    await waitFor('both replicas in sync', EVENT_TIMEOUT_MS, async () => {
       const info = await cli(master.port, 'info', 'replication');
       return (info.match(/state=online/g) ?? []).length === 2;
     });
@@ -242,7 +243,7 @@ export async function startRedisSentinel(pki?: TestPki): Promise<RedisSentinel> 
       sentinelProcesses.push(s);
       all.push(s);
     }
-    await waitFor('sentinels agree on master, replicas and each other', 20_000, async () => {
+    await waitFor('sentinels agree on master, replicas and each other', EVENT_TIMEOUT_MS, async () => {
       for (const s of sentinelProcesses) {
         const m = await cli(s.port, 'sentinel', 'master', name);
         const lines = m.split('\n');
@@ -301,7 +302,7 @@ async function pollPort(port: number, pki?: TestPki): Promise<void> {
   const { readFileSync } = await import('node:fs');
   const tlsOpts = pki === undefined ? undefined
     : { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) };
-  for (let i = 0; i < 200; i++) {
+  for (const deadline = performance.now() + EVENT_TIMEOUT_MS; performance.now() < deadline;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = tlsOpts === undefined ? connect(port, '127.0.0.1') : tls.connect({ port, host: '127.0.0.1', ...tlsOpts });
       s.once(tlsOpts === undefined ? 'connect' : 'secureConnect', () => {

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 
 const execFileP = promisify(execFile);
 
@@ -40,8 +41,10 @@ export async function makeTestPki(): Promise<TestPki> {
   const leaf = async (name: string, ext: string): Promise<void> => {
     await writeFile(f(`${name}.ext`), `${ext}\n`);
     await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-    await openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('test-ca.crt'), '-CAkey', f('test-ca.key'), '-CAcreateserial',
-      '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
+    // A random serial per certificate, not -CAcreateserial: several issued at once would
+    // read and write one serial file together (seen: "Unable to load number from test-ca.srl").
+    await openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('test-ca.crt'), '-CAkey', f('test-ca.key'),
+      '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', '1', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
   };
   try {
     await Promise.all([ca('test-ca'), ca('other-ca')]);

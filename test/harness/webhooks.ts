@@ -11,6 +11,7 @@ import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
 import { newMasterKeyText, parseMasterKey } from '../../common/webhook-keys/master-key.js';
 import { RedisKeyringStorage } from '../../common/webhook-keys/storage.js';
 import type { StoreConfig } from '../../common/store-config.js';
+import { EVENT_TIMEOUT_MS } from './wait.js';
 
 const WEBHOOKS_CLI = fileURLToPath(new URL('../../backends/webhooks/cli.js', import.meta.url));
 const BACKEND_CLI = fileURLToPath(new URL('../../backends/cli.js', import.meta.url));
@@ -77,7 +78,7 @@ async function spawnCli(script: string, args: readonly string[], env: NodeJS.Pro
     lines.push(l);
     for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.pred(l)) { waiters[i]!.resolve(l); waiters.splice(i, 1); }
   });
-  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> => {
+  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = EVENT_TIMEOUT_MS): Promise<Record<string, unknown>> => {
     const seen = lines.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -160,7 +161,7 @@ export async function startReceiver(): Promise<Receiver> {
     url: '',
     deliveries,
     reply: () => ({ status: 200 }),
-    until(pred, timeoutMs = 30_000) {
+    until(pred, timeoutMs = EVENT_TIMEOUT_MS) {
       if (pred(deliveries)) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`receiver: condition not met within ${timeoutMs} ms; got ${deliveries.length} deliveries: ${deliveries.map((d) => d.path).join(' ')}`)), timeoutMs);
