@@ -35,6 +35,9 @@ ir() { # routes n -> total instructions
   # Valgrind's pace would trip the client-side timeouts: lifted here, they cost nothing per request.
   node "$ROOT/dist/load-tests/routes-config.js" "$ROOT/load-tests/configs/anchors.yaml" "$1" \
     | sed 's/^server:$/server:\n  headers_timeout_ms: 3600000\n  request_timeout_ms: 3600000\n  keep_alive_timeout_ms: 3600000\n  min_body_rate: 0/' > "$WORK/sluice.yaml"
+  # Emptied here, not by the background job's redirect, which may come after the wait below
+  # has read the previous run's 'sluice listening' and sent requests to a closed port.
+  : > "$WORK/gw.log"
   SLUICE_STORE=memory SLUICE_PORT=$PORT SLUICE_ADMIN_PORT=$ADMIN SLUICE_UPSTREAM=http://127.0.0.1:$UP \
     valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.%p" \
     node ${NODE_FLAGS---single-threaded} "$ROOT/dist/gateway/cli.js" --config "$WORK/sluice.yaml" --workers 1 > "$WORK/gw.log" 2>&1 &
