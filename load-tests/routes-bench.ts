@@ -4,8 +4,9 @@
 // object reused. Run it under callgrind for a count that does not move with the host's load:
 //
 //   node dist/load-tests/routes-bench.js 200 1000000            # ns per request, 200 routes
-//   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p node dist/load-tests/routes-bench.js 200 20000
-//   (and with 0 iterations: the difference over the iterations is instructions per request;
+//   valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/tmp/cg.%p node --single-threaded dist/load-tests/routes-bench.js 200 20000
+//   (and with 100000: the difference over the 80,000 more is instructions per request;
+//    --single-threaded keeps V8's background work in the same place, so counts repeat;
 //    docs/benchmarks.md has the figures)
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
