@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { testConfig } from './harness/config.js';
 import { spawnGateway, type GatewayProcess } from './harness/gateway.js';
 import { startRedis, type RedisProcess } from './harness/redis.js';
-import { newSecret, spawnImageBackend, spawnWebhooks, type NodeProcess } from './harness/webhooks.js';
+import { newMasterKey, spawnImageBackend, spawnWebhooks, type NodeProcess } from './harness/webhooks.js';
 
 // One log format for every process (common/log.ts): the real gateway (its primary and a
 // workers, access lines included), an image backend and the webhook worker, each run as a
@@ -20,7 +20,7 @@ let webhooks: NodeProcess | undefined;
 before(async () => {
   redis = await startRedis();
   backend = await spawnImageBackend([]);
-  webhooks = await spawnWebhooks(redis.url, [], { SLUICE_WEBHOOK_SECRET: newSecret() });
+  webhooks = await spawnWebhooks(redis.url, [], { SLUICE_MASTER_KEY: newMasterKey() });
   // Redis, so the gateway runs a primary and workers (the memory store keeps one process).
   const config = testConfig({ upstreams: [(backend as NodeProcess & { url: string }).url], store: { kind: 'redis', url: redis.url } });
   gateway = await spawnGateway(config, {}, ['--workers', '2']);
