@@ -25,11 +25,11 @@ try {
 
 const tune = tuning(cfg, process.env);
 if (cfg.reexec && tune.reexecNeeded && process.env.SLUICE_BACKEND_CHILD !== '1') {
-  // The allocator and the libuv pool size are fixed at process start (see tuning.ts):
+  // The allocator, the libuv pool size and V8's heap sizes are fixed at process start (see tuning.ts):
   // run the real backend as a child with them set, and mirror its lifetime. sharp is
   // never loaded in this launcher.
   const script = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [...process.execArgv, script, ...args], {
+  const child = spawn(process.execPath, [...process.execArgv, ...tune.execArgv, script, ...args], {
     env: { ...tune.env, SLUICE_BACKEND_CHILD: '1' },
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
   });

@@ -37,4 +37,16 @@ if [ -z "${UV_THREADPOOL_SIZE:-}" ]; then
   export UV_THREADPOOL_SIZE=$((conc + 4))
 fi
 
-exec node "$here/dist/backends/cli.js" --no-reexec "$@"
+# V8's initial old space (--heap-initial-mb, default 128; 0 = V8's default): a node
+# flag, so it is given here (see backends/README.md, "Process tuning").
+heap=${SLUICE_BACKEND_HEAP_INITIAL_MB:-128}
+prev=""
+for a in "$@"; do
+  case "$a" in --heap-initial-mb=*) heap=${a#--heap-initial-mb=} ;; esac
+  if [ "$prev" = "--heap-initial-mb" ]; then heap=$a; fi
+  prev=$a
+done
+heapflag=""
+if [ "$heap" != "0" ]; then heapflag="--initial-old-space-size=$heap"; fi
+
+exec node $heapflag "$here/dist/backends/cli.js" --no-reexec "$@"

@@ -8,6 +8,9 @@
 // The ways take turns, ROUNDS times, and each figure is the median of its rounds, so a
 // burst of load from other work on a shared machine hits one round of one way, not a
 // whole column. BACKEND_ARGS adds flags to the backend (before/after comparisons).
+// A fifth way, the floor, is node:http + sharp and nothing else, under the backend's own
+// process tuning (images-floor-server.ts): the best an HTTP image service in Node does
+// here, so the CPU table splits the backend's overhead into Sluice's and the socket's.
 //   D=8 C=4 ROUNDS=3 npm run bench:images
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { request } from 'undici';
+import { parseBackendConfig } from '../backends/service/config.js';
+import { tuning } from '../backends/service/tuning.js';
 import { freePort } from '../test/harness/ports.js';
 
 const D = Number(process.env.D ?? 10);
@@ -149,6 +154,13 @@ async function main(): Promise<void> {
   const [first] = await once(backend.stdout!, 'data') as [Buffer];
   if (!first.toString().includes('listening')) throw new Error(`backend did not start: ${first.toString()}`);
   const url = `http://127.0.0.1:${port}/v1/images`;
+  // The floor runs as the backend's re-exec'd child would: same environment, node flags and libvips threads.
+  const cfg = parseBackendConfig(['--face-workers', '0', ...BACKEND_ARGS], process.env);
+  const tune = tuning(cfg, process.env, []);
+  const floorPort = await freePort();
+  const floor = spawn(process.execPath, [...tune.execArgv, join(ROOT, 'dist/load-tests/images-floor-server.js'), '--port', String(floorPort), '--sharp-concurrency', String(cfg.sharpConcurrency)], { env: tune.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [floorFirst] = await once(floor.stdout!, 'data') as [Buffer];
+  if (!floorFirst.toString().includes('listening')) { backend.kill('SIGTERM'); floor.kill('SIGTERM'); throw new Error(`floor server did not start: ${floorFirst.toString()}`); }
 
   const rows: string[] = [];
   const splits: string[] = [];
@@ -167,6 +179,11 @@ async function main(): Promise<void> {
         for (const m of String(res.headers['server-timing']).matchAll(/(\w+);dur=([\d.]+)/g)) phases[m[1] as 'upload'] += Number(m[2]);
         phases.n++;
       };
+      const viaFloor = async (): Promise<void> => {
+        const res = await request(`http://127.0.0.1:${floorPort}/`, { method: 'POST', body: input, headers: { 'content-type': 'image/jpeg', 'x-options': JSON.stringify({ ...t.options }), accept: t.accept } });
+        if (res.statusCode !== 200) throw new Error(`floor server answered ${res.statusCode}: ${await res.body.text()}`);
+        await res.body.arrayBuffer();
+      };
       const cli = (bin: string, args: (i: string, o: string) => string[]): () => Promise<void> => {
         let n = 0;
         return async () => { await run(bin, args(inputFile, join(dir, `out-${n++ % C}.${t.ext}`))); };
@@ -176,11 +193,13 @@ async function main(): Promise<void> {
       const ways: { name: string; one: () => Promise<void>; cpu: () => number }[] = [
         { name: 'sharp', one: async () => { await t.sharp(input); }, cpu: selfCpu },
         { name: 'http', one: viaHttp, cpu: () => treeCpuMs(backend.pid!) },
+        { name: 'floor', one: viaFloor, cpu: () => treeCpuMs(floor.pid!) },
         ...(VIPSTHUMBNAIL === undefined || !CLI ? [] : [{ name: 'vips', one: cli(VIPSTHUMBNAIL, t.vipsArgs), cpu: childrenCpu }]),
         ...(CONVERT === undefined || !CLI ? [] : [{ name: 'im', one: cli(CONVERT, t.convertArgs), cpu: childrenCpu }]),
       ];
       await rate(ways[0]!.one); // warm-up: JIT, the backend's first requests
-      await viaHttp();
+      // The servers' first images pay for JIT and libvips' start: a few rounds of C each, unmeasured.
+      for (let i = 0; i < 3; i++) await Promise.all(Array.from({ length: C }, async () => { await viaHttp(); await viaFloor(); }));
       Object.assign(phases, { upload: 0, queue: 0, process: 0, store: 0, total: 0, n: 0 });
       const samples = new Map<string, Sample[]>(ways.map((w) => [w.name, []]));
       const server = servingPid(backend.pid!);
@@ -209,7 +228,7 @@ async function main(): Promise<void> {
       const cpuOf = (name: string): number | undefined => median(name, (s) => s.cpuMsPerImage);
       process.stderr.write(`${t.name}: ${[...samples].map(([k, v]) => `${k} ${v.map((x) => `${x.rate.toFixed(2)} img/s ${x.cpuMsPerImage.toFixed(1)} ms`).join(' / ')}`).join(', ')}\n`);
       const cpuCell = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(1));
-      cpuRows.push(`| ${t.name} | ${cpuCell(cpuOf('sharp'))} | ${cpuCell(cpuOf('http'))} | ${(cpuOf('sharp')! / cpuOf('http')!).toFixed(2)} | ${cpuCell(median('http', (s) => s.clientCpuMsPerImage))} | ${cpuCell(cpuOf('vips'))} | ${cpuCell(cpuOf('im'))} |`);
+      cpuRows.push(`| ${t.name} | ${cpuCell(cpuOf('sharp'))} | ${cpuCell(cpuOf('http'))} | ${(cpuOf('sharp')! / cpuOf('http')!).toFixed(2)} | ${cpuCell(cpuOf('floor'))} | ${(cpuOf('sharp')! / cpuOf('floor')!).toFixed(2)} | ${(cpuOf('floor')! / cpuOf('http')!).toFixed(2)} | ${cpuCell(median('http', (s) => s.clientCpuMsPerImage))} | ${cpuCell(cpuOf('vips'))} | ${cpuCell(cpuOf('im'))} |`);
       const cell = (v: number | undefined): string => (v === undefined ? 'not installed' : v.toFixed(1));
       const ratio = (v: number | undefined): string => (v === undefined ? '-' : (http / v).toFixed(2));
       rows.push(`| ${t.name} | ${raw.toFixed(1)} | ${http.toFixed(1)} | ${(http / raw).toFixed(2)} | ${cell(vips)} | ${ratio(vips)} | ${cell(im)} | ${ratio(im)} |`);
@@ -220,7 +239,9 @@ async function main(): Promise<void> {
     }
   } finally {
     backend.kill('SIGTERM');
+    floor.kill('SIGTERM');
     if (backend.exitCode === null) await once(backend, 'exit');
+    if (floor.exitCode === null && floor.signalCode === null) await once(floor, 'exit');
     rmSync(dir, { recursive: true, force: true });
   }
   process.stdout.write([
@@ -236,10 +257,10 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...splits,
     '',
-    'CPU per image (ms of user + system time: the bench process for sharp in-process, the backend process for HTTP, the commands for vipsthumbnail and ImageMagick; the HTTP client\'s own CPU is shown apart, it is not the service\'s cost):',
+    'CPU per image (ms of user + system time: the bench process for sharp in-process, the backend process for HTTP, the floor server (node:http + sharp, the backend\'s tuning) for the floor, the commands for vipsthumbnail and ImageMagick; the HTTP client\'s own CPU is shown apart, it is not the service\'s cost):',
     '',
-    '| task | sharp in-process | HTTP backend | sharp ÷ HTTP | HTTP client (bench) | vipsthumbnail | ImageMagick |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| task | sharp in-process | HTTP backend | sharp ÷ HTTP | HTTP floor | sharp ÷ floor | floor ÷ HTTP | HTTP client (bench) | vipsthumbnail | ImageMagick |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...cpuRows,
     '',
     'The HTTP backend\'s CPU per image by thread (ms; main = the JavaScript thread: HTTP, sniffing, results and metrics; V8 helpers = concurrent GC marking and compilation; libuv pool = sharp\'s job threads and fs; libvips = its worker threads; kernel = system time of all of them, included in the others):',

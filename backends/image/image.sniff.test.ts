@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { sniff } from './sniff.js';
+import { hasZipTrailer, sniff } from './sniff.js';
 import { ImageError } from './types.js';
 import { alphaPng, animated, avif, heicBranded, limits, photo } from './fixtures.js';
 
@@ -72,6 +72,31 @@ test('polyglots are refused: JPEG+ZIP, HTML behind a JPEG magic', async () => {
   await rejects(jpegWithComment, 415);
   // Control: the same image untouched passes, so the refusals above are about the payload.
   assert.equal((await sniff(small, limits())).format, 'jpeg');
+});
+
+test('a ZIP trailer counts only when its comment reaches exactly to the end', () => {
+  const eocd = (comment: number): Buffer => {
+    const b = Buffer.alloc(22 + comment, 0x20);
+    b.writeUInt32LE(0x06054b50, 0);
+    b.writeUInt16LE(comment, 20);
+    return b;
+  };
+  const body = Buffer.alloc(1000, 0x41);
+  assert.equal(hasZipTrailer(Buffer.concat([body, eocd(0)])), true);
+  assert.equal(hasZipTrailer(Buffer.concat([body, eocd(300)])), true);
+  assert.equal(hasZipTrailer(eocd(0)), true);
+  // A signature whose comment length does not fit, then a real trailer before it: the search goes on backwards.
+  const stray = eocd(0);
+  stray.writeUInt16LE(5, 20);
+  const real = eocd(0);
+  real.writeUInt16LE(22 + 7, 20);
+  assert.equal(hasZipTrailer(Buffer.concat([body, real, stray, Buffer.alloc(7)])), true);
+  assert.equal(hasZipTrailer(Buffer.concat([body, stray])), false);
+  assert.equal(hasZipTrailer(Buffer.concat([body, eocd(0), Buffer.alloc(1)])), false);
+  // Further back than a maximal comment: not a trailer.
+  assert.equal(hasZipTrailer(Buffer.concat([eocd(0), Buffer.alloc(0x10000)])), false);
+  assert.equal(hasZipTrailer(Buffer.from('PK\x05\x06')), false);
+  assert.equal(hasZipTrailer(Buffer.alloc(0)), false);
 });
 
 test('SVG is refused unless enabled, and entity declarations always', async () => {

@@ -80,10 +80,27 @@ describe('sluice-backend config', () => {
     assert.equal(t.env.UV_THREADPOOL_SIZE, '7');
     assert.ok(t.reexecNeeded);
     assert.ok(t.env.LD_PRELOAD?.includes('jemalloc') || t.env.MALLOC_ARENA_MAX === '2');
-    const mine = tuning(c, { UV_THREADPOOL_SIZE: '7', MALLOC_ARENA_MAX: '4' });
+    const mine = tuning(c, { UV_THREADPOOL_SIZE: '7', MALLOC_ARENA_MAX: '4' }, ['--initial-old-space-size=128']);
     assert.equal(mine.reexecNeeded, false);
     assert.equal(mine.env.MALLOC_ARENA_MAX, '4');
     assert.equal(tuning(c, { SLUICE_BACKEND_JEMALLOC: 'off', UV_THREADPOOL_SIZE: '7' }).env.MALLOC_ARENA_MAX, '2');
+  });
+
+  it('tuning: V8\'s initial old space is a node flag for the re-exec, unless node already has one or it is 0', () => {
+    const env = { UV_THREADPOOL_SIZE: '7', MALLOC_ARENA_MAX: '4' };
+    const c = parseBackendConfig(['--concurrency', '3'], {});
+    assert.equal(c.heapInitialMb, 128);
+    const fresh = tuning(c, env, []);
+    assert.deepEqual(fresh.execArgv, ['--initial-old-space-size=128']);
+    assert.ok(fresh.reexecNeeded);
+    // The re-exec'd child (or an operator's own flag) has it: nothing to add, no second re-exec.
+    const child = tuning(c, env, ['--initial-old-space-size=64']);
+    assert.deepEqual(child.execArgv, []);
+    assert.equal(child.reexecNeeded, false);
+    const off = tuning(parseBackendConfig(['--concurrency', '3', '--heap-initial-mb', '0'], {}), env, []);
+    assert.deepEqual(off.execArgv, []);
+    assert.equal(off.reexecNeeded, false);
+    assert.equal(parseBackendConfig([], { SLUICE_BACKEND_HEAP_INITIAL_MB: '256' }).heapInitialMb, 256);
   });
 });
 

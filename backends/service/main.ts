@@ -21,7 +21,7 @@ export async function runBackend(cfg: BackendConfig, tune: Tuning): Promise<void
   const port = await svc.listen(cfg.port, cfg.host);
   log.info({
     port, host: cfg.host, results: svc.store.location, concurrency: cfg.concurrency, queue: cfg.queue,
-    sharp_concurrency: sharp.concurrency(), uv_threadpool_size: tune.uvThreadpoolSize, allocator: tune.allocator,
+    sharp_concurrency: sharp.concurrency(), uv_threadpool_size: tune.uvThreadpoolSize, allocator: tune.allocator, node_flags: process.execArgv.join(' '),
     face_workers: cfg.faceWorkers,
   }, 'backend listening');
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
-import { DirectoryResultsStore, isResultId } from './results-store.js';
+import { DirectoryResultsStore, isResultId, unwritten } from './results-store.js';
 
 describe('DirectoryResultsStore', () => {
   it('stores under 128-bit base64url ids and serves the bytes with their type and remaining TTL', async () => {
@@ -99,5 +99,16 @@ describe('DirectoryResultsStore', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('unwritten (what a short writev leaves)', () => {
+  const parts = [Buffer.from('image/png\n'), Buffer.from('0123456789')];
+  it('drops the parts written whole and cuts the one written in part', () => {
+    assert.deepEqual(unwritten(parts, 0).map(String), ['image/png\n', '0123456789']);
+    assert.deepEqual(unwritten(parts, 4).map(String), ['e/png\n', '0123456789']);
+    assert.deepEqual(unwritten(parts, 10).map(String), ['0123456789']);
+    assert.deepEqual(unwritten(parts, 13).map(String), ['3456789']);
+    assert.deepEqual(unwritten(parts, 20), []);
   });
 });

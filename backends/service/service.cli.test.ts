@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WebhookKeyring } from '../../common/webhook-keys/keyring.js';
 import { newMasterKeyText, parseMasterKey } from '../../common/webhook-keys/master-key.js';
 import { DirKeyringStorage } from '../../common/webhook-keys/storage.js';
@@ -18,8 +18,8 @@ import { Webhook } from 'standardwebhooks';
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const PHOTO = readFileSync(fileURLToPath(new URL('../../../node_modules/@vladmandic/face-api/demo/sample2.jpg', import.meta.url)));
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: NodeJS.ProcessEnv = {}, command: string[] = [process.execPath, CLI]) {
+  const child = spawn(command[0]!, [...command.slice(1), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -67,6 +67,7 @@ describe('sluice-backend CLI', () => {
       assert.equal(info.uv_threadpool_size, 6);
       assert.equal(info.sharp_concurrency, 1);
       assert.match(String(info.allocator), /jemalloc|MALLOC_ARENA_MAX=2/);
+      assert.equal(info.node_flags, '--initial-old-space-size=128');
       const base = `http://127.0.0.1:${info.port as number}`;
       const health = await request(`${base}/healthz`);
       assert.equal(health.statusCode, 200);
@@ -108,6 +109,24 @@ describe('sluice-backend CLI', () => {
       images.close();
       hookServer.close();
       assert.equal(code, 0, p.stderr());
+    }
+  });
+
+  it('start-backend.sh gives node the V8 heap flag of --heap-initial-mb, or none for 0', async () => {
+    const script = fileURLToPath(new URL('../../../backends/start-backend.sh', import.meta.url));
+    // The script runs `node` from PATH: this one (Node 24), first.
+    const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+    for (const [args, flags] of [[['--heap-initial-mb', '64'], '--initial-old-space-size=64'], [['--heap-initial-mb=0'], ''], [[], '--initial-old-space-size=128']] as const) {
+      const p = start(['--port', '0', '--face-workers', '0', ...args], env, ['sh', script]);
+      try {
+        const info = await p.listening;
+        assert.equal(info.node_flags, flags);
+        // exec'd, no launcher: the logging process is the one started.
+        assert.equal(info.pid, p.child.pid);
+      } finally {
+        p.child.kill('SIGTERM');
+        if (p.child.exitCode === null && p.child.signalCode === null) await once(p.child, 'exit');
+      }
     }
   });
 });

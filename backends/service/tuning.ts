@@ -18,6 +18,13 @@ import type { BackendConfig } from './config.js';
  *   and so do result-file writes and DNS lookups for fetches. The default of 4 would
  *   make `--concurrency 8` silently run 4 jobs at a time, and fs/DNS would queue behind
  *   images; concurrency + 4 leaves room for both.
+ * - V8's initial old space (`--heap-initial-mb`, a node flag, so also fixed at exec):
+ *   every upload is copied out of the HTTP parser and into one buffer, and every output
+ *   is a new buffer, about twice the input's size per image outside the JavaScript heap.
+ *   V8 counts those bytes against the old generation's limit, which for this process's
+ *   ~27 MB heap is small: a full collection every ~20 images (bench:images), about
+ *   1 ms of CPU per 20 ms JPEG. A larger initial old space makes them about six times
+ *   rarer, for the garbage buffers it lets wait (load-tests/PROFILE.md, "The image path").
  */
 const JEMALLOC_CANDIDATES = [
   '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2',
@@ -45,9 +52,16 @@ export interface Tuning {
   readonly reexecNeeded: boolean;
   readonly allocator: string;
   readonly uvThreadpoolSize: number;
+  /** Node flags the backend must run with that `execArgv` lacks (for the re-exec). */
+  readonly execArgv: readonly string[];
 }
 
-export function tuning(cfg: BackendConfig, current: NodeJS.ProcessEnv): Tuning {
+/** The node flags of `--heap-initial-mb`. */
+export function heapFlags(cfg: Pick<BackendConfig, 'heapInitialMb'>): string[] {
+  return cfg.heapInitialMb > 0 ? [`--initial-old-space-size=${cfg.heapInitialMb}`] : [];
+}
+
+export function tuning(cfg: BackendConfig, current: NodeJS.ProcessEnv, execArgv: readonly string[] = process.execArgv): Tuning {
   const env: NodeJS.ProcessEnv = { ...current };
   let reexecNeeded = false;
   const uv = cfg.uvThreadpoolSize ?? (current.UV_THREADPOOL_SIZE ? Number(current.UV_THREADPOOL_SIZE) : cfg.concurrency + 4);
@@ -71,5 +85,8 @@ export function tuning(cfg: BackendConfig, current: NodeJS.ProcessEnv): Tuning {
     }
     reexecNeeded = true;
   }
-  return { env, reexecNeeded, allocator, uvThreadpoolSize: uv };
+  // An old-space size the operator gave node itself is respected.
+  const missing = execArgv.some((a) => a.startsWith('--initial-old-space-size')) ? [] : heapFlags(cfg);
+  if (missing.length > 0) reexecNeeded = true;
+  return { env, reexecNeeded, allocator, uvThreadpoolSize: uv, execArgv: missing };
 }

@@ -72,7 +72,7 @@ export async function spawnGateway(config: object | string, env: NodeJS.ProcessE
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       // Infinity: until the line or the gateway's exit (the test's own timeout is the backstop).
-      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.join('\n')}`)), timeoutMs) : undefined;
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; the last lines: ${lines.slice(-12).map((l) => JSON.stringify(l)).join('\n')}; stderr: ${stderr.join('\n')}`)), timeoutMs) : undefined;
       const exitEarly = (): void => { clearTimeout(timer); reject(new Error(`gateway exited: ${stderr.join('\n')}`)); };
       child.once('exit', exitEarly);
       waiters.push({ pred, resolve: (l) => { clearTimeout(timer); child.off('exit', exitEarly); resolve(l); } });
