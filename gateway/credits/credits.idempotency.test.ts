@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { admin } from '../../test/harness/admin.js';
 import { sha256, testConfig } from '../../test/harness/config.js';
@@ -7,6 +8,7 @@ import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { waitUntil } from '../../test/harness/test-backend.js';
 import { startWorkBackend, type WorkBackend } from '../../test/harness/work-backend.js';
+import { keySchema } from '../store/key-schema.js';
 
 // Idempotency-Key on POST /v1/images and /v1/detect (draft-ietf-httpapi-idempotency-key-header-06),
 // across two gateways sharing a real Redis, and after a gateway restart: a repeat gets
@@ -108,7 +110,7 @@ function suite(name: string, gateways: number, store: () => Promise<{ cfg: objec
       const first = await slow;
       assert.equal(first.status, 200);
       const replay = await post(1, key, { 'x-test-delay-ms': '1500' }, 'slow', '/v1/detect');
-      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      assert.equal(replay.headers['idempotent-replayed'], 'true', `${replay.status} ${replay.body.toString()}`);
       assert.deepEqual(replay.body, first.body);
     });
 
@@ -169,6 +171,30 @@ function suite(name: string, gateways: number, store: () => Promise<{ cfg: objec
     });
 
     if (gateways > 1) {
+      it('the client has the last byte of a kept response only once Redis holds it, so a repeat sent at once is a replay', async () => {
+        // With Content-Length framing the whole response is the client's at its last byte,
+        // whenever the connection's end comes. Redis's writes are paused from before the
+        // backend answers until well after, so the gateway's keeping of the response waits:
+        // the last byte must wait with it (a client that had it first, and sent its repeat to
+        // another gateway at once, was answered 409 or had its request run again).
+        const key = uniqKey('k9');
+        const before = processed();
+        const first = post(0, key, { 'x-test-delay-ms': '300' });
+        await waitUntil(() => processed() > before, 5000, 'the request at the backend');
+        const probe = new Redis(redis!.url, { lazyConnect: true });
+        try {
+          await probe.connect();
+          await probe.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+          const r = await first;
+          assert.equal(r.status, 200);
+          assert.equal(await probe.hget(keySchema('sluice:').idempotency('idem-a', key), 'state'), 'd', 'kept before the client had the last byte');
+        } finally {
+          probe.disconnect();
+        }
+        const repeat = await post(1, key, { 'x-test-delay-ms': '300' });
+        assert.equal(repeat.headers['idempotent-replayed'], 'true', `${repeat.status} ${repeat.body.toString()}`);
+      });
+
       it('survives a gateway restart: the repeat is answered from Redis by a new process', async () => {
         const key = uniqKey('k7');
         const first = await post(0, key);

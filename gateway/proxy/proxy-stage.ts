@@ -112,6 +112,12 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   private clientGone = false;
   /** Aborted for a retry: undici's callbacks for this attempt are no longer ours to act on. */
   private superseded = false;
+  /**
+   * Under an Idempotency-Key, the last chunk seen, written only once the next one comes or
+   * the response has been kept: with Content-Length framing the client has the whole
+   * response at its last byte, so that byte waits until a repeat would find it kept.
+   */
+  private held: Buffer | undefined = undefined;
   private connectTimer: NodeJS.Timeout | undefined;
 
   /** The balancer hears how each exchange went: latency, status, advertised load, failures. */
@@ -189,8 +195,16 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.ctx.bytesOut += chunk.length;
-    this.ctx.idempotency?.data(chunk);
-    if (!res.write(chunk)) {
+    const claim = this.ctx.idempotency;
+    let out = chunk;
+    if (claim !== undefined) {
+      claim.data(chunk);
+      const previous = this.held;
+      this.held = chunk;
+      if (previous === undefined) return;
+      out = previous;
+    }
+    if (!res.write(out)) {
       controller.pause();
       res.once('drain', resumer(controller));
     }
@@ -206,7 +220,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     // A response kept for Idempotency-Key repeats is kept before the client sees its end.
     const kept = this.ctx.idempotency?.end();
     if (kept === undefined) res.end();
-    else void kept.then(() => res.end());
+    else void kept.then(() => this.endWith(res));
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
@@ -228,6 +242,14 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     }
     // sendError closes the connection when the request body was not read to its end.
     sendError(ctx, ...m.answer, m.message);
+  }
+
+  private endWith(res: RequestContext['res']): void {
+    const last = this.held;
+    this.held = undefined;
+    if (res.destroyed) return;
+    if (last === undefined) res.end();
+    else res.end(last);
   }
 
   // The rejected answer's connection is cut rather than its body read: a 502/503 body is
