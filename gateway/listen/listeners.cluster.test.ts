@@ -13,6 +13,8 @@ import { spawnGateway, type GatewayProcess } from '../../test/harness/gateway.js
 import { startLoad } from '../../test/harness/load.js';
 import { startRedis, type RedisProcess } from '../../test/harness/redis.js';
 import { makeTestPki, type TestPki } from '../../test/harness/tls-pki.js';
+import { waitUntil } from '../../test/harness/test-backend.js';
+import { EVENT_TIMEOUT_MS } from '../../test/harness/wait.js';
 
 // Listeners in a cluster: every worker opens every listener (through the primary, which
 // shares each socket), and a rolling reload applies what one process cannot: a renewed
@@ -70,6 +72,9 @@ describe('listeners: cluster (--workers 2)', { timeout: 60_000 }, () => {
     const bound = announced();
     assert.deepEqual(bound.map((l) => [l.name, l.tls]), [['http', false], ['https', true]]);
     assert.notEqual(bound[0]!.port, bound[1]!.port);
+    // Each worker writes its own line to the shared stdout; the primary's announcement can
+    // reach the pipe before the second worker's line does.
+    await waitUntil(() => workerLines().length >= 2, EVENT_TIMEOUT_MS, 'both workers\' "worker listening" lines');
     const workers = workerLines();
     assert.equal(workers.length, 2);
     assert.notEqual(workers[0]!.pid, workers[1]!.pid);
