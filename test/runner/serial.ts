@@ -13,6 +13,15 @@ export const SERIAL: readonly { readonly file: string; readonly why: string }[] 
     why: '"on a quiet host the store decides every request" is judged only when the machine is otherwise idle',
   },
   {
+    file: 'gateway/limits/limits.slow-store.test',
+    // Its closed-policy case waited 60 s after SIGCONT for the store breaker to close in 2
+    // of 9 full parallel runs (2026-12-07), with the gateway answering 503s all along and
+    // logging nothing from Redis (no late answer, no probe success): it never happened alone
+    // (7 runs, 3 of them side by side with copies of itself). Cause not found; it runs alone
+    // until it is, and the harness now prints the gateway's last lines when it happens.
+    why: 'its closed-policy case hung waiting for the breaker to close in 2 of 9 parallel runs, never alone; cause not found (docs/testing.md)',
+  },
+  {
     file: 'load-tests/faults/faults.scenarios.test',
     // A Sentinel fleet (6 redis-servers), 3 gateways of 2 workers and a client on network
     // namespace hosts, judged by bounds that are formulas of each fault's span and the
