@@ -60,6 +60,13 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string, o: Dead
       else expire();
     };
     const due = (): void => {
+      // libuv times a timer from the loop's cached clock, read before this call began, so
+      // it can fire up to a millisecond before `ms` have passed on ours: no call loses early.
+      const early = started + ms - now();
+      if (early > 0) {
+        timer = setTimeout(due, early);
+        return;
+      }
       lagMs = Math.max(0, now() - started - ms);
       const late = o.lateLoop !== undefined && lagMs > o.lateLoop.thresholdMs;
       setImmediate(late ? judge : expire);

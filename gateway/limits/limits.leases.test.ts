@@ -151,11 +151,14 @@ describe('token leases through 2 gateways sharing one Redis', () => {
     t.diagnostic(`${r.sent} requests, ${r.admitted} admitted, ${calls} EVALSHA (${(calls / r.admitted).toFixed(4)} per admitted request, heartbeats and returns included), ${hits} admitted from leases`);
     assert.deepEqual(r.others, []);
     assert.equal(r.admitted, r.sent, 'an unbound plan refuses nothing');
-    // A batch covers 75 ms of this gateway's traffic, so a call covers about rate x 75 ms
-    // requests: 0.05 calls per request once that is 60 or more (800/s a gateway, the
-    // quiet-host case). A host so busy that the load runs slower gets proportionally more.
+    // A batch covers 75 ms of this gateway's traffic, and a lease is refilled once half of
+    // it is spent (no request waits for the next batch), so a call brings about half a
+    // batch: two calls per batch of requests, plus each gateway's first take, its returns
+    // and its heartbeats. At rate x 75 ms = 60 requests (800/s a gateway, the quiet-host
+    // case) that is about 0.05-0.1 calls per request; one call per request would be 1.
+    // A host so busy that the load runs slower gets proportionally more.
     const perBatch = r.sent / GATEWAYS / ((r.end - r.t0) / 1000) * 0.075;
-    const bound = Math.max(0.05, 3 / perBatch);
+    const bound = Math.max(0.05, 6 / perBatch);
     assert.ok(calls / r.admitted <= bound, `${calls} store calls for ${r.admitted} requests (bound ${bound.toFixed(3)} at ${perBatch.toFixed(0)} requests per 75 ms a gateway)`);
     // Every admitted request not answered from a lease cost a store call.
     assert.ok(hits >= r.admitted * (1 - bound), `the rest came from leases (${hits} of ${r.admitted})`);
