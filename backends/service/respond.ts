@@ -1,25 +1,21 @@
 // How the image service answers: every response, success or error, goes out through
 // finish (the load header, the connection rule for unread bodies, HEAD), every failure
 // through fail (one mapping from what was thrown to the error envelope).
-import type { IncomingMessage } from 'node:http';
 import { HttpError, errorBody } from '../../common/errors.js';
+import { lingerClose } from '../../common/linger.js';
+import { bodyPending } from '../../common/request-body.js';
 import type { Exchange, ServiceContext } from './context.js';
 import { ClientGone, asHttpError } from './http.js';
 import { PoolWaitTimeout } from './pool.js';
-
-/** `complete` is still false for a bodyless GET while its handler runs synchronously. */
-function hasBody(req: IncomingMessage): boolean {
-  const cl = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
-}
 
 export function finish(ctx: ServiceContext, ex: Exchange, status: number, headers: Record<string, string>, body: Buffer | string): void {
   const { req, res } = ex;
   if (res.headersSent || res.destroyed) return;
   res.setHeader('x-backend-load', ctx.pool.header());
-  // An unread body must not be parsed as the next request, and reading it only to
-  // throw it away could cost far more than the answer: close after this response.
-  if (!req.complete && hasBody(req)) res.setHeader('connection', 'close');
+  // An unread body must not be parsed as the next request, and closing at once would
+  // reset the connection under the answer (the gateway would see 502, not this status):
+  // the rest is read and dropped, for LINGER_MS at most, and the connection then ends.
+  if (bodyPending(req)) lingerClose(res);
   res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

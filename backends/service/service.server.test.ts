@@ -3,7 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
+import { LINGER_MS } from '../../common/linger.js';
 import { formBody } from '../../test/harness/multipart.js';
+import { RawClient } from '../../test/harness/raw-client.js';
+import { parseRawResponse } from '../../test/harness/raw-http.js';
 import { parseFetchRequest, parseOptionsHeader } from '../image/options.js';
 import { DEFAULT_LIMITS, ImageError, type ProcessResult } from '../image/types.js';
 import type { ServiceDeps } from './context.js';
@@ -168,6 +171,31 @@ describe('image service HTTP layer (injected processor)', () => {
     const res2 = await request(`${base}/v1/images`, { method: 'POST', ...await formBody(form) });
     assert.equal(res2.statusCode, 400);
     assert.equal((await res2.body.json() as { error: { field: string } }).error.field, 'format');
+  });
+
+  it('an answer given before the body is read goes out whole: the rest is drained, not reset under it, then the connection ends', async () => {
+    // A proxy in front is still sending the body when the 400 comes: a close with unread
+    // bytes would reset the connection and could take the answer with it (the gateway
+    // then says 502 for what was the client's mistake).
+    const { port } = new URL(base);
+    const c = await RawClient.connect(Number(port), { allowHalfOpen: true });
+    const total = 4 * 1024 * 1024;
+    try {
+      await c.write(`POST /v1/images HTTP/1.1\r\nHost: x\r\nX-Options: {"resize":{"width":-3}}\r\nContent-Length: ${total}\r\n\r\n`);
+      assert.ok(await c.waitFor((raw) => raw.endsWith('}'), 5000), `no answer to the headers alone: ${c.raw.slice(0, 200)}`);
+      // Then the body goes on, as from a proxy that has not looked at the answer yet
+      // (a quarter of it: nothing sent may read as a next request).
+      const frame = Buffer.alloc(64 * 1024, 1);
+      for (let sent = 0; sent < total / 4 && await c.write(frame); sent += frame.length);
+      assert.equal(c.error, undefined, `the connection was reset while the client was still sending: ${c.raw.slice(0, 300)}`);
+      assert.ok(await c.waitEnded(LINGER_MS + 3000), 'the backend left the connection open');
+    } finally {
+      c.destroy();
+    }
+    const r = parseRawResponse(c.raw, 0);
+    assert.equal(r.status, 400, c.raw.slice(0, 200));
+    assert.match(c.raw.split('\r\n\r\n', 1)[0]!, /\r\nconnection: close\r\n/i, 'a client must not reuse the connection');
+    assert.equal((JSON.parse(r.body) as { error: { field: string } }).error.field, 'resize.width');
   });
 
   it('multipart without a file, and an empty body, get 400 JSON naming "file"', async () => {

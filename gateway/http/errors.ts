@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
-import { lingerClose } from './linger.js';
+import { lingerClose } from '../../common/linger.js';
 import { bodyPending } from '../../common/request-body.js';
 import type { ConfiguredCode, ErrorCode, StatusAndCode } from '../../common/error-codes.js';
 import { errorBody, type HttpError } from '../../common/errors.js';

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
-import { lingerClose } from '../http/linger.js';
+import { lingerClose } from '../../common/linger.js';
 import { bodyPending } from '../../common/request-body.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
@@ -181,6 +181,9 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.ctx.work = parseWork(headers[WORK_HEADER]);
+    // An answer that starts before the client has sent its whole body may end before it
+    // too (then lingerClose): the client must not take this connection back for reuse.
+    if (bodyPending(this.ctx.req)) res.setHeader('connection', 'close');
     res.writeHead(statusCode, statusMessage ?? '', clientResponseHeaders(this.ctx, headers));
     this.ctx.idempotency?.start(statusCode, headers);
     this.exchange.onResponseHead?.(this.ctx);

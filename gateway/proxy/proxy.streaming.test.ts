@@ -245,6 +245,7 @@ describe('proxy: streaming bodies through the gateway', { timeout: 180_000 }, ()
     }
     const r = parseRawResponse(c.raw, 0);
     assert.equal(r.status, 413, `response: ${c.raw.slice(0, 200)} (sent ${sent} bytes)`);
+    assert.match(c.raw.split('\r\n\r\n', 1)[0]!, /\r\nconnection: close\r\n/i);
     assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'payload_too_large');
     assert.ok(sent < 32 * MB, `the client got to send ${(sent / MB).toFixed(1)} MB before being stopped`);
     // The backend was streamed the start of the body; it must see that request abandoned,
@@ -269,6 +270,7 @@ describe('proxy: streaming bodies through the gateway', { timeout: 180_000 }, ()
     }
     const r = parseRawResponse(c.raw, 0);
     assert.equal(r.status, 403);
+    assert.match(c.raw.split('\r\n\r\n', 1)[0]!, /\r\nconnection: close\r\n/i, 'a client must not take the connection back for another request');
     assert.equal(r.body, '{"refused":true}');
   });
 

@@ -15,7 +15,7 @@ import { RawClient, uploadUntilAnswered } from '../../test/harness/raw-client.js
 import { parseRawResponse } from '../../test/harness/raw-http.js';
 import { readHead, startRawUpstream, type RawUpstream } from '../../test/harness/raw-upstream.js';
 import { within } from '../../test/harness/wait.js';
-import { LINGER_MS } from '../http/linger.js';
+import { LINGER_MS } from '../../common/linger.js';
 
 const HEADERS_TIMEOUT_MS = 600;
 const BODY_TIMEOUT_MS = 600;

@@ -1,6 +1,6 @@
 import type { RouteConfig } from '../config/types.js';
 import { writeError } from '../http/errors.js';
-import { lingerClose } from '../http/linger.js';
+import { lingerClose } from '../../common/linger.js';
 import { configuredCode, type ConfiguredCode, type ErrorCode } from '../../common/error-codes.js';
 import { bodyPending } from '../../common/request-body.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';

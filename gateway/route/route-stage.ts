@@ -1,6 +1,6 @@
 import type { SluiceConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
-import { lingerClose } from '../http/linger.js';
+import { lingerClose } from '../../common/linger.js';
 import { bodyPending } from '../../common/request-body.js';
 import { hostName } from '../http/host-header.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';

@@ -12,21 +12,31 @@ export const LINGER_MS = 2000;
  * connection is half-closed once the response is out (the client sees the answer, then
  * end of stream), and destroyed when the client closes or after LINGER_MS.
  *
- * Call before the response is ended. Node's own Connection: close would destroy the
- * socket as soon as the response is flushed, so the response stays keep-alive as far as
- * Node knows and the half-close here is what ends it.
+ * The answer says Connection: close when its head has not gone out yet: a client that
+ * has sent its whole body by the time the answer is complete would otherwise take the
+ * connection back into its pool and send its next request into the half-close. Node
+ * ends such a response with the socket's destroySoon, which would close with the body
+ * still arriving; on this socket it is the lingering close instead.
+ *
+ * Call before the response is ended.
  */
 export function lingerClose(res: ServerResponse): void {
   const req = res.req;
   const socket = req.socket;
   req.unpipe();
   req.resume();
-  res.once('finish', () => {
-    if (socket.destroyed) return;
+  if (!res.headersSent) res.setHeader('connection', 'close');
+  let started = false;
+  const linger = (): void => {
+    if (started || socket.destroyed) return;
+    started = true;
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
-    socket.once('end', () => socket.destroy());
+    if (socket.readableEnded) socket.once('finish', () => socket.destroy());
+    else socket.once('end', () => socket.destroy());
     socket.end();
-  });
+  };
+  socket.destroySoon = linger;
+  res.once('finish', linger);
 }
