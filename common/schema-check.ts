@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { problemLine, schemaProblems, TOP_LEVEL, type Problem } from './schema-errors.js';
 
@@ -72,8 +72,11 @@ export interface CheckerOptions {
 
 /** Checks documents against `schema`. The document is changed in place (defaults), so pass one you own. */
 export function schemaChecker<T extends TSchema>(schema: T, options: CheckerOptions = {}): (doc: unknown) => Checked<Static<T>> {
-  const validate = schemaAjv().compile(documentSchema(schema));
+  // Compiled on first use: a process that never checks this kind of document (a CLI
+  // command, a gateway without admin traffic) does not pay ajv's code generation for it.
+  let validate: ValidateFunction | undefined;
   return (doc) => {
+    validate ??= schemaAjv().compile(documentSchema(schema));
     const raw: readonly ErrorObject[] = validate(doc) ? [] : validate.errors ?? [];
     // A missing property is a problem at the property, not at the mapping that lacks it.
     const at = raw.map((e) => (e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath));
