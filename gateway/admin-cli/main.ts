@@ -7,11 +7,6 @@ const DEFAULT_URL = 'http://127.0.0.1:9090';
 const DEFAULT_TIMEOUT_S = 10;
 const MAX_TIMEOUT_S = 3600;
 
-export const ADMIN_USAGE = `  sluice admin COMMAND [--url URL] [--token TOKEN] [--json] [--timeout SECONDS]
-                         manage keys and customers through the admin API
-                         (--url/--token default to SLUICE_ADMIN_URL/SLUICE_ADMIN_TOKEN;
-                         sluice admin --help lists the commands and exit codes)`;
-
 function help(): string {
   return `usage: sluice admin COMMAND [options]
 ${COMMANDS.map((c) => `  ${c.help}`).join('\n')}

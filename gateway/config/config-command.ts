@@ -1,8 +1,6 @@
 import { publishedConfigSchema } from './json-schema.js';
 import { configReference } from './reference.js';
-
-export const CONFIG_USAGE = `  sluice config schema      print the config file's JSON Schema (config/sluice.schema.json)
-  sluice config reference   print the config reference, every field from the schema (docs/config-reference.md)`;
+import { CONFIG_USAGE } from './usage.js';
 
 /** `sluice config ...`; exit 2 on anything else, like every sluice command line mistake. */
 export function runConfigCommand(args: readonly string[]): number {

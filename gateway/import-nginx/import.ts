@@ -20,13 +20,13 @@ import { readTree } from './read-tree.js';
 import { publishedReportSchema } from './report-schema.js';
 import type { ImportReport } from './report.js';
 import { stringify } from 'yaml';
+import { IMPORT_USAGE } from './usage.js';
 
 export { formatReport };
 
 export interface ImportOptions {
   readonly upstreamPolicy?: UpstreamPolicy;
 }
-
 
 /** Where a relative include missing beside the config is looked for: nginx's own prefix. */
 const NGINX_PREFIX = '/etc/nginx';
@@ -86,11 +86,6 @@ export class ImportError extends Error {
     super(errors.join('\n'));
   }
 }
-
-export const IMPORT_USAGE = '  sluice import-nginx FILE [--out OUT.yaml] [--report REPORT.json] [--upstream-policy nginx|sluice]\n'
-  + '                     [--allow-unenforced] [--verify]      (sluice import-nginx --report-schema: the report\'s JSON Schema)\n'
-  + '                         convert an nginx config; the report (stderr) says what became of every directive;\n'
-  + '                         --verify runs nginx and Sluice side by side and compares their answers';
 
 interface Cli { file: string; out: string | undefined; reportFile: string | undefined; policy: UpstreamPolicy; allowUnenforced: boolean; verify: boolean }
 
