@@ -28,10 +28,13 @@ function view(s: KeyState, overlapS: number): object {
  * `GET /v1/webhooks/key` and `POST /v1/webhooks/key/rotate`, answered by the gateway with
  * the caller's own credential: a customer sees and rotates its own webhook signing key,
  * never another's (the customer is the one auth established). After the limits, like
- * /v1/account. The store is given storeTimeoutMs × 4 (a rotation is a few round trips).
+ * /v1/account. The store is given storeTimeoutMs × 4 (a rotation is a few round trips),
+ * and never less than a second: a rotation also makes and seals a key pair and, on the
+ * memory store, writes files, which a busy host (a CI run) took past 200 ms. Neither
+ * call is on the image path, and a customer rotating a key can wait a second.
  */
 export function webhookKeyStage(keyring: WebhookKeyring | undefined, overlapS: number, storeTimeoutMs: number, log: Logger): Stage {
-  const deadline = Math.max(200, storeTimeoutMs * 4);
+  const deadline = Math.max(1000, storeTimeoutMs * 4);
   const fail = (ctx: RequestContext, err: unknown): false => {
     if (err instanceof HttpError) return sendHttpError(ctx, err);
     log.warn({ err: (err as Error).message, request_id: ctx.requestId }, 'webhook key store failed');
