@@ -156,9 +156,13 @@ describe('token leases through 2 gateways sharing one Redis', () => {
     // batch: two calls per batch of requests, plus each gateway's first take, its returns
     // and its heartbeats. At rate x 75 ms = 60 requests (800/s a gateway, the quiet-host
     // case) that is about 0.05-0.1 calls per request; one call per request would be 1.
-    // A host so busy that the load runs slower gets proportionally more.
+    // A host so busy that the load runs slower gets proportionally more. On a host that
+    // busy a refill can also take longer than the other half of the lease lasts: the lease
+    // runs dry and the next request takes a batch itself, a third call in the period (a
+    // full parallel suite run saw 86 such takes in 1,200 requests, 0.178 calls a request
+    // at 34 requests a batch). Three calls a period, three times over, is the bound.
     const perBatch = r.sent / GATEWAYS / ((r.end - r.t0) / 1000) * 0.075;
-    const bound = Math.max(0.05, 6 / perBatch);
+    const bound = Math.max(0.05, 9 / perBatch);
     assert.ok(calls / r.admitted <= bound, `${calls} store calls for ${r.admitted} requests (bound ${bound.toFixed(3)} at ${perBatch.toFixed(0)} requests per 75 ms a gateway)`);
     // Every admitted request not answered from a lease cost a store call.
     assert.ok(hits >= r.admitted * (1 - bound), `the rest came from leases (${hits} of ${r.admitted})`);
