@@ -293,8 +293,13 @@ async function buildGeneration(
 
   const bodyRate: BodyRate = { bytesPerSecond: cfg.server.min_body_rate, windowMs: cfg.server.body_rate_window_ms };
   const slowBody = (ctx: RequestContext, got: number, ms: number): void => {
-    log.warn({ request_id: ctx.requestId, bytes: got, ms: Math.round(ms), min_body_rate: bodyRate.bytesPerSecond }, 'request body too slow: cut with 408');
-    sendError(ctx, 408, 'request_timeout', `request body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under server.min_body_rate (${bodyRate.bytesPerSecond})`);
+    // The upstream may have answered first (its own body-rate window closed sooner): then
+    // its answer is what the client has, and the connection is only cut.
+    const answered = ctx.res.headersSent;
+    log.warn({ request_id: ctx.requestId, bytes: got, ms: Math.round(ms), min_body_rate: bodyRate.bytesPerSecond },
+      answered ? 'request body too slow: connection cut after the upstream answered' : 'request body too slow: cut with 408');
+    if (answered) ctx.res.destroy();
+    else sendError(ctx, 408, 'request_timeout', `request body arrived at ${Math.floor(got * 1000 / ms)} bytes/s, under server.min_body_rate (${bodyRate.bytesPerSecond})`);
     // After the answer, so the aborted attempt finds the client answered and adds nothing.
     ctx.upstream?.cancel();
   };
