@@ -51,8 +51,10 @@ test('the backend unit sets the tuning the backend would re-exec itself for', ()
   const { env, exec } = backendUnit('7001');
   assert.equal(exec[0], '/opt/sluice/bin/sluice-backend');
   const cfg = parseBackendConfig(exec.slice(1), env);
-  const t = tuning(cfg, env);
-  assert.equal(t.reexecNeeded, false, 'with --no-reexec the unit must already hold the allocator and UV_THREADPOOL_SIZE settings');
+  assert.equal(cfg.heapInitialMb, 128);
+  // bin/sluice-backend gives node the heap flag from SLUICE_BACKEND_HEAP_INITIAL_MB.
+  const t = tuning(cfg, env, [`--initial-old-space-size=${env.SLUICE_BACKEND_HEAP_INITIAL_MB}`]);
+  assert.equal(t.reexecNeeded, false, 'with --no-reexec the unit must already hold the allocator, UV_THREADPOOL_SIZE and heap settings');
   assert.equal(t.uvThreadpoolSize, cfg.concurrency + 4);
   assert.equal(cfg.reexec, false);
   assert.equal(cfg.port, 7001);
@@ -81,6 +83,7 @@ test('the backend unit\'s command runs as one process with the unit\'s tuning', 
     assert.equal(listening.concurrency, 4);
     assert.equal(listening.results, results);
     assert.equal(listening.allocator, 'jemalloc (LD_PRELOAD)');
+    assert.equal(listening.node_flags, '--initial-old-space-size=128', 'V8\'s initial old space, without a re-exec');
   } finally {
     child.kill('SIGTERM');
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
