@@ -77,7 +77,7 @@ function assertNothingSilent(name: string, report: Report): void {
 /** The balancing fixture's ssl_certificate files, made with openssl (a throwaway self-signed pair). */
 async function withCertificate(dir: string): Promise<void> {
   mkdirSync(join(dir, 'ssl'));
-  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=example.com',
+  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=example.com',
     '-addext', 'subjectAltName=DNS:example.com,DNS:www.example.com', '-keyout', join(dir, 'ssl/example.key'), '-out', join(dir, 'ssl/example.pem')]);
 }
 
