@@ -37,6 +37,11 @@ export class Breaker {
     return this.open;
   }
 
+  /** A probe was let through and its outcome has not been recorded yet. */
+  get probeInFlight(): boolean {
+    return this.probing;
+  }
+
   admit(): Admission {
     if (!this.open) return 'call';
     const now = this.now();

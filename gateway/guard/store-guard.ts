@@ -22,6 +22,8 @@ interface Log {
 const lagThresholdMs = (timeoutMs: number): number => Math.max(5, timeoutMs / 5);
 /** Late replies are logged at most this often per operation (the counter has them all). */
 const LATE_LOG_MS = 1000;
+/** While the breaker stays open, how it is going is logged once per this many probe intervals. */
+const STILL_OPEN_LOG_PROBES = 25;
 
 /**
  * The one guard in front of every store decision (plan limits, limit_req, limit_conn):
@@ -121,12 +123,26 @@ export class StoreGuard {
     clearInterval(this.prober);
     this.prober = undefined;
     if (!open) return;
+    // An operator (or a test that waits for the breaker to close) needs to know why it
+    // has not: every probe failing, and how, or none getting through at all.
+    const openedAt = Date.now();
+    let failed = 0;
+    let lastError = '';
+    let ticks = 0;
     this.prober = setInterval(() => {
+      if (++ticks % STILL_OPEN_LOG_PROBES === 0) {
+        this.log.warn({ open_ms: Date.now() - openedAt, failed_probes: failed, last_probe_error: lastError, probe_in_flight: this.breaker.probeInFlight },
+          'store breaker still open');
+      }
       const admission = this.breaker.admit();
       if (admission !== 'probe') return;
       withDeadline(this.store.ping(), this.cfg.timeout_ms, 'store ping').then(
         () => this.breaker.record(true, admission, ''),
-        (err: unknown) => this.breaker.record(false, admission, (err as Error).message),
+        (err: unknown) => {
+          failed++;
+          lastError = (err as Error).message;
+          this.breaker.record(false, admission, lastError);
+        },
       );
     }, this.cfg.probe_interval_ms);
     this.prober.unref();
