@@ -6,9 +6,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { importNginx } from './import.js';
 import type { ImportResult } from './result.js';
+import { freePort } from './verify/processes.js';
 import { verifyImport } from './verify/verify.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-verify-test-'));
@@ -53,6 +56,23 @@ describe('import-nginx --verify', { timeout: 120_000 }, () => {
   before(() => {
     writeFileSync(join(dir, 'nginx.conf'), CONF);
     res = importNginx(join(dir, 'nginx.conf'));
+  });
+
+  it('a port taken between being picked and being bound: nginx and Sluice start again on others', async () => {
+    // Held by this test: the port picked for Sluice on the first attempt is not free.
+    const holder = createServer();
+    holder.listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    const taken = (holder.address() as { port: number }).port;
+    let picks = 0;
+    try {
+      const v = await verifyImport(res, { freePort: () => (++picks === 2 ? Promise.resolve(taken) : freePort()) });
+      assert.deepEqual(v.errors, []);
+      assert.ok(v.summary !== null && v.summary.requests > 0);
+      assert.ok(picks > 2, 'ports were picked again');
+    } finally {
+      holder.close();
+    }
   });
 
   it('a faithful import: every generated request answered alike or as the report lists', async () => {

@@ -49,7 +49,12 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-async function startAndWait(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, ports: readonly number[], timeoutMs: number, extraLog: () => string): Promise<Running> {
+/**
+ * Starts a server and waits until every port accepts and `ready` holds for its output: a
+ * port that accepts may be another process's (one that took it after it was picked), so
+ * a server that says when it listens is also asked.
+ */
+async function startAndWait(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, ports: readonly number[], timeoutMs: number, extraLog: () => string, ready: (output: string) => boolean = () => true): Promise<Running> {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: string[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c.toString()));
@@ -73,7 +78,7 @@ async function startAndWait(name: string, cmd: string, args: string[], env: Node
     if (failed !== undefined) throw new Error(`${name}: ${failed.message}`);
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}): ${running.output().slice(-4000)}`);
     const up = await Promise.all(ports.map(accepts));
-    if (up.every(Boolean)) return running;
+    if (up.every(Boolean) && ready(out.join(''))) return running;
     if (Date.now() > deadline) {
       await running.stop();
       throw new Error(`${name} did not listen on ${ports.join(', ')} within ${timeoutMs} ms: ${running.output().slice(-4000)}`);
@@ -93,5 +98,6 @@ const CLI = fileURLToPath(new URL('../../cli.js', import.meta.url));
 export function startSluice(dir: string, yaml: string, ports: readonly number[], caFile: string, timeoutMs: number): Promise<Running> {
   const file = join(dir, 'sluice.yaml');
   writeFileSync(file, yaml);
-  return startAndWait('sluice', process.execPath, [CLI, '--config', file, '--workers', '1'], { ...process.env, NODE_EXTRA_CA_CERTS: caFile }, ports, timeoutMs, () => '');
+  return startAndWait('sluice', process.execPath, [CLI, '--config', file, '--workers', '1'], { ...process.env, NODE_EXTRA_CA_CERTS: caFile }, ports, timeoutMs, () => '',
+    (output) => output.includes('"msg":"sluice listening"'));
 }

@@ -23,11 +23,15 @@ export interface VerifyResult {
 }
 
 const START_TIMEOUT_MS = 20_000;
+/** Times nginx and Sluice are started on freshly picked ports when one was taken meanwhile. */
+const PORT_ATTEMPTS = 3;
 const CONCURRENCY = 8;
 /** Header values that differ on every request by design: compared by presence only. */
 const VARYING = /\$(request_id|msec|time_\w+|connection\w*|pid|remote_port|request_time|bytes_sent|date_\w+|cookie_\w+)/;
 
-export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
+/** `freePort`: how a loopback port is picked (a test hands out taken ones). */
+export async function verifyImport(res: ImportResult, o: { readonly freePort?: () => Promise<number> } = {}): Promise<VerifyResult> {
+  const pickPort = o.freePort ?? freePort;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-verify-'));
   // Run as root, nginx's workers are nobody: they must reach the Lua stubs and temp paths.
   chmodSync(dir, 0o755);
@@ -69,31 +73,48 @@ export async function verifyImport(res: ImportResult): Promise<VerifyResult> {
     const ordered: string[] = [];
     for (const s of servers) for (const k of serverKeys.get(s)!) if (!ordered.includes(k)) ordered.push(k);
     const listeners = cfg.listeners;
-    for (const [i, key] of ordered.entries()) {
-      const l = listeners[i]!;
-      const entry = { nginx: await freePort(), sluice: await freePort(), tls: l.tls !== undefined, name: String(l.name), original: Number(l.port) };
-      keys.set(key, entry);
-      l.host = '127.0.0.1';
-      l.port = entry.sluice;
-      if (l.tls !== undefined) for (const c of l.tls.certificates) { c.cert = cert.cert; c.key = cert.key; }
-    }
+    const originalPorts = listeners.map((l) => Number(l.port));
+    const pickPorts = async (): Promise<void> => {
+      for (const [i, key] of ordered.entries()) {
+        const l = listeners[i]!;
+        const entry = { nginx: await pickPort(), sluice: await pickPort(), tls: l.tls !== undefined, name: String(l.name), original: originalPorts[i]! };
+        keys.set(key, entry);
+        l.host = '127.0.0.1';
+        l.port = entry.sluice;
+        if (l.tls !== undefined) for (const c of l.tls.certificates) { c.cert = cert.cert; c.key = cert.key; }
+      }
+    };
     stripLimits(cfg);
     cfg.admin = { host: '127.0.0.1', port: 0 };
-    cfg.log = { level: 'warn', access: false };
+    // info: its 'sluice listening' line is how the start is known (processes.ts).
+    cfg.log = { level: 'info', access: false };
 
     const luaDir = join(dir, 'lua');
     for (const [name, text] of Object.entries(luaStubs())) {
       mkdirSync(dirname(join(luaDir, name)), { recursive: true });
       writeFileSync(join(luaDir, name), text);
     }
-    const nginxConf = renderNginx({
-      tree: res.tree, root: res.root, at: (d) => cx.at(d), dir, prefix: cx.prefix,
-      listenPort: (key) => keys.get(key)?.nginx ?? 9, blockEcho, originEcho, cert: cert.cert, key: cert.key, luaStubDir: luaDir,
-    });
-    writeFileSync(join(dir, 'nginx.conf'), nginxConf);
-    const ports = [...keys.values()];
-    running.push(await startNginx(dir, ports.map((p) => p.nginx), START_TIMEOUT_MS));
-    running.push(await startSluice(dir, stringify(cfg), ports.map((p) => p.sluice), cert.cert, START_TIMEOUT_MS));
+    // The ports are found free, then bound a moment later by nginx and by Sluice: another
+    // process may take one in between (a parallel test run did). Then pick them again.
+    let ports: { nginx: number; sluice: number; tls: boolean; name: string; original: number }[] = [];
+    for (let attempt = 1; ; attempt++) {
+      await pickPorts();
+      const nginxConf = renderNginx({
+        tree: res.tree, root: res.root, at: (d) => cx.at(d), dir, prefix: cx.prefix,
+        listenPort: (key) => keys.get(key)?.nginx ?? 9, blockEcho, originEcho, cert: cert.cert, key: cert.key, luaStubDir: luaDir,
+      });
+      writeFileSync(join(dir, 'nginx.conf'), nginxConf);
+      ports = [...keys.values()];
+      const started = running.length;
+      try {
+        running.push(await startNginx(dir, ports.map((p) => p.nginx), START_TIMEOUT_MS));
+        running.push(await startSluice(dir, stringify(cfg), ports.map((p) => p.sluice), cert.cert, START_TIMEOUT_MS));
+        break;
+      } catch (err) {
+        await Promise.all(running.splice(started).map((r) => r.stop()));
+        if (attempt === PORT_ATTEMPTS || !/EADDRINUSE|Address already in use/.test((err as Error).message)) throw err;
+      }
+    }
 
     const defaults = new Set<Scope>();
     for (const key of ordered) {
