@@ -70,9 +70,14 @@ test('--redis: commands per request split admitted / 429 / 401, Redis and gatewa
   // The deny cache answers most repeated refusals without Redis.
   assert.ok(probe('429').ofClass >= probe('429').requests - 2, `${probe('429').ofClass} of the 429 probe refused`);
   assert.ok(probe('429').commandsPerRequest < probe('admitted').commandsPerRequest);
-  // Every unknown key is looked up once (then negatively cached; the probe never repeats one).
+  // Every unknown key is looked up once (then negatively cached; the probe never repeats
+  // one). The probe counts whatever Redis ran in its window, so work the gateway does on
+  // its own can add commands that are no request's: a CI run saw one script (EVAL, with
+  // the TIME, HMGET, HSET and PEXPIRE it ran: a lease of the admitted probe going back
+  // when it expired) land in it. The lookups are what the 401s cost.
   assert.equal(probe('401').ofClass, probe('401').requests);
-  assert.equal(probe('401').commandsPerRequest, 1, JSON.stringify(probe('401').byCommand));
+  const lookups = probe('401').byCommand.hgetall ?? 0;
+  assert.ok(lookups >= probe('401').requests && lookups <= probe('401').requests + 2, JSON.stringify(probe('401').byCommand));
   // The gateway's pid came from its /healthz; its CPU from /proc.
   assert.deepEqual(result.cost?.gateway?.pids, [gw.pid]);
   assert.ok(result.cost!.gateway!.cpuUsPerRequest > 0);
