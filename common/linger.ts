@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { bodyPending } from './request-body.js';
 
 /** How long a connection keeps draining a request body it has already answered. */
 export const LINGER_MS = 2000;
@@ -18,10 +19,11 @@ export const LINGER_MS = 2000;
  * ends such a response with the socket's destroySoon, which would close with the body
  * still arriving; on this socket it is the lingering close instead.
  *
- * Call before the response is ended.
+ * Call before the response is ended; a request whose body is all in needs none of this.
  */
 export function lingerClose(res: ServerResponse): void {
   const req = res.req;
+  if (req === undefined || !bodyPending(req)) return;
   const socket = req.socket;
   req.unpipe();
   req.resume();

@@ -3,7 +3,6 @@
 // through fail (one mapping from what was thrown to the error envelope).
 import { HttpError, errorBody } from '../../common/errors.js';
 import { lingerClose } from '../../common/linger.js';
-import { bodyPending } from '../../common/request-body.js';
 import type { Exchange, ServiceContext } from './context.js';
 import { ClientGone, asHttpError } from './http.js';
 import { PoolWaitTimeout } from './pool.js';
@@ -14,8 +13,9 @@ export function finish(ctx: ServiceContext, ex: Exchange, status: number, header
   res.setHeader('x-backend-load', ctx.pool.header());
   // An unread body must not be parsed as the next request, and closing at once would
   // reset the connection under the answer (the gateway would see 502, not this status):
-  // the rest is read and dropped, for LINGER_MS at most, and the connection then ends.
-  if (bodyPending(req)) lingerClose(res);
+  // the rest is read and dropped, for LINGER_MS at most, and the connection then ends
+  // (nothing to do when the body is all in).
+  lingerClose(res);
   res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

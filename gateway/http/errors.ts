@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../pipeline/context.js';
 import { lingerClose } from '../../common/linger.js';
-import { bodyPending } from '../../common/request-body.js';
 import type { ConfiguredCode, ErrorCode, StatusAndCode } from '../../common/error-codes.js';
 import { errorBody, type HttpError } from '../../common/errors.js';
 
@@ -34,7 +33,7 @@ export function writeError(res: ServerResponse, status: number, code: ErrorCode 
   }
   // Answering before the request body was read to its end: the unread rest is still on
   // its way over this connection, so it cannot carry another request; close it gently.
-  if (res.req !== undefined && bodyPending(res.req)) lingerClose(res);
+  lingerClose(res);
   const body = errorBody({ code, message }, requestId);
   const headers = [
     'content-type', 'application/json; charset=utf-8',

@@ -217,7 +217,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (this.superseded) return;
     // An upstream that answered before it had the whole request body gets no more of it
     // (undici stops sending); the rest still comes over the client's connection.
-    if (bodyPending(this.ctx.req)) lingerClose(this.ctx.res);
+    lingerClose(this.ctx.res);
     this.attempt.end();
     const res = this.ctx.res;
     // A response kept for Idempotency-Key repeats is kept before the client sees its end.

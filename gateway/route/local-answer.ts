@@ -2,7 +2,6 @@ import type { RouteConfig } from '../config/types.js';
 import { writeError } from '../http/errors.js';
 import { lingerClose } from '../../common/linger.js';
 import { configuredCode, type ConfiguredCode, type ErrorCode } from '../../common/error-codes.js';
-import { bodyPending } from '../../common/request-body.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { compileTemplate, type Template } from './template.js';
 
@@ -51,7 +50,7 @@ export function compileReturn(ret: ReturnConfig): LocalAnswer {
       ctx.bytesOut += writeError(res, status, error.code, error.message?.render(ctx) ?? `answered ${status} by route ${ctx.route!.name}`, ctx.requestId, extra);
       return false;
     }
-    if (bodyPending(ctx.req)) lingerClose(res);
+    lingerClose(res);
     const text = body?.render(ctx) ?? '';
     const bytes = Buffer.byteLength(text);
     const head = ['x-request-id', ctx.requestId, ...extra];

@@ -1,7 +1,6 @@
 import type { SluiceConfig } from '../config/types.js';
 import { sendError } from '../http/errors.js';
 import { lingerClose } from '../../common/linger.js';
-import { bodyPending } from '../../common/request-body.js';
 import { hostName } from '../http/host-header.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import type { CompiledRoute } from './compiled-route.js';
@@ -41,7 +40,7 @@ export function routeStage(cfg: Pick<SluiceConfig, 'virtual_hosts'>): Stage {
 function autoRedirect(ctx: RequestContext, route: CompiledRoute): false {
   const path = escapeUri(bytes(route.config.prefix ?? route.config.exact!));
   const location = ctx.query === undefined || ctx.query === '' ? path : `${path}?${ctx.query}`;
-  if (bodyPending(ctx.req)) lingerClose(ctx.res);
+  lingerClose(ctx.res);
   ctx.res.writeHead(301, ['location', location, 'content-length', '0', 'x-request-id', ctx.requestId]);
   ctx.res.end();
   return false;

@@ -96,7 +96,7 @@ export async function verifyImport(res: ImportResult, o: { readonly freePort?: (
     }
     // The ports are found free, then bound a moment later by nginx and by Sluice: another
     // process may take one in between (a parallel test run did). Then pick them again.
-    let ports: { nginx: number; sluice: number; tls: boolean; name: string; original: number }[] = [];
+    let ports = [...keys.values()];
     for (let attempt = 1; ; attempt++) {
       await pickPorts();
       const nginxConf = renderNginx({
