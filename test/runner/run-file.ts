@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface FileResult {
   readonly file: string;
   readonly ok: boolean;
   readonly ms: number;
+  /** CPU ms of the file's process and the processes it waited for (cpu-preload.ts); undefined where /proc is missing. */
+  readonly cpuMs: number | undefined;
   /** The file's spec output and stderr, in order. */
   readonly output: string;
   /** node:test's own tally, from the spec reporter's summary lines. */
@@ -20,6 +25,8 @@ export interface RunFileOptions {
   readonly signal: AbortSignal;
 }
 
+const CPU_PRELOAD = fileURLToPath(new URL('./cpu-preload.js', import.meta.url));
+
 const COUNTS = ['tests', 'pass', 'fail', 'cancelled', 'skipped', 'todo'] as const;
 
 /**
@@ -30,10 +37,12 @@ const COUNTS = ['tests', 'pass', 'fail', 'cancelled', 'skipped', 'todo'] as cons
  */
 export function runFile(file: string, o: RunFileOptions): Promise<FileResult> {
   const started = performance.now();
+  const cpuDir = mkdtempSync(join(tmpdir(), 'sluice-test-cpu-'));
+  const cpuFile = join(cpuDir, 'ms');
   // --test-force-exit: a file whose tests are done exits even if something it used left a
   // handle open (a client library's timer, say), instead of holding the run until CI's limit.
-  const child = spawn(process.execPath, ['--test', '--test-isolation=none', '--test-force-exit', '--test-reporter=spec', file], {
-    env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  const child = spawn(process.execPath, ['--import', CPU_PRELOAD, '--test', '--test-isolation=none', '--test-force-exit', '--test-reporter=spec', file], {
+    env: { ...o.env, SLUICE_TEST_CPU_FILE: cpuFile }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
   });
   const chunks: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
@@ -61,12 +70,18 @@ export function runFile(file: string, o: RunFileOptions): Promise<FileResult> {
         clearTimeout(late);
         const output = Buffer.concat(chunks).toString();
         const counts = Object.fromEntries(COUNTS.map((k) => [k, Number(new RegExp(`^ℹ ${k} (\\d+)$`, 'm').exec(output)?.[1] ?? 0)])) as FileResult['counts'];
-        resolve({ file, ok: code === 0 && sig === null && notes.length === 0, ms: performance.now() - started, output, counts, notes });
+        resolve({ file, ok: code === 0 && sig === null && notes.length === 0, ms: performance.now() - started, cpuMs: readCpu(cpuFile), output, counts, notes });
+        rmSync(cpuDir, { recursive: true, force: true });
       };
       const late = setTimeout(done, 2000);
       child.once('close', done);
     });
   });
+}
+
+/** What cpu-preload.ts wrote; nothing if the file was killed or has no /proc. */
+function readCpu(file: string): number | undefined {
+  try { return Number(readFileSync(file, 'utf8')); } catch { return undefined; }
 }
 
 /** The live processes of process group `pgid`, as "pid command" (Linux /proc; elsewhere none are seen). */
