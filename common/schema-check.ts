@@ -1,5 +1,6 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
+import { schemaValidator } from './schema-code.js';
 import { problemLine, schemaProblems, TOP_LEVEL, type Problem } from './schema-errors.js';
 
 // One TypeBox definition gives the type the program reads, the JSON Schema a file is
@@ -33,21 +34,6 @@ export function documentSchema(schema: TSchema): Json {
  */
 export const ANNOTATIONS = ['errorMessage', 'patternErrorMessage', 'x-component'] as const;
 
-/**
- * A fresh ajv as the checkers need it: every error, the failing value and schema in each,
- * defaults filled in. Formats are documentation: what a URL must be (http(s), no
- * credentials) is a semantic pass's job, with a message to match.
- */
-export function schemaAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, discriminator: true, strictNumbers: true, allowUnionTypes: true, keywords: ['x-component'], formats: { uri: true } });
-  // The editors' message keywords (see schema-errors.ts): annotations to ajv.
-  ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
-  ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
-  // A field that also takes a short form (common/config-text.ts expands it before checking).
-  ajv.addKeyword({ keyword: 'shorthand' });
-  return ajv;
-}
-
 // Errors after which nothing under the value can be read as the schema says.
 const SHAPE = new Set(['type', 'discriminator', 'oneOf', 'anyOf']);
 
@@ -72,11 +58,11 @@ export interface CheckerOptions {
 
 /** Checks documents against `schema`. The document is changed in place (defaults), so pass one you own. */
 export function schemaChecker<T extends TSchema>(schema: T, options: CheckerOptions = {}): (doc: unknown) => Checked<Static<T>> {
-  // Compiled on first use: a process that never checks this kind of document (a CLI
-  // command, a gateway without admin traffic) does not pay ajv's code generation for it.
+  // Made on first use: a process that never checks this kind of document (a CLI command,
+  // a gateway without admin traffic) does not load or generate its validator.
   let validate: ValidateFunction | undefined;
   return (doc) => {
-    validate ??= schemaAjv().compile(documentSchema(schema));
+    validate ??= schemaValidator(documentSchema(schema));
     const raw: readonly ErrorObject[] = validate(doc) ? [] : validate.errors ?? [];
     // A missing property is a problem at the property, not at the mapping that lacks it.
     const at = raw.map((e) => (e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath));

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { SluiceConfigSchema } from '../gateway/config/schema.js';
+import { documentSchema } from './schema-check.js';
+import { schemaValidator } from './schema-code.js';
+
+// A validator's code is generated once and kept, named by its schema's hash: later calls,
+// in this process or another, load it instead of generating it again.
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-schema-code-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = documentSchema(SluiceConfigSchema);
+/** A config with a wrong type, a value out of range, a missing field and an unknown one. */
+const bad = (): Record<string, unknown> => ({ server: { port: 'eighty' }, admin: { port: 70_000 }, store: { kind: 'redis' }, plans: {}, upstreams: {}, nonsense: true });
+
+test('the first call writes the code; the code it wrote gives the same verdicts, errors and defaults', () => {
+  const compiled = schemaValidator(config, dir);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.cjs')).length, 1, 'one file for the schema');
+  const loaded = schemaValidator(config, dir);
+  assert.notEqual(loaded, compiled, 'the second call loaded the file');
+  const [a, b] = [bad(), bad()];
+  assert.equal(compiled(a), false);
+  assert.equal(loaded(b), false);
+  assert.ok((compiled.errors?.length ?? 0) >= 4, JSON.stringify(compiled.errors));
+  assert.deepEqual(loaded.errors, compiled.errors);
+  assert.deepEqual(b, a, 'the same defaults filled in');
+});
+
+test('a later call runs the kept file, not a fresh compile; another schema gets a file of its own', () => {
+  const other = { type: 'object', properties: { n: { type: 'integer', default: 3 } } };
+  const own = mkdtempSync(join(tmpdir(), 'sluice-schema-code-'));
+  try {
+    const compiled = schemaValidator(other, own);
+    const [file] = readdirSync(own);
+    // What the next call returns is whatever that file holds: here, one that refuses everything.
+    writeFileSync(join(own, file!), 'module.exports = function refuse() { return false; };');
+    assert.equal(schemaValidator(other, own)({ n: 1 }), false, 'the file on disk ran');
+    assert.equal(compiled({ n: 1 }), true, 'the compiled one accepts the same document');
+    schemaValidator({ ...other, required: ['n'] }, own);
+    assert.equal(readdirSync(own).length, 2, 'a changed schema is another file');
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
+});
+
+test('where the code cannot be written, the validator is compiled and works', () => {
+  const file = join(dir, 'a-file');
+  writeFileSync(file, '');
+  const v = schemaValidator({ type: 'object', required: ['x'] }, join(file, 'below'));
+  assert.equal(v({}), false);
+  assert.equal(v({ x: 1 }), true);
+});
