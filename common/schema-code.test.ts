@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { SluiceConfigSchema } from '../gateway/config/schema.js';
+import { Type } from '@sinclair/typebox';
 import { documentSchema } from './schema-check.js';
 import { schemaValidator } from './schema-code.js';
 
@@ -13,9 +13,18 @@ import { schemaValidator } from './schema-code.js';
 const dir = mkdtempSync(join(tmpdir(), 'sluice-schema-code-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const config = documentSchema(SluiceConfigSchema);
-/** A config with a wrong type, a value out of range, a missing field and an unknown one. */
-const bad = (): Record<string, unknown> => ({ server: { port: 'eighty' }, admin: { port: 70_000 }, store: { kind: 'redis' }, plans: {}, upstreams: {}, nonsense: true });
+// Defaults, a union, limits and closed objects: what the config schema uses
+// (gateway/config/config.schema-code.test.ts runs the same check on the config schema).
+const config = documentSchema(Type.Object({
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  store: Type.Union([
+    Type.Object({ kind: Type.Literal('memory') }, { additionalProperties: false }),
+    Type.Object({ kind: Type.Literal('redis'), url: Type.String(), timeout_ms: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+  ]),
+  plans: Type.Record(Type.String(), Type.Object({ rate: Type.Number({ exclusiveMinimum: 0 }), burst: Type.Integer({ default: 1 }) })),
+}, { additionalProperties: false }));
+/** A document with a wrong type, a value out of range, a missing field and an unknown one. */
+const bad = (): Record<string, unknown> => ({ port: 'eighty', store: { kind: 'redis', timeout_ms: 0.5 }, plans: { a: { rate: 0 }, b: {} }, nonsense: true });
 
 test('the first call writes the code; the code it wrote gives the same verdicts, errors and defaults', () => {
   const compiled = schemaValidator(config, dir);
