@@ -50,6 +50,7 @@ import { routeStage } from './route/route-stage.js';
 import { clientAddressResolver } from './http/real-ip.js';
 import { loadShedder } from './shed/shed-stage.js';
 import { MemoryStore } from './store/memory-store.js';
+import { logConnection } from './store/connection-log.js';
 import { RedisStore } from './store/redis-store.js';
 import { describeStore } from '../common/redis-client.js';
 import type { Invalidation, Store } from './store/types.js';
@@ -207,6 +208,7 @@ async function openStore(cfg: SluiceConfig, log: Logger, metrics: Metrics, onInv
   const audit = store instanceof RedisStore ? new RedisAuditLog(store.client, `${cfg.store.prefix}audit`, retentionMs) : new MemoryAuditLog(retentionMs);
   const webhookKeys = master === undefined ? undefined : new WebhookKeyring(keyringStorage(cfg, store, log), master);
   if (store instanceof RedisStore) {
+    logConnection(store.client, log, describeStore(cfg.store), () => store.closing);
     await store.ready(2000).catch(() => log.warn({ store: describeStore(cfg.store) }, 'redis not reachable yet; limits follow the failure policy until it is'));
   }
   await withDeadline(store.subscribe(onInvalidation), 2000, 'subscribe')

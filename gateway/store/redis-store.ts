@@ -113,6 +113,7 @@ export class RedisStore implements Store {
   private readonly clock = new RedisClock();
   /** How long after a call the guard may still take its answer: timeout_ms, plus late_grace_ms when its loop was late. */
   private readonly answerWithinMs: number;
+  private closed = false;
 
   constructor(cfg: StoreConfig) {
     this.k = keySchema(cfg.prefix);
@@ -439,7 +440,13 @@ export class RedisStore implements Store {
     await this.redis.ping();
   }
 
+  /** close() was called: the connection's end is this process's doing. */
+  get closing(): boolean {
+    return this.closed;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     this.subscriber?.disconnect();
     this.redis.disconnect();
   }

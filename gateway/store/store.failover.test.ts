@@ -230,7 +230,13 @@ for (const topology of topologies) for (const failure of failures) describe(`fai
     assert.ok(errors > 0, `store errors are counted: ${report}`);
     assert.deepEqual(samples.filter((s) => s.status !== 200 && s.status !== 429), [], 'fail open: only admissions and rate-limit refusals');
     // 3. Enforcement resumed: the store decides again (and refuses: the plan is small), within the bound.
-    assert.ok(reenforceMs < REENFORCE_BOUND_MS, `re-enforcement took ${reenforceMs.toFixed(0)} ms: ${report}`);
+    if (reenforceMs >= REENFORCE_BOUND_MS) {
+      // Whether the deployment failed over at all, and what the gateway said about its store
+      // since the kill (connection lost/back, breaker still open with its probes' errors).
+      const master = await redis!.victim().then((m) => (m.port === victimPort ? `still the ${failure.how} master :${m.port}` : `:${m.port}`), (e: unknown) => `unknown (${String(e)})`);
+      const storeLines = gw.lines.slice(linesAtKill).filter((l) => /store/i.test(String(l.msg))).slice(-25).map((l) => JSON.stringify(l)).join('\n');
+      assert.fail(`re-enforcement took ${reenforceMs.toFixed(0)} ms: ${report}; the topology's master now: ${master}; the gateway's store lines since the kill:\n${storeLines}`);
+    }
     assert.ok(afterRecovery.length > 0 && afterRecovery.some((s) => s.status === 429), `the plan is enforced again: ${report}`);
   });
 });
