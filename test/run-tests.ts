@@ -1,7 +1,6 @@
 // `npm test`: every compiled *.test.js under dist/, each file in a process of its own, several
-// at once, the slowest (by their last run) first, and beside them from the start the files
-// that need the CPU first; then the few files that must run alone (runner/placement.ts).
-// Ends with every file's wall and CPU time, slowest first.
+// at once, the slowest (by their last run) first; then the few files that must run alone
+// (runner/serial.ts). Ends with every file's wall and CPU time, slowest first.
 //   node dist/test/run-tests.js [substring ...] [--jobs N]
 // Env: SLUICE_TEST_JOBS (files at once), SLUICE_TEST_VERBOSE=1 (every file's output, not
 // only the failing ones'), SLUICE_TEST_FILE_TIMEOUT_S (a file's limit, default 600).
@@ -16,7 +15,7 @@ import { inPool } from './runner/pool.js';
 import { formatBlock, portBlocks, PORTS_ENV } from './runner/port-blocks.js';
 import { progressLine, summary, timesTable } from './runner/report.js';
 import { runFile, type FileResult } from './runner/run-file.js';
-import { AHEAD, SERIAL } from './runner/placement.js';
+import { SERIAL } from './runner/serial.js';
 import { ensureSystemPackages } from './runner/system-packages.js';
 
 // The suite runs on the pinned runtime (npm puts node_modules/.bin first on the PATH).
@@ -53,21 +52,18 @@ if (chosen.length === 0) {
 }
 
 const alone = new Set(SERIAL.map((s) => `${s.file}.js`));
-const first = new Set(AHEAD.map((s) => `${s.file}.js`));
 const prior = readTimes();
 // Slowest first; a file never timed counts as slow, so a new long file does not start last.
 const slowestFirst = (files: readonly string[]): string[] => [...files].sort((a, b) => (prior[name(b)] ?? Infinity) - (prior[name(a)] ?? Infinity) || a.localeCompare(b));
-const parallel = slowestFirst(chosen.filter((f) => !alone.has(name(f)) && !first.has(name(f))));
-const ahead = chosen.filter((f) => first.has(name(f)));
+const parallel = slowestFirst(chosen.filter((f) => !alone.has(name(f))));
 const serial = chosen.filter((f) => alone.has(name(f)));
 
 const interrupt = new AbortController();
 // The first signal stops the files running (with whatever they started) and starts no more.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => interrupt.abort());
-// A block for each lane of the pool, then one for each file ahead of it.
-const blocks = portBlocks(jobs + ahead.length);
+const blocks = portBlocks(jobs);
 const run = (file: string, slot: number): Promise<FileResult> => runFile(file, {
-  env: { ...process.env, [PORTS_ENV]: formatBlock(blocks[slot]!) }, timeoutMs, signal: interrupt.signal, ahead: first.has(name(file)),
+  env: { ...process.env, [PORTS_ENV]: formatBlock(blocks[slot]!) }, timeoutMs, signal: interrupt.signal,
 }).then((r) => {
   process.stdout.write(verbose || !r.ok ? `\n--- ${name(file)}\n${r.output}\n` : '');
   process.stdout.write(progressLine(r, name(file)));
@@ -75,9 +71,8 @@ const run = (file: string, slot: number): Promise<FileResult> => runFile(file, {
 });
 
 const started = performance.now();
-process.stdout.write(`${parallel.length} files, ${jobs} at once${ahead.length > 0 ? `, and beside them, ahead for the CPU: ${ahead.map(name).join(', ')}` : ''}${serial.length > 0 ? `; then ${serial.length} alone` : ''}\n`);
-const aheadDone = Promise.all(ahead.map((f, i) => run(f, jobs + i)));
-const results = [...await inPool(parallel, jobs, run, interrupt.signal), ...await aheadDone];
+process.stdout.write(`${parallel.length} files, ${jobs} at once${serial.length > 0 ? `; then ${serial.length} alone` : ''}\n`);
+const results = await inPool(parallel, jobs, run, interrupt.signal);
 for (const s of SERIAL.filter((e) => serial.includes(join(dist, `${e.file}.js`)))) {
   if (interrupt.signal.aborted) break;
   process.stdout.write(`alone: ${s.file} (${s.why})\n`);

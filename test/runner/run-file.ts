@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,17 +23,7 @@ export interface RunFileOptions {
   readonly timeoutMs: number;
   /** When to stop it early (the run was interrupted). */
   readonly signal: AbortSignal;
-  /** Ahead of every other file for the CPU (placement.ts, AHEAD). */
-  readonly ahead?: boolean;
 }
-
-/**
- * How far ahead an AHEAD file is: its processes at nice -15 (they inherit it), and so is
- * its autogroup, which is what counts between sessions where the kernel groups by session
- * (sched_autogroup_enabled): each file runs in a session of its own. Root may raise a
- * priority; elsewhere nice says so and runs the file at the usual one.
- */
-const AHEAD_NICE = -15;
 
 const CPU_PRELOAD = fileURLToPath(new URL('./cpu-preload.js', import.meta.url));
 
@@ -51,14 +41,9 @@ export function runFile(file: string, o: RunFileOptions): Promise<FileResult> {
   const cpuFile = join(cpuDir, 'ms');
   // --test-force-exit: a file whose tests are done exits even if something it used left a
   // handle open (a client library's timer, say), instead of holding the run until CI's limit.
-  const argv = [process.execPath, '--import', CPU_PRELOAD, '--test', '--test-isolation=none', '--test-force-exit', '--test-reporter=spec', file];
-  const [cmd, ...args] = o.ahead === true ? ['nice', '-n', String(AHEAD_NICE), ...argv] : argv;
-  const child = spawn(cmd!, args, { env: { ...o.env, SLUICE_TEST_CPU_FILE: cpuFile }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  if (o.ahead === true) {
-    // The session exists once spawn returns (setsid runs before exec), and an autogroup's
-    // nice holds for every process in it, those started later included.
-    try { writeFileSync(`/proc/${child.pid}/autogroup`, String(AHEAD_NICE)); } catch { /* no autogroups here: the process nice is what counts */ }
-  }
+  const child = spawn(process.execPath, ['--import', CPU_PRELOAD, '--test', '--test-isolation=none', '--test-force-exit', '--test-reporter=spec', file], {
+    env: { ...o.env, SLUICE_TEST_CPU_FILE: cpuFile }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
   const chunks: Buffer[] = [];
   child.stdout.on('data', (c: Buffer) => chunks.push(c));
   child.stderr.on('data', (c: Buffer) => chunks.push(c));

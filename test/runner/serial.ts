@@ -21,22 +21,12 @@ export const SERIAL: readonly { readonly file: string; readonly why: string }[] 
     // until it is, and the harness now prints the gateway's last lines when it happens.
     why: 'its closed-policy case hung waiting for the breaker to close in 2 of 9 parallel runs, never alone; cause not found (docs/testing.md)',
   },
-];
-
-/**
- * Files that run beside the parallel phase from its start, ahead of every other file for
- * the CPU (run-file.ts: nice -15 and the same for their autogroup, so whatever they start
- * has it too). They need the CPU at the moments they ask for it, not much of it: alone,
- * the fault fleet kept one core busy 27% of its 51 s, and the other core idle.
- */
-export const AHEAD: readonly { readonly file: string; readonly why: string }[] = [
   {
     file: 'load-tests/faults/faults.scenarios.test',
     // A Sentinel fleet (6 redis-servers), 3 gateways of 2 workers and a client on network
     // namespace hosts, judged by bounds that are formulas of each fault's span and the
-    // fleet's detection times. Beside three other files at the same priority on 2 cores it
-    // over-admitted 5x its cut-master bound: the fleet could not keep the rates the bounds
-    // assume. With the CPU first it keeps them, and its 51 s no longer add to the run's.
-    why: 'its fail-open bounds assume the fleet keeps its rates, which it does only with the CPU first',
+    // fleet's detection times. Beside three other files on 2 cores it over-admitted 5x
+    // its cut-master bound in our runs: the fleet could not keep the rates the bounds assume.
+    why: 'its fail-open bounds assume the fleet keeps its rates, which other files beside it on 2 cores take away',
   },
 ];
