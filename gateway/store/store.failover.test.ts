@@ -164,8 +164,11 @@ for (const topology of topologies) for (const failure of failures) describe(`fai
     // Warm connections, JIT and the store path while the master is up.
     for (let i = 0; i < 3; i++) await Promise.all(Array.from({ length: WORKERS }, () => send()));
     const { text: atStart, tick: before0 } = await read();
-    // The healthy store decides (the fallback only where this busy a host delayed it past the deadline).
-    assert.ok(before0.store > 0 && before0.fallback < before0.store, `before the kill: ${JSON.stringify(before0)}`);
+    // The healthy store decides, and its breaker is closed. Not "more store decisions than
+    // fallback ones": with token leases one store call serves a batch, so the warm-up's 48
+    // requests can be 1 store decision, and one call a busy host delayed past its deadline
+    // made that 1 against 1 in a full run.
+    assert.ok(before0.store > 0 && metricValue(atStart, 'sluice_store_breaker_open') === 0, `before the kill: ${JSON.stringify(before0)}, breaker open ${metricValue(atStart, 'sluice_store_breaker_open')}`);
     samples.length = 0;
     lagMs = 0;
 
