@@ -214,7 +214,9 @@ describe('proxy: upstream failures become clean errors, never crashes', { timeou
     assert.equal(res.statusCode, 200);
     await assert.rejects(res.body.text());
     const elapsedMs = performance.now() - started;
-    assert.ok(elapsedMs >= BODY_TIMEOUT_MS - 50, `cut after ${elapsedMs.toFixed(0)} ms, before the body timeout`);
+    // Why it was cut is the timeout counter below, not this client's clock: a busy gateway arms
+    // its timer from its loop's cached time, so by the wall clock it can fire tens of ms
+    // early (a full run saw 539 ms against 600). The clock bounds only that it did not hang.
     assert.ok(elapsedMs < BODY_TIMEOUT_MS + 2500, `cut only after ${elapsedMs.toFixed(0)} ms`);
     assert.equal(await upstreamErrors('stallInBody', 'timeout'), 1);
   });
