@@ -14,6 +14,8 @@ import standalone from 'ajv/dist/standalone/index.js';
 export const SCHEMA_CODE_DIR = fileURLToPath(new URL('../.schema-code/', import.meta.url));
 
 const load = createRequire(import.meta.url);
+/** Part of each file's name: code another ajv generated (an upgrade in place) is not loaded. */
+const AJV_VERSION = (load('ajv/package.json') as { version: string }).version;
 
 /**
  * An ajv as the checkers need it: every error, the failing value and schema in each,
@@ -36,10 +38,10 @@ function schemaAjv(): Ajv {
  * schema took 150-200 ms of CPU in every gateway process and worker, and in every
  * `sluice --check`; the code it generates depends on the schema alone. So the first process
  * to need a schema writes the code to `dir`, named by the schema's hash, and later ones
- * load it: a changed schema has another name, and is compiled afresh.
+ * load it: a changed schema, or another ajv, has another name, and is compiled afresh.
  */
 export function schemaValidator(schema: object, dir = SCHEMA_CODE_DIR): ValidateFunction {
-  const file = join(dir, `${createHash('sha256').update(JSON.stringify(schema)).digest('hex').slice(0, 32)}.cjs`);
+  const file = join(dir, `${createHash('sha256').update(AJV_VERSION).update(JSON.stringify(schema)).digest('hex').slice(0, 32)}.cjs`);
   try {
     return load(file) as ValidateFunction;
   } catch (err) {
